@@ -1,0 +1,28 @@
+/**
+ * The clock is injected everywhere time matters (TOTP steps, expiries, lockouts), so tests move time instead of
+ * sleeping. Times are Unix milliseconds unless a name says otherwise.
+ */
+export interface Clock {
+  nowMs(): number;
+}
+
+export const systemClock: Clock = { nowMs: () => Date.now() };
+
+/** A clock tests can set and advance. */
+export class ManualClock implements Clock {
+  constructor(private currentMs: number = Date.UTC(2026, 10, 22, 12, 0, 0)) {}
+  nowMs(): number {
+    return this.currentMs;
+  }
+  set(ms: number): void {
+    this.currentMs = ms;
+  }
+  advanceMs(deltaMs: number): void {
+    this.currentMs += deltaMs;
+  }
+  advanceSeconds(deltaSeconds: number): void {
+    this.currentMs += deltaSeconds * 1000;
+  }
+}
+
+export const toIso = (ms: number): string => new Date(ms).toISOString();
