@@ -1,0 +1,77 @@
+import type { Clock } from '../support/clock.js';
+import type { Random } from '../support/random.js';
+import type { Db } from '../identity/repository.js';
+import type { AuditEvent, AuditEventType } from './events.js';
+
+export interface StoredAuditEvent {
+  id: string;
+  type: AuditEventType;
+  identity_id: string | null;
+  session_id: string | null;
+  flow_id: string | null;
+  actor: string | null;
+  ip_address: string | null;
+  user_agent: string | null;
+  details: Record<string, unknown>;
+  created_at: string;
+}
+
+/** Append-only: there is no update or delete here, on purpose. */
+export class AuditLog {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly random: Random,
+  ) {}
+
+  /** Records an event; pass `trx` to make it part of the action's transaction. */
+  async record(event: AuditEvent, trx: Db = this.db): Promise<void> {
+    await trx
+      .insertInto('audit_events')
+      .values({
+        id: this.random.uuid(),
+        type: event.type,
+        identity_id: event.identityId ?? null,
+        session_id: event.sessionId ?? null,
+        flow_id: event.flowId ?? null,
+        actor: event.actor ?? null,
+        ip_address: event.ipAddress ?? null,
+        user_agent: event.userAgent ? event.userAgent.slice(0, 512) : null,
+        details: JSON.stringify(event.details ?? {}),
+        created_at: this.clock.nowMs(),
+      })
+      .execute();
+  }
+
+  async list(filter: {
+    identityId?: string;
+    types?: string[];
+    sinceMs?: number;
+    untilMs?: number;
+    pageSize: number;
+    after?: { createdAtMs: number; id: string };
+  }): Promise<StoredAuditEvent[]> {
+    let q = this.db.selectFrom('audit_events').selectAll();
+    if (filter.identityId) q = q.where('identity_id', '=', filter.identityId);
+    if (filter.types?.length) q = q.where('type', 'in', filter.types);
+    if (filter.sinceMs !== undefined) q = q.where('created_at', '>=', filter.sinceMs);
+    if (filter.untilMs !== undefined) q = q.where('created_at', '<', filter.untilMs);
+    if (filter.after) {
+      const { createdAtMs, id } = filter.after;
+      q = q.where((eb) => eb.or([eb('created_at', '>', createdAtMs), eb.and([eb('created_at', '=', createdAtMs), eb('id', '>', id)])]));
+    }
+    const rows = await q.orderBy('created_at').orderBy('id').limit(filter.pageSize).execute();
+    return rows.map((r) => ({
+      id: r.id,
+      type: r.type as AuditEventType,
+      identity_id: r.identity_id,
+      session_id: r.session_id,
+      flow_id: r.flow_id,
+      actor: r.actor,
+      ip_address: r.ip_address,
+      user_agent: r.user_agent,
+      details: JSON.parse(r.details),
+      created_at: new Date(r.created_at).toISOString(),
+    }));
+  }
+}

@@ -1,0 +1,250 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { dirname, resolve, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
+import { Ajv, type ErrorObject } from 'ajv';
+import { configSchema, type KairosConfig } from './schema.js';
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadOptions {
+  /** Path of a YAML/JSON config file; none in dev mode means built-in defaults. */
+  file?: string;
+  dev?: boolean;
+  env?: NodeJS.ProcessEnv;
+  /** Applied after the file and before the environment (tests use this). */
+  overrides?: Record<string, unknown>;
+  /** Where dev mode keeps its SQLite file and generated secrets. */
+  devDirectory?: string;
+}
+
+export interface LoadedConfig {
+  config: KairosConfig;
+  warnings: string[];
+  /** Set in dev mode: what was generated and where it is kept. */
+  devNotes: string[];
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function deepMerge(target: Json, source: Json): Json {
+  const out: Json = { ...target };
+  for (const [key, value] of Object.entries(source)) {
+    out[key] = isObject(value) && isObject(out[key]) ? deepMerge(out[key] as Json, value) : value;
+  }
+  return out;
+}
+
+export const DEFAULT_SCHEMA_PATH = resolve(dirname(fileURLToPath(import.meta.url)), 'default-identity.schema.json');
+
+/** Every leaf key path of the schema with its type, for environment overrides and unknown-key warnings. */
+function schemaLeaves(schema: Json, prefix: string[] = [], out: { path: string[]; schema: Json }[] = []) {
+  const properties = schema.properties as Json | undefined;
+  if (schema.type === 'object' && properties) {
+    for (const [key, sub] of Object.entries(properties)) schemaLeaves(sub as Json, [...prefix, key], out);
+  } else {
+    out.push({ path: prefix, schema });
+  }
+  return out;
+}
+
+function coerceEnv(value: string, schema: Json, name: string): unknown {
+  switch (schema.type) {
+    case 'integer':
+    case 'number': {
+      const n = Number(value);
+      if (!Number.isFinite(n)) throw new ConfigError(`environment variable ${name}: "${value}" is not a number`);
+      return n;
+    }
+    case 'boolean':
+      if (/^(true|1|yes)$/i.test(value)) return true;
+      if (/^(false|0|no)$/i.test(value)) return false;
+      throw new ConfigError(`environment variable ${name}: "${value}" is not a boolean`);
+    case 'array':
+      if (value.trim().startsWith('[')) return JSON.parse(value);
+      return value.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'object':
+      return JSON.parse(value);
+    default:
+      return value;
+  }
+}
+
+/** Kratos-style overrides: the key path upper-cased and joined with "_" (SERVE_PUBLIC_PORT, DSN, SECRETS_DEFAULT). */
+export function environmentOverrides(env: NodeJS.ProcessEnv): Json {
+  let out: Json = {};
+  for (const leaf of schemaLeaves(configSchema as unknown as Json)) {
+    const name = leaf.path.join('_').toUpperCase();
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    let nested: unknown = coerceEnv(value, leaf.schema, name);
+    for (const key of [...leaf.path].reverse()) nested = { [key]: nested };
+    out = deepMerge(out, nested as Json);
+  }
+  return out;
+}
+
+function unknownKeys(value: unknown, schema: Json, path: string[] = []): string[] {
+  if (!isObject(value) || schema.type !== 'object' || !schema.properties) return [];
+  const properties = schema.properties as Json;
+  const found: string[] = [];
+  for (const [key, sub] of Object.entries(value)) {
+    const subSchema = properties[key] as Json | undefined;
+    // Free-form objects (hooks under after/before) are Kratos's; Kairos accepts and ignores what it does not run.
+    if (!subSchema) found.push([...path, key].join('.'));
+    else if (subSchema.properties) found.push(...unknownKeys(sub, subSchema, [...path, key]));
+  }
+  return found;
+}
+
+function describe(error: ErrorObject): string {
+  const key = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(root)';
+  if (error.keyword === 'required') return `${key === '(root)' ? '' : key + '.'}${String(error.params.missingProperty)}: is required`;
+  if (error.keyword === 'enum') return `${key}: must be one of ${(error.params.allowedValues as unknown[]).join(', ')}`;
+  if (error.keyword === 'pattern' && error.schemaPath.includes('lifespan') || error.keyword === 'pattern')
+    return `${key}: ${error.message} (durations are written like 30s, 10m, 1h)`;
+  return `${key}: ${error.message}`;
+}
+
+function readConfigFile(file: string): Json {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (!isObject(parsed)) throw new ConfigError(`config file ${file} must contain a mapping at the top level`);
+  return parsed;
+}
+
+const generatedSecret = () => randomBytes(32).toString('base64url').slice(0, 40);
+
+/** Dev mode keeps generated secrets in a file beside the SQLite database, so sessions survive restarts. */
+function devSecrets(directory: string, notes: string[]): { default: string[]; cookie: string[]; cipher: string[] } {
+  const file = join(directory, 'secrets.json');
+  if (existsSync(file)) {
+    notes.push(`using development secrets from ${file}`);
+    return JSON.parse(readFileSync(file, 'utf8'));
+  }
+  mkdirSync(directory, { recursive: true });
+  const secrets = { default: [generatedSecret()], cookie: [generatedSecret()], cipher: [generatedSecret()] };
+  writeFileSync(file, JSON.stringify(secrets, null, 2) + '\n', { mode: 0o600 });
+  chmodSync(file, 0o600);
+  notes.push(`generated development secrets and saved them to ${file} (mode 600)`);
+  return secrets;
+}
+
+function devDefaults(directory: string): Json {
+  return {
+    dsn: `sqlite://${join(directory, 'kairos.sqlite')}`,
+    dev: true,
+    identity: { default_schema_id: 'default', schemas: [{ id: 'default', url: 'file://' + DEFAULT_SCHEMA_PATH }] },
+    selfservice: {
+      methods: {
+        totp: { enabled: true },
+        lookup_secret: { enabled: true },
+        code: { enabled: true },
+      },
+    },
+  };
+}
+
+/** Fill what depends on other keys (URLs derived from the public base URL, lookup secrets following TOTP). */
+function derive(config: Json): void {
+  const c = config as unknown as KairosConfig;
+  const pub = c.serve.public;
+  if (!pub.base_url) {
+    const host = pub.host === '0.0.0.0' || pub.host === '::' ? '127.0.0.1' : pub.host;
+    pub.base_url = `http://${host.includes(':') ? `[${host}]` : host}:${pub.port}/`;
+  }
+  if (!pub.base_url.endsWith('/')) pub.base_url += '/';
+  const admin = c.serve.admin;
+  if (!admin.base_url) admin.base_url = `http://${admin.host}:${admin.port}/`;
+  if (!admin.base_url.endsWith('/')) admin.base_url += '/';
+  const ui = (path: string) => new URL(`ui/${path}`, pub.base_url).toString();
+  const flows = c.selfservice.flows;
+  for (const kind of ['login', 'registration', 'settings', 'recovery', 'verification'] as const) {
+    flows[kind].ui_url ||= ui(kind);
+  }
+  flows.error.ui_url ||= ui('error');
+  c.selfservice.default_browser_return_url ||= ui('welcome');
+  const methods = c.selfservice.methods;
+  if (methods.lookup_secret.enabled === undefined) methods.lookup_secret.enabled = methods.totp.enabled;
+  if (methods.totp.config.require_recovery_codes === undefined)
+    methods.totp.config.require_recovery_codes = methods.lookup_secret.enabled;
+  if (!methods.totp.config.issuer) methods.totp.config.issuer = new URL(pub.base_url).hostname;
+}
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validate = ajv.compile(configSchema);
+
+export function loadConfig(options: LoadOptions = {}): LoadedConfig {
+  const env = options.env ?? process.env;
+  const warnings: string[] = [];
+  const devNotes: string[] = [];
+  const devDirectory = resolve(options.devDirectory ?? '.kairos');
+  let raw: Json = {};
+  if (options.dev) raw = devDefaults(devDirectory);
+  if (options.file) raw = deepMerge(raw, readConfigFile(options.file));
+  if (options.overrides) raw = deepMerge(raw, options.overrides);
+  raw = deepMerge(raw, environmentOverrides(env));
+  if (options.dev) raw.dev = true;
+
+  for (const key of unknownKeys(raw, configSchema as unknown as Json)) warnings.push(`unknown config key "${key}" is ignored`);
+
+  const config = structuredClone(raw);
+  if (!validate(config)) {
+    const problems = (validate.errors ?? []).map(describe);
+    throw new ConfigError(`invalid configuration:\n  - ${[...new Set(problems)].join('\n  - ')}`);
+  }
+  derive(config);
+  const c = config as unknown as KairosConfig;
+
+  if (c.dev) {
+    const missing = (['default', 'cookie', 'cipher'] as const).filter((k) => c.secrets[k].length === 0);
+    if (missing.length > 0) {
+      const generated = devSecrets(devDirectory, devNotes);
+      for (const k of missing) c.secrets[k] = generated[k];
+    }
+  } else {
+    if (c.secrets.default.length === 0)
+      throw new ConfigError('secrets.default: is required outside dev mode (at least one secret of 16+ characters)');
+    if (c.secrets.cipher.length === 0 && c.selfservice.methods.totp.enabled)
+      throw new ConfigError('secrets.cipher: is required when TOTP is enabled (a secret of 32+ characters encrypts TOTP secrets at rest)');
+  }
+  if (c.secrets.cookie.length === 0) c.secrets.cookie = c.secrets.default;
+  if (c.secrets.cipher.length === 0) c.secrets.cipher = c.secrets.default.filter((s) => s.length >= 32);
+
+  if (c.identity.schemas.length === 0) {
+    c.identity.schemas = [{ id: c.identity.default_schema_id, url: 'file://' + DEFAULT_SCHEMA_PATH }];
+  }
+  if (!c.identity.schemas.some((s) => s.id === c.identity.default_schema_id)) {
+    throw new ConfigError(`identity.default_schema_id: "${c.identity.default_schema_id}" is not one of identity.schemas[].id`);
+  }
+  if (c.selfservice.methods.totp.config.window > 1) {
+    warnings.push(
+      `selfservice.methods.totp.config.window is ${c.selfservice.methods.totp.config.window}: every TOTP code stays valid for ${(2 * c.selfservice.methods.totp.config.window + 1) * c.selfservice.methods.totp.config.period}s; fix clocks instead of widening the window (runbook cause 7)`,
+    );
+  }
+  const isLoopback = (h: string) => h === '127.0.0.1' || h === '::1' || h === 'localhost';
+  if (!isLoopback(c.serve.admin.host) && c.serve.admin.api_keys.length === 0) {
+    throw new ConfigError(
+      `serve.admin.api_keys: is required when serve.admin.host is "${c.serve.admin.host}" (the admin API must not be reachable beyond loopback without a key)`,
+    );
+  }
+  return { config: Object.freeze(c) as KairosConfig, warnings, devNotes };
+}

@@ -1,0 +1,392 @@
+/**
+ * The configuration: Kratos's keys (so a kratos.yml mostly works unchanged) plus Kairos's own keys beside them.
+ * This JSON Schema is the reference documentation of every key; `load.ts` validates against it, fills defaults and
+ * applies environment overrides (SERVE_PUBLIC_PORT, SELFSERVICE_METHODS_TOTP_ENABLED, …).
+ */
+const duration = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' } as const;
+const url = { type: 'string', minLength: 1 } as const;
+const aal = { type: 'string', enum: ['aal1', 'highest_available'], default: 'highest_available' } as const;
+const flow = (extra: Record<string, unknown> = {}, lifespan = '1h') => ({
+  type: 'object',
+  default: {},
+  properties: {
+    enabled: { type: 'boolean', default: true },
+    ui_url: url,
+    lifespan: { ...duration, default: lifespan },
+    after: { type: 'object', default: {} },
+    before: { type: 'object', default: {} },
+    ...extra,
+  },
+});
+
+export const configSchema = {
+  $schema: 'http://json-schema.org/draft-07/schema#',
+  type: 'object',
+  required: ['dsn'],
+  properties: {
+    version: { type: 'string' },
+    dsn: { type: 'string', minLength: 1, description: 'sqlite:///path/to/db.sqlite, sqlite://./relative.sqlite, memory, or postgres://…' },
+    dev: { type: 'boolean', default: false },
+    serve: {
+      type: 'object',
+      default: {},
+      properties: {
+        public: {
+          type: 'object',
+          default: {},
+          properties: {
+            base_url: url,
+            host: { type: 'string', default: '127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: 4433 },
+            trusted_proxies: {
+              type: 'array',
+              items: { type: 'string' },
+              default: [],
+              description: 'Addresses/CIDRs whose X-Forwarded-For is believed. Anyone else\'s is ignored.',
+            },
+            request_body_limit_bytes: { type: 'integer', minimum: 1024, default: 65536 },
+            rate_limit: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: true },
+                max_per_minute: { type: 'integer', minimum: 1, default: 120, description: 'Flow submissions per client IP per minute.' },
+              },
+            },
+          },
+        },
+        admin: {
+          type: 'object',
+          default: {},
+          properties: {
+            base_url: url,
+            host: { type: 'string', default: '127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: 4434 },
+            api_keys: {
+              type: 'array',
+              items: { type: 'string' },
+              default: [],
+              description: 'sha256:<hex> hashes (or plain keys) of admin API keys; required when host is not loopback.',
+            },
+          },
+        },
+      },
+    },
+    identity: {
+      type: 'object',
+      default: {},
+      properties: {
+        default_schema_id: { type: 'string', default: 'default' },
+        schemas: {
+          type: 'array',
+          default: [],
+          items: {
+            type: 'object',
+            required: ['id', 'url'],
+            properties: { id: { type: 'string', minLength: 1 }, url: { type: 'string', minLength: 1 } },
+          },
+        },
+        credentials: {
+          type: 'object',
+          default: {},
+          properties: {
+            totp: {
+              type: 'object',
+              default: {},
+              properties: { expose_secret_to_admin: { type: 'boolean', default: false } },
+            },
+          },
+        },
+      },
+    },
+    selfservice: {
+      type: 'object',
+      default: {},
+      properties: {
+        default_browser_return_url: url,
+        allowed_return_urls: { type: 'array', items: { type: 'string' }, default: [] },
+        flows: {
+          type: 'object',
+          default: {},
+          properties: {
+            login: flow(),
+            registration: flow(),
+            settings: flow({
+              privileged_session_max_age: { ...duration, default: '15m' },
+              required_aal: aal,
+            }),
+            recovery: flow({
+              use: { type: 'string', enum: ['code'], default: 'code' },
+              mfa_reset_delay: { ...duration, default: '24h' },
+            }),
+            verification: flow({ use: { type: 'string', enum: ['code'], default: 'code' } }),
+            error: { type: 'object', default: {}, properties: { ui_url: url } },
+            logout: {
+              type: 'object',
+              default: {},
+              properties: {
+                after: { type: 'object', default: {}, properties: { default_browser_return_url: url } },
+              },
+            },
+          },
+        },
+        methods: {
+          type: 'object',
+          default: {},
+          properties: {
+            profile: { type: 'object', default: {}, properties: { enabled: { type: 'boolean', default: true } } },
+            password: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: true },
+                config: {
+                  type: 'object',
+                  default: {},
+                  properties: {
+                    min_password_length: { type: 'integer', minimum: 6, default: 8 },
+                    max_password_length: { type: 'integer', minimum: 16, maximum: 4096, default: 1024 },
+                    identifier_similarity_check_enabled: { type: 'boolean', default: true },
+                    haveibeenpwned_enabled: { type: 'boolean', default: false },
+                  },
+                },
+              },
+            },
+            totp: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: false },
+                config: {
+                  type: 'object',
+                  default: {},
+                  properties: {
+                    issuer: { type: 'string' },
+                    algorithm: { type: 'string', enum: ['SHA1', 'SHA256', 'SHA512'], default: 'SHA1' },
+                    digits: { type: 'integer', enum: [6, 8], default: 6 },
+                    period: { type: 'integer', minimum: 15, maximum: 120, default: 30 },
+                    window: { type: 'integer', minimum: 0, maximum: 2, default: 1 },
+                    require_recovery_codes: { type: 'boolean' },
+                    diagnostics: {
+                      type: 'object',
+                      default: {},
+                      properties: {
+                        enabled: { type: 'boolean', default: true },
+                        user_hints: { type: 'boolean', default: true },
+                        max_skew: { ...duration, default: '10m' },
+                        previous_secret_retention: { ...duration, default: '2160h' },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            lookup_secret: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean' },
+                config: {
+                  type: 'object',
+                  default: {},
+                  properties: { count: { type: 'integer', minimum: 8, maximum: 16, default: 12 } },
+                },
+              },
+            },
+            code: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: false },
+                config: { type: 'object', default: {}, properties: { lifespan: { ...duration, default: '15m' } } },
+              },
+            },
+            webauthn: { type: 'object', default: {}, properties: { enabled: { type: 'boolean', default: false } } },
+          },
+        },
+      },
+    },
+    session: {
+      type: 'object',
+      default: {},
+      properties: {
+        lifespan: { ...duration, default: '24h' },
+        cookie: {
+          type: 'object',
+          default: {},
+          properties: {
+            name: { type: 'string', default: 'ory_kratos_session' },
+            domain: { type: 'string' },
+            path: { type: 'string', default: '/' },
+            same_site: { type: 'string', enum: ['Lax', 'Strict', 'None'], default: 'Lax' },
+            persistent: { type: 'boolean', default: true },
+          },
+        },
+        whoami: { type: 'object', default: {}, properties: { required_aal: aal } },
+      },
+    },
+    secrets: {
+      type: 'object',
+      default: {},
+      properties: {
+        default: { type: 'array', items: { type: 'string', minLength: 16 }, default: [] },
+        cookie: { type: 'array', items: { type: 'string', minLength: 16 }, default: [] },
+        cipher: { type: 'array', items: { type: 'string', minLength: 32 }, default: [] },
+      },
+    },
+    hashers: {
+      type: 'object',
+      default: {},
+      properties: {
+        algorithm: { type: 'string', enum: ['argon2'], default: 'argon2' },
+        argon2: {
+          type: 'object',
+          default: {},
+          description: 'OWASP Password Storage Cheat Sheet minimum for argon2id: m=19 MiB, t=2, p=1.',
+          properties: {
+            memory_kib: { type: 'integer', minimum: 1024, default: 19456 },
+            iterations: { type: 'integer', minimum: 1, default: 2 },
+            parallelism: { type: 'integer', minimum: 1, default: 1 },
+          },
+        },
+      },
+    },
+    courier: {
+      type: 'object',
+      default: {},
+      properties: {
+        smtp: {
+          type: 'object',
+          default: {},
+          properties: {
+            connection_uri: { type: 'string' },
+            from_address: { type: 'string', default: 'no-reply@kairos.local' },
+            from_name: { type: 'string', default: 'Kairos' },
+          },
+        },
+        template_override_path: { type: 'string' },
+        message_retries: { type: 'integer', minimum: 0, default: 5 },
+      },
+    },
+    clock: {
+      type: 'object',
+      default: {},
+      properties: {
+        ntp: {
+          type: 'object',
+          default: {},
+          properties: {
+            servers: { type: 'array', items: { type: 'string' }, default: [] },
+            interval: { ...duration, default: '1h' },
+            warn_threshold: { ...duration, default: '5s' },
+            timeout: { ...duration, default: '2s' },
+          },
+        },
+      },
+    },
+    ui: {
+      type: 'object',
+      default: {},
+      properties: {
+        brand: {
+          type: 'object',
+          default: {},
+          properties: {
+            name: { type: 'string', default: 'Kairos' },
+            primary_color: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$', default: '#4f46e5' },
+            logo_url: { type: 'string' },
+          },
+        },
+      },
+    },
+    log: {
+      type: 'object',
+      default: {},
+      properties: {
+        level: { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+        format: { type: 'string', enum: ['json', 'text'], default: 'json' },
+        leak_sensitive_values: { type: 'boolean', default: false },
+      },
+    },
+  },
+} as const;
+
+type Flow = { enabled: boolean; ui_url: string; lifespan: string; after: Record<string, unknown>; before: Record<string, unknown> };
+
+/** The validated configuration, every default filled in. */
+export interface KairosConfig {
+  version?: string;
+  dsn: string;
+  dev: boolean;
+  serve: {
+    public: {
+      base_url: string;
+      host: string;
+      port: number;
+      trusted_proxies: string[];
+      request_body_limit_bytes: number;
+      rate_limit: { enabled: boolean; max_per_minute: number };
+    };
+    admin: { base_url: string; host: string; port: number; api_keys: string[] };
+  };
+  identity: {
+    default_schema_id: string;
+    schemas: { id: string; url: string }[];
+    credentials: { totp: { expose_secret_to_admin: boolean } };
+  };
+  selfservice: {
+    default_browser_return_url: string;
+    allowed_return_urls: string[];
+    flows: {
+      login: Flow;
+      registration: Flow;
+      settings: Flow & { privileged_session_max_age: string; required_aal: 'aal1' | 'highest_available' };
+      recovery: Flow & { use: 'code'; mfa_reset_delay: string };
+      verification: Flow & { use: 'code' };
+      error: { ui_url: string };
+      logout: { after: { default_browser_return_url?: string } };
+    };
+    methods: {
+      profile: { enabled: boolean };
+      password: {
+        enabled: boolean;
+        config: {
+          min_password_length: number;
+          max_password_length: number;
+          identifier_similarity_check_enabled: boolean;
+          haveibeenpwned_enabled: boolean;
+        };
+      };
+      totp: {
+        enabled: boolean;
+        config: {
+          issuer?: string;
+          algorithm: 'SHA1' | 'SHA256' | 'SHA512';
+          digits: 6 | 8;
+          period: number;
+          window: number;
+          require_recovery_codes: boolean;
+          diagnostics: { enabled: boolean; user_hints: boolean; max_skew: string; previous_secret_retention: string };
+        };
+      };
+      lookup_secret: { enabled: boolean; config: { count: number } };
+      code: { enabled: boolean; config: { lifespan: string } };
+      webauthn: { enabled: boolean };
+    };
+  };
+  session: {
+    lifespan: string;
+    cookie: { name: string; domain?: string; path: string; same_site: 'Lax' | 'Strict' | 'None'; persistent: boolean };
+    whoami: { required_aal: 'aal1' | 'highest_available' };
+  };
+  secrets: { default: string[]; cookie: string[]; cipher: string[] };
+  hashers: { algorithm: 'argon2'; argon2: { memory_kib: number; iterations: number; parallelism: number } };
+  courier: {
+    smtp: { connection_uri?: string; from_address: string; from_name: string };
+    template_override_path?: string;
+    message_retries: number;
+  };
+  clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
+  ui: { brand: { name: string; primary_color: string; logo_url?: string } };
+  log: { level: string; format: 'json' | 'text'; leak_sensitive_values: boolean };
+}

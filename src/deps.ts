@@ -1,0 +1,35 @@
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { KairosConfig } from './config/schema.js';
+import type { Storage } from './storage/db.js';
+import type { Database } from './storage/tables.js';
+import type { Clock } from './support/clock.js';
+import type { Random } from './support/random.js';
+import type { IdentitySchemas } from './identity/schemas.js';
+import type { IdentityService } from './identity/identity-service.js';
+import type { SessionService } from './session/session-service.js';
+import type { FlowRepository } from './flows/flow.js';
+import type { AuditLog } from './audit/audit-log.js';
+import type { Metrics } from './audit/metrics.js';
+import type { Urls } from './urls.js';
+import type { PasswordHasher } from './credentials/password/hasher.js';
+
+/** What modules may depend on. Each module takes only the parts it needs (`Pick<Deps, …>`). */
+export interface Deps {
+  config: KairosConfig;
+  storage: Storage;
+  db: Kysely<Database>;
+  clock: Clock;
+  random: Random;
+  logger: Logger;
+  schemas: IdentitySchemas;
+  identities: IdentityService;
+  sessions: SessionService;
+  flows: FlowRepository;
+  audit: AuditLog;
+  metrics: Metrics;
+  urls: Urls;
+  hasher: PasswordHasher;
+  /** Credential types that are second factors, declared by the modules in play. */
+  secondFactorTypes: string[];
+}

@@ -1,0 +1,238 @@
+/**
+ * The flow engine: what every self-service flow does the same way (create, persist, render as Kratos JSON, answer
+ * browsers with redirects and SPAs/API clients with JSON, turn validation problems into UI messages). Each flow
+ * kind (flows/<kind>/handler.ts) adds only its own decisions.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Deps } from '../deps.js';
+import { HttpError, errors } from '../errors/http-error.js';
+import { identityToJson, type Identity } from '../identity/identity.js';
+import { deriveAal, type Session } from '../session/session.js';
+import { inputNode, type UiNode } from '../ui/nodes.js';
+import { FLOW_EXPIRED_MESSAGE } from '../ui/messages.js';
+import { isJsonRequest, sessionTokenOf } from '../http/request.js';
+import type { Csrf } from '../http/plugins/csrf.js';
+import { applyProblems, FlowValidationError, INITIAL_STATE, type Flow, type FlowKind, type FlowType } from './flow.js';
+import type { Strategies } from './strategy.js';
+import { parseDurationMs } from '../config/duration.js';
+
+export interface CurrentSession {
+  session: Session;
+  identity: Identity;
+  token: string;
+}
+
+/** Kratos's node order for each flow (`selfservice/flow/<flow>/sort.go`): csrf first, then groups in this order. */
+const GROUP_ORDER: Record<FlowKind, string[]> = {
+  login: ['default', 'oidc', 'webauthn', 'passkey', 'code', 'password', 'totp', 'lookup_secret'],
+  registration: ['default', 'oidc', 'code', 'password', 'webauthn', 'passkey', 'profile'],
+  settings: ['default', 'profile', 'password', 'oidc', 'lookup_secret', 'webauthn', 'passkey', 'totp'],
+  recovery: ['default', 'code', 'link'],
+  verification: ['default', 'code', 'link'],
+};
+
+export function sortNodes(kind: FlowKind, nodes: UiNode[]): UiNode[] {
+  const order = GROUP_ORDER[kind];
+  const rank = (n: UiNode) => {
+    const i = order.indexOf(n.group);
+    return i === -1 ? order.length : i;
+  };
+  return nodes
+    .map((node, index) => ({ node, index }))
+    .sort((a, b) => rank(a.node) - rank(b.node) || a.index - b.index)
+    .map((x) => x.node);
+}
+
+export class FlowEngine {
+  /** Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes). */
+  readonly sessionExtraProviders: ((identityId: string) => Promise<Record<string, unknown>>)[] = [];
+
+  async sessionExtras(identityId: string): Promise<Record<string, unknown>> {
+    if (this.sessionExtraProviders.length === 0) return {};
+    const kairos: Record<string, unknown> = {};
+    for (const provider of this.sessionExtraProviders) Object.assign(kairos, await provider(identityId));
+    return Object.keys(kairos).length ? { kairos } : {};
+  }
+
+  constructor(
+    readonly deps: Deps,
+    readonly csrf: Csrf,
+    readonly strategies: Strategies,
+  ) {}
+
+  lifespanMs(kind: FlowKind): number {
+    return parseDurationMs(this.deps.config.selfservice.flows[kind].lifespan);
+  }
+
+  /** A new flow (not stored) with Kratos's base fields; `ui.nodes` is filled by the flow kind. */
+  newFlow(kind: FlowKind, type: FlowType, request: FastifyRequest, options: { returnTo?: string | null } = {}): Flow {
+    const now = this.deps.clock.nowMs();
+    const id = this.deps.random.uuid();
+    return {
+      id,
+      kind,
+      type,
+      state: INITIAL_STATE[kind],
+      identityId: null,
+      sessionId: null,
+      requestUrl: this.deps.urls.public(request.url),
+      returnTo: options.returnTo ?? null,
+      requestedAal: null,
+      refresh: false,
+      active: null,
+      ui: { action: this.deps.urls.flowAction(kind, id), method: 'POST', nodes: [] },
+      internal: {},
+      issuedAtMs: now,
+      expiresAtMs: now + this.lifespanMs(kind),
+      createdAtMs: now,
+      updatedAtMs: now,
+    };
+  }
+
+  /** `return_to` from the query, checked against `selfservice.allowed_return_urls`. */
+  returnToOf(request: FastifyRequest): string | null {
+    const value = (request.query as Record<string, unknown>).return_to;
+    if (typeof value !== 'string' || value === '') return null;
+    if (!this.deps.urls.isAllowedReturnUrl(value)) throw errors.returnToForbidden(value);
+    return value;
+  }
+
+  async currentSession(request: FastifyRequest): Promise<CurrentSession | null> {
+    const found = sessionTokenOf(request, this.deps.config.session.cookie.name);
+    if (!found) return null;
+    const session = await this.deps.sessions.findByToken(found.token);
+    if (!session) return null;
+    const identity = await this.deps.identities.get(session.identityId);
+    if (!identity || identity.state !== 'active') return null;
+    return { session, identity, token: found.token };
+  }
+
+  /**
+   * Is the session's assurance level enough under `required` (`aal1 | highest_available`)? highest_available
+   * means aal2 whenever the identity has a second factor (Kratos `DoesSessionSatisfy`).
+   */
+  satisfiesAal(current: CurrentSession, required: 'aal1' | 'highest_available'): boolean {
+    if (required === 'aal1') return true;
+    if (deriveAal(current.session.amr) === 'aal2') return true;
+    return !this.deps.identities.hasSecondFactor(current.identity);
+  }
+
+  identityJson(identity: Identity): Record<string, unknown> {
+    return identityToJson(identity, { schemaUrl: this.deps.schemas.urlFor(identity.schemaId) });
+  }
+
+  /** Kratos's flow JSON. Browser flows get their CSRF node with this browser's token. */
+  async flowJson(flow: Flow, request: FastifyRequest, reply: FastifyReply): Promise<Record<string, unknown>> {
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const nodes = flow.ui.nodes.filter((n) => !(n.attributes.node_type === 'input' && n.attributes.name === 'csrf_token'));
+    const csrfValue = flow.type === 'browser' ? this.csrf.ensure(request, reply) : '';
+    const csrfNode = inputNode('default', 'csrf_token', 'hidden', { value: csrfValue, required: true });
+    const ui = { ...flow.ui, nodes: [csrfNode, ...nodes] };
+    const json: Record<string, unknown> = {
+      id: flow.id,
+      type: flow.type,
+      expires_at: iso(flow.expiresAtMs),
+      issued_at: iso(flow.issuedAtMs),
+      request_url: flow.requestUrl,
+      ...(flow.returnTo ? { return_to: flow.returnTo } : {}),
+      ...(flow.active ? { active: flow.active } : {}),
+      ui,
+      created_at: iso(flow.createdAtMs),
+      updated_at: iso(flow.updatedAtMs),
+      state: flow.state,
+    };
+    if (flow.kind === 'login') {
+      json.refresh = flow.refresh;
+      json.requested_aal = flow.requestedAal ?? 'aal1';
+      json.organization_id = null;
+    }
+    if (flow.kind === 'settings' && flow.identityId) {
+      const identity = await this.deps.identities.get(flow.identityId);
+      json.identity = identity ? this.identityJson(identity) : null;
+    }
+    if (flow.internal.continue_with) json.continue_with = flow.internal.continue_with;
+    return json;
+  }
+
+  async respondFlow(request: FastifyRequest, reply: FastifyReply, flow: Flow, status = 200): Promise<FastifyReply> {
+    const body = await this.flowJson(flow, request, reply);
+    return reply.code(status).header('cache-control', 'private, no-store').send(body);
+  }
+
+  /** Browser: 303 to the flow's UI page. */
+  redirectToUi(reply: FastifyReply, flow: Flow): FastifyReply {
+    return reply.redirect(this.deps.urls.flowUi(flow.kind, flow.id), 303);
+  }
+
+  async loadFlow(kind: FlowKind, id: unknown): Promise<Flow> {
+    if (typeof id !== 'string' || id === '') throw errors.badRequest('The flow query parameter is missing or malformed.');
+    const flow = await this.deps.flows.get(id);
+    if (!flow || flow.kind !== kind) throw errors.notFound(`Unable to locate the ${kind} flow.`);
+    return flow;
+  }
+
+  isExpired(flow: Flow): boolean {
+    return flow.expiresAtMs <= this.deps.clock.nowMs();
+  }
+
+  expiredError(flow: Flow, replacementId: string | null): HttpError {
+    const since = this.deps.clock.nowMs() - flow.expiresAtMs;
+    return errors.flowExpired(flow.kind, replacementId, flow.expiresAtMs, since);
+  }
+
+  /** Message for a replacement flow created because the old one expired. */
+  expiredMessage(flow: Flow) {
+    const ago = this.deps.clock.nowMs() - flow.expiresAtMs;
+    return FLOW_EXPIRED_MESSAGE[flow.kind](ago, flow.expiresAtMs);
+  }
+
+  /**
+   * Answers a failed submission: validation problems go into the flow (400 flow JSON, or 303 back to the form for
+   * browsers); errors in Kratos's envelope go out as JSON, or for browsers as a redirect (to `redirect_browser_to`
+   * when the error carries one, else to the error page).
+   */
+  async fail(request: FastifyRequest, reply: FastifyReply, flow: Flow | null, err: unknown): Promise<FastifyReply> {
+    if (err instanceof FlowValidationError && flow) {
+      applyProblems(flow.ui, err);
+      await this.deps.flows.update(flow, this.deps.clock.nowMs());
+      if (flow.type === 'browser' && !isJsonRequest(request)) return this.redirectToUi(reply, flow);
+      return this.respondFlow(request, reply, flow, 400);
+    }
+    if (err instanceof HttpError) return this.sendError(request, reply, err, flow);
+    throw err;
+  }
+
+  async sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError, flow: Flow | null = null): Promise<FastifyReply> {
+    const browser = (flow ? flow.type === 'browser' : true) && !isJsonRequest(request);
+    if (browser) {
+      const redirect = err.extra.redirect_browser_to;
+      if (typeof redirect === 'string') return reply.redirect(redirect, 303);
+      const id = this.deps.random.uuid();
+      await this.deps.db
+        .insertInto('selfservice_errors')
+        .values({ id, error: JSON.stringify(err.body), created_at: this.deps.clock.nowMs() })
+        .execute();
+      return reply.redirect(this.deps.urls.errorUi(id), 303);
+    }
+    if (err.body.id) reply.header('ory-error-id', err.body.id);
+    return reply.code(err.status).send(err.toJSON());
+  }
+}
+
+/** Session cookie (HttpOnly, SameSite from config, Secure when the public base URL is https). */
+export function setSessionCookie(engine: FlowEngine, reply: FastifyReply, token: string, session: Session): void {
+  const c = engine.deps.config.session.cookie;
+  reply.setCookie(c.name, token, {
+    httpOnly: true,
+    sameSite: c.same_site.toLowerCase() as 'lax' | 'strict' | 'none',
+    secure: engine.deps.config.serve.public.base_url.startsWith('https:') || c.same_site === 'None',
+    path: c.path,
+    ...(c.domain ? { domain: c.domain } : {}),
+    ...(c.persistent ? { expires: new Date(session.expiresAtMs) } : {}),
+  });
+}
+
+export function clearSessionCookie(engine: FlowEngine, reply: FastifyReply): void {
+  const c = engine.deps.config.session.cookie;
+  reply.clearCookie(c.name, { path: c.path, ...(c.domain ? { domain: c.domain } : {}) });
+}

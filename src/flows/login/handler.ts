@@ -1,0 +1,206 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errors, HttpError } from '../../errors/http-error.js';
+import { deriveAal, sessionToJson } from '../../session/session.js';
+import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { msg } from '../../ui/messages.js';
+import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
+import { NOT_RESPONSIBLE, type LoginResult } from '../strategy.js';
+import { setSessionCookie, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
+
+function parseAal(value: unknown): 'aal1' | 'aal2' {
+  if (value === undefined || value === '') return 'aal1';
+  const v = String(value).toLowerCase();
+  if (v === 'aal1' || v === 'aal2') return v;
+  throw errors.badRequest('Unable to parse AuthenticationMethod Assurance Level (AAL): expected one of [aal1, aal2]');
+}
+
+const truthy = (value: unknown) => value === true || value === 'true' || value === '1';
+
+/** Login (Kratos `selfservice/flow/login`): first factor, second factor (aal=aal2) and re-authentication (refresh). */
+export class LoginFlows {
+  constructor(private readonly engine: FlowEngine) {}
+
+  private strategiesFor(flow: Flow) {
+    const level = flow.requestedAal === 'aal2' ? 'aal2' : 'aal1';
+    return this.engine.strategies.login.filter((s) => s.aal === level);
+  }
+
+  async render(flow: Flow, current: CurrentSession | null): Promise<void> {
+    const identity = flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null;
+    const nodes = [];
+    for (const strategy of this.strategiesFor(flow)) nodes.push(...(await strategy.loginNodes(flow, identity)));
+    flow.ui.nodes = sortNodes('login', nodes);
+    const messages = [];
+    if (flow.requestedAal === 'aal2') messages.push(msg.loginMfa());
+    else if (flow.refresh) messages.push(msg.loginReAuth());
+    if (messages.length) flow.ui.messages = messages;
+    else delete flow.ui.messages;
+  }
+
+  /** GET /self-service/login/{browser,api} */
+  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+    const engine = this.engine;
+    const query = request.query as Record<string, unknown>;
+    let flow: Flow | null = null;
+    try {
+      const requestedAal = parseAal(query.aal);
+      let refresh = truthy(query.refresh);
+      const returnTo = engine.returnToOf(request);
+      const current = await engine.currentSession(request);
+      if (!current && requestedAal === 'aal2') {
+        throw errors.sessionAal1Required(engine.deps.urls.browserInit('login', { return_to: returnTo ?? undefined }));
+      }
+      if (!current) refresh = false;
+      if (current && !refresh && !(requestedAal === 'aal2' && deriveAal(current.session.amr) !== 'aal2')) {
+        if (type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.defaultReturn(), 303);
+        throw errors.sessionAlreadyAvailable();
+      }
+      flow = engine.newFlow('login', type, request, { returnTo });
+      flow.requestedAal = requestedAal;
+      flow.refresh = refresh;
+      if (current && (refresh || requestedAal === 'aal2')) {
+        flow.identityId = current.identity.id;
+        flow.sessionId = current.session.id;
+      }
+      await this.render(flow, current);
+      await engine.deps.flows.insert(flow);
+      if (type === 'browser' && !isJsonRequest(request)) {
+        engine.csrf.ensure(request, reply);
+        return engine.redirectToUi(reply, flow);
+      }
+      return engine.respondFlow(request, reply, flow);
+    } catch (err) {
+      if (err instanceof HttpError) return engine.sendError(request, reply, err, null);
+      throw err;
+    }
+  }
+
+  /** A replacement for an expired flow, with the same parameters. */
+  private async replace(request: FastifyRequest, old: Flow): Promise<Flow> {
+    const current = await this.engine.currentSession(request);
+    const flow = this.engine.newFlow('login', old.type, request, { returnTo: old.returnTo });
+    flow.requestedAal = current ? old.requestedAal : 'aal1';
+    flow.refresh = current ? old.refresh : false;
+    if (current && (flow.refresh || flow.requestedAal === 'aal2')) {
+      flow.identityId = current.identity.id;
+      flow.sessionId = current.session.id;
+    }
+    await this.render(flow, current);
+    flow.ui.messages = [this.engine.expiredMessage(old)];
+    await this.engine.deps.flows.insert(flow);
+    return flow;
+  }
+
+  /** POST /self-service/login?flow= */
+  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const engine = this.engine;
+    const { deps } = engine;
+    let flow: Flow | null = null;
+    try {
+      flow = await engine.loadFlow('login', (request.query as Record<string, unknown>).flow);
+      const body = submittedBody(request);
+      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
+      if (engine.isExpired(flow)) {
+        const replacement = await this.replace(request, flow);
+        if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
+        throw engine.expiredError(flow, replacement.id);
+      }
+      if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+
+      const current = await engine.currentSession(request);
+      if (flow.requestedAal === 'aal2' || flow.refresh) {
+        if (!current) throw errors.sessionInactive();
+        if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
+      } else if (current && !flow.refresh) {
+        if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(flow.returnTo ?? deps.urls.defaultReturn(), 303);
+        throw errors.sessionAlreadyAvailable();
+      }
+
+      let result: LoginResult | null = null;
+      let strategyId = '';
+      for (const strategy of this.strategiesFor(flow)) {
+        const outcome = await strategy.login({
+          flow,
+          body,
+          session: current?.session ?? null,
+          identity: flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null,
+          request: requestInfo(request),
+        });
+        if (outcome === NOT_RESPONSIBLE) continue;
+        result = outcome;
+        strategyId = strategy.id;
+        break;
+      }
+      if (!result) throw FlowValidationError.global(msg.loginNoStrategy());
+      return await this.succeed(request, reply, flow, current, result, strategyId);
+    } catch (err) {
+      if (flow && err instanceof FlowValidationError) {
+        const body = (request.body ?? {}) as Record<string, unknown>;
+        deps.metrics.counter('kairos_login_failures_total', 'Rejected login submissions by method', ['method']).inc({ method: String(body.method ?? 'unknown').slice(0, 32) });
+      }
+      return engine.fail(request, reply, flow, err);
+    }
+  }
+
+  private async succeed(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    flow: Flow,
+    current: CurrentSession | null,
+    result: LoginResult,
+    strategyId: string,
+  ): Promise<FastifyReply> {
+    const engine = this.engine;
+    const { deps } = engine;
+    const info = requestInfo(request);
+    let session = current?.session ?? null;
+    let token = current?.token ?? null;
+    if (session && session.identityId === result.identity.id) {
+      session = await deps.sessions.addAuthenticationMethods(session, [result.amr]);
+    } else {
+      const created = await deps.sessions.create(result.identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent });
+      session = created.session;
+      token = created.token;
+    }
+    flow.state = 'passed_challenge';
+    flow.active = strategyId;
+    if (result.messages?.length) flow.ui.messages = result.messages;
+    await deps.flows.update(flow, deps.clock.nowMs());
+    await deps.audit.record({
+      type: 'login.succeeded',
+      identityId: result.identity.id,
+      sessionId: session.id,
+      flowId: flow.id,
+      actor: 'self',
+      ipAddress: info.ip,
+      userAgent: info.userAgent,
+      details: { method: strategyId, aal: deriveAal(session.amr) },
+    });
+    deps.metrics.counter('kairos_logins_total', 'Successful login steps by method', ['method']).inc({ method: strategyId });
+
+    const now = deps.clock.nowMs();
+    const kairosExtras = result.sessionExtras ? { kairos: result.sessionExtras } : {};
+    const currentAfter: CurrentSession = { session, identity: result.identity, token: token! };
+    const needsSecondFactor = !engine.satisfiesAal(currentAfter, deps.config.session.whoami.required_aal);
+    const returnTo = flow.returnTo ?? deps.urls.defaultReturn();
+    const secondFactorUrl = deps.urls.browserInit('login', { aal: 'aal2', return_to: flow.returnTo ?? undefined });
+    const browser = flow.type === 'browser';
+
+    if (browser) setSessionCookie(engine, reply, token!, session);
+    if (browser && !isJsonRequest(request)) return reply.redirect(needsSecondFactor ? secondFactorUrl : returnTo, 303);
+    if (browser) {
+      if (needsSecondFactor) throw errors.browserLocationChangeRequired(secondFactorUrl);
+      return reply.send({
+        session: sessionToJson(session, now, engine.identityJson(result.identity), kairosExtras),
+        continue_with: [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }],
+      });
+    }
+    // API clients: after a first factor that is not enough, Kratos withholds the identity until the second.
+    const identityJson = needsSecondFactor ? null : engine.identityJson(result.identity);
+    return reply.send({
+      session_token: token,
+      session: sessionToJson(session, now, identityJson, kairosExtras),
+      ...(result.messages?.length ? { ui_messages: result.messages } : {}),
+    });
+  }
+}

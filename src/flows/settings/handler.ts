@@ -1,0 +1,130 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errors, HttpError } from '../../errors/http-error.js';
+import { parseDurationMs } from '../../config/duration.js';
+import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { msg } from '../../ui/messages.js';
+import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
+import { NOT_RESPONSIBLE, type SettingsResult } from '../strategy.js';
+import { sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
+
+/** Settings (Kratos `selfservice/flow/settings`): needs a session, its AAL, and a privileged session to change credentials. */
+export class SettingsFlows {
+  constructor(private readonly engine: FlowEngine) {}
+
+  async render(flow: Flow, current: CurrentSession): Promise<void> {
+    const nodes = [];
+    for (const strategy of this.engine.strategies.settings) nodes.push(...(await strategy.settingsNodes(flow, current.identity)));
+    flow.ui.nodes = sortNodes('settings', nodes);
+  }
+
+  /** A session whose AAL satisfies `selfservice.flows.settings.required_aal`, or the Kratos error. */
+  private async requireSession(request: FastifyRequest, returnTo: string): Promise<CurrentSession> {
+    const { deps } = this.engine;
+    const current = await this.engine.currentSession(request);
+    if (!current) {
+      const err = errors.sessionInactive();
+      err.extra.redirect_browser_to = deps.urls.browserInit('login', { return_to: returnTo });
+      throw err;
+    }
+    if (!this.engine.satisfiesAal(current, deps.config.selfservice.flows.settings.required_aal)) {
+      throw errors.sessionAal2Required(deps.urls.browserInit('login', { aal: 'aal2', return_to: returnTo }));
+    }
+    return current;
+  }
+
+  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+    const engine = this.engine;
+    try {
+      const returnTo = engine.returnToOf(request);
+      const current = await this.requireSession(request, engine.deps.urls.public(request.url));
+      const flow = engine.newFlow('settings', type, request, { returnTo });
+      flow.identityId = current.identity.id;
+      flow.sessionId = current.session.id;
+      await this.render(flow, current);
+      await engine.deps.flows.insert(flow);
+      if (type === 'browser' && !isJsonRequest(request)) {
+        engine.csrf.ensure(request, reply);
+        return engine.redirectToUi(reply, flow);
+      }
+      return engine.respondFlow(request, reply, flow);
+    } catch (err) {
+      if (err instanceof HttpError) {
+        // A browser without a session goes to login first (Kratos redirects; JSON clients get the 401).
+        if (type === 'browser' && !isJsonRequest(request) && err.body.id === 'session_inactive') {
+          return reply.redirect(String(err.extra.redirect_browser_to), 303);
+        }
+        return engine.sendError(request, reply, err, null);
+      }
+      throw err;
+    }
+  }
+
+  /** GET /self-service/settings/flows?id=: only the flow's own identity may read it. */
+  async fetchCheck(request: FastifyRequest, flow: Flow): Promise<void> {
+    const current = await this.requireSession(request, this.engine.deps.urls.flowUi('settings', flow.id));
+    if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
+  }
+
+  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const engine = this.engine;
+    const { deps } = engine;
+    let flow: Flow | null = null;
+    try {
+      flow = await engine.loadFlow('settings', (request.query as Record<string, unknown>).flow);
+      const body = submittedBody(request);
+      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
+      const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id));
+      if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
+      if (engine.isExpired(flow)) {
+        const replacement = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
+        replacement.identityId = current.identity.id;
+        replacement.sessionId = current.session.id;
+        await this.render(replacement, current);
+        replacement.ui.messages = [engine.expiredMessage(flow)];
+        await deps.flows.insert(replacement);
+        if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
+        throw engine.expiredError(flow, replacement.id);
+      }
+      const privilegedMaxAgeMs = parseDurationMs(deps.config.selfservice.flows.settings.privileged_session_max_age);
+      const settingsUi = deps.urls.flowUi('settings', flow.id);
+      const requirePrivileged = () => {
+        if (current.session.authenticatedAtMs + privilegedMaxAgeMs <= deps.clock.nowMs()) {
+          throw errors.sessionRefreshRequired(deps.urls.browserInit('login', { refresh: 'true', return_to: settingsUi }));
+        }
+      };
+
+      let result: SettingsResult | null = null;
+      let strategyId = '';
+      for (const strategy of engine.strategies.settings) {
+        const outcome = await strategy.settings({ flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
+        if (outcome === NOT_RESPONSIBLE) continue;
+        result = outcome;
+        strategyId = strategy.id;
+        break;
+      }
+      if (!result) throw FlowValidationError.global(msg.settingsNoStrategy());
+
+      let session = current.session;
+      if (result.amr?.length) session = await deps.sessions.addAuthenticationMethods(session, result.amr);
+      const identity = (await deps.identities.get(current.identity.id))!;
+      flow.active = strategyId;
+      await this.render(flow, { ...current, session, identity });
+      const messages = [...(result.outcome === 'saved' ? [msg.settingsSaved()] : []), ...(result.messages ?? [])];
+      if (messages.length) flow.ui.messages = messages;
+      else delete flow.ui.messages;
+      if (result.outcome === 'saved') flow.state = 'success';
+      const returnTo = result.outcome === 'saved' && flow.returnTo ? flow.returnTo : null;
+      if (returnTo && flow.type === 'browser') flow.internal.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }];
+      else delete flow.internal.continue_with;
+      await deps.flows.update(flow, deps.clock.nowMs());
+      if (result.outcome === 'saved') {
+        const info = requestInfo(request);
+        await deps.audit.record({ type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
+      }
+      if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.flowUi('settings', flow.id), 303);
+      return engine.respondFlow(request, reply, flow);
+    } catch (err) {
+      return engine.fail(request, reply, flow, err);
+    }
+  }
+}

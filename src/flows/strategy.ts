@@ -1,0 +1,94 @@
+/**
+ * The strategy interfaces the flows define and each authentication method implements (Kratos
+ * `selfservice/flow/<flow>/strategy.go`). A flow never switches on method names: it asks every enabled strategy
+ * for its nodes, and offers a submission to each until one does not answer NOT_RESPONSIBLE.
+ */
+import type { Identity } from '../identity/identity.js';
+import type { IdentitySchema } from '../identity/schemas.js';
+import type { AmrEntry, Session } from '../session/session.js';
+import type { UiNode } from '../ui/nodes.js';
+import type { UiText } from '../ui/messages.js';
+import type { Flow } from './flow.js';
+
+export const NOT_RESPONSIBLE = Symbol('strategy not responsible');
+export type NotResponsible = typeof NOT_RESPONSIBLE;
+
+/** What a strategy may know about the request: never the raw headers or cookies. */
+export interface RequestInfo {
+  ip: string;
+  userAgent: string | null;
+  requestId: string;
+}
+
+export type SubmittedBody = Record<string, unknown>;
+
+export interface LoginStrategy {
+  readonly id: string;
+  /** The level this method proves: aal1 (first factor) or aal2 (second factor). */
+  readonly aal: 'aal1' | 'aal2';
+  /**
+   * Nodes for a login flow. For aal2 and refresh flows `identity` is the session's identity and a strategy that the
+   * identity has not set up returns none.
+   */
+  loginNodes(flow: Flow, identity: Identity | null): Promise<UiNode[]> | UiNode[];
+  login(input: {
+    flow: Flow;
+    body: SubmittedBody;
+    session: Session | null;
+    identity: Identity | null;
+    request: RequestInfo;
+  }): Promise<LoginResult | NotResponsible>;
+}
+
+export interface LoginResult {
+  identity: Identity;
+  amr: AmrEntry;
+  /** Informational messages to show with the result (e.g. remaining recovery codes). */
+  messages?: UiText[];
+  /** Extra fields for the `kairos` member of the session JSON in this response. */
+  sessionExtras?: Record<string, unknown>;
+}
+
+export interface RegistrationStrategy {
+  readonly id: string;
+  registrationNodes(flow: Flow, schema: IdentitySchema): Promise<UiNode[]> | UiNode[];
+  register(input: { flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<RegistrationResult | NotResponsible>;
+}
+
+export interface RegistrationResult {
+  /** Built (not stored) identity with its credentials; the flow stores it. */
+  identity: Identity;
+  amr: AmrEntry;
+}
+
+export interface SettingsStrategy {
+  readonly id: string;
+  settingsNodes(flow: Flow, identity: Identity): Promise<UiNode[]> | UiNode[];
+  settings(input: {
+    flow: Flow;
+    body: SubmittedBody;
+    identity: Identity;
+    session: Session;
+    request: RequestInfo;
+    /** Throws the Kratos `session_refresh_required` error when the session is not privileged. */
+    requirePrivileged(): void;
+  }): Promise<SettingsResult | NotResponsible>;
+}
+
+export interface SettingsResult {
+  /**
+   * `saved`: the change is stored; the flow shows 1050001 and moves to `success`.
+   * `continue`: nothing final yet (e.g. codes shown for confirmation); the flow re-renders and stays `show_form`.
+   */
+  outcome: 'saved' | 'continue';
+  /** Methods completed in this step, appended to the session (enrolling TOTP makes the session aal2). */
+  amr?: AmrEntry[];
+  messages?: UiText[];
+}
+
+/** The strategies in play, by flow. Order is the order of nodes in the UI. */
+export interface Strategies {
+  login: LoginStrategy[];
+  registration: RegistrationStrategy[];
+  settings: SettingsStrategy[];
+}

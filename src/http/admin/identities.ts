@@ -1,0 +1,318 @@
+import type { FastifyInstance } from 'fastify';
+import jsonPatch from 'fast-json-patch';
+import type { Deps } from '../../deps.js';
+import { errors } from '../../errors/http-error.js';
+import { identityToJson, type Identity } from '../../identity/identity.js';
+import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/identity-service.js';
+import { PasswordHasher } from '../../credentials/password/hasher.js';
+import { checkPassword } from '../../credentials/password/policy.js';
+import * as repo from '../../identity/repository.js';
+import type { CredentialAdapter } from '../../identity/credential-adapters.js';
+import { sessionToJson } from '../../session/session.js';
+
+const DEFAULT_PAGE_SIZE = 250;
+const MAX_PAGE_SIZE = 1000;
+
+export interface AdminIdentityOptions {
+  deps: Deps;
+  adapters: Record<string, CredentialAdapter>;
+  /** Who is acting, for the audit trail (the admin API key's id, or `admin`). */
+  actorOf(request: import('fastify').FastifyRequest): string;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function encodeCursor(identity: { createdAtMs: number; id: string }): string {
+  return Buffer.from(JSON.stringify({ c: identity.createdAtMs, i: identity.id })).toString('base64url');
+}
+
+function decodeCursor(token: string): { createdAtMs: number; id: string } {
+  try {
+    const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (typeof parsed.c === 'number' && typeof parsed.i === 'string') return { createdAtMs: parsed.c, id: parsed.i };
+  } catch {
+    /* fall through */
+  }
+  throw errors.badRequest('page_token is malformed');
+}
+
+const asList = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : value === undefined ? [] : [String(value)]);
+
+export async function adminIdentityRoutes(app: FastifyInstance, options: AdminIdentityOptions) {
+  const { deps, adapters } = options;
+  const { identities } = deps;
+
+  async function toJson(identity: Identity, include: string[]): Promise<Record<string, unknown>> {
+    const configs = new Map<string, Record<string, unknown>>();
+    for (const type of include) {
+      const credential = identity.credentials[type];
+      if (!credential) continue;
+      const adapter = adapters[type];
+      configs.set(type, adapter?.adminConfig ? await adapter.adminConfig(credential, identity) : credential.config);
+    }
+    return identityToJson(identity, {
+      schemaUrl: deps.schemas.urlFor(identity.schemaId),
+      includeMetadataAdmin: true,
+      credentials: {
+        include: true,
+        withConfigFor: include,
+        redactConfig: (credential) => configs.get(credential.type) ?? {},
+      },
+    });
+  }
+
+  function traitsError(err: unknown): never {
+    if (err instanceof TraitsInvalidError) {
+      throw errors.badRequest(
+        err.problems.map((p) => `${p.field ?? 'traits'}: ${p.message.text}`).join('; '),
+        { problems: err.problems.map((p) => ({ field: p.field, message: p.message })) },
+      );
+    }
+    if (err instanceof DuplicateIdentifierError) throw errors.conflict('This identity conflicts with another identity that already exists.');
+    throw err;
+  }
+
+  const loadOr404 = async (id: string) => {
+    const identity = await identities.get(id);
+    if (!identity) throw errors.notFound('Unable to locate the resource');
+    return identity;
+  };
+
+  app.get('/admin/identities', async (request, reply) => {
+    const q = request.query as Record<string, unknown>;
+    const pageSize = Math.min(Math.max(Number(q.page_size ?? q.per_page ?? DEFAULT_PAGE_SIZE) || DEFAULT_PAGE_SIZE, 1), MAX_PAGE_SIZE);
+    const after = typeof q.page_token === 'string' && q.page_token ? decodeCursor(q.page_token) : null;
+    const identifier = typeof q.credentials_identifier === 'string' ? q.credentials_identifier : undefined;
+    const ids = q.ids === undefined ? undefined : asList(q.ids);
+    const pageIds = await repo.listIdentityIds(deps.db, { pageSize, after, identifier: identifier?.trim(), ids });
+    let page = await repo.loadIdentities(deps.db, pageIds);
+    if (identifier && page.length === 0 && identifier !== identifier.toLowerCase()) {
+      page = await repo.loadIdentities(deps.db, await repo.listIdentityIds(deps.db, { pageSize, after, identifier: identifier.toLowerCase() }));
+    }
+    const include = asList(q.include_credential);
+    if (page.length === pageSize) {
+      const next = new URL('/admin/identities', deps.config.serve.admin.base_url);
+      next.searchParams.set('page_size', String(pageSize));
+      next.searchParams.set('page_token', encodeCursor(page.at(-1)!));
+      reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
+    }
+    return reply.send(await Promise.all(page.map((i) => toJson(i, include))));
+  });
+
+  app.post('/admin/identities', async (request, reply) => {
+    const body = request.body;
+    if (!isObject(body)) throw errors.badRequest('The request body must be a JSON object.');
+    const schemaId = typeof body.schema_id === 'string' ? body.schema_id : deps.config.identity.default_schema_id;
+    if (!deps.schemas.get(schemaId)) throw errors.badRequest(`schema_id "${schemaId}" is not a known identity schema`);
+    if (body.state !== undefined && body.state !== 'active' && body.state !== 'inactive') throw errors.badRequest('state must be "active" or "inactive"');
+    if (body.credentials !== undefined && !isObject(body.credentials)) throw errors.badRequest('credentials must be an object');
+    let identity: Identity;
+    try {
+      identity = identities.build({
+        schemaId,
+        traits: (body.traits ?? {}) as Record<string, unknown>,
+        state: (body.state as 'active' | 'inactive' | undefined) ?? 'active',
+        metadataPublic: body.metadata_public,
+        metadataAdmin: body.metadata_admin,
+        externalId: typeof body.external_id === 'string' ? body.external_id : null,
+      });
+    } catch (err) {
+      traitsError(err);
+    }
+    const credentials = (body.credentials ?? {}) as Record<string, unknown>;
+    const imports: [CredentialAdapter, Record<string, unknown>][] = [];
+    for (const [type, value] of Object.entries(credentials)) {
+      const config = isObject(value) && isObject(value.config) ? value.config : null;
+      if (!config) throw errors.badRequest(`credentials.${type}.config must be an object`);
+      if (type === 'password') {
+        identity.credentials.password = await importPassword(deps, identity, config);
+        continue;
+      }
+      const adapter = adapters[type];
+      if (!adapter?.importCredential) throw errors.badRequest(`Importing credentials of type "${type}" is not supported.`);
+      imports.push([adapter, config]);
+    }
+    // Addresses given explicitly (e.g. marked verified by an import) override the derived ones for the same value.
+    try {
+      await identities.inTransaction(deps.db, async (trx) => {
+        await identities.create(identity, trx);
+        await applyImportedAddresses(deps, identity, body, trx);
+        for (const [adapter, config] of imports) await adapter.importCredential!(identity, config, trx);
+        await deps.audit.record({ type: 'identity.created', identityId: identity.id, actor: options.actorOf(request), ipAddress: request.ip, details: { imported_credentials: Object.keys(credentials) } }, trx);
+      });
+    } catch (err) {
+      if (err instanceof Error && err.name === 'CredentialImportError') throw errors.badRequest(err.message);
+      traitsError(err);
+    }
+    return reply.code(201).send(await toJson((await identities.get(identity.id))!, []));
+  });
+
+  app.get('/admin/identities/:id', async (request, reply) => {
+    const identity = await loadOr404((request.params as { id: string }).id);
+    return reply.send(await toJson(identity, asList((request.query as Record<string, unknown>).include_credential)));
+  });
+
+  async function replaceIdentity(identity: Identity, body: Record<string, unknown>, actor: string, ip: string) {
+    if (body.state !== undefined && body.state !== 'active' && body.state !== 'inactive') throw errors.badRequest('state must be "active" or "inactive"');
+    if (typeof body.schema_id === 'string') {
+      if (!deps.schemas.get(body.schema_id)) throw errors.badRequest(`schema_id "${body.schema_id}" is not a known identity schema`);
+      identity.schemaId = body.schema_id;
+    }
+    if (body.traits !== undefined) identity.traits = body.traits as Record<string, unknown>;
+    if (body.state && body.state !== identity.state) {
+      identity.state = body.state as 'active' | 'inactive';
+      identity.stateChangedAtMs = deps.clock.nowMs();
+    }
+    if ('metadata_public' in body) identity.metadataPublic = body.metadata_public;
+    if ('metadata_admin' in body) identity.metadataAdmin = body.metadata_admin;
+    if ('external_id' in body) identity.externalId = typeof body.external_id === 'string' ? body.external_id : null;
+    const credentials = isObject(body.credentials) ? body.credentials : {};
+    if (isObject(credentials.password) && isObject(credentials.password.config)) {
+      identity.credentials.password = await importPassword(deps, identity, credentials.password.config);
+    }
+    try {
+      await identities.update(identity);
+    } catch (err) {
+      traitsError(err);
+    }
+    if (identity.state === 'inactive') await deps.sessions.revokeAllForIdentity(identity.id);
+    await deps.audit.record({ type: 'identity.updated', identityId: identity.id, actor, ipAddress: ip, details: { via: 'admin' } });
+  }
+
+  app.put('/admin/identities/:id', async (request, reply) => {
+    const identity = await loadOr404((request.params as { id: string }).id);
+    const body = request.body;
+    if (!isObject(body)) throw errors.badRequest('The request body must be a JSON object.');
+    if (body.state === undefined) throw errors.badRequest('state is required');
+    await replaceIdentity(identity, body, options.actorOf(request), request.ip);
+    return reply.send(await toJson((await identities.get(identity.id))!, []));
+  });
+
+  app.patch('/admin/identities/:id', async (request, reply) => {
+    const identity = await loadOr404((request.params as { id: string }).id);
+    const operations = request.body;
+    if (!Array.isArray(operations)) throw errors.badRequest('The request body must be a JSON Patch array.');
+    const denied = ['/id', '/credentials', '/created_at', '/updated_at', '/state_changed_at'];
+    for (const op of operations) {
+      if (!isObject(op) || typeof op.path !== 'string' || typeof op.op !== 'string') throw errors.badRequest('Each patch operation needs op and path.');
+      if (denied.some((d) => op.path === d || (op.path as string).startsWith(d + '/'))) throw errors.badRequest(`patch path ${op.path} is not allowed`);
+    }
+    const document = {
+      schema_id: identity.schemaId,
+      state: identity.state,
+      traits: identity.traits,
+      metadata_public: identity.metadataPublic,
+      metadata_admin: identity.metadataAdmin,
+      external_id: identity.externalId,
+    };
+    let patched: Record<string, unknown>;
+    try {
+      patched = jsonPatch.applyPatch(structuredClone(document), operations as jsonPatch.Operation[], true, false).newDocument as Record<string, unknown>;
+    } catch (err) {
+      throw errors.badRequest(`The JSON Patch could not be applied: ${(err as Error).message.split('\n')[0]}`);
+    }
+    await replaceIdentity(identity, patched, options.actorOf(request), request.ip);
+    return reply.send(await toJson((await identities.get(identity.id))!, []));
+  });
+
+  app.delete('/admin/identities/:id', async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    await loadOr404(id);
+    await repo.deleteIdentity(deps.db, id);
+    await deps.audit.record({ type: 'identity.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip });
+    return reply.code(204).send();
+  });
+
+  app.delete('/admin/identities/:id/credentials/:type', async (request, reply) => {
+    const { id, type } = request.params as { id: string; type: string };
+    const identity = await loadOr404(id);
+    const firstFactors = ['password', 'code', 'oidc', 'passkey'];
+    if (!identity.credentials[type]) throw errors.notFound(`You tried to remove a ${type} but this user have no ${type} set up.`);
+    if (firstFactors.includes(type)) {
+      const others = firstFactors.filter((t) => t !== type && identity.credentials[t]);
+      if (others.length === 0) throw errors.badRequest(`You cannot remove the last first factor (${type}) of an identity.`);
+    } else if (!adapters[type]?.deletable) {
+      throw errors.badRequest(`Credentials type ${type} cannot be deleted.`);
+    }
+    const reason = typeof (request.query as Record<string, unknown>).reason === 'string' ? String((request.query as Record<string, unknown>).reason) : isObject(request.body) && typeof request.body.reason === 'string' ? request.body.reason : null;
+    await identities.inTransaction(deps.db, async (trx) => {
+      await identities.deleteCredential(id, type, trx);
+      await deps.audit.record({ type: 'credential.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { credential_type: type, reason: reason ?? 'no reason given' } }, trx);
+    });
+    return reply.code(204).send();
+  });
+
+  app.get('/admin/identities/:id/sessions', async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    const identity = await loadOr404(id);
+    const q = request.query as Record<string, unknown>;
+    const activeOnly = q.active === 'true' ? true : undefined;
+    const sessions = await deps.sessions.listForIdentity(id, { activeOnly });
+    const filtered = q.active === 'false' ? sessions.filter((s) => !s.active || s.expiresAtMs <= deps.clock.nowMs()) : sessions;
+    const identityJson = await toJson(identity, []);
+    return reply.send(filtered.map((s) => sessionToJson(s, deps.clock.nowMs(), identityJson)));
+  });
+
+  app.delete('/admin/identities/:id/sessions', async (request, reply) => {
+    const id = (request.params as { id: string }).id;
+    await loadOr404(id);
+    const count = await deps.sessions.revokeAllForIdentity(id);
+    await deps.audit.record({ type: 'session.revoked', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin', count } });
+    return reply.code(204).send();
+  });
+
+  app.get('/admin/sessions/:id', async (request, reply) => {
+    const session = await deps.sessions.findById((request.params as { id: string }).id);
+    if (!session) throw errors.notFound('Unable to locate the resource');
+    const identity = await identities.get(session.identityId);
+    return reply.send(sessionToJson(session, deps.clock.nowMs(), identity ? await toJson(identity, []) : null));
+  });
+
+  app.delete('/admin/sessions/:id', async (request, reply) => {
+    const session = await deps.sessions.findById((request.params as { id: string }).id);
+    if (!session) throw errors.notFound('Unable to locate the resource');
+    await deps.sessions.revoke(session.id);
+    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin' } });
+    return reply.code(204).send();
+  });
+}
+
+/** `credentials.password.config`: `{password}` (hashed now) or `{hashed_password}` (argon2 or bcrypt, kept as is). */
+async function importPassword(deps: Deps, identity: Identity, config: Record<string, unknown>) {
+  const facts = deps.identities.facts(identity);
+  let hashed: string;
+  if (typeof config.hashed_password === 'string') {
+    if (!PasswordHasher.isSupportedHash(config.hashed_password)) throw errors.badRequest('credentials.password.config.hashed_password: unsupported hash format (argon2 and bcrypt are supported)');
+    hashed = config.hashed_password;
+  } else if (typeof config.password === 'string') {
+    const c = deps.config.selfservice.methods.password.config;
+    const problem = checkPassword(config.password, [], { minLength: 1, maxLength: c.max_password_length, identifierSimilarityCheck: false });
+    if (problem) throw errors.badRequest(`credentials.password.config.password: ${problem.text}`);
+    hashed = await deps.hasher.hash(config.password);
+  } else {
+    throw errors.badRequest('credentials.password.config needs password or hashed_password');
+  }
+  const existing = identity.credentials.password;
+  const credential = existing ?? deps.identities.newCredential('password', {}, facts.passwordIdentifiers);
+  credential.config = { hashed_password: hashed };
+  credential.identifiers = facts.passwordIdentifiers;
+  credential.updatedAtMs = deps.clock.nowMs();
+  return credential;
+}
+
+async function applyImportedAddresses(deps: Deps, identity: Identity, body: Record<string, unknown>, trx: repo.Db) {
+  const given = Array.isArray(body.verifiable_addresses) ? body.verifiable_addresses : [];
+  let changed = false;
+  for (const entry of given) {
+    if (!isObject(entry) || typeof entry.value !== 'string') continue;
+    const value = entry.value;
+    const address = identity.verifiableAddresses.find((a) => a.value === value.toLowerCase() || a.value === value);
+    if (address && entry.verified === true) {
+      address.verified = true;
+      address.status = 'completed';
+      address.verifiedAtMs = deps.clock.nowMs();
+      changed = true;
+    }
+  }
+  if (changed) await repo.replaceAddresses(trx, identity.id, identity.verifiableAddresses, identity.recoveryAddresses);
+}

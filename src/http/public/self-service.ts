@@ -1,0 +1,115 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { errors, HttpError } from '../../errors/http-error.js';
+import { sessionToJson } from '../../session/session.js';
+import { clearSessionCookie, type FlowEngine } from '../../flows/engine.js';
+import type { FlowKind, FlowType } from '../../flows/flow.js';
+import { isJsonRequest, noStore, sessionTokenOf, submittedBody } from '../request.js';
+
+export interface FlowHandlers {
+  init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply>;
+  submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
+  fetchCheck?(request: FastifyRequest, flow: import('../../flows/flow.js').Flow): Promise<void>;
+}
+
+/** The Kratos self-service routes for every flow kind that has handlers, plus whoami and logout. */
+export async function selfServiceRoutes(app: FastifyInstance, options: { engine: FlowEngine; handlers: Partial<Record<FlowKind, FlowHandlers>> }) {
+  const { engine, handlers } = options;
+  const { deps } = engine;
+
+  for (const [kind, handler] of Object.entries(handlers) as [FlowKind, FlowHandlers][]) {
+    app.get(`/self-service/${kind}/browser`, (request, reply) => handler.init(request, noStore(reply), 'browser'));
+    app.get(`/self-service/${kind}/api`, (request, reply) => handler.init(request, noStore(reply), 'api'));
+    app.get(`/self-service/${kind}/flows`, async (request, reply) => {
+      noStore(reply);
+      try {
+        const flow = await engine.loadFlow(kind, (request.query as Record<string, unknown>).id);
+        if (handler.fetchCheck) await handler.fetchCheck(request, flow);
+        if (engine.isExpired(flow)) {
+          const err = engine.expiredError(flow, null);
+          err.body.details = { ...err.body.details, redirect_to: deps.urls.browserInit(kind), return_to: flow.returnTo ?? undefined };
+          throw err;
+        }
+        return await engine.respondFlow(request, reply, flow);
+      } catch (err) {
+        if (err instanceof HttpError) {
+          if (err.body.id) reply.header('ory-error-id', err.body.id);
+          return reply.code(err.status).send(err.toJSON());
+        }
+        throw err;
+      }
+    });
+    app.post(`/self-service/${kind}`, (request, reply) => handler.submit(request, noStore(reply)));
+  }
+
+  app.get('/self-service/errors', async (request, reply) => {
+    const id = (request.query as Record<string, unknown>).id;
+    if (typeof id !== 'string') throw errors.badRequest('The id query parameter is missing.');
+    const row = await deps.db.selectFrom('selfservice_errors').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!row) throw errors.notFound('Unable to locate the error.');
+    const iso = new Date(row.created_at).toISOString();
+    return reply.send({ id: row.id, error: JSON.parse(row.error), created_at: iso, updated_at: iso });
+  });
+
+  // whoami accepts any method (Kratos).
+  app.route({
+    method: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    url: '/sessions/whoami',
+    handler: async (request, reply) => {
+      noStore(reply);
+      const current = await engine.currentSession(request);
+      if (!current) throw errors.sessionInactive();
+      if (!engine.satisfiesAal(current, deps.config.session.whoami.required_aal)) {
+        throw errors.sessionAal2Required(deps.urls.browserInit('login', { aal: 'aal2' }));
+      }
+      reply.header('x-kratos-authenticated-identity-id', current.identity.id);
+      const extras = await engine.sessionExtras(current.identity.id);
+      return reply.send(sessionToJson(current.session, deps.clock.nowMs(), engine.identityJson(current.identity), extras));
+    },
+  });
+
+  // Logout, browser: get a logout URL, then follow it.
+  app.get('/self-service/logout/browser', async (request, reply) => {
+    noStore(reply);
+    const current = await engine.currentSession(request);
+    if (!current || sessionTokenOf(request, deps.config.session.cookie.name)?.via !== 'cookie') throw errors.unauthorized('No active session was found in this request.');
+    const logoutToken = await deps.sessions.issueLogoutToken(current.session.id);
+    const returnTo = engine.returnToOf(request);
+    return reply.send({ logout_url: deps.urls.public('/self-service/logout', { token: logoutToken, return_to: returnTo ?? undefined }), logout_token: logoutToken });
+  });
+
+  app.get('/self-service/logout', async (request, reply) => {
+    noStore(reply);
+    const query = request.query as Record<string, unknown>;
+    const token = typeof query.token === 'string' ? query.token : '';
+    const session = token ? await deps.sessions.findByLogoutToken(token) : null;
+    if (!session) throw errors.unauthorized('The logout token is invalid or has already been used.');
+    await deps.sessions.revoke(session.id);
+    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout' } });
+    clearSessionCookie(engine, reply);
+    const returnTo = engine.returnToOf(request) ?? deps.config.selfservice.flows.logout.after.default_browser_return_url ?? deps.urls.browserInit('login');
+    if (isJsonRequest(request)) return reply.code(204).send();
+    return reply.redirect(returnTo, 303);
+  });
+
+  app.delete('/self-service/logout/api', async (request, reply) => {
+    const body = submittedBody(request);
+    const token = typeof body.session_token === 'string' ? body.session_token : '';
+    if (!token) throw errors.badRequest('session_token is required');
+    const session = await deps.sessions.findByToken(token);
+    if (!session) throw errors.forbidden('The provided session token is invalid or the session has expired.');
+    await deps.sessions.revoke(session.id);
+    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout_api' } });
+    return reply.code(204).send();
+  });
+
+  app.get('/schemas/:id', async (request, reply) => {
+    const raw = (request.params as { id: string }).id;
+    const id = Buffer.from(raw, 'base64url').toString('utf8');
+    const schema = deps.schemas.get(id) ?? deps.schemas.get(raw);
+    if (!schema) throw errors.notFound('Identity schema not found.');
+    return reply.send(schema.schema);
+  });
+  app.get('/schemas', async (_request, reply) =>
+    reply.send(deps.schemas.list().map((s) => ({ id: s.id, schema: s.schema }))),
+  );
+}

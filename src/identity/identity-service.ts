@@ -1,0 +1,185 @@
+import type { Clock } from '../support/clock.js';
+import type { Random } from '../support/random.js';
+import { isUniqueViolation } from '../storage/db.js';
+import type { Credential, Identity, RecoveryAddress, VerifiableAddress } from './identity.js';
+import * as repo from './repository.js';
+import type { Db } from './repository.js';
+import { describeProblems, type IdentitySchemas, type TraitFacts, type TraitProblem } from './schemas.js';
+
+/** Traits that violate the identity schema. */
+export class TraitsInvalidError extends Error {
+  constructor(readonly problems: TraitProblem[]) {
+    super('identity traits do not match the identity schema');
+  }
+}
+
+/** Another identity already uses one of these identifiers or recovery addresses. */
+export class DuplicateIdentifierError extends Error {
+  constructor() {
+    super('An identity with the same identifier already exists');
+  }
+}
+
+/** Credential types that identify a person (their identifiers follow the traits marked in the schema). */
+const IDENTIFIER_TYPES: Record<string, keyof Pick<TraitFacts, 'passwordIdentifiers' | 'codeIdentifiers'>> = {
+  password: 'passwordIdentifiers',
+  code: 'codeIdentifiers',
+};
+
+export class IdentityService {
+  constructor(
+    readonly db: Db,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    readonly schemas: IdentitySchemas,
+    /** Credential types that are second factors (from the registered aal2 strategies). */
+    private readonly secondFactorTypes: () => string[],
+  ) {}
+
+  get(id: string, db: Db = this.db): Promise<Identity | null> {
+    return repo.findIdentity(db, id);
+  }
+
+  /** Validates traits against the identity's schema; throws TraitsInvalidError with Kratos messages. */
+  validateTraits(schemaId: string, traits: unknown): asserts traits is Record<string, unknown> {
+    const schema = this.schemas.get(schemaId);
+    if (!schema) throw new TraitsInvalidError([{ field: null, message: { id: 4000001, text: `unknown schema_id "${schemaId}"`, type: 'error' } }]);
+    if (typeof traits !== 'object' || traits === null || Array.isArray(traits)) {
+      throw new TraitsInvalidError([{ field: 'traits', message: { id: 4000023, text: 'expected object, but got ' + (traits === null ? 'null' : typeof traits), type: 'error' } }]);
+    }
+    const problems = schema.validateTraits(traits);
+    if (problems.length > 0) throw new TraitsInvalidError(describeProblems(problems, traits as Record<string, unknown>));
+  }
+
+  facts(identity: Pick<Identity, 'schemaId' | 'traits'>): TraitFacts {
+    return this.schemas.get(identity.schemaId)!.facts(identity.traits);
+  }
+
+  /** A new identity (not stored) with addresses derived from its traits. */
+  build(input: {
+    schemaId: string;
+    traits: Record<string, unknown>;
+    state?: 'active' | 'inactive';
+    metadataPublic?: unknown;
+    metadataAdmin?: unknown;
+    externalId?: string | null;
+  }): Identity {
+    this.validateTraits(input.schemaId, input.traits);
+    const now = this.clock.nowMs();
+    const identity: Identity = {
+      id: this.random.uuid(),
+      schemaId: input.schemaId,
+      state: input.state ?? 'active',
+      stateChangedAtMs: now,
+      traits: input.traits,
+      metadataPublic: input.metadataPublic ?? null,
+      metadataAdmin: input.metadataAdmin ?? null,
+      externalId: input.externalId ?? null,
+      createdAtMs: now,
+      updatedAtMs: now,
+      credentials: {},
+      verifiableAddresses: [],
+      recoveryAddresses: [],
+    };
+    this.deriveAddresses(identity);
+    return identity;
+  }
+
+  newCredential(type: string, config: Record<string, unknown>, identifiers: string[] = []): Credential {
+    const now = this.clock.nowMs();
+    return { id: this.random.uuid(), type, identifiers, config, version: 0, createdAtMs: now, updatedAtMs: now };
+  }
+
+  /** Keeps addresses in step with the traits, preserving verification state of unchanged addresses. */
+  deriveAddresses(identity: Identity): void {
+    const facts = this.facts(identity);
+    const now = this.clock.nowMs();
+    const verifiable: VerifiableAddress[] = facts.verificationAddresses.map(({ value, via }) => {
+      const existing = identity.verifiableAddresses.find((a) => a.value === value && a.via === via);
+      return (
+        existing ?? {
+          id: this.random.uuid(),
+          value,
+          via,
+          verified: false,
+          status: 'pending',
+          verifiedAtMs: null,
+          createdAtMs: now,
+          updatedAtMs: now,
+        }
+      );
+    });
+    const recovery: RecoveryAddress[] = facts.recoveryAddresses.map(({ value, via }) => {
+      const existing = identity.recoveryAddresses.find((a) => a.value === value && a.via === via);
+      return existing ?? { id: this.random.uuid(), value, via, createdAtMs: now, updatedAtMs: now };
+    });
+    identity.verifiableAddresses = verifiable;
+    identity.recoveryAddresses = recovery;
+    for (const [type, key] of Object.entries(IDENTIFIER_TYPES)) {
+      const credential = identity.credentials[type];
+      if (credential) credential.identifiers = facts[key];
+    }
+  }
+
+  /** Stores a new identity with its credentials and addresses in one transaction. */
+  async create(identity: Identity, db: Db = this.db): Promise<Identity> {
+    this.deriveAddresses(identity);
+    try {
+      await this.inTransaction(db, async (trx) => {
+        await repo.insertIdentityRow(trx, identity);
+        for (const credential of Object.values(identity.credentials)) await repo.upsertCredential(trx, identity.id, credential);
+        await repo.replaceAddresses(trx, identity.id, identity.verifiableAddresses, identity.recoveryAddresses);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
+      throw err;
+    }
+    return identity;
+  }
+
+  /** Stores changed traits/state/metadata and every credential of the identity (identifiers re-derived). */
+  async update(identity: Identity, options: { credentialTypes?: string[] } = {}, db: Db = this.db): Promise<Identity> {
+    this.validateTraits(identity.schemaId, identity.traits);
+    identity.updatedAtMs = this.clock.nowMs();
+    this.deriveAddresses(identity);
+    try {
+      await this.inTransaction(db, async (trx) => {
+        await repo.updateIdentityRow(trx, identity);
+        const types = options.credentialTypes ?? Object.keys(IDENTIFIER_TYPES);
+        for (const type of types) {
+          const credential = identity.credentials[type];
+          if (credential) await repo.upsertCredential(trx, identity.id, credential);
+        }
+        await repo.replaceAddresses(trx, identity.id, identity.verifiableAddresses, identity.recoveryAddresses);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
+      throw err;
+    }
+    return identity;
+  }
+
+  async saveCredential(identityId: string, credential: Credential, db: Db = this.db): Promise<void> {
+    try {
+      await repo.upsertCredential(db, identityId, credential);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
+      throw err;
+    }
+  }
+
+  deleteCredential(identityId: string, type: string, db: Db = this.db): Promise<number> {
+    return repo.deleteCredential(db, identityId, type);
+  }
+
+  /** Runs `fn` in a transaction, or inside the caller's when `db` already is one. */
+  async inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
+    if ((db as { isTransaction?: boolean }).isTransaction) return fn(db);
+    return (db as import('kysely').Kysely<import('../storage/tables.js').Database>).transaction().execute((trx) => fn(trx));
+  }
+
+  /** The highest level this identity can reach: aal2 when it has any second factor (Kratos `SetAvailableAAL`). */
+  hasSecondFactor(identity: Identity): boolean {
+    return this.secondFactorTypes().some((type) => type in identity.credentials);
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Identity schemas: JSON Schema for traits with Kratos's `ory.sh/kratos` extension, which marks which traits are
+ * password identifiers, the TOTP account name, and verification/recovery addresses.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+import { msg, type UiText } from '../ui/messages.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+export const KRATOS_EXTENSION = 'ory.sh/kratos';
+
+interface ExtensionAnnotations {
+  credentials?: {
+    password?: { identifier?: boolean };
+    totp?: { account_name?: boolean };
+    code?: { identifier?: boolean; via?: string };
+    webauthn?: { identifier?: boolean };
+  };
+  verification?: { via?: string };
+  recovery?: { via?: string };
+}
+
+interface AnnotatedTrait {
+  path: string[];
+  format?: string;
+  annotations: ExtensionAnnotations;
+}
+
+/** What the extension says about one identity's traits. */
+export interface TraitFacts {
+  passwordIdentifiers: string[];
+  codeIdentifiers: string[];
+  totpAccountName: string | null;
+  verificationAddresses: { value: string; via: string }[];
+  recoveryAddresses: { value: string; via: string }[];
+}
+
+export interface TraitProblem {
+  /** Node name the message belongs to (`traits.email`), or null for the whole form. */
+  field: string | null;
+  message: UiText;
+}
+
+export class IdentitySchema {
+  readonly annotated: AnnotatedTrait[];
+  private readonly validator: ValidateFunction;
+
+  constructor(
+    readonly id: string,
+    readonly url: string,
+    readonly schema: Record<string, unknown>,
+    ajv: Ajv,
+  ) {
+    this.validator = ajv.compile(schema);
+    this.annotated = [];
+    const traits = (schema.properties as Record<string, any> | undefined)?.traits;
+    if (traits) this.collect(traits, []);
+  }
+
+  private collect(node: Record<string, any>, path: string[]): void {
+    if (node[KRATOS_EXTENSION] && path.length > 0) {
+      this.annotated.push({ path, format: node.format, annotations: node[KRATOS_EXTENSION] });
+    }
+    if (node.type === 'object' && node.properties) {
+      for (const [key, child] of Object.entries<Record<string, any>>(node.properties)) this.collect(child, [...path, key]);
+    }
+  }
+
+  /** Trait fields the schema declares at the top level, with their types, for form rendering. */
+  traitFields(): { name: string; type: string; format?: string; title?: string; required: boolean }[] {
+    const traits = (this.schema.properties as Record<string, any> | undefined)?.traits;
+    if (!traits?.properties) return [];
+    const required: string[] = traits.required ?? [];
+    return Object.entries<Record<string, any>>(traits.properties).map(([name, def]) => ({
+      name,
+      type: def.type ?? 'string',
+      format: def.format,
+      title: def.title,
+      required: required.includes(name),
+    }));
+  }
+
+  /** Validates `{traits}`; returns Kratos-style messages per field (empty when valid). */
+  validateTraits(traits: unknown): TraitProblem[] {
+    if (this.validator({ traits })) return [];
+    return (this.validator.errors ?? []).map(toProblem);
+  }
+
+  /** Normalises identifiers: emails are trimmed and lower-cased (Kratos does the same for email identifiers). */
+  facts(traits: Record<string, unknown>): TraitFacts {
+    const facts: TraitFacts = {
+      passwordIdentifiers: [],
+      codeIdentifiers: [],
+      totpAccountName: null,
+      verificationAddresses: [],
+      recoveryAddresses: [],
+    };
+    for (const trait of this.annotated) {
+      let value: unknown = traits;
+      for (const key of trait.path) value = (value as Record<string, unknown> | undefined)?.[key];
+      const values = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string' && v !== '');
+      const normalised = values.map((v) => (trait.format === 'email' ? v.trim().toLowerCase() : v.trim()));
+      const a = trait.annotations;
+      if (a.credentials?.password?.identifier) facts.passwordIdentifiers.push(...normalised);
+      if (a.credentials?.code?.identifier) facts.codeIdentifiers.push(...normalised);
+      if (a.credentials?.totp?.account_name && facts.totpAccountName === null && values[0]) facts.totpAccountName = values[0].trim();
+      if (a.verification?.via) facts.verificationAddresses.push(...normalised.map((v) => ({ value: v, via: a.verification!.via! })));
+      if (a.recovery?.via) facts.recoveryAddresses.push(...normalised.map((v) => ({ value: v, via: a.recovery!.via! })));
+    }
+    const unique = <T>(items: T[], key: (t: T) => string) => [...new Map(items.map((i) => [key(i), i])).values()];
+    facts.passwordIdentifiers = [...new Set(facts.passwordIdentifiers)];
+    facts.codeIdentifiers = [...new Set(facts.codeIdentifiers)];
+    facts.verificationAddresses = unique(facts.verificationAddresses, (a) => `${a.via}:${a.value}`);
+    facts.recoveryAddresses = unique(facts.recoveryAddresses, (a) => `${a.via}:${a.value}`);
+    return facts;
+  }
+}
+
+function toProblem(error: ErrorObject): TraitProblem {
+  // instancePath like /traits/email; required errors point at the parent.
+  const segments = error.instancePath.split('/').filter(Boolean);
+  let field = segments.length > 0 ? segments.join('.') : null;
+  let message: UiText;
+  switch (error.keyword) {
+    case 'required': {
+      const property = String(error.params.missingProperty);
+      field = [...segments, property].join('.');
+      message = msg.required(property);
+      break;
+    }
+    case 'minLength':
+      message = msg.minLength(Number(error.params.limit), 0);
+      break;
+    case 'maxLength':
+      message = msg.maxLength(Number(error.params.limit), 0);
+      break;
+    case 'format':
+      message = msg.invalidFormat(String(error.params.format), '');
+      break;
+    case 'type':
+      message = msg.wrongType([String(error.params.type)], 'another type');
+      break;
+    case 'additionalProperties':
+      field = null;
+      message = msg.generic(`additionalProperties "${String(error.params.additionalProperty)}" not allowed`);
+      break;
+    default:
+      message = msg.generic(error.message ?? 'invalid value');
+  }
+  if (field === 'traits') field = null;
+  return { field, message };
+}
+
+/** Fills the actual values into length/format messages (ajv reports the limit, not the value). */
+export function describeProblems(problems: TraitProblem[], traits: Record<string, unknown>): TraitProblem[] {
+  return problems.map((p) => {
+    if (!p.field) return p;
+    let value: unknown = { traits };
+    for (const key of p.field.split('.')) value = (value as Record<string, unknown> | undefined)?.[key];
+    const m = p.message;
+    if (m.id === 4000003 && typeof value === 'string') return { ...p, message: msg.minLength(Number(m.context?.min_length), value.length) };
+    if (m.id === 4000017 && typeof value === 'string') return { ...p, message: msg.maxLength(Number(m.context?.max_length), value.length) };
+    if (m.id === 4000004) return { ...p, message: msg.invalidFormat(String(m.context?.pattern), value) };
+    if (m.id === 4000023) return { ...p, message: msg.wrongType(m.context?.allowed_types as string[], value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value) };
+    return p;
+  });
+}
+
+export function loadSchemaDocument(url: string): Record<string, unknown> {
+  let text: string;
+  if (url.startsWith('base64://')) text = Buffer.from(url.slice('base64://'.length), 'base64').toString('utf8');
+  else if (url.startsWith('file://')) text = readFileSync(fileURLToPath(url), 'utf8');
+  else throw new TypeError(`identity.schemas: unsupported schema URL "${url}" (use file:// or base64://)`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new TypeError(`identity.schemas: schema at ${url.slice(0, 60)} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export class IdentitySchemas {
+  private readonly byId = new Map<string, IdentitySchema>();
+
+  constructor(
+    entries: { id: string; url: string }[],
+    readonly defaultId: string,
+    readonly publicBaseUrl: string,
+  ) {
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    addFormats(ajv);
+    for (const entry of entries) {
+      const document = loadSchemaDocument(entry.url);
+      delete document.$id;
+      this.byId.set(entry.id, new IdentitySchema(entry.id, entry.url, document, ajv));
+    }
+  }
+
+  get(id: string): IdentitySchema | undefined {
+    return this.byId.get(id);
+  }
+
+  getDefault(): IdentitySchema {
+    return this.byId.get(this.defaultId)!;
+  }
+
+  /** Where clients fetch the schema (Kratos serves them at /schemas/{id}). */
+  urlFor(id: string): string {
+    return new URL(`schemas/${encodeURIComponent(Buffer.from(id).toString('base64url'))}`, this.publicBaseUrl).toString();
+  }
+
+  list(): IdentitySchema[] {
+    return [...this.byId.values()];
+  }
+}

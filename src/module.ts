@@ -1,0 +1,37 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Deps } from './deps.js';
+import type { FlowEngine } from './flows/engine.js';
+import type { Strategies } from './flows/strategy.js';
+import type { CredentialAdapter } from './identity/credential-adapters.js';
+import type { FlowHandlers } from './http/public/self-service.js';
+import type { FlowKind } from './flows/flow.js';
+
+export interface ModuleContext {
+  deps: Deps;
+  engine: FlowEngine;
+  /** Who is acting on the admin API (for the audit trail). */
+  adminActorOf(request: FastifyRequest): string;
+}
+
+/**
+ * A feature of Kairos (an authentication method, the courier, diagnostics…) as the registry sees it: strategies it
+ * contributes to flows, credential adapters for the admin API, routes, and lifecycle. Adding a method touches its
+ * folder plus one line in registry.ts.
+ */
+export interface KairosModule {
+  readonly name: string;
+  strategies?: Partial<{ [K in keyof Strategies]: Strategies[K] }>;
+  adapters?: CredentialAdapter[];
+  /** Credential types that count as a second factor (make aal2 the identity's highest available level). */
+  secondFactorTypes?: string[];
+  /** Flow kinds this module implements (recovery, verification). */
+  flowHandlers?(context: ModuleContext): Partial<Record<FlowKind, FlowHandlers>>;
+  publicRoutes?(app: FastifyInstance, context: ModuleContext): Promise<void> | void;
+  adminRoutes?(app: FastifyInstance, context: ModuleContext): Promise<void> | void;
+  /** Called once the engine exists (e.g. to add session extras or registration hooks). */
+  init?(context: ModuleContext & { handlers: Partial<Record<FlowKind, FlowHandlers>> }): Promise<void> | void;
+  start?(context: ModuleContext): Promise<void> | void;
+  stop?(): Promise<void> | void;
+  /** Readiness details for /health/ready (never fails readiness by itself unless it returns ok:false). */
+  health?(): Promise<Record<string, unknown>> | Record<string, unknown>;
+}

@@ -1,0 +1,109 @@
+import pino, { type Logger } from 'pino';
+import type { KairosConfig } from './config/schema.js';
+import type { Deps } from './deps.js';
+import { parseDurationMs } from './config/duration.js';
+import { openStorage, type Storage } from './storage/db.js';
+import { systemClock, type Clock } from './support/clock.js';
+import { cryptoRandom, type Random } from './support/random.js';
+import { IdentitySchemas } from './identity/schemas.js';
+import { IdentityService } from './identity/identity-service.js';
+import { SessionService } from './session/session-service.js';
+import { FlowRepository } from './flows/flow.js';
+import { AuditLog } from './audit/audit-log.js';
+import { Metrics } from './audit/metrics.js';
+import { Urls } from './urls.js';
+import { PasswordHasher } from './credentials/password/hasher.js';
+import { PasswordStrategy } from './credentials/password/strategy.js';
+import { ProfileStrategy } from './credentials/profile/strategy.js';
+import type { KairosModule } from './module.js';
+
+export interface RegistryOptions {
+  clock?: Clock;
+  random?: Random;
+  logger?: Logger;
+  storage?: Storage;
+  /** Collect Node's default process metrics (off in tests that start many servers). */
+  processMetrics?: boolean;
+}
+
+/** Paths (and keys) pino removes from every log line, whatever a caller passes (DESIGN §4: no secret in a log). */
+export const LOG_REDACT_PATHS = [
+  'password',
+  '*.password',
+  'totp_code',
+  '*.totp_code',
+  'lookup_secret',
+  '*.lookup_secret',
+  'code',
+  '*.code',
+  'secret',
+  '*.secret',
+  'token',
+  '*.token',
+  'session_token',
+  '*.session_token',
+  'csrf_token',
+  '*.csrf_token',
+  'req.headers.cookie',
+  'req.headers.authorization',
+  'req.headers["x-session-token"]',
+  'res.headers["set-cookie"]',
+];
+
+export function createLogger(config: KairosConfig): Logger {
+  return pino({
+    level: config.log.level,
+    redact: config.log.leak_sensitive_values ? [] : { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+    base: { service: 'kairos' },
+  });
+}
+
+export function createDeps(config: KairosConfig, options: RegistryOptions = {}): Deps {
+  const clock = options.clock ?? systemClock;
+  const random = options.random ?? cryptoRandom;
+  const logger = options.logger ?? createLogger(config);
+  const storage = options.storage ?? openStorage(config.dsn);
+  const db = storage.db;
+  const schemas = new IdentitySchemas(config.identity.schemas, config.identity.default_schema_id, config.serve.public.base_url);
+  const secondFactorTypes: string[] = [];
+  const deps: Deps = {
+    config,
+    storage,
+    db,
+    clock,
+    random,
+    logger,
+    schemas,
+    identities: new IdentityService(db, clock, random, schemas, () => secondFactorTypes),
+    sessions: new SessionService(db, clock, random, config.secrets.default, parseDurationMs(config.session.lifespan)),
+    flows: new FlowRepository(db),
+    audit: new AuditLog(db, clock, random),
+    metrics: new Metrics({ defaultMetrics: options.processMetrics ?? false }),
+    urls: new Urls(config),
+    hasher: new PasswordHasher({
+      memoryKib: config.hashers.argon2.memory_kib,
+      iterations: config.hashers.argon2.iterations,
+      parallelism: config.hashers.argon2.parallelism,
+    }),
+    secondFactorTypes,
+  };
+  return deps;
+}
+
+/** The modules in play for this configuration, in UI order. */
+export function createModules(deps: Deps): KairosModule[] {
+  const methods = deps.config.selfservice.methods;
+  const modules: KairosModule[] = [];
+  if (methods.profile.enabled) modules.push({ name: 'profile', strategies: { settings: [new ProfileStrategy(deps)] } });
+  if (methods.password.enabled) {
+    const password = new PasswordStrategy(deps);
+    modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
+  }
+  return modules;
+}
+
+/** Registers the second-factor credential types the modules declare (used to derive the identity's available AAL). */
+export function registerSecondFactorTypes(deps: Deps, modules: KairosModule[]): void {
+  const list = deps.secondFactorTypes;
+  for (const module of modules) for (const type of module.secondFactorTypes ?? []) if (!list.includes(type)) list.push(type);
+}

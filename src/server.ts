@@ -1,0 +1,194 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import rateLimit from '@fastify/rate-limit';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Deps } from './deps.js';
+import { HttpError, errors } from './errors/http-error.js';
+import { FlowEngine } from './flows/engine.js';
+import { Csrf } from './http/plugins/csrf.js';
+import { LoginFlows } from './flows/login/handler.js';
+import { RegistrationFlows } from './flows/registration/handler.js';
+import { SettingsFlows } from './flows/settings/handler.js';
+import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service.js';
+import { adminIdentityRoutes } from './http/admin/identities.js';
+import type { Strategies } from './flows/strategy.js';
+import type { FlowKind } from './flows/flow.js';
+import type { KairosModule, ModuleContext } from './module.js';
+import { registerSecondFactorTypes } from './registry.js';
+import { pendingMigrations } from './storage/migrate.js';
+
+export const KAIROS_VERSION = '0.1.0';
+
+export interface KairosServer {
+  publicApp: FastifyInstance;
+  adminApp: FastifyInstance;
+  engine: FlowEngine;
+  modules: KairosModule[];
+  deps: Deps;
+  listen(): Promise<{ publicUrl: string; adminUrl: string }>;
+  close(): Promise<void>;
+}
+
+/** Kratos's error envelope for everything Fastify itself rejects (bad JSON, wrong content type, body too large…). */
+function installErrorHandling(app: FastifyInstance, deps: Deps): void {
+  app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
+    if (error instanceof HttpError) {
+      if (error.body.id) reply.header('ory-error-id', error.body.id);
+      return reply.code(error.status).send(error.toJSON());
+    }
+    const status = (error as FastifyError).statusCode ?? 500;
+    if (status === 429) return reply.code(429).send(errors.tooManyRequests('Too many requests from this client. Retry later.').toJSON());
+    if (status >= 400 && status < 500) {
+      const code = (error as FastifyError).code;
+      let err: HttpError;
+      if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') err = errors.payloadTooLarge('The request body exceeds the size limit.');
+      else if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') err = errors.unsupportedMediaType('Send application/json or application/x-www-form-urlencoded.');
+      else err = errors.badRequest(code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The JSON body is empty.' : error.message.replace(/^Body is not valid JSON.*$/, 'The request body is not valid JSON.'));
+      if (status !== err.status && status !== 400) err.body.code = status;
+      return reply.code(err.status).send(err.toJSON());
+    }
+    request.log.error({ err: error }, 'unhandled error');
+    return reply.code(500).send(errors.internal().toJSON());
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).send(errors.notFound().toJSON()));
+}
+
+function hashApiKey(key: string): string {
+  return 'sha256:' + createHash('sha256').update(key).digest('hex');
+}
+
+/** Builds both listeners (public and admin) with every module; nothing listens until `listen()`. */
+export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<KairosServer> {
+  const { config } = deps;
+  registerSecondFactorTypes(deps, modules);
+  const strategies: Strategies = { login: [], registration: [], settings: [] };
+  for (const module of modules) {
+    for (const key of Object.keys(strategies) as (keyof Strategies)[]) {
+      (strategies[key] as unknown[]).push(...((module.strategies?.[key] as unknown[] | undefined) ?? []));
+    }
+  }
+  const secure = config.serve.public.base_url.startsWith('https:');
+  const engine = new FlowEngine(deps, new Csrf(config.secrets.cookie, secure), strategies);
+
+  const apiKeyHashes = config.serve.admin.api_keys.map((k) => (k.startsWith('sha256:') ? k : hashApiKey(k)));
+  const adminActorOf = (request: FastifyRequest) => (request as FastifyRequest & { kairosActor?: string }).kairosActor ?? 'admin';
+  const context: ModuleContext = { deps, engine, adminActorOf };
+
+  const handlers: Partial<Record<FlowKind, FlowHandlers>> = {
+    login: new LoginFlows(engine),
+    registration: new RegistrationFlows(engine),
+    settings: new SettingsFlows(engine),
+  };
+  for (const module of modules) Object.assign(handlers, module.flowHandlers?.(context) ?? {});
+  for (const module of modules) await module.init?.({ ...context, handlers });
+
+  const trustProxy = config.serve.public.trusted_proxies.length > 0 ? config.serve.public.trusted_proxies : false;
+  const publicApp = Fastify({
+    loggerInstance: deps.logger.child({ listener: 'public' }) as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.serve.public.request_body_limit_bytes,
+    trustProxy,
+    genReqId: () => deps.random.uuid(),
+    requestIdHeader: false,
+  });
+  const adminApp = Fastify({
+    loggerInstance: deps.logger.child({ listener: 'admin' }) as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: 1024 * 1024,
+    genReqId: () => deps.random.uuid(),
+    requestIdHeader: false,
+  });
+
+  for (const app of [publicApp, adminApp]) {
+    installErrorHandling(app, deps);
+    await app.register(cookie);
+    await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
+    app.addHook('onResponse', (request, reply, done) => {
+      request.log.info({ req_id: request.id, method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+      done();
+    });
+    const health = async (_r: FastifyRequest, reply: import('fastify').FastifyReply) => reply.send({ status: 'ok' });
+    app.get('/health/alive', health);
+    app.get('/health/ready', async (_request, reply) => {
+      try {
+        await deps.storage.ping();
+      } catch {
+        return reply.code(503).send({ errors: { database: 'the database is not reachable' } });
+      }
+      const details: Record<string, unknown> = {};
+      for (const module of modules) if (module.health) details[module.name] = await module.health();
+      return reply.send({ status: 'ok', ...(Object.keys(details).length ? { details } : {}) });
+    });
+    app.get('/version', async (_r, reply) => reply.send({ version: KAIROS_VERSION }));
+  }
+
+  // Per-IP limits on flow submissions. The client IP is the socket's unless a trusted proxy forwarded it.
+  if (config.serve.public.rate_limit.enabled) {
+    await publicApp.register(rateLimit, {
+      global: false,
+      max: config.serve.public.rate_limit.max_per_minute,
+      timeWindow: 60_000,
+      errorResponseBuilder: (_req, context) => {
+        const err = errors.tooManyRequests('Too many requests from this client. Retry later.', Math.ceil(context.ttl / 1000));
+        (err as unknown as { statusCode: number }).statusCode = 429;
+        return err;
+      },
+    });
+  }
+  const submitLimit = config.serve.public.rate_limit.enabled ? { rateLimit: { max: config.serve.public.rate_limit.max_per_minute, timeWindow: 60_000 } } : {};
+  publicApp.addHook('onRoute', (route) => {
+    if (route.method === 'POST' && route.url.startsWith('/self-service/')) route.config = { ...(route.config as object), ...submitLimit };
+  });
+
+  await publicApp.register(selfServiceRoutes, { engine, handlers });
+  for (const module of modules) await module.publicRoutes?.(publicApp, context);
+
+  // Admin API: loopback by default; with api_keys every request needs `Authorization: Bearer <key>`.
+  if (apiKeyHashes.length > 0) {
+    adminApp.addHook('onRequest', async (request) => {
+      if (request.url.startsWith('/health/')) return;
+      const header = request.headers.authorization ?? '';
+      const key = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+      const presented = Buffer.from(hashApiKey(key));
+      const match = apiKeyHashes.findIndex((h) => h.length === presented.length && timingSafeEqual(Buffer.from(h), presented));
+      if (!key || match === -1) throw errors.unauthorized('A valid admin API key is required (Authorization: Bearer <key>).');
+      (request as FastifyRequest & { kairosActor?: string }).kairosActor = `admin:key-${match + 1}:${apiKeyHashes[match]!.slice(7, 15)}`;
+    });
+  }
+  await adminApp.register(adminIdentityRoutes, {
+    deps,
+    adapters: Object.fromEntries(modules.flatMap((m) => m.adapters ?? []).map((a) => [a.type, a])),
+    actorOf: adminActorOf,
+  });
+  adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
+  for (const module of modules) await module.adminRoutes?.(adminApp, context);
+
+  let started = false;
+  return {
+    publicApp,
+    adminApp,
+    engine,
+    modules,
+    deps,
+    async listen() {
+      const publicAddress = await publicApp.listen({ host: config.serve.public.host, port: config.serve.public.port });
+      const adminAddress = await adminApp.listen({ host: config.serve.admin.host, port: config.serve.admin.port });
+      started = true;
+      for (const module of modules) await module.start?.(context);
+      return { publicUrl: publicAddress, adminUrl: adminAddress };
+    },
+    async close() {
+      if (started) for (const module of modules) await module.stop?.();
+      await Promise.allSettled([publicApp.close(), adminApp.close()]);
+    },
+  };
+}
+
+/** Refuses to serve an unmigrated database (Kratos does the same) unless told to migrate. */
+export async function assertMigrated(deps: Deps): Promise<void> {
+  const pending = await pendingMigrations(deps.storage);
+  if (pending.length > 0) {
+    throw new Error(`the database has ${pending.length} pending migration(s) (${pending.join(', ')}): run "kairos migrate sql -e --yes -c <config>" or start with "kairos serve --migrate"`);
+  }
+}

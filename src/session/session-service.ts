@@ -1,0 +1,164 @@
+import type { Clock } from '../support/clock.js';
+import { randomString, type Random } from '../support/random.js';
+import { keyedHash } from '../support/crypto.js';
+import type { Db } from '../identity/repository.js';
+import type { SessionsTable } from '../storage/tables.js';
+import { isSessionActive, type AmrEntry, type Session } from './session.js';
+
+/** Kratos's session token prefix (`x/token_prefixes.go`); 32 base62 characters ≈ 190 bits (Copenhagen Book: ≥ 112). */
+export const SESSION_TOKEN_PREFIX = 'ory_st_';
+const TOKEN_RANDOM_CHARS = 32;
+const LOGOUT_TOKEN_PREFIX = 'ory_lo_';
+
+function rowToSession(row: SessionsTable): Session {
+  return {
+    id: row.id,
+    identityId: row.identity_id,
+    active: row.active === 1,
+    issuedAtMs: row.issued_at,
+    expiresAtMs: row.expires_at,
+    authenticatedAtMs: row.authenticated_at,
+    amr: (JSON.parse(row.amr) as { method: string; aal: 'aal1' | 'aal2'; completed_at: number }[]).map((e) => ({
+      method: e.method,
+      aal: e.aal,
+      completedAtMs: e.completed_at,
+    })),
+    ipAddress: row.ip_address,
+    userAgent: row.user_agent,
+  };
+}
+
+const amrJson = (amr: AmrEntry[]) =>
+  JSON.stringify(amr.map((e) => ({ method: e.method, aal: e.aal, completed_at: e.completedAtMs })));
+
+/**
+ * Session tokens are stored only as keyed hashes (HMAC-SHA256 under `secrets.default`); the first secret hashes new
+ * tokens and every listed secret is tried on lookup, so rotating secrets does not log everyone out at once.
+ */
+export class SessionService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly random: Random,
+    private readonly secrets: string[],
+    private readonly lifespanMs: number,
+  ) {}
+
+  private hashes(token: string): string[] {
+    return this.secrets.map((secret) => keyedHash(secret, token));
+  }
+
+  async create(
+    identityId: string,
+    amr: AmrEntry[],
+    client: { ipAddress: string | null; userAgent: string | null },
+    db: Db = this.db,
+  ): Promise<{ session: Session; token: string; logoutToken: string }> {
+    const now = this.clock.nowMs();
+    const token = SESSION_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
+    const logoutToken = LOGOUT_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
+    const session: Session = {
+      id: this.random.uuid(),
+      identityId,
+      active: true,
+      issuedAtMs: now,
+      expiresAtMs: now + this.lifespanMs,
+      authenticatedAtMs: now,
+      amr,
+      ipAddress: client.ipAddress,
+      userAgent: client.userAgent ? client.userAgent.slice(0, 512) : null,
+    };
+    await db
+      .insertInto('sessions')
+      .values({
+        id: session.id,
+        identity_id: identityId,
+        token_hash: this.hashes(token)[0]!,
+        logout_token_hash: this.hashes(logoutToken)[0]!,
+        active: 1,
+        issued_at: session.issuedAtMs,
+        expires_at: session.expiresAtMs,
+        authenticated_at: session.authenticatedAtMs,
+        amr: amrJson(amr),
+        ip_address: session.ipAddress,
+        user_agent: session.userAgent,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    return { session, token, logoutToken };
+  }
+
+  /** The active session for a token, or null (expired, revoked, unknown). */
+  async findByToken(token: string): Promise<Session | null> {
+    if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
+    const row = await this.db.selectFrom('sessions').selectAll().where('token_hash', 'in', this.hashes(token)).executeTakeFirst();
+    if (!row) return null;
+    const session = rowToSession(row);
+    return isSessionActive(session, this.clock.nowMs()) ? session : null;
+  }
+
+  async findById(id: string): Promise<Session | null> {
+    const row = await this.db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rowToSession(row) : null;
+  }
+
+  async findByLogoutToken(logoutToken: string): Promise<Session | null> {
+    const row = await this.db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('logout_token_hash', 'in', this.hashes(logoutToken))
+      .executeTakeFirst();
+    return row ? rowToSession(row) : null;
+  }
+
+  /** A fresh logout token for an existing session (Kratos hands one out per /self-service/logout/browser call). */
+  async issueLogoutToken(sessionId: string): Promise<string> {
+    const logoutToken = LOGOUT_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
+    await this.db
+      .updateTable('sessions')
+      .set({ logout_token_hash: this.hashes(logoutToken)[0]!, updated_at: this.clock.nowMs() })
+      .where('id', '=', sessionId)
+      .execute();
+    return logoutToken;
+  }
+
+  /**
+   * Records completed methods on an existing session (second factor, refresh): same id and token, AMR appended,
+   * `authenticated_at` moved to now. Returns the updated session.
+   */
+  async addAuthenticationMethods(session: Session, entries: AmrEntry[], db: Db = this.db): Promise<Session> {
+    const now = this.clock.nowMs();
+    const updated: Session = { ...session, amr: [...session.amr, ...entries], authenticatedAtMs: now };
+    await db
+      .updateTable('sessions')
+      .set({ amr: amrJson(updated.amr), authenticated_at: now, updated_at: now })
+      .where('id', '=', session.id)
+      .execute();
+    return updated;
+  }
+
+  async revoke(sessionId: string): Promise<boolean> {
+    const result = await this.db
+      .updateTable('sessions')
+      .set({ active: 0, updated_at: this.clock.nowMs() })
+      .where('id', '=', sessionId)
+      .where('active', '=', 1)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  async revokeAllForIdentity(identityId: string, exceptSessionId?: string, db: Db = this.db): Promise<number> {
+    let q = db.updateTable('sessions').set({ active: 0, updated_at: this.clock.nowMs() }).where('identity_id', '=', identityId).where('active', '=', 1);
+    if (exceptSessionId) q = q.where('id', '!=', exceptSessionId);
+    const result = await q.executeTakeFirst();
+    return Number(result.numUpdatedRows);
+  }
+
+  async listForIdentity(identityId: string, options: { activeOnly?: boolean } = {}): Promise<Session[]> {
+    let q = this.db.selectFrom('sessions').selectAll().where('identity_id', '=', identityId);
+    if (options.activeOnly) q = q.where('active', '=', 1).where('expires_at', '>', this.clock.nowMs());
+    const rows = await q.orderBy('created_at', 'desc').limit(500).execute();
+    return rows.map(rowToSession);
+  }
+}

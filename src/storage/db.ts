@@ -1,0 +1,88 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import SQLite from 'better-sqlite3';
+import pg from 'pg';
+import type { Database } from './tables.js';
+
+export type DialectName = 'sqlite' | 'postgres';
+
+export interface Storage {
+  db: Kysely<Database>;
+  dialect: DialectName;
+  /** A description without credentials, safe to log. */
+  description: string;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// PostgreSQL returns int8 (bigint) as strings by default; every bigint column here holds milliseconds or counters
+// well inside Number.MAX_SAFE_INTEGER.
+pg.types.setTypeParser(20, (value) => Number(value));
+
+export function dialectOf(dsn: string): DialectName {
+  if (/^postgres(ql)?:\/\//.test(dsn)) return 'postgres';
+  if (dsn === 'memory' || dsn.startsWith('sqlite:') || dsn.startsWith('file:')) return 'sqlite';
+  throw new TypeError(`dsn: unsupported scheme in "${dsn.replace(/\/\/[^@]*@/, '//***@')}" (use sqlite://… or postgres://…)`);
+}
+
+/** `sqlite:///abs/path.db`, `sqlite://./relative.db?_fk=true`, `sqlite://file::memory:`, `memory`. */
+export function sqlitePath(dsn: string): string {
+  if (dsn === 'memory' || dsn.includes(':memory:')) return ':memory:';
+  const withoutScheme = dsn.replace(/^sqlite:\/\//, '').replace(/^file:/, '');
+  const path = withoutScheme.split('?')[0]!;
+  return resolve(path);
+}
+
+export function openStorage(dsn: string, options: { poolSize?: number } = {}): Storage {
+  const dialect = dialectOf(dsn);
+  if (dialect === 'sqlite') {
+    const path = sqlitePath(dsn);
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    const database = new SQLite(path);
+    database.pragma('journal_mode = WAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('busy_timeout = 5000');
+    database.pragma('synchronous = NORMAL');
+    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+    return {
+      db,
+      dialect,
+      description: `sqlite ${path}`,
+      ping: async () => {
+        await sql`select 1`.execute(db);
+      },
+      close: () => db.destroy(),
+    };
+  }
+  const url = new URL(dsn);
+  // Kairos extension: ?search_path=schema puts every table in that schema (tests use one schema per run).
+  const searchPath = url.searchParams.get('search_path');
+  url.searchParams.delete('search_path');
+  const pool = new pg.Pool({
+    connectionString: url.toString(),
+    max: options.poolSize ?? 10,
+    ...(searchPath ? { options: `-c search_path=${searchPath}` } : {}),
+  });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    db,
+    dialect,
+    description: `postgres ${url.host}${url.pathname}${searchPath ? ` (schema ${searchPath})` : ''}`,
+    ping: async () => {
+      await sql`select 1`.execute(db);
+    },
+    close: () => db.destroy(),
+  };
+}
+
+/** A unique-constraint violation, whatever the dialect. */
+export function isUniqueViolation(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** Rows changed by an UPDATE/DELETE, as a number (Kysely reports bigint). */
+export function affectedRows(result: { numUpdatedRows?: bigint; numDeletedRows?: bigint } | undefined): number {
+  return Number(result?.numUpdatedRows ?? result?.numDeletedRows ?? 0n);
+}

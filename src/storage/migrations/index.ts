@@ -1,0 +1,12 @@
+import type { Migration } from 'kysely';
+import * as core from './20261122T0900_core.js';
+import * as audit from './20261122T0901_audit.js';
+
+/**
+ * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
+ * with a timestamped name; never edit one that has shipped.
+ */
+export const migrations: Record<string, Migration> = {
+  '20261122T0900_core': core,
+  '20261122T0901_audit': audit,
+};

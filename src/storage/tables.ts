@@ -1,0 +1,137 @@
+/**
+ * Row types of every table. Times are Unix milliseconds (bigint columns, read back as numbers); JSON is stored as
+ * text; booleans as 0/1 integers. Keeping the representation identical on SQLite and PostgreSQL keeps dialect
+ * differences inside storage/.
+ */
+import type { Generated } from 'kysely';
+
+export interface IdentitiesTable {
+  id: string;
+  schema_id: string;
+  state: 'active' | 'inactive';
+  state_changed_at: number | null;
+  traits: string;
+  metadata_public: string | null;
+  metadata_admin: string | null;
+  external_id: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface IdentityCredentialsTable {
+  id: string;
+  identity_id: string;
+  type: string;
+  config: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface IdentityCredentialIdentifiersTable {
+  id: string;
+  identity_id: string;
+  credential_id: string;
+  type: string;
+  identifier: string;
+  created_at: number;
+}
+
+export interface VerifiableAddressesTable {
+  id: string;
+  identity_id: string;
+  value: string;
+  via: string;
+  verified: number;
+  status: 'pending' | 'sent' | 'completed';
+  verified_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RecoveryAddressesTable {
+  id: string;
+  identity_id: string;
+  value: string;
+  via: string;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SessionsTable {
+  id: string;
+  identity_id: string;
+  token_hash: string;
+  logout_token_hash: string;
+  active: number;
+  issued_at: number;
+  expires_at: number;
+  authenticated_at: number;
+  /** JSON array of AMR entries: {method, aal, completed_at}. */
+  amr: string;
+  ip_address: string | null;
+  user_agent: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface FlowsTable {
+  id: string;
+  kind: string;
+  type: 'api' | 'browser';
+  state: string;
+  identity_id: string | null;
+  session_id: string | null;
+  request_url: string;
+  return_to: string | null;
+  requested_aal: string | null;
+  refresh: number;
+  /** Wrong second-factor submissions on this flow; capped atomically (see mfa/attempts). */
+  failed_attempts: Generated<number>;
+  active: string | null;
+  /** JSON: the UI container persisted with its nodes and messages. */
+  ui: string;
+  /** JSON: server-only context (pending secrets, counters); never sent to a client. */
+  internal: string;
+  issued_at: number;
+  expires_at: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface SelfServiceErrorsTable {
+  id: string;
+  error: string;
+  created_at: number;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  type: string;
+  identity_id: string | null;
+  session_id: string | null;
+  flow_id: string | null;
+  actor: string | null;
+  ip_address: string | null;
+  user_agent: string | null;
+  /** JSON; never a secret, code or token. */
+  details: string;
+  created_at: number;
+}
+
+export interface CoreTables {
+  audit_events: AuditEventsTable;
+  identities: IdentitiesTable;
+  identity_credentials: IdentityCredentialsTable;
+  identity_credential_identifiers: IdentityCredentialIdentifiersTable;
+  identity_verifiable_addresses: VerifiableAddressesTable;
+  identity_recovery_addresses: RecoveryAddressesTable;
+  sessions: SessionsTable;
+  selfservice_flows: FlowsTable;
+  selfservice_errors: SelfServiceErrorsTable;
+}
+
+/** Every module's tables. A module with tables adds its interface here. */
+export interface Database extends CoreTables {
+  _unused?: Generated<never>;
+}
