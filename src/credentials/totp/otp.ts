@@ -82,7 +82,7 @@ export interface TotpMatch {
 /**
  * Checks `code` against steps T+centre−window … T+centre+window (T = current step). Every candidate is computed and
  * compared with `crypto.timingSafeEqual`, and the loop does not stop at a match, so the time taken does not reveal
- * which step matched. A code of the wrong length or with non-digits returns null before anything is computed (its
+ * which step matched. A code of the wrong length or with non-digits returns null before any code is computed (its
  * length and form are not secret). If several steps match (about 10^-digits per extra step), the one nearest the
  * centre wins, the earlier one on a tie, so a coincidence never burns future steps for replay protection.
  */
