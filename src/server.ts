@@ -102,6 +102,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
 
   for (const app of [publicApp, adminApp]) {
     installErrorHandling(app, deps);
+    // Only JSON and forms are accepted; anything else (text/plain included) is a 415.
+    app.removeContentTypeParser('text/plain');
     await app.register(cookie);
     await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
     app.addHook('onResponse', (request, reply, done) => {

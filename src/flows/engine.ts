@@ -202,8 +202,10 @@ export class FlowEngine {
     throw err;
   }
 
-  async sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError, flow: Flow | null = null): Promise<FastifyReply> {
-    const browser = (flow ? flow.type === 'browser' : true) && !isJsonRequest(request);
+  /** `context`: the flow, or the flow type of an init request (browser inits redirect; api inits answer JSON). */
+  async sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError, context: Flow | FlowType | null = null): Promise<FastifyReply> {
+    const type = context === null ? 'browser' : typeof context === 'string' ? context : context.type;
+    const browser = type === 'browser' && !isJsonRequest(request);
     if (browser) {
       const redirect = err.extra.redirect_browser_to;
       if (typeof redirect === 'string') return reply.redirect(redirect, 303);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from '../storage/tables.js';
 import type { Credential, Identity, RecoveryAddress, VerifiableAddress } from './identity.js';
@@ -123,6 +124,11 @@ export async function updateIdentityRow(db: Db, identity: Identity): Promise<voi
 
 /** Writes one credential (config and identifiers) replacing what the identity had of that type. */
 export async function upsertCredential(db: Db, identityId: string, credential: Credential): Promise<void> {
+  const identifierId = (index: number) => {
+    // Deterministic per credential and position, and a valid 36-character id on every dialect.
+    const hex = createHash('sha256').update(`${credential.id}/${index}`).digest('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  };
   await db.deleteFrom('identity_credentials').where('identity_id', '=', identityId).where('type', '=', credential.type).execute();
   await db
     .insertInto('identity_credentials')
@@ -141,7 +147,7 @@ export async function upsertCredential(db: Db, identityId: string, credential: C
       .insertInto('identity_credential_identifiers')
       .values(
         credential.identifiers.map((identifier, index) => ({
-          id: `${credential.id}:${index}`,
+          id: identifierId(index),
           identity_id: identityId,
           credential_id: credential.id,
           type: credential.type,

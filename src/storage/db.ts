@@ -10,6 +10,8 @@ export type DialectName = 'sqlite' | 'postgres';
 export interface Storage {
   db: Kysely<Database>;
   dialect: DialectName;
+  /** The PostgreSQL schema from `?search_path=` (null: the server default; always null on SQLite). */
+  schema: string | null;
   /** A description without credentials, safe to log. */
   description: string;
   ping(): Promise<void>;
@@ -48,6 +50,7 @@ export function openStorage(dsn: string, options: { poolSize?: number } = {}): S
     return {
       db,
       dialect,
+      schema: null,
       description: `sqlite ${path}`,
       ping: async () => {
         await sql`select 1`.execute(db);
@@ -68,6 +71,7 @@ export function openStorage(dsn: string, options: { poolSize?: number } = {}): S
   return {
     db,
     dialect,
+    schema: searchPath,
     description: `postgres ${url.host}${url.pathname}${searchPath ? ` (schema ${searchPath})` : ''}`,
     ping: async () => {
       await sql`select 1`.execute(db);

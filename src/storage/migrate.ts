@@ -8,6 +8,8 @@ function migrator(storage: Storage): Migrator {
     provider: { getMigrations: async () => migrations },
     migrationTableName: 'kairos_migrations',
     migrationLockTableName: 'kairos_migrations_lock',
+    // Kysely looks for its tables by schema; without this it may find another schema's on a shared server.
+    ...(storage.schema ? { migrationTableSchema: storage.schema } : {}),
   });
 }
 

@@ -70,7 +70,7 @@ export class LoginFlows {
       }
       return engine.respondFlow(request, reply, flow);
     } catch (err) {
-      if (err instanceof HttpError) return engine.sendError(request, reply, err, null);
+      if (err instanceof HttpError) return engine.sendError(request, reply, err, type);
       throw err;
     }
   }

@@ -46,7 +46,7 @@ export class RegistrationFlows {
       }
       return engine.respondFlow(request, reply, flow);
     } catch (err) {
-      if (err instanceof HttpError) return engine.sendError(request, reply, err, null);
+      if (err instanceof HttpError) return engine.sendError(request, reply, err, type);
       throw err;
     }
   }

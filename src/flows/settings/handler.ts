@@ -53,7 +53,7 @@ export class SettingsFlows {
         if (type === 'browser' && !isJsonRequest(request) && err.body.id === 'session_inactive') {
           return reply.redirect(String(err.extra.redirect_browser_to), 303);
         }
-        return engine.sendError(request, reply, err, null);
+        return engine.sendError(request, reply, err, type);
       }
       throw err;
     }
