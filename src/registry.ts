@@ -16,6 +16,7 @@ import { PasswordHasher } from './credentials/password/hasher.js';
 import { PasswordStrategy } from './credentials/password/strategy.js';
 import { ProfileStrategy } from './credentials/profile/strategy.js';
 import type { KairosModule } from './module.js';
+import { clockModule } from './mfa/clock/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -99,6 +100,7 @@ export function createModules(deps: Deps): KairosModule[] {
     const password = new PasswordStrategy(deps);
     modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
   }
+  modules.push(clockModule(deps));
   return modules;
 }
 
