@@ -12,6 +12,7 @@ import { RegistrationFlows } from './flows/registration/handler.js';
 import { SettingsFlows } from './flows/settings/handler.js';
 import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service.js';
 import { adminIdentityRoutes } from './http/admin/identities.js';
+import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
@@ -144,6 +145,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   });
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
+  await publicApp.register(hostedUiRoutes, { engine });
   for (const module of modules) await module.publicRoutes?.(publicApp, context);
 
   // Admin API: loopback by default; with api_keys every request needs `Authorization: Bearer <key>`.
