@@ -17,6 +17,8 @@ import { PasswordStrategy } from './credentials/password/strategy.js';
 import { ProfileStrategy } from './credentials/profile/strategy.js';
 import type { KairosModule } from './module.js';
 import { clockModule } from './mfa/clock/module.js';
+import { SecretCipher } from './crypto/secret-cipher.js';
+import { totpModule } from './credentials/totp/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -100,6 +102,7 @@ export function createModules(deps: Deps): KairosModule[] {
     const password = new PasswordStrategy(deps);
     modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
   }
+  if (methods.totp.enabled) modules.push(totpModule(deps, new SecretCipher(deps.config.secrets.cipher, deps.random)));
   modules.push(clockModule(deps));
   return modules;
 }

@@ -131,7 +131,24 @@ export interface CoreTables {
   selfservice_errors: SelfServiceErrorsTable;
 }
 
+/** TOTP credentials (credentials/totp): secret encrypted, parameters per credential. */
+export interface TotpCredentialsTable {
+  credential_id: string;
+  identity_id: string;
+  /** SecretCipher token, additional data = credential_id. */
+  secret_ciphertext: string;
+  algorithm: string;
+  digits: number;
+  period_seconds: number;
+  issuer: string | null;
+  account_name: string;
+  /** Last accepted RFC 6238 time step (replay protection); null until first use. */
+  last_used_step: number | null;
+  created_at: number;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
+  totp_credentials: TotpCredentialsTable;
   _unused?: Generated<never>;
 }

@@ -1,0 +1,75 @@
+import type { Deps } from '../../deps.js';
+import type { SecretCipher } from '../../crypto/secret-cipher.js';
+import type { CredentialAdapter } from '../../identity/credential-adapters.js';
+import type { Credential, Identity } from '../../identity/identity.js';
+import type { Db } from '../../identity/repository.js';
+import type { KairosModule } from '../../module.js';
+import { buildOtpauthUrl, parseOtpauthUrl } from './otp.js';
+import { TotpRepository } from './repository.js';
+import { TOTP, TotpStrategy } from './strategy.js';
+
+/** An imported credential the admin API rejects with 400 (the name is what identities.ts looks for). */
+class CredentialImportError extends Error {
+  override readonly name = 'CredentialImportError';
+}
+
+/** Shown instead of the Key URI unless `identity.credentials.totp.expose_secret_to_admin` is true. */
+export const REDACTED = '[redacted]';
+
+/** TOTP as a Kairos module: login (aal2) and settings strategies, and the admin API's `totp` credential adapter. */
+export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
+  const strategy = new TotpStrategy(deps, cipher);
+  const repository = new TotpRepository(deps.db);
+
+  const adapter: CredentialAdapter = {
+    type: TOTP,
+    deletable: true,
+
+    /**
+     * `credentials.totp.config.totp_url` at identity import (Kratos's format). The URL's own algorithm, digits and
+     * period are kept (Kratos ignores them and can never verify an imported SHA256 or 8-digit key); the secret is
+     * encrypted like an enrolled one. Errors never quote the URL.
+     */
+    async importCredential(identity: Identity, config: Record<string, unknown>, trx: Db): Promise<void> {
+      const url = config.totp_url;
+      if (typeof url !== 'string') throw new CredentialImportError('credentials.totp.config.totp_url must be an otpauth:// URL');
+      let parts: ReturnType<typeof parseOtpauthUrl>;
+      try {
+        parts = parseOtpauthUrl(url);
+      } catch (err) {
+        throw new CredentialImportError(`credentials.totp.config.totp_url: ${(err as Error).message}`);
+      }
+      const credential = deps.identities.newCredential(TOTP, {}, [identity.id]);
+      await deps.identities.saveCredential(identity.id, credential, trx);
+      await repository.insert(
+        {
+          credentialId: credential.id,
+          identityId: identity.id,
+          secretCiphertext: cipher.encrypt(parts.secret, credential.id),
+          parameters: parts.parameters,
+          issuer: parts.issuer,
+          accountName: parts.accountName,
+          lastUsedStep: null,
+          createdAtMs: deps.clock.nowMs(),
+        },
+        trx,
+      );
+      identity.credentials[TOTP] = credential;
+    },
+
+    async adminConfig(credential: Credential): Promise<Record<string, unknown>> {
+      if (!deps.config.identity.credentials.totp.expose_secret_to_admin) return { totp_url: REDACTED };
+      const row = await repository.findByCredentialId(credential.id);
+      if (!row) return {};
+      const secret = cipher.decrypt(row.secretCiphertext, row.credentialId);
+      return { totp_url: buildOtpauthUrl({ issuer: row.issuer ?? '', accountName: row.accountName, secret, parameters: row.parameters }) };
+    },
+  };
+
+  return {
+    name: TOTP,
+    strategies: { login: [strategy], settings: [strategy] },
+    adapters: [adapter],
+    secondFactorTypes: [TOTP],
+  };
+}

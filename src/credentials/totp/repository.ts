@@ -1,0 +1,79 @@
+import type { Db } from '../../identity/repository.js';
+import { affectedRows } from '../../storage/db.js';
+import type { TotpCredentialsTable } from '../../storage/tables.js';
+import { assertTotpParameters, type TotpAlgorithm, type TotpParameters } from './totp-parameters.js';
+
+/** A stored TOTP credential; the secret stays encrypted until a code is checked. */
+export interface TotpCredentialRow {
+  credentialId: string;
+  identityId: string;
+  secretCiphertext: string;
+  parameters: TotpParameters;
+  issuer: string | null;
+  accountName: string;
+  lastUsedStep: number | null;
+  createdAtMs: number;
+}
+
+function fromRow(row: TotpCredentialsTable): TotpCredentialRow {
+  const parameters: TotpParameters = {
+    algorithm: row.algorithm as TotpAlgorithm,
+    digits: Number(row.digits) as 6 | 8,
+    periodSeconds: Number(row.period_seconds),
+  };
+  assertTotpParameters(parameters);
+  return {
+    credentialId: row.credential_id,
+    identityId: row.identity_id,
+    secretCiphertext: row.secret_ciphertext,
+    parameters,
+    issuer: row.issuer,
+    accountName: row.account_name,
+    lastUsedStep: row.last_used_step === null ? null : Number(row.last_used_step),
+    createdAtMs: Number(row.created_at),
+  };
+}
+
+export class TotpRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(row: TotpCredentialRow, db: Db = this.db): Promise<void> {
+    await db
+      .insertInto('totp_credentials')
+      .values({
+        credential_id: row.credentialId,
+        identity_id: row.identityId,
+        secret_ciphertext: row.secretCiphertext,
+        algorithm: row.parameters.algorithm,
+        digits: row.parameters.digits,
+        period_seconds: row.parameters.periodSeconds,
+        issuer: row.issuer,
+        account_name: row.accountName,
+        last_used_step: row.lastUsedStep,
+        created_at: row.createdAtMs,
+      })
+      .execute();
+  }
+
+  async findByCredentialId(credentialId: string, db: Db = this.db): Promise<TotpCredentialRow | null> {
+    const row = await db.selectFrom('totp_credentials').selectAll().where('credential_id', '=', credentialId).executeTakeFirst();
+    return row ? fromRow(row) : null;
+  }
+
+  /**
+   * Accepts time step `step` once (RFC 6238 §5.2: "the verifier MUST NOT accept the second attempt of the same
+   * OTP after the successful validation has been issued for the first OTP"). One conditional UPDATE decides, so two
+   * concurrent submissions of one code, on one instance or on several sharing the database, get one success: the
+   * database serialises the row update and only the first sees `last_used_step < step`. Refusing earlier steps too
+   * means a code from the window's past can never be used after a later one.
+   */
+  async consumeStep(credentialId: string, step: number, db: Db = this.db): Promise<boolean> {
+    const result = await db
+      .updateTable('totp_credentials')
+      .set({ last_used_step: step })
+      .where('credential_id', '=', credentialId)
+      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
+      .executeTakeFirst();
+    return affectedRows(result) === 1;
+  }
+}

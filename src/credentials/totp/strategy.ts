@@ -1,0 +1,267 @@
+import type { Deps } from '../../deps.js';
+import type { Identity } from '../../identity/identity.js';
+import type { SecretCipher } from '../../crypto/secret-cipher.js';
+import { FlowValidationError, type Flow } from '../../flows/flow.js';
+import {
+  NOT_RESPONSIBLE,
+  type LoginResult,
+  type LoginStrategy,
+  type NotResponsible,
+  type SettingsResult,
+  type SettingsStrategy,
+  type SubmittedBody,
+} from '../../flows/strategy.js';
+import type { AmrEntry } from '../../session/session.js';
+import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
+import { msg } from '../../ui/messages.js';
+import {
+  buildOtpauthUrl,
+  encodeBase32,
+  generateTotpSecret,
+  matchTotpCode,
+  normalizeTotpCode,
+  renderQrPngDataUri,
+  type TotpAlgorithm,
+  type TotpMatch,
+  type TotpParameters,
+} from './otp.js';
+import { TotpRepository, type TotpCredentialRow } from './repository.js';
+
+export const TOTP = 'totp';
+
+/**
+ * Code submissions allowed on one pending aal2 login flow (NIST SP 800-63B §5.2.2: a verifier limits failed
+ * attempts). Five guesses at a 6-digit code with a ±1 window succeed with probability about 5·3/10^6. A limit per
+ * identity (lockout) is a separate, later step.
+ */
+export const MAX_WRONG_CODES_PER_FLOW = 5;
+
+/** Kratos renders the enrollment QR code at 256×256 (`key.Image(256, 256)`). */
+const QR_SIZE_PX = 256;
+
+type TotpDeps = Pick<Deps, 'config' | 'db' | 'clock' | 'random' | 'identities' | 'flows' | 'audit' | 'urls'>;
+
+/** The enrollment secret of one settings flow, kept in `flow.internal` (server-only), encrypted like a stored one. */
+export interface PendingTotp {
+  /** The id the credential will get; it is the cipher's additional data, so the ciphertext moves as is. */
+  credential_id: string;
+  secret_ciphertext: string;
+  algorithm: TotpAlgorithm;
+  digits: 6 | 8;
+  period_seconds: number;
+  issuer: string;
+  account_name: string;
+}
+
+const PENDING_KEY = 'totp_pending';
+
+const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
+const truthy = (value: unknown) => value === true || value === 'true' || value === '1' || value === 1;
+
+/** TOTP (Kratos `selfservice/strategy/totp`): a second factor in login (aal2) and its enrollment in settings. */
+export class TotpStrategy implements LoginStrategy, SettingsStrategy {
+  readonly id = TOTP;
+  readonly aal = 'aal2' as const;
+  readonly repository: TotpRepository;
+
+  constructor(
+    private readonly deps: TotpDeps,
+    private readonly cipher: SecretCipher,
+  ) {
+    this.repository = new TotpRepository(deps.db);
+  }
+
+  private get config() {
+    return this.deps.config.selfservice.methods.totp.config;
+  }
+
+  /** The issuer shown in authenticator apps: the configured one, else the public host (as Kratos). */
+  private get issuer(): string {
+    return this.config.issuer ?? new URL(this.deps.config.serve.public.base_url).hostname;
+  }
+
+  // ---- shared --------------------------------------------------------------------------------------------------
+
+  /** The identity's TOTP row, or null when it has no (complete) TOTP credential. */
+  async credentialOf(identity: Identity): Promise<TotpCredentialRow | null> {
+    const credential = identity.credentials[TOTP];
+    if (!credential) return null;
+    return this.repository.findByCredentialId(credential.id);
+  }
+
+  /**
+   * Checks a code against a stored credential with the credential's own parameters and consumes the matched step.
+   * Returns false for a malformed, wrong or replayed code (all the same to the caller: 4000008).
+   */
+  private async verifyStored(row: TotpCredentialRow, rawCode: string): Promise<boolean> {
+    const secret = this.cipher.decrypt(row.secretCiphertext, row.credentialId);
+    const match = this.match(secret, row.parameters, rawCode);
+    if (!match) return false;
+    return this.repository.consumeStep(row.credentialId, match.step);
+  }
+
+  private match(secret: Uint8Array, parameters: TotpParameters, rawCode: string): TotpMatch | null {
+    return matchTotpCode({
+      secret,
+      parameters,
+      code: normalizeTotpCode(rawCode),
+      nowMs: this.deps.clock.nowMs(),
+      windowSteps: this.config.window,
+    });
+  }
+
+  private amr(): AmrEntry {
+    return { method: TOTP, aal: 'aal2', completedAtMs: this.deps.clock.nowMs() };
+  }
+
+  // ---- login ---------------------------------------------------------------------------------------------------
+
+  loginNodes(flow: Flow, identity: Identity | null): UiNode[] {
+    if (flow.requestedAal !== 'aal2' || !identity?.credentials[TOTP]) return [];
+    return [
+      inputNode('totp', 'totp_code', 'text', {
+        required: true,
+        inputmode: 'numeric',
+        autocomplete: 'one-time-code',
+        label: msg.loginTotpLabel(),
+      }),
+      inputNode('totp', 'method', 'submit', { value: TOTP, label: msg.loginUseTotp() }),
+    ];
+  }
+
+  async login(input: { flow: Flow; body: SubmittedBody; identity: Identity | null }): Promise<LoginResult | NotResponsible> {
+    const { flow, body, identity } = input;
+    if (body.method !== TOTP || flow.requestedAal !== 'aal2') return NOT_RESPONSIBLE;
+    const code = str(body.totp_code);
+    if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
+    const row = identity ? await this.credentialOf(identity) : null;
+    if (!identity || !row) throw FlowValidationError.global(msg.noTotpDevice());
+    // Every submission takes one attempt of the flow's budget before the code is checked, atomically: concurrent
+    // guesses cannot all pass a "still below the limit?" check, and once the budget is used even the right code is
+    // refused, so a pending login allows at most MAX_WRONG_CODES_PER_FLOW guesses.
+    const attempt = await this.deps.flows.recordFailedAttempt(flow.id, MAX_WRONG_CODES_PER_FLOW);
+    if (attempt === null) {
+      throw FlowValidationError.global(msg.generic('Too many wrong codes. Sign in again.'));
+    }
+    if (!(await this.verifyStored(row, code))) throw FlowValidationError.global(msg.totpWrong());
+    return { identity, amr: this.amr() };
+  }
+
+  // ---- settings ------------------------------------------------------------------------------------------------
+
+  /**
+   * The pending enrollment of this settings flow, created on first render and never replaced while it exists: the
+   * code a person types must be for the secret they scanned, and a client never supplies the secret.
+   */
+  private async pendingOf(flow: Flow, identity: Identity): Promise<PendingTotp> {
+    const existing = flow.internal[PENDING_KEY] as PendingTotp | undefined;
+    if (existing && typeof existing.secret_ciphertext === 'string') return existing;
+    const parameters: TotpParameters = { algorithm: this.config.algorithm, digits: this.config.digits, periodSeconds: this.config.period };
+    const credentialId = this.deps.random.uuid();
+    const secret = generateTotpSecret(this.deps.random, parameters.algorithm);
+    const pending: PendingTotp = {
+      credential_id: credentialId,
+      secret_ciphertext: this.cipher.encrypt(secret, credentialId),
+      algorithm: parameters.algorithm,
+      digits: parameters.digits,
+      period_seconds: parameters.periodSeconds,
+      issuer: this.issuer,
+      account_name: this.deps.identities.facts(identity).totpAccountName ?? identity.id,
+    };
+    flow.internal[PENDING_KEY] = pending;
+    return pending;
+  }
+
+  private pendingParameters(pending: PendingTotp): TotpParameters {
+    return { algorithm: pending.algorithm, digits: pending.digits, periodSeconds: pending.period_seconds };
+  }
+
+  async settingsNodes(flow: Flow, identity: Identity): Promise<UiNode[]> {
+    if (identity.credentials[TOTP]) {
+      return [
+        inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.labelVerifyCode() }),
+        inputNode('totp', 'totp_unlink', 'submit', { value: 'true', label: msg.settingsUnlinkTotp() }),
+      ];
+    }
+    const pending = await this.pendingOf(flow, identity);
+    const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
+    const url = buildOtpauthUrl({ issuer: pending.issuer, accountName: pending.account_name, secret, parameters: this.pendingParameters(pending) });
+    return [
+      imageNode('totp', 'totp_qr', await renderQrPngDataUri(url, QR_SIZE_PX), QR_SIZE_PX, msg.settingsTotpQrCode()),
+      textNode('totp', 'totp_secret_key', msg.settingsTotpSecret(encodeBase32(secret)), msg.settingsTotpSecretLabel()),
+      inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.labelVerifyCode() }),
+      inputNode('totp', 'method', 'submit', { value: TOTP, label: msg.labelSave() }),
+    ];
+  }
+
+  async settings(input: Parameters<SettingsStrategy['settings']>[0]): Promise<SettingsResult | NotResponsible> {
+    const { body, identity, flow } = input;
+    const unlink = truthy(body.totp_unlink);
+    // Kratos: `totp_unlink` forces the method.
+    if (body.method !== TOTP && !unlink) return NOT_RESPONSIBLE;
+    input.requirePrivileged();
+    const code = str(body.totp_code);
+    const enrolled = identity.credentials[TOTP];
+
+    if (enrolled) {
+      // Kratos treats a submission without unlink as a no-op success.
+      if (!unlink) return { outcome: 'saved' };
+      if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
+      const row = await this.credentialOf(identity);
+      // Kratos #2450: unlinking without proof of the device lets a stolen session strip the second factor.
+      if (!row || !(await this.verifyStored(row, code))) throw FlowValidationError.field('totp_code', msg.totpWrong());
+      await this.deps.identities.deleteCredential(identity.id, TOTP);
+      await this.deps.audit.record({ type: 'second_factor.removed', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP } });
+      return { outcome: 'saved' };
+    }
+
+    if (unlink) throw FlowValidationError.global(msg.noTotpDevice());
+    if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
+    const pending = await this.pendingOf(flow, identity);
+    const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
+    const match = this.match(secret, this.pendingParameters(pending), code);
+    if (!match) throw FlowValidationError.field('totp_code', msg.totpWrong());
+    await this.completeEnrollment({ flow, identity, pending, matchedStep: match.step, sessionId: input.session.id, request: input.request });
+    return { outcome: 'saved', amr: [this.amr()] };
+  }
+
+  /**
+   * Stores the pending credential (identity_credentials row with identifiers [identity id] and config {}, plus the
+   * encrypted secret) in one transaction, marks the matched step used (the enrollment code cannot log in again),
+   * and removes the pending secret from the flow. Kept as one step so a later confirmation step (recovery codes)
+   * can call it.
+   */
+  async completeEnrollment(input: {
+    flow: Flow;
+    identity: Identity;
+    pending: PendingTotp;
+    matchedStep: number;
+    sessionId: string;
+    request: { ip: string; userAgent: string | null };
+  }): Promise<void> {
+    const { flow, identity, pending } = input;
+    const credential = this.deps.identities.newCredential(TOTP, {}, [identity.id]);
+    credential.id = pending.credential_id;
+    await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+      await this.deps.identities.saveCredential(identity.id, credential, trx);
+      await this.repository.insert(
+        {
+          credentialId: credential.id,
+          identityId: identity.id,
+          secretCiphertext: pending.secret_ciphertext,
+          parameters: this.pendingParameters(pending),
+          issuer: pending.issuer,
+          accountName: pending.account_name,
+          lastUsedStep: input.matchedStep,
+          createdAtMs: this.deps.clock.nowMs(),
+        },
+        trx,
+      );
+      await this.deps.audit.record(
+        { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } },
+        trx,
+      );
+    });
+    delete flow.internal[PENDING_KEY];
+  }
+}

@@ -1,0 +1,280 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
+import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { ManualClock } from '../../src/support/clock.js';
+import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+
+const PASSWORD = 'a long enough passphrase';
+const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
+const TOTP_ON = { selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } } };
+
+async function errorBody(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const messageIds = (flow: any): number[] => [
+  ...((flow.ui.messages ?? []) as any[]).map((m) => m.id),
+  ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id)),
+];
+
+/** The secret as a person would type it from the `totp_secret_key` node (as Kratos's own e2e reads it). */
+function secretOf(flow: SettingsFlow): string {
+  const node = flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any;
+  if (!node) throw new Error('no totp_secret_key node');
+  return node.attributes.text.context.secret as string;
+}
+
+function codeNow(k: TestKairos, secretBase32: string, parameters: TotpParameters = SHA1): string {
+  return totpCodeAt(decodeBase32(secretBase32), parameters, timeStep(k.clock.nowMs(), parameters.periodSeconds));
+}
+
+describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
+  let k: TestKairos;
+  let counter = 0;
+  beforeAll(async () => {
+    k = await startKairos({ dialect, config: TOTP_ON });
+  });
+  afterAll(async () => k?.close());
+
+  async function register(server: TestKairos = k) {
+    const email = `user${++counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+    const flow = await server.frontend.createNativeRegistrationFlow();
+    const result = await server.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
+    return { email, token: result.session_token!, identityId: result.identity.id };
+  }
+
+  async function passwordLogin(email: string, server: TestKairos = k) {
+    const flow = await server.frontend.createNativeLoginFlow();
+    return server.frontend.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'password', identifier: email, password: PASSWORD } });
+  }
+
+  async function enroll(token: string, server: TestKairos = k, parameters: TotpParameters = SHA1) {
+    const flow = await server.frontend.createNativeSettingsFlow({ xSessionToken: token });
+    const secret = secretOf(flow);
+    const saved = await server.frontend.updateSettingsFlow({
+      flow: flow.id,
+      xSessionToken: token,
+      updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(server, secret, parameters) },
+    });
+    return { secret, flow: saved };
+  }
+
+  async function secondFactor(token: string, code: string, server: TestKairos = k) {
+    const flow = await server.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: token });
+    return server.frontend.updateLoginFlow({ flow: flow.id, xSessionToken: token, updateLoginFlowBody: { method: 'totp', totp_code: code } });
+  }
+
+  it('enrolls, makes the session aal2, and requires the second factor at the next login', async () => {
+    const user = await register();
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const names = settings.ui.nodes.filter((n: any) => n.group === 'totp').map((n: any) => n.attributes.name ?? n.attributes.id);
+    expect(names).toEqual(['totp_qr', 'totp_secret_key', 'totp_code', 'method']);
+    const qr = settings.ui.nodes.find((n: any) => n.attributes.id === 'totp_qr') as any;
+    expect(qr.attributes.src).toMatch(/^data:image\/png;base64,/);
+    expect(qr.meta.label.id).toBe(1050005);
+
+    const { secret, flow } = await enroll(user.token);
+    expect(flow.state).toBe('success');
+    expect(messageIds(flow)).toContain(1050001);
+    expect(flow.ui.nodes.some((n: any) => n.attributes.name === 'totp_unlink')).toBe(true);
+    const session = await k.frontend.toSession({ xSessionToken: user.token });
+    expect(session.authenticator_assurance_level).toBe('aal2');
+    expect(session.authentication_methods?.map((m) => m.method)).toEqual(['password', 'totp']);
+
+    await k.frontend.performNativeLogout({ performNativeLogoutBody: { session_token: user.token } });
+    const first = await passwordLogin(user.email);
+    expect(first.session.authenticator_assurance_level).toBe('aal1');
+    const whoami = await errorBody(k.frontend.toSession({ xSessionToken: first.session_token }));
+    expect(whoami.status).toBe(403);
+    expect(whoami.body.error.id).toBe('session_aal2_required');
+
+    const loginFlow = await k.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: first.session_token });
+    expect(loginFlow.ui.nodes.filter((n: any) => n.group === 'totp').map((n: any) => n.attributes.name)).toEqual(['totp_code', 'method']);
+    k.clock.advanceSeconds(30);
+    const second = await k.frontend.updateLoginFlow({
+      flow: loginFlow.id,
+      xSessionToken: first.session_token,
+      updateLoginFlowBody: { method: 'totp', totp_code: codeNow(k, secret) },
+    });
+    expect(second.session.id).toBe(first.session.id);
+    expect(second.session.authenticator_assurance_level).toBe('aal2');
+    expect(second.session.authentication_methods?.map((m) => m.method)).toEqual(['password', 'totp']);
+  });
+
+  it('rejects a wrong code with 4000008', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    const first = await passwordLogin(user.email);
+    k.clock.advanceSeconds(30);
+    const right = codeNow(k, secret);
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const { status, body } = await errorBody(secondFactor(first.session_token!, wrong));
+    expect(status).toBe(400);
+    expect(messageIds(body)).toContain(4000008);
+  });
+
+  it('refuses a wrong code at enrollment with 4000008 on totp_code, and a missing one with 4000002', async () => {
+    const user = await register();
+    const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const right = codeNow(k, secretOf(flow));
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const rejected = await errorBody(k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_code: wrong } }));
+    expect(rejected.status).toBe(400);
+    const codeNode = rejected.body.ui.nodes.find((n: any) => n.attributes.name === 'totp_code');
+    expect(codeNode.messages.map((m: any) => m.id)).toEqual([4000008]);
+    const missing = await errorBody(k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp' } }));
+    expect(messageIds(missing.body)).toContain(4000002);
+  });
+
+  it('a TOTP code is accepted once (replay of a used code on another pending login is refused)', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    const a = await passwordLogin(user.email);
+    const b = await passwordLogin(user.email);
+    k.clock.advanceSeconds(30);
+    const code = codeNow(k, secret);
+    const ok = await secondFactor(a.session_token!, code);
+    expect(ok.session.authenticator_assurance_level).toBe('aal2');
+    const replay = await errorBody(secondFactor(b.session_token!, code));
+    expect(replay.status).toBe(400);
+    expect(messageIds(replay.body)).toContain(4000008);
+  });
+
+  it('the enrollment code cannot be replayed to log in', async () => {
+    const user = await register();
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const code = codeNow(k, secretOf(settings));
+    await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_code: code } });
+    const a = await passwordLogin(user.email);
+    const replay = await errorBody(secondFactor(a.session_token!, code));
+    expect(messageIds(replay.body)).toContain(4000008);
+  });
+
+  it('concurrent submissions of one code give exactly one success', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    const logins = await Promise.all([1, 2, 3, 4].map(() => passwordLogin(user.email)));
+    k.clock.advanceSeconds(30);
+    const code = codeNow(k, secret);
+    const results = await Promise.allSettled(logins.map((l) => secondFactor(l.session_token!, code)));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+  });
+
+  it('the sixth wrong code on one pending login is refused even when correct', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    const first = await passwordLogin(user.email);
+    const token = first.session_token!;
+    const flow = await k.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: token });
+    k.clock.advanceSeconds(30);
+    const right = codeNow(k, secret);
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    for (let i = 0; i < 5; i++) {
+      const r = await errorBody(k.frontend.updateLoginFlow({ flow: flow.id, xSessionToken: token, updateLoginFlowBody: { method: 'totp', totp_code: wrong } }));
+      expect(messageIds(r.body)).toContain(4000008);
+    }
+    const sixth = await errorBody(k.frontend.updateLoginFlow({ flow: flow.id, xSessionToken: token, updateLoginFlowBody: { method: 'totp', totp_code: right } }));
+    expect(sixth.status).toBe(400);
+    expect(sixth.body.ui.messages.map((m: any) => m.text)).toContain('Too many wrong codes. Sign in again.');
+    expect((await errorBody(k.frontend.toSession({ xSessionToken: token }))).body.error.id).toBe('session_aal2_required');
+    // A fresh flow still works: the budget is per pending login.
+    const ok = await secondFactor(token, right);
+    expect(ok.session.authenticator_assurance_level).toBe('aal2');
+  });
+
+  it('re-rendering the settings flow shows the same secret', async () => {
+    const user = await register();
+    const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const again = await k.frontend.getSettingsFlow({ id: flow.id, xSessionToken: user.token });
+    expect(secretOf(again)).toBe(secretOf(flow));
+    // A failed submission re-renders too, and keeps the secret.
+    const failed = await errorBody(k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_code: '000000x' } }));
+    expect(secretOf(failed.body)).toBe(secretOf(flow));
+    const other = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    expect(secretOf(other)).not.toBe(secretOf(flow));
+  });
+
+  it('unlinking needs a valid code (Kratos #2450), then re-enrollment uses a new secret and the old one fails', async () => {
+    const user = await register();
+    const { secret: oldSecret } = await enroll(user.token);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const missing = await errorBody(k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true } }));
+    expect(messageIds(missing.body)).toContain(4000002);
+    k.clock.advanceSeconds(30);
+    const right = codeNow(k, oldSecret);
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const rejected = await errorBody(k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: wrong } }));
+    expect(messageIds(rejected.body)).toContain(4000008);
+    expect((await k.identityApi.getIdentity({ id: user.identityId, includeCredential: ['totp'] })).credentials?.totp).toBeDefined();
+
+    const unlinked = await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: right } });
+    expect(unlinked.state).toBe('success');
+    expect((await k.identityApi.getIdentity({ id: user.identityId })).credentials?.totp).toBeUndefined();
+
+    const { secret: newSecret } = await enroll(user.token);
+    expect(newSecret).not.toBe(oldSecret);
+    const a = await passwordLogin(user.email);
+    k.clock.advanceSeconds(30);
+    expect(messageIds((await errorBody(secondFactor(a.session_token!, codeNow(k, oldSecret)))).body)).toContain(4000008);
+    const ok = await secondFactor(a.session_token!, codeNow(k, newSecret));
+    expect(ok.session.authenticator_assurance_level).toBe('aal2');
+  });
+
+  it('the database holds no plaintext secret', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    const bytes = Buffer.from(decodeBase32(secret));
+    const needles = [secret, bytes.toString('hex'), bytes.toString('base64'), bytes.toString('base64url'), bytes.toString('latin1')];
+    const tables = ['identities', 'identity_credentials', 'identity_credential_identifiers', 'sessions', 'selfservice_flows', 'audit_events', 'totp_credentials'] as const;
+    let dump = '';
+    for (const table of tables) dump += JSON.stringify(await k.deps.db.selectFrom(table).selectAll().execute());
+    expect(dump).toContain(user.identityId);
+    for (const needle of needles) expect(dump.includes(needle)).toBe(false);
+    const row = await k.deps.db.selectFrom('totp_credentials').selectAll().where('identity_id', '=', user.identityId).executeTakeFirstOrThrow();
+    expect(row.secret_ciphertext).toMatch(/^v1\./);
+    const credential = await k.deps.db.selectFrom('identity_credentials').selectAll().where('identity_id', '=', user.identityId).where('type', '=', 'totp').executeTakeFirstOrThrow();
+    expect(JSON.parse(credential.config)).toEqual({});
+  });
+
+  it('the admin API redacts the TOTP secret unless expose_secret_to_admin is set', async () => {
+    const user = await register();
+    await enroll(user.token);
+    const identity = await k.identityApi.getIdentity({ id: user.identityId, includeCredential: ['totp'] });
+    expect(identity.credentials?.totp?.config).toEqual({ totp_url: '[redacted]' });
+    expect(identity.credentials?.totp?.identifiers).toEqual([user.identityId]);
+  });
+
+  it('a config change from SHA1 to SHA256 leaves SHA1 users working', async () => {
+    const database = await createTestDatabase(dialect);
+    const clock = new ManualClock();
+    const a = await startKairos({ dialect, database, clock, config: TOTP_ON });
+    let b: TestKairos | null = null;
+    try {
+      const user = await register(a);
+      const { secret } = await enroll(user.token, a);
+      b = await startKairos({ dialect, database, clock, config: { selfservice: { methods: { totp: { enabled: true, config: { algorithm: 'SHA256' } } } } } });
+      const first = await passwordLogin(user.email, b);
+      clock.advanceSeconds(30);
+      const ok = await secondFactor(first.session_token!, codeNow(b, secret), b);
+      expect(ok.session.authenticator_assurance_level).toBe('aal2');
+
+      const sha256: TotpParameters = { algorithm: 'SHA256', digits: 6, periodSeconds: 30 };
+      const newUser = await register(b);
+      const enrolled = await enroll(newUser.token, b, sha256);
+      expect(decodeBase32(enrolled.secret)).toHaveLength(32);
+      const second = await passwordLogin(newUser.email, b);
+      clock.advanceSeconds(30);
+      expect((await secondFactor(second.session_token!, codeNow(b, enrolled.secret, sha256), b)).session.authenticator_assurance_level).toBe('aal2');
+    } finally {
+      await b?.close();
+      await a.close();
+      await database.drop();
+    }
+  });
+});
