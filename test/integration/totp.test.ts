@@ -332,4 +332,29 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
       await server.close();
     }
   });
+
+  it('rejects a malformed imported totp_url with 400 without echoing the secret', async () => {
+    const url = 'otpauth://hotp/Acme:x?secret=JBSWY3DPEHPK3PXPSECRETSECRET&counter=1';
+    const response = await fetch(`${k.adminUrl}/admin/identities`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ schema_id: 'default', traits: { email: 'badimport@example.com' }, credentials: { totp: { config: { totp_url: url } } } }),
+    });
+    expect(response.status).toBe(400);
+    const text = await response.text();
+    expect(text).not.toContain('JBSWY3DPEHPK3PXPSECRETSECRET');
+  });
+
+  it('records second_factor.enrolled and second_factor.removed audit events without the secret', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    k.clock.advanceSeconds(30);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: codeNow(k, secret) } });
+    const events = await k.deps.db.selectFrom('audit_events').selectAll().where('identity_id', '=', user.identityId).execute();
+    const types = events.map((e) => e.type);
+    expect(types).toContain('second_factor.enrolled');
+    expect(types).toContain('second_factor.removed');
+    expect(JSON.stringify(events)).not.toContain(secret);
+  });
 });
