@@ -180,7 +180,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     if (identity.credentials[TOTP]) {
       return [
         inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.labelVerifyCode() }),
-        inputNode('totp', 'totp_unlink', 'submit', { value: 'true', label: msg.settingsUnlinkTotp() }),
+        inputNode('totp', 'totp_unlink', 'submit', { value: 'true', required: true, label: msg.settingsUnlinkTotp() }),
       ];
     }
     await this.pendingOf(flow, identity);
