@@ -47,6 +47,13 @@ export class FlowEngine {
   /** Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes). */
   readonly sessionExtraProviders: ((identityId: string) => Promise<Record<string, unknown>>)[] = [];
 
+  /**
+   * Modules that keep a secret out of the stored flow (the pending TOTP secret is stored only encrypted in
+   * `flow.internal`) fill their placeholder nodes here, when a flow is sent. A revealer returns new node objects and
+   * never changes the stored ones.
+   */
+  readonly nodeRevealers: ((flow: Flow, nodes: UiNode[]) => Promise<UiNode[]> | UiNode[])[] = [];
+
   async sessionExtras(identityId: string): Promise<Record<string, unknown>> {
     if (this.sessionExtraProviders.length === 0) return {};
     const kairos: Record<string, unknown> = {};
@@ -124,7 +131,8 @@ export class FlowEngine {
   /** Kratos's flow JSON. Browser flows get their CSRF node with this browser's token. */
   async flowJson(flow: Flow, request: FastifyRequest, reply: FastifyReply): Promise<Record<string, unknown>> {
     const iso = (ms: number) => new Date(ms).toISOString();
-    const nodes = flow.ui.nodes.filter((n) => !(n.attributes.node_type === 'input' && n.attributes.name === 'csrf_token'));
+    let nodes = flow.ui.nodes.filter((n) => !(n.attributes.node_type === 'input' && n.attributes.name === 'csrf_token'));
+    for (const reveal of this.nodeRevealers) nodes = await reveal(flow, nodes);
     const csrfValue = flow.type === 'browser' ? this.csrf.ensure(request, reply) : '';
     const csrfNode = inputNode('default', 'csrf_token', 'hidden', { value: csrfValue, required: true });
     const ui = { ...flow.ui, nodes: [csrfNode, ...nodes] };

@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
@@ -240,6 +241,11 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
     expect(row.secret_ciphertext).toMatch(/^v1\./);
     const credential = await k.deps.db.selectFrom('identity_credentials').selectAll().where('identity_id', '=', user.identityId).where('type', '=', 'totp').executeTakeFirstOrThrow();
     expect(JSON.parse(credential.config)).toEqual({});
+    if (dialect === 'sqlite') {
+      const path = k.dsn.replace(/^sqlite:\/\//, '');
+      const files = [path, `${path}-wal`].filter((f) => existsSync(f)).map((f) => readFileSync(f));
+      for (const file of files) expect(file.includes(Buffer.from(secret)) || file.includes(bytes)).toBe(false);
+    }
   });
 
   it('the admin API redacts the TOTP secret unless expose_secret_to_admin is set', async () => {
@@ -248,6 +254,25 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
     const identity = await k.identityApi.getIdentity({ id: user.identityId, includeCredential: ['totp'] });
     expect(identity.credentials?.totp?.config).toEqual({ totp_url: '[redacted]' });
     expect(identity.credentials?.totp?.identifiers).toEqual([user.identityId]);
+  });
+
+  it('answers 4000011 to a TOTP login by an identity without TOTP', async () => {
+    const user = await register();
+    const flow = await k.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: user.token });
+    expect(flow.ui.nodes.some((n: any) => n.group === 'totp')).toBe(false);
+    const r = await errorBody(k.frontend.updateLoginFlow({ flow: flow.id, xSessionToken: user.token, updateLoginFlowBody: { method: 'totp', totp_code: '123456' } }));
+    expect(messageIds(r.body)).toContain(4000011);
+  });
+
+  it('a session older than the privileged age cannot unlink TOTP even with a valid code', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    k.clock.advanceSeconds(16 * 60);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const r = await errorBody(k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: codeNow(k, secret) } }));
+    expect(r.status).toBe(403);
+    expect(r.body.error.id).toBe('session_refresh_required');
+    expect((await k.identityApi.getIdentity({ id: user.identityId })).credentials?.totp).toBeDefined();
   });
 
   it('a config change from SHA1 to SHA256 leaves SHA1 users working', async () => {
@@ -276,5 +301,60 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
       await a.close();
       await database.drop();
     }
+  });
+
+  it('imports a totp_url with its own parameters (SHA256, 8 digits) and verifies with them', async () => {
+    const server = await startKairos({ dialect, config: { ...TOTP_ON, identity: { credentials: { totp: { expose_secret_to_admin: true } } } } });
+    try {
+      const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+      const url = `otpauth://totp/Acme:imported%40example.com?secret=${secret}&issuer=Acme&algorithm=SHA256&digits=8&period=30`;
+      const response = await fetch(`${server.adminUrl}/admin/identities`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          schema_id: 'default',
+          traits: { email: 'imported@example.com' },
+          credentials: { password: { config: { password: PASSWORD } }, totp: { config: { totp_url: url } } },
+        }),
+      });
+      expect(response.status).toBe(201);
+      const created = await response.json();
+      const identity = await server.identityApi.getIdentity({ id: created.id, includeCredential: ['totp'] });
+      const exposed = String((identity.credentials?.totp?.config as any).totp_url);
+      expect(exposed).toContain('algorithm=SHA256');
+      expect(exposed).toContain('digits=8');
+      expect(exposed).toContain(`secret=${secret}`);
+      const first = await passwordLogin('imported@example.com', server);
+      const parameters: TotpParameters = { algorithm: 'SHA256', digits: 8, periodSeconds: 30 };
+      const ok = await secondFactor(first.session_token!, codeNow(server, secret, parameters), server);
+      expect(ok.session.authenticator_assurance_level).toBe('aal2');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('rejects a malformed imported totp_url with 400 without echoing the secret', async () => {
+    const url = 'otpauth://hotp/Acme:x?secret=JBSWY3DPEHPK3PXPSECRETSECRET&counter=1';
+    const response = await fetch(`${k.adminUrl}/admin/identities`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ schema_id: 'default', traits: { email: 'badimport@example.com' }, credentials: { totp: { config: { totp_url: url } } } }),
+    });
+    expect(response.status).toBe(400);
+    const text = await response.text();
+    expect(text).not.toContain('JBSWY3DPEHPK3PXPSECRETSECRET');
+  });
+
+  it('records second_factor.enrolled and second_factor.removed audit events without the secret', async () => {
+    const user = await register();
+    const { secret } = await enroll(user.token);
+    k.clock.advanceSeconds(30);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: codeNow(k, secret) } });
+    const events = await k.deps.db.selectFrom('audit_events').selectAll().where('identity_id', '=', user.identityId).execute();
+    const types = events.map((e) => e.type);
+    expect(types).toContain('second_factor.enrolled');
+    expect(types).toContain('second_factor.removed');
+    expect(JSON.stringify(events)).not.toContain(secret);
   });
 });

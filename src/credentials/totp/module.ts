@@ -71,5 +71,8 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
     strategies: { login: [strategy], settings: [strategy] },
     adapters: [adapter],
     secondFactorTypes: [TOTP],
+    init({ engine }) {
+      engine.nodeRevealers.push((flow, nodes) => strategy.revealNodes(flow, nodes));
+    },
   };
 }

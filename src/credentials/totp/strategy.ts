@@ -180,18 +180,36 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     if (identity.credentials[TOTP]) {
       return [
         inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.labelVerifyCode() }),
-        inputNode('totp', 'totp_unlink', 'submit', { value: 'true', label: msg.settingsUnlinkTotp() }),
+        inputNode('totp', 'totp_unlink', 'submit', { value: 'true', required: true, label: msg.settingsUnlinkTotp() }),
       ];
     }
-    const pending = await this.pendingOf(flow, identity);
-    const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
-    const url = buildOtpauthUrl({ issuer: pending.issuer, accountName: pending.account_name, secret, parameters: this.pendingParameters(pending) });
+    await this.pendingOf(flow, identity);
+    // Placeholders: the stored flow never holds the secret in clear; `revealNodes` fills them when the flow is sent.
     return [
-      imageNode('totp', 'totp_qr', await renderQrPngDataUri(url, QR_SIZE_PX), QR_SIZE_PX, msg.settingsTotpQrCode()),
-      textNode('totp', 'totp_secret_key', msg.settingsTotpSecret(encodeBase32(secret)), msg.settingsTotpSecretLabel()),
+      imageNode('totp', 'totp_qr', '', QR_SIZE_PX, msg.settingsTotpQrCode()),
+      textNode('totp', 'totp_secret_key', msg.settingsTotpSecret(''), msg.settingsTotpSecretLabel()),
       inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.labelVerifyCode() }),
       inputNode('totp', 'method', 'submit', { value: TOTP, label: msg.labelSave() }),
     ];
+  }
+
+  /** Fills the QR code and secret placeholders of a settings flow with its pending secret (engine.nodeRevealers). */
+  async revealNodes(flow: Flow, nodes: UiNode[]): Promise<UiNode[]> {
+    const pending = flow.kind === 'settings' ? (flow.internal[PENDING_KEY] as PendingTotp | undefined) : undefined;
+    if (!pending || !nodes.some((n) => n.group === 'totp' && n.type !== 'input')) return nodes;
+    const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
+    const url = buildOtpauthUrl({ issuer: pending.issuer, accountName: pending.account_name, secret, parameters: this.pendingParameters(pending) });
+    const qr = await renderQrPngDataUri(url, QR_SIZE_PX);
+    return nodes.map((node) => {
+      if (node.group !== 'totp') return node;
+      if (node.attributes.node_type === 'img' && node.attributes.id === 'totp_qr') {
+        return { ...node, attributes: { ...node.attributes, src: qr } };
+      }
+      if (node.attributes.node_type === 'text' && node.attributes.id === 'totp_secret_key') {
+        return { ...node, attributes: { ...node.attributes, text: msg.settingsTotpSecret(encodeBase32(secret)) } };
+      }
+      return node;
+    });
   }
 
   async settings(input: Parameters<SettingsStrategy['settings']>[0]): Promise<SettingsResult | NotResponsible> {
