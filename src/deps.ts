@@ -13,6 +13,7 @@ import type { AuditLog } from './audit/audit-log.js';
 import type { Metrics } from './audit/metrics.js';
 import type { Urls } from './urls.js';
 import type { PasswordHasher } from './credentials/password/hasher.js';
+import type { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 
 /** What modules may depend on. Each module takes only the parts it needs (`Pick<Deps, …>`). */
 export interface Deps {
@@ -32,4 +33,6 @@ export interface Deps {
   hasher: PasswordHasher;
   /** Credential types that are second factors, declared by the modules in play. */
   secondFactorTypes: string[];
+  /** Brute-force limits shared by every second factor. */
+  secondFactorGuard: SecondFactorGuard;
 }

@@ -32,6 +32,11 @@ export interface KairosModule {
   init?(context: ModuleContext & { handlers: Partial<Record<FlowKind, FlowHandlers>> }): Promise<void> | void;
   start?(context: ModuleContext): Promise<void> | void;
   stop?(): Promise<void> | void;
+  /**
+   * This module's section of `GET /admin/identities/{id}/mfa` (e.g. `totp`, `recovery_codes`, `lockout`), or
+   * null when it has nothing for this identity. Never a secret or code.
+   */
+  mfaReport?(identity: import('./identity/identity.js').Identity): Promise<Record<string, unknown> | null>;
   /** Readiness details for /health/ready (never fails readiness by itself unless it returns ok:false). */
   health?(): Promise<Record<string, unknown>> | Record<string, unknown>;
 }

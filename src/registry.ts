@@ -19,6 +19,7 @@ import type { KairosModule } from './module.js';
 import { clockModule } from './mfa/clock/module.js';
 import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
+import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -69,7 +70,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
   const db = storage.db;
   const schemas = new IdentitySchemas(config.identity.schemas, config.identity.default_schema_id, config.serve.public.base_url);
   const secondFactorTypes: string[] = [];
-  const deps: Deps = {
+  const deps: Omit<Deps, 'secondFactorGuard'> & Partial<Pick<Deps, 'secondFactorGuard'>> = {
     config,
     storage,
     db,
@@ -90,7 +91,8 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     }),
     secondFactorTypes,
   };
-  return deps;
+  deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
+  return deps as Deps;
 }
 
 /** The modules in play for this configuration, in UI order. */

@@ -29,17 +29,10 @@ import { TotpRepository, type TotpCredentialRow } from './repository.js';
 
 export const TOTP = 'totp';
 
-/**
- * Code submissions allowed on one pending aal2 login flow (NIST SP 800-63B §5.2.2: a verifier limits failed
- * attempts). Five guesses at a 6-digit code with a ±1 window succeed with probability about 5·3/10^6. A limit per
- * identity (lockout) is a separate, later step.
- */
-export const MAX_WRONG_CODES_PER_FLOW = 5;
-
 /** Kratos renders the enrollment QR code at 256×256 (`key.Image(256, 256)`). */
 const QR_SIZE_PX = 256;
 
-type TotpDeps = Pick<Deps, 'config' | 'db' | 'clock' | 'random' | 'identities' | 'flows' | 'audit' | 'urls'>;
+type TotpDeps = Pick<Deps, 'config' | 'db' | 'clock' | 'random' | 'identities' | 'flows' | 'audit' | 'urls' | 'secondFactorGuard'>;
 
 /** The enrollment secret of one settings flow, kept in `flow.internal` (server-only), encrypted like a stored one. */
 export interface PendingTotp {
@@ -129,21 +122,21 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     ];
   }
 
-  async login(input: { flow: Flow; body: SubmittedBody; identity: Identity | null }): Promise<LoginResult | NotResponsible> {
+  async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {
     const { flow, body, identity } = input;
     if (body.method !== TOTP || flow.requestedAal !== 'aal2') return NOT_RESPONSIBLE;
     const code = str(body.totp_code);
     if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
     const row = identity ? await this.credentialOf(identity) : null;
     if (!identity || !row) throw FlowValidationError.global(msg.noTotpDevice());
-    // Every submission takes one attempt of the flow's budget before the code is checked, atomically: concurrent
-    // guesses cannot all pass a "still below the limit?" check, and once the budget is used even the right code is
-    // refused, so a pending login allows at most MAX_WRONG_CODES_PER_FLOW guesses.
-    const attempt = await this.deps.flows.recordFailedAttempt(flow.id, MAX_WRONG_CODES_PER_FLOW);
-    if (attempt === null) {
-      throw FlowValidationError.global(msg.generic('Too many wrong codes. Sign in again.'));
+    // The guard takes an attempt slot before the code is checked (brute-force limits live in mfa/attempts).
+    const attempt = { flow, identity, method: TOTP, request: input.request };
+    await this.deps.secondFactorGuard.beginAttempt(attempt);
+    if (!(await this.verifyStored(row, code))) {
+      await this.deps.secondFactorGuard.recordFailure(attempt);
+      throw FlowValidationError.global(msg.totpWrong());
     }
-    if (!(await this.verifyStored(row, code))) throw FlowValidationError.global(msg.totpWrong());
+    await this.deps.secondFactorGuard.recordSuccess(attempt);
     return { identity, amr: this.amr() };
   }
 

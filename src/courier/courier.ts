@@ -1,0 +1,32 @@
+/**
+ * The courier's contract for the rest of Kairos: an action that sends mail writes the message to the outbox in
+ * its own transaction (`enqueue(message, trx)`), and the courier loop delivers it later. Nothing else in Kairos
+ * talks SMTP.
+ */
+import type { Db } from '../identity/repository.js';
+
+/** Kratos's template types, plus Kairos's own for MFA reset notices. */
+export type CourierTemplateType =
+  | 'recovery_code_valid'
+  | 'recovery_code_invalid'
+  | 'verification_code_valid'
+  | 'verification_code_invalid'
+  | 'mfa_reset_requested'
+  | 'mfa_reset_completed'
+  | 'mfa_reset_cancelled';
+
+export interface OutgoingMessage {
+  template: CourierTemplateType;
+  /** The email address. */
+  recipient: string;
+  /** Values the template renders (a code, a link, an expiry). */
+  data: Record<string, unknown>;
+  identityId?: string | null;
+  /** The message carries a one-time code or link: its body is redacted in the admin API and never logged. */
+  carriesSecret?: boolean;
+}
+
+export interface Courier {
+  /** Writes the message to the outbox (in `trx` when given) and returns its id; delivery happens later. */
+  enqueue(message: OutgoingMessage, trx?: Db): Promise<string>;
+}
