@@ -7,6 +7,8 @@ import type { KairosModule } from '../../module.js';
 import { buildOtpauthUrl, parseOtpauthUrl } from './otp.js';
 import { TotpRepository } from './repository.js';
 import { TOTP, TotpStrategy } from './strategy.js';
+import { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
+import { buildTotpReport } from '../../mfa/diagnosis/report.js';
 
 /** An imported credential the admin API rejects with 400 (the name is what identities.ts looks for). */
 class CredentialImportError extends Error {
@@ -18,8 +20,16 @@ export const REDACTED = '[redacted]';
 
 /** TOTP as a Kairos module: login (aal2) and settings strategies, and the admin API's `totp` credential adapter. */
 export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
-  const strategy = new TotpStrategy(deps, cipher);
+  const diagnostics = new TotpDiagnostics(deps, cipher);
+  const strategy = new TotpStrategy(deps, cipher, diagnostics);
   const repository = new TotpRepository(deps.db);
+  // A removed or replaced TOTP secret is kept (encrypted) for the diagnosis of codes from the old app entry.
+  deps.identities.credentialRetirementHooks.push(async ({ identityId, type, keepCredentialId }, trx) => {
+    if (type !== TOTP) return;
+    for (const row of await repository.findByIdentityId(identityId, trx)) {
+      if (row.credentialId !== keepCredentialId) await diagnostics.retire(row, trx);
+    }
+  });
 
   const adapter: CredentialAdapter = {
     type: TOTP,
@@ -71,8 +81,19 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
     strategies: { login: [strategy], settings: [strategy] },
     adapters: [adapter],
     secondFactorTypes: [TOTP],
-    init({ engine }) {
+    async init({ engine }) {
       engine.nodeRevealers.push((flow, nodes) => strategy.revealNodes(flow, nodes));
+      await diagnostics.restore();
     },
+    /** Drift and recent rejection causes for `GET /admin/identities/{id}/mfa` (no secret, no code). */
+    async mfaReport(identity: Identity) {
+      const credential = identity.credentials[TOTP];
+      const row = credential ? await repository.findByCredentialId(credential.id) : null;
+      const previous = await diagnostics.repository.previousSecrets(identity.id, deps.clock.nowMs() - diagnostics.retentionMs);
+      const rejections = await diagnostics.recentRejections(identity.id);
+      if (!row) return previous.length || rejections.length ? { enrolled: false, previous_secrets: previous.map((p) => ({ enrolled_at: new Date(p.enrolledAtMs).toISOString(), retired_at: new Date(p.retiredAtMs).toISOString() })), recent_rejections: [] } : null;
+      return { enrolled: true, ...buildTotpReport({ row, previous, rejections, currentIssuer: diagnostics.currentIssuer }) };
+    },
+    health: () => ({ population_drift: diagnostics.health() }),
   };
 }
