@@ -89,6 +89,7 @@ export class TotpDiagnostics {
   /** Loads recent samples so a restarted instance (or another one) starts with the population's state. */
   async restore(): Promise<void> {
     const nowMs = this.deps.clock.nowMs();
+    await this.repository.purgePreviousSecrets(nowMs - this.retentionMs);
     this.population.restore(await this.repository.samplesSince(nowMs - this.population.windowMs));
     this.updatePopulation(nowMs);
   }
@@ -161,6 +162,7 @@ export class TotpDiagnostics {
     const nowMs = this.deps.clock.nowMs();
     let diagnosis: Diagnosis | null = null;
     if (this.enabled) {
+      await this.repository.purgePreviousSecrets(nowMs - this.retentionMs);
       try {
         diagnosis = await this.diagnose(row, normalizedCode, nowMs);
       } catch (err) {
