@@ -114,5 +114,5 @@ describe('SIGTERM', () => {
       await kairos.stop();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
