@@ -23,6 +23,8 @@ import { buildTotpReport, type TotpReport } from '../mfa/diagnosis/report.js';
 import { diagnoseStoredCode, populationDetails, RECENT_REJECTIONS } from '../mfa/diagnosis/totp-diagnostics.js';
 import { describeDeviceOffset, type Diagnosis } from '../mfa/diagnosis/diagnose.js';
 import { PopulationDriftEstimator } from '../mfa/clock/population-drift.js';
+import { LockoutRepository } from '../mfa/attempts/lockout-repository.js';
+import { scheduleFromConfig } from '../mfa/attempts/second-factor-guard.js';
 import { ServerClockMonitor, CLOCK_FIX_HINT } from '../mfa/clock/clock-monitor.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -31,8 +33,8 @@ const iso = (ms: number) => new Date(ms).toISOString();
 export interface TotpDoctorReport {
   identity: { id: string; state: string };
   totp: TotpReport | null;
-  /** What the lockout table holds for this identity, or "unknown" when there is none. */
-  lockout: Record<string, unknown>[] | 'unknown';
+  /** The identity's second-factor lockout, or "unknown" when the database has no lockout table. */
+  lockout: LockoutSummary | 'unknown';
   diagnosis?: (Omit<Diagnosis, 'matchedStep' | 'previousSecret'> & { at: string; summary: string; previous_secret?: { enrolled_at: string; retired_at: string } }) | null;
 }
 
@@ -59,17 +61,33 @@ async function findIdentityId(storage: Storage, needle: string): Promise<string 
   return null;
 }
 
-/** Rows of any lockout table present (another module owns it); "unknown" when there is none. */
-async function lockoutState(storage: Storage, identityId: string): Promise<Record<string, unknown>[] | 'unknown'> {
-  const tables = await storage.db.introspection.getTables();
-  const lockout = tables.filter((t) => /lockout/i.test(t.name) && (!storage.schema || !t.schema || t.schema === storage.schema) && t.columns.some((c) => c.name === 'identity_id'));
-  if (lockout.length === 0) return 'unknown';
-  const rows: Record<string, unknown>[] = [];
-  for (const table of lockout) {
-    const found = await (storage.db as any).selectFrom(table.name).selectAll().where('identity_id', '=', identityId).execute();
-    for (const row of found) rows.push({ table: table.name, ...row });
+export interface LockoutSummary {
+  state: 'none' | 'delayed' | 'locked';
+  consecutive_failures: number;
+  max_consecutive_failures: number;
+  last_failure_at: string | null;
+  retry_at: string | null;
+  locked_at: string | null;
+}
+
+/** The identity's second-factor lockout (table `mfa_lockouts`, owned by mfa/attempts), as the admin API shows it. */
+async function lockoutState(storage: Storage, config: KairosConfig, identityId: string, nowMs: number): Promise<LockoutSummary | 'unknown'> {
+  let state;
+  try {
+    state = await new LockoutRepository(storage.db).get(identityId);
+  } catch {
+    return 'unknown'; // a database without the lockout table
   }
-  return rows;
+  const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
+  const delayed = state.nextAttemptAtMs !== null && state.nextAttemptAtMs > nowMs;
+  return {
+    state: state.lockedAtMs !== null ? 'locked' : delayed ? 'delayed' : 'none',
+    consecutive_failures: state.consecutiveFailures,
+    max_consecutive_failures: scheduleFromConfig(config).maxConsecutiveFailures,
+    last_failure_at: isoOrNull(state.lastFailureAtMs),
+    retry_at: state.lockedAtMs === null && delayed ? isoOrNull(state.nextAttemptAtMs) : null,
+    locked_at: isoOrNull(state.lockedAtMs),
+  };
 }
 
 function summarize(d: Diagnosis): string {
@@ -109,7 +127,7 @@ export async function doctorTotp(config: KairosConfig, needle: string, options: 
     const report: TotpDoctorReport = {
       identity: { id: identity.id, state: identity.state },
       totp: row ? buildTotpReport({ row, previous, rejections, currentIssuer }) : null,
-      lockout: await lockoutState(storage, identityId),
+      lockout: await lockoutState(storage, config, identityId, nowMs),
     };
     if (options.code !== undefined) {
       if (!row) report.diagnosis = null;
@@ -154,7 +172,14 @@ export function formatTotpReport(report: TotpDoctorReport): string {
     );
     lines.push(`previous       ${t.previous_secrets.length === 0 ? 'none on file' : t.previous_secrets.map((p) => `enrolled ${p.enrolled_at}, removed ${p.retired_at}`).join('\n               ')}`);
   }
-  lines.push(`lockout        ${report.lockout === 'unknown' ? 'unknown' : report.lockout.length === 0 ? 'none recorded' : report.lockout.map((r) => JSON.stringify(r)).join('\n               ')}`);
+  const l = report.lockout;
+  lines.push(
+    `lockout        ${
+      l === 'unknown'
+        ? 'unknown'
+        : `${l.state}, ${l.consecutive_failures} consecutive failures (hard lock at ${l.max_consecutive_failures})${l.retry_at ? `, retry at ${l.retry_at}` : ''}${l.locked_at ? `, locked at ${l.locked_at}` : ''}`
+    }`,
+  );
   const rejections = t?.recent_rejections ?? [];
   lines.push(`rejections     ${rejections.length === 0 ? 'none' : rejections.map((r) => `${r.at}  ${r.cause}${r.offset_steps === null ? '' : ` (${r.offset_steps} steps, ${r.offset_seconds} s)`}`).join('\n               ')}`);
   if (report.diagnosis !== undefined) {

@@ -13,6 +13,7 @@ import type { SettingsFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
 import { describeWithTool } from '../support/external-tool.js';
 import { oathtoolCode } from '../support/oathtool.js';
+import { confirmRecoveryCodes } from '../support/totp-enrollment.js';
 import { startNtpResponder, type NtpResponder } from '../support/ntp-responder.js';
 import { systemClock } from '../../src/support/clock.js';
 import type { TotpParameters } from '../../src/credentials/totp/otp.js';
@@ -70,7 +71,8 @@ describeWithTool('oathtool', 'oathtool', 'kairos doctor', () => {
       const enroll = async () => {
         const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
         const secret = secretOf(flow);
-        await k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: oathtoolCode(secret, SHA1, atMs()) } });
+        const saved = await k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: oathtoolCode(secret, SHA1, atMs()) } });
+        if (saved.state !== 'success') await confirmRecoveryCodes(k, flow.id, token);
         return secret;
       };
       const oldSecret = await enroll();
@@ -99,7 +101,7 @@ describeWithTool('oathtool', 'oathtool', 'kairos doctor', () => {
       expect(report.totp.previous_secrets).toHaveLength(1);
       expect(Object.keys(report.totp.previous_secrets[0]).sort()).toEqual(['enrolled_at', 'retired_at']);
       expect(report.totp.recent_rejections[0]).toMatchObject({ cause: 'clock_skew', offset_steps: -5, offset_seconds: -150 });
-      expect(report.lockout).toBeDefined();
+      expect(report.lockout).toMatchObject({ state: 'none', consecutive_failures: 1, max_consecutive_failures: 100 });
       expect(report.diagnosis).toMatchObject({ cause: 'clock_skew', offsetSteps: -5, offsetSeconds: -150 });
       expect(report.diagnosis.summary).toContain('about 2 minutes 30 seconds behind');
       expect(stdout).not.toContain(user.secret);
@@ -115,7 +117,7 @@ describeWithTool('oathtool', 'oathtool', 'kairos doctor', () => {
       expect(stdout).toMatch(/issuer changed yes: enrolled as "Old Brand", now "New Brand"/);
       expect(stdout).toContain('SHA1, 6 digits, 30 s period');
       expect(stdout).toMatch(/previous\s+enrolled \d{4}-/);
-      expect(stdout).toMatch(/lockout\s+/);
+      expect(stdout).toMatch(/lockout\s+none, 1 consecutive failures \(hard lock at 100\)/);
       expect(stdout).toMatch(/rejections\s+.*clock_skew \(-5 steps, -150 s\)/);
       expect(stdout).toMatch(/code\s+at .*previous_secret: .*delete the old entry/);
       expect(stdout).not.toContain(old);

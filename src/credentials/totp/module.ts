@@ -19,7 +19,7 @@ class CredentialImportError extends Error {
 export const REDACTED = '[redacted]';
 
 /** TOTP as a Kairos module: login (aal2) and settings strategies, and the admin API's `totp` credential adapter. */
-export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
+export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { strategy: TotpStrategy } {
   const diagnostics = new TotpDiagnostics(deps, cipher);
   const strategy = new TotpStrategy(deps, cipher, diagnostics);
   const repository = new TotpRepository(deps.db);
@@ -78,6 +78,7 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
 
   return {
     name: TOTP,
+    strategy,
     strategies: { login: [strategy], settings: [strategy] },
     adapters: [adapter],
     secondFactorTypes: [TOTP],
@@ -85,14 +86,37 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
       engine.nodeRevealers.push((flow, nodes) => strategy.revealNodes(flow, nodes));
       await diagnostics.restore();
     },
-    /** Drift and recent rejection causes for `GET /admin/identities/{id}/mfa` (no secret, no code). */
+    /**
+     * The `totp` section of the admin MFA view: the credential's own parameters, never its secret, plus the
+     * diagnosis view (mfa/diagnosis): drift, whether the issuer changed since enrollment, previous secrets (dates
+     * only) and the recent rejection causes.
+     */
     async mfaReport(identity: Identity) {
       const credential = identity.credentials[TOTP];
-      const row = credential ? await repository.findByCredentialId(credential.id) : null;
+      if (!credential) return null;
+      const row = await repository.findByCredentialId(credential.id);
+      if (!row) return null;
+      const { algorithm, digits, periodSeconds } = row.parameters;
       const previous = await diagnostics.repository.previousSecrets(identity.id, deps.clock.nowMs() - diagnostics.retentionMs);
-      const rejections = await diagnostics.recentRejections(identity.id);
-      if (!row) return previous.length || rejections.length ? { enrolled: false, previous_secrets: previous.map((p) => ({ enrolled_at: new Date(p.enrolledAtMs).toISOString(), retired_at: new Date(p.retiredAtMs).toISOString() })), recent_rejections: [] } : null;
-      return { enrolled: true, ...buildTotpReport({ row, previous, rejections, currentIssuer: diagnostics.currentIssuer }) };
+      const diagnosis = buildTotpReport({ row, previous, rejections: await diagnostics.recentRejections(identity.id), currentIssuer: diagnostics.currentIssuer });
+      return {
+        [TOTP]: {
+          credential_id: row.credentialId,
+          algorithm,
+          digits,
+          period: periodSeconds,
+          issuer: row.issuer,
+          account_name: row.accountName,
+          enrolled_at: new Date(row.createdAtMs).toISOString(),
+          // RFC 6238: step S starts at S · period seconds (T0 = 0).
+          last_used_at: row.lastUsedStep === null ? null : new Date(row.lastUsedStep * periodSeconds * 1000).toISOString(),
+          current_issuer: diagnosis.current_issuer,
+          issuer_changed: diagnosis.issuer_changed,
+          drift: diagnosis.drift,
+          previous_secrets: diagnosis.previous_secrets,
+          recent_rejections: diagnosis.recent_rejections,
+        },
+      };
     },
     health: () => ({ population_drift: diagnostics.health() }),
   };
