@@ -9,9 +9,12 @@ import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
 import { describeWithTool } from '../support/external-tool.js';
 import { oathtoolCode } from '../support/oathtool.js';
-import { decodeBase32, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { confirmRecoveryCodes } from '../support/totp-enrollment.js';
+import { decodeBase32, encodeBase32, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { SecretCipher } from '../../src/crypto/secret-cipher.js';
+import { cryptoRandom } from '../../src/support/random.js';
+import { previousTotpSecretsSource, rotateAllSecrets } from '../../src/crypto/rotation.js';
 import { LOG_MESSAGE } from '../../src/mfa/diagnosis/totp-diagnostics.js';
-import { submitTotpEnrollment } from '../support/enroll.js';
 
 const PASSWORD = 'a long enough passphrase';
 const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
@@ -67,7 +70,8 @@ class Users {
     const flow = await this.k.frontend.createNativeSettingsFlow({ xSessionToken: token });
     const secret = secretOf(flow);
     usedSecrets.add(secret);
-    await submitTotpEnrollment(this.k, { flowId: flow.id, token, code: this.device(secret) });
+    const saved = await this.k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: this.device(secret) } });
+    if (saved.state !== 'success') await confirmRecoveryCodes(this.k, flow.id, token);
     return secret;
   }
 
@@ -136,6 +140,13 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       }
       await k?.close();
     });
+
+    /** GET /admin/identities/{id}/mfa (the helpdesk view; the TOTP section carries drift and rejection causes). */
+    async function mfaView(identityId: string): Promise<any> {
+      const response = await fetch(`${k.adminUrl}/admin/identities/${identityId}/mfa`);
+      expect(response.status).toBe(200);
+      return response.json();
+    }
 
     async function expectDiagnosed(
       user: { identityId: string },
@@ -226,6 +237,14 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       expect(rows).toHaveLength(1);
       expect(JSON.stringify(rows)).not.toContain(oldSecret);
       expect(JSON.stringify(rows)).not.toContain(Buffer.from(decodeBase32(oldSecret)).toString('hex'));
+      // `kairos secrets rotate` re-encrypts kept secrets too, still bound to their row.
+      const rotated = new SecretCipher(['a-new-primary-cipher-secret-0123456789', 'test-cipher-secret-0123456789abcdef0123'], cryptoRandom);
+      const summary = await rotateAllSecrets({ db: k.deps.db, cipher: rotated, batchSize: 10, sources: [previousTotpSecretsSource] });
+      expect(summary.rotated).toBeGreaterThanOrEqual(1);
+      const after = await k.deps.db.selectFrom('totp_previous_secrets').selectAll().where('identity_id', '=', user.identityId).executeTakeFirstOrThrow();
+      expect(rotated.isEncryptedWithPrimary(after.secret_ciphertext)).toBe(true);
+      expect(encodeBase32(rotated.decrypt(after.secret_ciphertext, `totp_previous_secrets/${after.id}`))).toBe(oldSecret.replace(/=+$/, ''));
+      expect(() => rotated.decrypt(after.secret_ciphertext, after.id)).toThrow();
     });
 
     it('the admin DELETE of the totp credential keeps the old secret for diagnosis, and the MFA report lists its dates', async () => {
@@ -236,30 +255,27 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       const token = await users.aal1(user.email);
       k.clock.advanceSeconds(30);
       await expectDiagnosed(user, await users.submit(token, users.device(oldSecret, -30_000)), { cause: 'previous_secret', offsetSteps: -1, hintId: 4900004 });
-      const identity = (await k.deps.identities.get(user.identityId))!;
-      const report = ((await k.server.modules.find((m) => m.name === 'totp')!.mfaReport!(identity)) as any).totp;
+      const report = (await mfaView(user.identityId)).totp;
       expect(report.previous_secrets).toHaveLength(1);
       expect(Object.keys(report.previous_secrets[0]).sort()).toEqual(['enrolled_at', 'retired_at']);
       expect(report.recent_rejections[0]).toMatchObject({ cause: 'previous_secret', offset_steps: -1 });
       expect(JSON.stringify(report)).not.toContain(oldSecret);
     });
 
-    it('previous secrets past the retention are purged and no longer diagnosed', async () => {
-      const user = await users.register();
-      const oldSecret = await users.enroll(user.token);
-      k.clock.advanceSeconds(30);
-      await users.unlink(user.token, oldSecret);
-      // The recovery codes outlive the unlinked TOTP (they are a second factor of their own, as in Kratos); remove
-      // them so a password session can enroll again without a second factor.
-      await k.identityApi.deleteIdentityCredentials({ id: user.identityId, type: 'lookup_secret' });
-      k.clock.advanceMs(91 * 24 * 3600 * 1000);
-      const newToken = await users.aal1(user.email);
-      await users.enroll(newToken);
-      const token = await users.aal1(user.email);
-      k.clock.advanceSeconds(30);
-      await expectDiagnosed(user, await users.submit(token, users.device(oldSecret)), { cause: 'no_match', offsetSteps: null, hintId: 4900006 });
-      const left = await k.deps.db.selectFrom('totp_previous_secrets').select('id').where('identity_id', '=', user.identityId).execute();
-      expect(left).toHaveLength(0);
+    it('previous secrets past the retention (90 days) are purged', async () => {
+      const old = await users.register();
+      usedSecrets.add(await users.enroll(old.token));
+      await k.identityApi.deleteIdentityCredentials({ id: old.identityId, type: 'totp' });
+      const kept = () => k.deps.db.selectFrom('totp_previous_secrets').select('id').where('identity_id', '=', old.identityId).execute();
+      expect(await kept()).toHaveLength(1);
+      k.clock.advanceMs(89 * 24 * 3600 * 1000);
+      const early = await users.enrolledAndSignedIn();
+      await users.submit(early.token, '000000');
+      expect(await kept()).toHaveLength(1);
+      k.clock.advanceMs(2 * 24 * 3600 * 1000);
+      const user = await users.enrolledAndSignedIn();
+      await users.submit(user.token, '000000');
+      expect(await kept()).toHaveLength(0);
     });
 
     it('parameter_mismatch: the app ignored the QR code\'s algorithm (SHA256) or digits (8)', async () => {
@@ -296,9 +312,11 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
         const token = i === 0 ? user.token : await users.aal1(user.email);
         expect((await users.submit(token, users.device(user.secret, 30_000))).ok).toBe(true);
       }
-      const identity = (await k.deps.identities.get(user.identityId))!;
-      const report = ((await k.server.modules.find((m) => m.name === 'totp')!.mfaReport!(identity)) as any).totp;
+      const report = (await mfaView(user.identityId)).totp;
       expect(report.drift).toMatchObject({ steps: 1, seconds: 30 });
+      const row = await k.deps.db.selectFrom('totp_credentials').select(['drift_steps', 'recent_offsets']).where('identity_id', '=', user.identityId).executeTakeFirstOrThrow();
+      expect(Number(row.drift_steps)).toBe(1);
+      expect(row.recent_offsets).toBe('1,1,1');
       k.clock.advanceSeconds(90);
       // Window is now [0, +2]: +2 is accepted, −1 is outside (diagnosed as skew), so the tolerance is still 3 steps.
       expect((await users.submit(await users.aal1(user.email), users.device(user.secret, 60_000))).ok).toBe(true);

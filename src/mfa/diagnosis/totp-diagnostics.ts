@@ -17,7 +17,7 @@ import type { TotpCredentialRow } from '../../credentials/totp/repository.js';
 import type { UiText } from '../../ui/messages.js';
 import { PopulationDriftEstimator, type PopulationDriftEstimate } from '../clock/population-drift.js';
 import { diagnoseRejectedCode, describeDeviceOffset, type Diagnosis, type PreviousSecret } from './diagnose.js';
-import { DiagnosisRepository, previousSecretAad, type RejectionRecord } from './repository.js';
+import { DiagnosisRepository, previousSecretAad, type PreviousSecretRow, type RejectionRecord } from './repository.js';
 import { formatOffsets, nextDrift } from './drift.js';
 import { hintFor } from './messages.js';
 
@@ -121,40 +121,12 @@ export class TotpDiagnostics {
     await this.repository.purgePreviousSecrets(nowMs - this.retentionMs, trx);
   }
 
-  private async previousSecretsOf(identityId: string, db?: Db): Promise<PreviousSecret[]> {
-    const rows = await this.repository.previousSecrets(identityId, this.deps.clock.nowMs() - this.retentionMs, db);
-    const secrets: PreviousSecret[] = [];
-    for (const row of rows) {
-      try {
-        secrets.push({
-          secret: this.cipher.decrypt(row.secretCiphertext, previousSecretAad(row.id)),
-          parameters: row.parameters,
-          enrolledAtMs: row.enrolledAtMs,
-          retiredAtMs: row.retiredAtMs,
-          issuer: row.issuer,
-          accountName: row.accountName,
-        });
-      } catch {
-        // An undecryptable row (key removed from secrets.cipher) cannot help a diagnosis; skip it.
-      }
-    }
-    return secrets;
-  }
-
   // ---- rejected codes -------------------------------------------------------------------------------------------
 
   /** The diagnosis alone (no reporting, no writes); `kairos doctor totp --code` and the reporting path use it. */
   async diagnose(row: TotpCredentialRow, code: string, nowMs = this.deps.clock.nowMs()): Promise<Diagnosis> {
-    const secret = this.cipher.decrypt(row.secretCiphertext, row.credentialId);
-    const previous = await this.previousSecretsOf(row.identityId);
-    return diagnoseRejectedCode({
-      code,
-      nowMs,
-      current: { secret, parameters: row.parameters, lastUsedStep: row.lastUsedStep, driftSteps: row.driftSteps ?? 0, refusedSteps: row.refusedSteps ?? [] },
-      windowSteps: this.config.window,
-      maxSkewSeconds: this.maxSkewSeconds,
-      previous,
-    });
+    const previousRows = await this.repository.previousSecrets(row.identityId, this.deps.clock.nowMs() - this.retentionMs);
+    return diagnoseStoredCode({ row, previousRows, code, nowMs, cipher: this.cipher, windowSteps: this.config.window, maxSkewSeconds: this.maxSkewSeconds });
   }
 
   /** Diagnoses a rejected code and reports it (log, metric, audit event, population); returns the hint for the flow. */
@@ -266,6 +238,41 @@ export class TotpDiagnostics {
 
   recentRejections(identityId: string): Promise<RejectionRecord[]> {
     return this.repository.recentRejections(identityId, RECENT_REJECTIONS);
+  }
+}
+
+/** The diagnosis of `code` for a stored credential and its stored previous secrets (decrypted here, never returned). */
+export function diagnoseStoredCode(input: {
+  row: TotpCredentialRow;
+  previousRows: PreviousSecretRow[];
+  code: string;
+  nowMs: number;
+  cipher: Pick<SecretCipher, 'decrypt'>;
+  windowSteps: number;
+  maxSkewSeconds: number;
+}): Diagnosis {
+  const { row, cipher } = input;
+  const secret = cipher.decrypt(row.secretCiphertext, row.credentialId);
+  const previous: PreviousSecret[] = [];
+  for (const p of input.previousRows) {
+    try {
+      previous.push({ secret: cipher.decrypt(p.secretCiphertext, previousSecretAad(p.id)), parameters: p.parameters, enrolledAtMs: p.enrolledAtMs, retiredAtMs: p.retiredAtMs, issuer: p.issuer, accountName: p.accountName });
+    } catch {
+      // An undecryptable row (its key removed from secrets.cipher) cannot help a diagnosis; skip it.
+    }
+  }
+  try {
+    return diagnoseRejectedCode({
+      code: input.code,
+      nowMs: input.nowMs,
+      current: { secret, parameters: row.parameters, lastUsedStep: row.lastUsedStep, driftSteps: row.driftSteps ?? 0, refusedSteps: row.refusedSteps ?? [] },
+      windowSteps: input.windowSteps,
+      maxSkewSeconds: input.maxSkewSeconds,
+      previous,
+    });
+  } finally {
+    secret.fill(0);
+    for (const p of previous) p.secret.fill(0);
   }
 }
 
