@@ -20,6 +20,9 @@ import { clockModule } from './mfa/clock/module.js';
 import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
+import { OutboxCourier } from './courier/outbox.js';
+import { Templates } from './courier/templates.js';
+import { courierModule } from './courier/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -90,6 +93,11 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       parallelism: config.hashers.argon2.parallelism,
     }),
     secondFactorTypes,
+    courier: new OutboxCourier(
+      { db, clock, random },
+      new Templates(config.courier.template_override_path),
+      config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
+    ),
   };
   deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
   return deps as Deps;
@@ -106,6 +114,7 @@ export function createModules(deps: Deps): KairosModule[] {
   }
   if (methods.totp.enabled) modules.push(totpModule(deps, new SecretCipher(deps.config.secrets.cipher, deps.random)));
   modules.push(clockModule(deps));
+  modules.push(courierModule(deps));
   return modules;
 }
 
