@@ -15,6 +15,7 @@ import type { Urls } from './urls.js';
 import type { PasswordHasher } from './credentials/password/hasher.js';
 import type { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 import type { OutboxCourier } from './courier/outbox.js';
+import type { OneTimeCodes } from './credentials/code/one-time-codes.js';
 
 /** What modules may depend on. Each module takes only the parts it needs (`Pick<Deps, …>`). */
 export interface Deps {
@@ -38,4 +39,6 @@ export interface Deps {
   secondFactorGuard: SecondFactorGuard;
   /** The outbox (implements `Courier`, courier/courier.ts): `enqueue(message, trx)` in the action's transaction. */
   courier: OutboxCourier;
+  /** One-time email codes (credentials/code/): keyed hash, expiry, attempt limit, single use. */
+  oneTimeCodes: OneTimeCodes;
 }

@@ -23,6 +23,7 @@ import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 import { OutboxCourier } from './courier/outbox.js';
 import { Templates } from './courier/templates.js';
 import { courierModule } from './courier/module.js';
+import { OneTimeCodes } from './credentials/code/one-time-codes.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -98,6 +99,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       new Templates(config.courier.template_override_path),
       config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
     ),
+    oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),
   };
   deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
   return deps as Deps;
