@@ -24,6 +24,8 @@ import { OutboxCourier } from './courier/outbox.js';
 import { Templates } from './courier/templates.js';
 import { courierModule } from './courier/module.js';
 import { OneTimeCodes } from './credentials/code/one-time-codes.js';
+import { RecoveryAddressBook } from './identity/recovery-address-book.js';
+import { codeModule } from './credentials/code/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -100,6 +102,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
     ),
     oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),
+    recoveryAddresses: new RecoveryAddressBook(db, clock, random),
   };
   deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
   return deps as Deps;
@@ -117,6 +120,7 @@ export function createModules(deps: Deps): KairosModule[] {
   if (methods.totp.enabled) modules.push(totpModule(deps, new SecretCipher(deps.config.secrets.cipher, deps.random)));
   modules.push(clockModule(deps));
   modules.push(courierModule(deps));
+  if (deps.config.selfservice.flows.verification.enabled) modules.push(codeModule(deps));
   return modules;
 }
 

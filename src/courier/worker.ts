@@ -19,6 +19,8 @@ export const LEASE_SECONDS = 120;
 /** First retry delay; doubled at each further failure, capped at MAX_BACKOFF_SECONDS. */
 export const BASE_BACKOFF_SECONDS = 5;
 export const MAX_BACKOFF_SECONDS = 3600;
+/** When this process enqueues a message, look for it after these delays (its transaction commits in between). */
+const WAKE_DELAYS_MS = [0, 25, 150];
 /** Messages claimed per poll. */
 const BATCH_SIZE = 10;
 
@@ -238,9 +240,18 @@ export class CourierWorker {
     this.timer = setTimeout(tick, 0);
   }
 
+  /**
+   * Called when this process enqueued a message. The enqueuing transaction may not have committed yet, so look
+   * again shortly after; the poll covers anything slower.
+   */
   wake(): void {
     if (this.stopped) return;
-    this.runOnce().catch((err) => this.deps.logger.error({ err: describeError(err) }, 'courier: delivery run failed'));
+    for (const delayMs of WAKE_DELAYS_MS) {
+      setTimeout(() => {
+        if (this.stopped) return;
+        this.runOnce().catch((err) => this.deps.logger.error({ err: describeError(err) }, 'courier: delivery run failed'));
+      }, delayMs).unref();
+    }
   }
 
   async stop(): Promise<void> {
