@@ -188,3 +188,33 @@ describe.each(DIALECTS)('courier (%s)', (dialect) => {
     expect(smtp.received.filter((m) => m.to.includes(to))).toHaveLength(0);
   });
 });
+
+describe('dev mode mail sink (sqlite)', () => {
+  let k: TestKairos;
+  beforeAll(async () => {
+    k = await startKairos({ dialect: 'sqlite', config: { dev: true } });
+  });
+  afterAll(async () => k?.close());
+
+  it('catches mail without any SMTP server and lists it at /ui/dev/mail', async () => {
+    const to = address('dev');
+    await k.deps.courier.enqueue({ template: 'verification_code_valid', recipient: to, data: { VerificationCode: '135790', ExpiresInMinutes: 15 }, carriesSecret: true });
+    const mails = await eventually(async () => {
+      const list = (await (await fetch(`${k.publicUrl}/ui/dev/mail`, { headers: { accept: 'application/json' } })).json()) as { to: string; text: string }[];
+      return list.some((m) => m.to.includes(to)) ? list : null;
+    });
+    expect(mails.find((m) => m.to.includes(to))!.text).toContain('135790');
+    const html = await (await fetch(`${k.publicUrl}/ui/dev/mail`)).text();
+    expect(html).toContain('Development mode only');
+    expect(html).toContain(to);
+  });
+
+  it('is not served outside dev mode', async () => {
+    const prod = await startKairos({ dialect: 'sqlite' });
+    try {
+      expect((await fetch(`${prod.publicUrl}/ui/dev/mail`)).status).toBe(404);
+    } finally {
+      await prod.close();
+    }
+  });
+});
