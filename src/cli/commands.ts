@@ -1,3 +1,4 @@
+import { courierCommand } from '../courier/cli.js';
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../config/load.js';
 import { secretsCommand } from './secrets.js';
@@ -8,4 +9,4 @@ export interface CommandContext {
 }
 
 /** Further `kairos` commands (doctor, secrets, audit, courier); each module adds one line here. */
-export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [secretsCommand, doctorCommands];
+export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [secretsCommand, doctorCommands, courierCommand];
