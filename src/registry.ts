@@ -20,6 +20,7 @@ import { clockModule } from './mfa/clock/module.js';
 import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
+import { recoveryModule } from './recovery/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -106,6 +107,7 @@ export function createModules(deps: Deps): KairosModule[] {
   }
   if (methods.totp.enabled) modules.push(totpModule(deps, new SecretCipher(deps.config.secrets.cipher, deps.random)));
   modules.push(clockModule(deps));
+  if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   return modules;
 }
 

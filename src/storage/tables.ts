@@ -147,8 +147,40 @@ export interface TotpCredentialsTable {
   created_at: number;
 }
 
+/** One-time recovery codes and admin recovery link tokens (recovery/): keyed hashes only, single use. */
+export interface RecoveryCodesTable {
+  id: string;
+  identity_id: string;
+  flow_id: string;
+  kind: 'code' | 'link';
+  code_hash: string;
+  address: string | null;
+  issued_by: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
+/** MFA reset requests (recovery/mfa-reset.ts): pending → completed | cancelled. */
+export interface MfaResetRequestsTable {
+  id: string;
+  identity_id: string;
+  status: 'pending' | 'completed' | 'cancelled';
+  flow_id: string | null;
+  cancel_token_hash: string;
+  not_before: number;
+  completed_via: string | null;
+  completed_at: number | null;
+  cancelled_at: number | null;
+  reenrolled_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   totp_credentials: TotpCredentialsTable;
+  recovery_codes: RecoveryCodesTable;
+  mfa_reset_requests: MfaResetRequestsTable;
   _unused?: Generated<never>;
 }
