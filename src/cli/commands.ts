@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../config/load.js';
+import { secretsCommand } from './secrets.js';
 import { addAuditCommand } from './audit.js';
 
 export interface CommandContext {
@@ -7,6 +8,4 @@ export interface CommandContext {
 }
 
 /** Further `kairos` commands (doctor, secrets, audit, courier); each module adds one line here. */
-export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [
-  addAuditCommand,
-];
+export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [secretsCommand, addAuditCommand];

@@ -26,11 +26,6 @@ const RECOVERY_CODES_TYPE = 'lookup_secret';
 
 export type MfaResetRequest = MfaResetRequestsTable;
 
-export interface SecondFactorLockoutClearing {
-  /** Clears the per-identity second-factor lockout (mfa/attempts; added by the lockout work). */
-  clearLockout?(identityId: string, options?: { actor: string; reason: string }): Promise<void>;
-}
-
 export class MfaResets {
   readonly delayMs: number;
 
@@ -125,14 +120,9 @@ export class MfaResets {
       return true;
     });
     if (!done) return false;
-    await this.clearLockout(identity.id, context.actor);
+    // The per-identity second-factor lockout goes with the second factor it protected.
+    await this.deps.secondFactorGuard.clearLockout({ identityId: identity.id, by: 'recovery', actor: context.actor, reason: `mfa reset completed (${context.via})`, ipAddress: context.request.ip });
     return true;
-  }
-
-  /** The per-identity second-factor lockout goes with the second factor it protected. */
-  private async clearLockout(identityId: string, actor: string): Promise<void> {
-    const guard = this.deps.secondFactorGuard as unknown as SecondFactorLockoutClearing;
-    await guard.clearLockout?.(identityId, { actor, reason: 'mfa reset completed' });
   }
 
   /** Cancels the pending request this link belongs to; the second factor stays. Returns its identity, or null. */
