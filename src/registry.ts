@@ -22,6 +22,10 @@ import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 import { lookupSecretModule } from './credentials/lookup-secret/module.js';
 import { recoveryModule } from './recovery/module.js';
+import { OutboxCourier } from './courier/outbox.js';
+import { Templates } from './courier/templates.js';
+import { courierModule } from './courier/module.js';
+import { OneTimeCodes } from './credentials/code/one-time-codes.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -92,6 +96,12 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       parallelism: config.hashers.argon2.parallelism,
     }),
     secondFactorTypes,
+    courier: new OutboxCourier(
+      { db, clock, random },
+      new Templates(config.courier.template_override_path),
+      config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
+    ),
+    oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),
   };
   deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
   return deps as Deps;
@@ -117,6 +127,7 @@ export function createModules(deps: Deps): KairosModule[] {
   }
   modules.push(clockModule(deps));
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
+  modules.push(courierModule(deps));
   return modules;
 }
 

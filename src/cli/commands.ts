@@ -9,3 +9,6 @@ export interface CommandContext {
 
 /** Further `kairos` commands (doctor, secrets, audit, courier); each module adds one line here. */
 export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [secretsCommand, addAuditCommand];
+
+import { courierCommand } from '../courier/cli.js';
+extraCommands.push(courierCommand);

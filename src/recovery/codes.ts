@@ -1,5 +1,6 @@
 /**
- * One-time recovery codes (six digits, typed into a recovery flow) and admin recovery link tokens.
+ * Admin-issued recovery codes (six digits, typed into a recovery flow) and admin recovery link tokens. Codes sent by
+ * email are the one-time code primitive (credentials/code/); these have no address and are issued by an actor.
  *
  * - Stored only as HMAC-SHA256 under `secrets.default` of "<flow id>:<code>" (DESIGN §4): a code is bound to the
  *   flow it was issued for, so a code read from one mail cannot be used in another flow.
@@ -67,17 +68,5 @@ export class RecoveryCodes {
       .returning(['identity_id', 'issued_by'])
       .executeTakeFirst();
     return row ? { identityId: row.identity_id, issuedBy: row.issued_by } : null;
-  }
-
-  /** Codes issued to this identity since `sinceMs` (the per-identity mail budget). */
-  async issuedSince(identityId: string, sinceMs: number): Promise<number> {
-    const row = await this.deps.db
-      .selectFrom('recovery_codes')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('identity_id', '=', identityId)
-      .where('issued_by', '=', 'self')
-      .where('created_at', '>=', sinceMs)
-      .executeTakeFirst();
-    return Number(row?.n ?? 0);
   }
 }

@@ -18,7 +18,6 @@ import type { MfaResetRequestsTable } from '../storage/tables.js';
 import { parseDurationMs } from '../config/duration.js';
 import { keyedHash } from '../support/crypto.js';
 import { randomString } from '../support/random.js';
-import { sendMail } from './courier-seam.js';
 
 export const MFA_RESET_CANCEL_PATH = '/self-service/recovery/mfa-reset/cancel';
 /** Recovery codes (lookup secrets) go with the second factor they back up. */
@@ -37,8 +36,16 @@ export class MfaResets {
     return this.deps.config.secrets.default.map((s) => keyedHash(s, `mfa-reset:${token}`));
   }
 
-  verifiedAddresses(identity: Identity): string[] {
-    return [...new Set(identity.verifiableAddresses.filter((a) => a.verified && a.via === 'email').map((a) => a.value))];
+  /** Every verified email address of the identity: verified trait addresses and verified secondary recovery addresses. */
+  async verifiedAddresses(identity: Identity, db: Db = this.deps.db): Promise<string[]> {
+    const secondary = await db
+      .selectFrom('identity_secondary_recovery_addresses')
+      .select('value')
+      .where('identity_id', '=', identity.id)
+      .where('via', '=', 'email')
+      .where('verified', '=', 1)
+      .execute();
+    return [...new Set([...identity.verifiableAddresses.filter((a) => a.verified && a.via === 'email').map((a) => a.value), ...secondary.map((r) => r.value)])];
   }
 
   async pending(identityId: string): Promise<MfaResetRequest | null> {
@@ -76,12 +83,13 @@ export class MfaResets {
       updated_at: now,
     };
     const cancelUrl = this.deps.urls.public(MFA_RESET_CANCEL_PATH, { token });
+    const recipients = await this.verifiedAddresses(identity);
     await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
       await trx.insertInto('mfa_reset_requests').values(row).execute();
-      for (const recipient of this.verifiedAddresses(identity)) {
-        await sendMail(this.deps, { template: 'mfa_reset_requested', recipient, identityId: identity.id, carriesSecret: true, data: { cancel_url: cancelUrl, completes_at: new Date(row.not_before).toISOString(), delay_seconds: Math.round(this.delayMs / 1000) } }, trx);
+      for (const recipient of recipients) {
+        await this.deps.courier.enqueue({ template: 'mfa_reset_requested', recipient, identityId: identity.id, carriesSecret: true, data: { CancelURL: cancelUrl, EffectiveAt: new Date(row.not_before).toISOString() } }, trx);
       }
-      await this.deps.audit.record({ type: 'mfa_reset.requested', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { completes_at: new Date(row.not_before).toISOString(), notified_addresses: this.verifiedAddresses(identity).length } }, trx);
+      await this.deps.audit.record({ type: 'mfa_reset.requested', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { completes_at: new Date(row.not_before).toISOString(), notified_addresses: recipients.length } }, trx);
     });
     return { request: row, created: true };
   }
@@ -114,8 +122,8 @@ export class MfaResets {
         await this.deps.audit.record({ type: 'second_factor.removed', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { method: type, via: 'mfa_reset' } }, trx);
       }
       await this.deps.audit.record({ type: 'mfa_reset.completed', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { via: context.via, removed } }, trx);
-      for (const recipient of this.verifiedAddresses(identity)) {
-        await sendMail(this.deps, { template: 'mfa_reset_completed', recipient, identityId: identity.id, data: { completed_at: new Date(now).toISOString() } }, trx);
+      for (const recipient of await this.verifiedAddresses(identity, trx)) {
+        await this.deps.courier.enqueue({ template: 'mfa_reset_completed', recipient, identityId: identity.id, data: { CompletedAt: new Date(now).toISOString() } }, trx);
       }
       return true;
     });
@@ -140,8 +148,8 @@ export class MfaResets {
     if (Number(result.numUpdatedRows) !== 1) return null;
     await this.deps.audit.record({ type: 'mfa_reset.cancelled', identityId: row.identity_id, flowId: row.flow_id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { via: 'notification_link' } });
     const identity = await this.deps.identities.get(row.identity_id);
-    for (const recipient of identity ? this.verifiedAddresses(identity) : []) {
-      await sendMail(this.deps, { template: 'mfa_reset_cancelled', recipient, identityId: row.identity_id, data: { cancelled_at: new Date(now).toISOString() } });
+    for (const recipient of identity ? await this.verifiedAddresses(identity) : []) {
+      await this.deps.courier.enqueue({ template: 'mfa_reset_cancelled', recipient, identityId: row.identity_id, data: { CancelledAt: new Date(now).toISOString() } });
     }
     return row.identity_id;
   }

@@ -200,6 +200,68 @@ export interface MfaResetRequestsTable {
   updated_at: number;
 }
 
+/** The courier's outbox (courier/): Kratos's message statuses. */
+export interface CourierMessagesTable {
+  id: string;
+  type: 'email';
+  status: 'queued' | 'processing' | 'sent' | 'abandoned';
+  template_type: string;
+  recipient: string;
+  subject: string;
+  /** Plain text, or a SecretCipher token (AAD = message id) when body_encrypted is 1. */
+  body: string;
+  html_body: string;
+  body_encrypted: number;
+  carries_secret: number;
+  identity_id: string | null;
+  send_count: number;
+  next_attempt_at: number;
+  /** Lease of the worker delivering it (status processing); an expired lease makes the message claimable again. */
+  claimed_until: number | null;
+  claim_token: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CourierMessageDispatchesTable {
+  id: string;
+  message_id: string;
+  status: 'failed' | 'success';
+  /** JSON {message, code?}; never the message body. */
+  error: string | null;
+  created_at: number;
+}
+
+/** One-time email codes (credentials/code/): keyed hash only; single use by conditional UPDATE. */
+export interface OneTimeCodesTable {
+  id: string;
+  purpose: string;
+  flow_id: string;
+  identity_id: string | null;
+  address: string;
+  code_hash: string;
+  attempts: number;
+  max_attempts: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
+/** Recovery addresses added in settings (Kairos); they count for recovery only when verified. */
+export interface SecondaryRecoveryAddressesTable {
+  id: string;
+  identity_id: string;
+  value: string;
+  via: string;
+  verified: number;
+  /** `value` once verified (unique: one verified owner per address), else null. */
+  verified_value: string | null;
+  verified_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   totp_credentials: TotpCredentialsTable;
@@ -207,5 +269,9 @@ export interface Database extends CoreTables {
   lookup_secret_codes: LookupSecretCodesTable;
   recovery_codes: RecoveryCodesTable;
   mfa_reset_requests: MfaResetRequestsTable;
+  courier_messages: CourierMessagesTable;
+  courier_message_dispatches: CourierMessageDispatchesTable;
+  one_time_codes: OneTimeCodesTable;
+  identity_secondary_recovery_addresses: SecondaryRecoveryAddressesTable;
   _unused?: Generated<never>;
 }

@@ -100,8 +100,6 @@ export async function startKairos(options: {
   clock?: ManualClock;
   /** Reuse a database (a second instance sharing it). */
   database?: TestDatabase;
-  /** Adjust the dependencies before the modules are built (e.g. a test courier). */
-  prepare?: (deps: Deps) => void;
 } ): Promise<TestKairos> {
   const database = options.database ?? (await createTestDatabase(options.dialect));
   const publicPort = await freePort();
@@ -122,7 +120,6 @@ export async function startKairos(options: {
   const logger = pino({ level: config.log.level }, logs);
   const deps = createDeps(config, { clock, logger });
   await migrateToLatest(deps.storage);
-  options.prepare?.(deps);
   const server = await buildServer(deps, createModules(deps));
   await server.listen();
   const publicUrl = `http://127.0.0.1:${publicPort}`;

@@ -5,9 +5,11 @@
  * Only verified recovery addresses count. For an identity with a second factor, proving the mailbox is not enough
  * to get in: the flow continues with an MFA reset request (recovery/mfa-reset.ts) instead of a session.
  *
- * Guessing is throttled on three levels: MAX_CODE_SUBMISSIONS per flow (atomic counter on the flow row), at most
- * MAX_CODES_PER_IDENTITY_PER_HOUR codes mailed per identity (so new flows do not buy new guesses without limit),
- * and the per-IP limit on every flow submission (server.ts).
+ * Emailed codes are the one-time code primitive (credentials/code/, purpose `recovery`): keyed hash at rest,
+ * expiry, attempts per code, single use, at most MAX_CODES_PER_ADDRESS mailed per address per hour. Guessing is
+ * throttled on top of that by MAX_CODE_SUBMISSIONS per flow (an atomic counter on the flow row, so a resent code buys
+ * no new guesses) and the per-IP limit on every flow submission (server.ts). Admin-issued codes and links are
+ * recovery/codes.ts (no address; issued by an actor).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors, HttpError } from '../../errors/http-error.js';
@@ -23,16 +25,15 @@ import type { AmrEntry } from '../../session/session.js';
 import { parseDurationMs } from '../../config/duration.js';
 import type { RecoveryCodes } from '../../recovery/codes.js';
 import type { MfaResets } from '../../recovery/mfa-reset.js';
-import { sendMail } from '../../recovery/courier-seam.js';
+import { CodeThrottledError } from '../../credentials/code/one-time-codes.js';
 import { recoveryMsg } from '../../recovery/messages.js';
 
 /** Code submissions per recovery flow (NIST SP 800-63B §5.2.2 asks verifiers to limit failed attempts). */
 export const MAX_CODE_SUBMISSIONS = 5;
 /** Password submissions allowed at the MFA reset step of one flow (after the code step's budget). */
 export const MAX_PASSWORD_SUBMISSIONS = 5;
-/** Recovery codes mailed per identity per hour: bounds guesses per identity to 5 × 5 an hour, and mail bombing. */
-export const MAX_CODES_PER_IDENTITY_PER_HOUR = 5;
-const HOUR_MS = 3_600_000;
+/** The one-time code purpose of emailed recovery codes. */
+export const RECOVERY_CODE_PURPOSE = 'recovery';
 /** Kratos's session AMR methods for recovery (`identity.CredentialsTypeRecoveryCode`, `…RecoveryLink`). */
 const AMR_METHOD = { code: 'code_recovery', link: 'link_recovery' } as const;
 
@@ -137,9 +138,12 @@ export class RecoveryFlows implements FlowHandlers {
     }
   }
 
-  /** The identity whose verified recovery address this is, or null. Unverified addresses never count. */
+  /**
+   * The identity whose verified recovery address this is, or null: a trait address marked `recovery.via: email`
+   * that is also a verified address, or a secondary recovery address (settings) once verified.
+   */
   private async recoveryTarget(email: string): Promise<{ identity: Identity; address: string } | null> {
-    const rows = await this.deps.db
+    const primary = await this.deps.db
       .selectFrom('identity_recovery_addresses as r')
       .innerJoin('identity_verifiable_addresses as v', (join) => join.onRef('v.identity_id', '=', 'r.identity_id').onRef('v.value', '=', 'r.value'))
       .select(['r.identity_id', 'r.value'])
@@ -147,8 +151,16 @@ export class RecoveryFlows implements FlowHandlers {
       .where('r.via', '=', 'email')
       .where('v.verified', '=', 1)
       .limit(1)
-      .execute();
-    const row = rows[0];
+      .executeTakeFirst();
+    const row =
+      primary ??
+      (await this.deps.db
+        .selectFrom('identity_secondary_recovery_addresses')
+        .select(['identity_id', 'value'])
+        .where('verified_value', '=', email)
+        .where('via', '=', 'email')
+        .where('verified', '=', 1)
+        .executeTakeFirst());
     if (!row) return null;
     const identity = await this.deps.identities.get(row.identity_id);
     if (!identity || identity.state !== 'active') return null;
@@ -166,19 +178,28 @@ export class RecoveryFlows implements FlowHandlers {
     const info = requestInfo(request);
     const now = deps.clock.nowMs();
     const target = await this.recoveryTarget(email);
-    const withinBudget = target ? (await this.codes.issuedSince(target.identity.id, now - HOUR_MS)) < MAX_CODES_PER_IDENTITY_PER_HOUR : false;
-    if (target && withinBudget) {
+    let cause: string | null = target ? null : 'no_verified_recovery_address';
+    if (target) {
       const lifespanMs = parseDurationMs(deps.config.selfservice.methods.code.config.lifespan);
       const expiresAtMs = Math.min(now + lifespanMs, flow.expiresAtMs);
-      await deps.identities.inTransaction(deps.db, async (trx) => {
-        const code = await this.codes.issue({ identityId: target.identity.id, flowId: flow.id, kind: 'code', expiresAtMs, address: target.address, issuedBy: 'self' }, trx);
-        await sendMail(deps, { template: 'recovery_code_valid', recipient: target.address, identityId: target.identity.id, carriesSecret: true, data: { recovery_code: code, expires_at: new Date(expiresAtMs).toISOString() } }, trx);
-        await deps.audit.record({ type: 'recovery.requested', identityId: target.identity.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', expires_at: new Date(expiresAtMs).toISOString() } }, trx);
-      });
-    } else {
+      try {
+        await deps.identities.inTransaction(deps.db, async (trx) => {
+          const issued = await deps.oneTimeCodes.issue({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, identityId: target.identity.id, address: target.address, expiresAtMs }, trx);
+          await deps.courier.enqueue(
+            { template: 'recovery_code_valid', recipient: target.address, identityId: target.identity.id, carriesSecret: true, data: { RecoveryCode: issued.code, ExpiresInMinutes: Math.round((expiresAtMs - now) / 60_000) } },
+            trx,
+          );
+          await deps.audit.record({ type: 'recovery.requested', identityId: target.identity.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: true, expires_at: new Date(expiresAtMs).toISOString() } }, trx);
+        });
+      } catch (err) {
+        if (!(err instanceof CodeThrottledError)) throw err;
+        cause = 'address_code_budget_used';
+      }
+    }
+    if (cause) {
       // Nothing is mailed; an earlier code of this flow stops working, exactly as when a code is resent.
-      await deps.db.updateTable('recovery_codes').set({ used_at: now }).where('flow_id', '=', flow.id).where('used_at', 'is', null).execute();
-      await deps.audit.record({ type: 'recovery.requested', identityId: target?.identity.id ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause: target ? 'hourly_code_budget_used' : 'no_verified_recovery_address' } });
+      await deps.oneTimeCodes.revokeFlow(flow.id, RECOVERY_CODE_PURPOSE);
+      await deps.audit.record({ type: 'recovery.requested', identityId: target?.identity.id ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause } });
     }
     flow.state = 'sent_email';
     flow.ui.nodes = sortNodes('recovery', codeNodes(email));
@@ -192,9 +213,14 @@ export class RecoveryFlows implements FlowHandlers {
     // The slot is taken before the code is looked at, so concurrent guesses cannot race past the budget.
     const taken = await this.deps.flows.recordFailedAttempt(flow.id, MAX_CODE_SUBMISSIONS);
     if (taken === null) throw FlowValidationError.global(recoveryMsg.tooManyAttempts());
-    const used = await this.codes.consume(flow.id, 'code', code);
-    if (!used) throw FlowValidationError.global(msg.recoveryCodeInvalid());
-    return this.proven(request, reply, flow, used.identityId, 'code', used.issuedBy);
+    if (flow.internal.admin_issued) {
+      const used = await this.codes.consume(flow.id, 'code', code);
+      if (!used) throw FlowValidationError.global(msg.recoveryCodeInvalid());
+      return this.proven(request, reply, flow, used.identityId, 'code', used.issuedBy);
+    }
+    const check = await this.deps.oneTimeCodes.verify({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, code });
+    if (!check.ok || !check.code.identityId) throw FlowValidationError.global(msg.recoveryCodeInvalid());
+    return this.proven(request, reply, flow, check.code.identityId, 'code', 'self');
   }
 
   /** GET /self-service/recovery?flow=&token=: an admin recovery link. */
