@@ -129,6 +129,11 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   }
 
   // Per-IP limits on flow submissions. The client IP is the socket's unless a trusted proxy forwarded it.
+  // This hook must come before the plugin's own onRoute hook, which reads `config.rateLimit` when a route is added.
+  const submitLimit = config.serve.public.rate_limit.enabled ? { rateLimit: { max: config.serve.public.rate_limit.max_per_minute, timeWindow: 60_000 } } : {};
+  publicApp.addHook('onRoute', (route) => {
+    if (route.method === 'POST' && route.url.startsWith('/self-service/')) route.config = { ...(route.config as object), ...submitLimit };
+  });
   if (config.serve.public.rate_limit.enabled) {
     await publicApp.register(rateLimit, {
       global: false,
@@ -141,10 +146,6 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
       },
     });
   }
-  const submitLimit = config.serve.public.rate_limit.enabled ? { rateLimit: { max: config.serve.public.rate_limit.max_per_minute, timeWindow: 60_000 } } : {};
-  publicApp.addHook('onRoute', (route) => {
-    if (route.method === 'POST' && route.url.startsWith('/self-service/')) route.config = { ...(route.config as object), ...submitLimit };
-  });
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
   await publicApp.register(hostedUiRoutes, { engine });

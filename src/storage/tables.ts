@@ -145,6 +145,35 @@ export interface TotpCredentialsTable {
   /** Last accepted RFC 6238 time step (replay protection); null until first use. */
   last_used_step: number | null;
   created_at: number;
+  /** RFC 6238 §6: learned centre of the window, in steps from the server's step (mfa/diagnosis/drift.ts). */
+  drift_steps: Generated<number>;
+  /** Offsets of the last accepted codes, comma-separated, newest last. */
+  recent_offsets: Generated<string>;
+  /** Future steps revealed by a clock-skew diagnosis, never accepted (comma-separated). */
+  refused_steps: Generated<string>;
+}
+
+/** Secrets of removed or replaced TOTP credentials (mfa/diagnosis): only to recognise an old entry; never accepted. */
+export interface TotpPreviousSecretsTable {
+  id: string;
+  identity_id: string;
+  /** SecretCipher token, additional data = `totp_previous_secrets/<id>`. */
+  secret_ciphertext: string;
+  algorithm: string;
+  digits: number;
+  period_seconds: number;
+  issuer: string | null;
+  account_name: string;
+  enrolled_at: number;
+  retired_at: number;
+}
+
+/** Latest TOTP offset per identity (population clock drift, mfa/diagnosis). */
+export interface TotpOffsetSamplesTable {
+  identity_id: string;
+  offset_steps: number;
+  period_seconds: number;
+  observed_at: number;
 }
 
 /** Per-identity second-factor failure state (mfa/attempts): increasing delay and hard lock. */
@@ -267,6 +296,8 @@ export interface Database extends CoreTables {
   totp_credentials: TotpCredentialsTable;
   mfa_lockouts: MfaLockoutsTable;
   lookup_secret_codes: LookupSecretCodesTable;
+  totp_previous_secrets: TotpPreviousSecretsTable;
+  totp_offset_samples: TotpOffsetSamplesTable;
   recovery_codes: RecoveryCodesTable;
   mfa_reset_requests: MfaResetRequestsTable;
   courier_messages: CourierMessagesTable;
