@@ -21,6 +21,7 @@ import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 import { lookupSecretModule } from './credentials/lookup-secret/module.js';
+import { recoveryModule } from './recovery/module.js';
 import { OutboxCourier } from './courier/outbox.js';
 import { Templates } from './courier/templates.js';
 import { courierModule } from './courier/module.js';
@@ -128,6 +129,7 @@ export function createModules(deps: Deps): KairosModule[] {
     modules.push(lookup);
   }
   modules.push(clockModule(deps));
+  if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));
   if (deps.config.selfservice.flows.verification.enabled) modules.push(codeModule(deps));
   return modules;

@@ -13,6 +13,7 @@ import { SettingsFlows } from './flows/settings/handler.js';
 import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service.js';
 import { adminIdentityRoutes } from './http/admin/identities.js';
 import { adminMfaRoutes } from './http/admin/mfa.js';
+import { adminAuditRoutes } from './http/admin/audit.js';
 import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
@@ -168,6 +169,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     actorOf: adminActorOf,
   });
   await adminApp.register(adminMfaRoutes, { deps, modules, actorOf: adminActorOf });
+  await adminApp.register(adminAuditRoutes, { deps });
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 

@@ -117,7 +117,7 @@ export const configSchema = {
             }),
             recovery: flow({
               use: { type: 'string', enum: ['code'], default: 'code' },
-              mfa_reset_delay: { ...duration, default: '24h' },
+              mfa_reset_delay: { ...duration, default: '72h' },
             }),
             verification: flow({ use: { type: 'string', enum: ['code'], default: 'code' } }),
             error: { type: 'object', default: {}, properties: { ui_url: url } },

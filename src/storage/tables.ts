@@ -199,6 +199,36 @@ export interface LookupSecretCodesTable {
   created_at: number;
 }
 
+/** One-time recovery codes and admin recovery link tokens (recovery/): keyed hashes only, single use. */
+export interface RecoveryCodesTable {
+  id: string;
+  identity_id: string;
+  flow_id: string;
+  kind: 'code' | 'link';
+  code_hash: string;
+  address: string | null;
+  issued_by: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
+/** MFA reset requests (recovery/mfa-reset.ts): pending → completed | cancelled. */
+export interface MfaResetRequestsTable {
+  id: string;
+  identity_id: string;
+  status: 'pending' | 'completed' | 'cancelled';
+  flow_id: string | null;
+  cancel_token_hash: string;
+  not_before: number;
+  completed_via: string | null;
+  completed_at: number | null;
+  cancelled_at: number | null;
+  reenrolled_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** The courier's outbox (courier/): Kratos's message statuses. */
 export interface CourierMessagesTable {
   id: string;
@@ -268,6 +298,8 @@ export interface Database extends CoreTables {
   lookup_secret_codes: LookupSecretCodesTable;
   totp_previous_secrets: TotpPreviousSecretsTable;
   totp_offset_samples: TotpOffsetSamplesTable;
+  recovery_codes: RecoveryCodesTable;
+  mfa_reset_requests: MfaResetRequestsTable;
   courier_messages: CourierMessagesTable;
   courier_message_dispatches: CourierMessageDispatchesTable;
   one_time_codes: OneTimeCodesTable;

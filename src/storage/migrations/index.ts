@@ -5,6 +5,7 @@ import * as totp from './20261122T1000_totp.js';
 import * as mfaLockout from './20261201T1000_mfa_lockout.js';
 import * as lookupSecrets from './20261201T1100_lookup_secrets.js';
 import * as totpDiagnostics from './20261201T1200_totp_diagnostics.js';
+import * as recovery from './20261201T1400_recovery.js';
 import * as courier from './20261201T1300_courier.js';
 
 /**
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T1100_lookup_secrets': lookupSecrets,
   '20261201T1200_totp_diagnostics': totpDiagnostics,
   '20261201T1300_courier': courier,
+  '20261201T1400_recovery': recovery,
 };
