@@ -1,0 +1,50 @@
+/**
+ * Issue 2's hosted-UI smoke test in a real browser: register, sign out, sign in, with nothing but the pages' forms
+ * and links.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestKairos } from '../support/harness.js';
+import { arrive, DESKTOP, openBrowser, type E2eBrowser } from './support/browser.js';
+import { newEmail, PASSWORD, startE2eKairos } from './support/kairos.js';
+
+describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
+  let k: TestKairos;
+  let b: E2eBrowser;
+  beforeAll(async () => {
+    k = await startE2eKairos('sqlite', { selfservice: { methods: { totp: { enabled: false } } } });
+    b = await openBrowser(DESKTOP);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await k?.close();
+  });
+
+  it('registers, signs out and signs in again through the hosted pages', async () => {
+    const { page } = b;
+    const email = newEmail('smoke');
+    await page.goto(`${k.publicUrl}/ui/registration`);
+    expect(new URL(page.url()).pathname).toBe('/ui/registration');
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Create your account');
+    await arrive(page, b, 'smoke-registration');
+    await page.getByLabel('E-Mail').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.waitForURL(/\/ui\/welcome/);
+    expect(await page.getByTestId('ui/session').textContent()).toContain(email);
+
+    await page.getByRole('link', { name: 'Sign out' }).click();
+    await page.waitForURL(/\/ui\/login\?flow=/);
+    await page.goto(`${k.publicUrl}/ui/welcome`);
+    expect(await page.locator('main').textContent()).toContain('You are not signed in');
+
+    await page.getByRole('link', { name: 'Sign in' }).first().click();
+    await page.waitForURL(/\/ui\/login\?flow=/);
+    await arrive(page, b, 'smoke-login');
+    await page.getByLabel('ID').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/ui\/welcome/);
+    expect(await page.getByTestId('ui/session').textContent()).toContain(email);
+    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('aal1');
+  });
+});
