@@ -47,4 +47,22 @@ describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
     expect(await page.getByTestId('ui/session').textContent()).toContain(email);
     expect(await page.getByTestId('ui/session/aal').textContent()).toBe('aal1');
   });
+
+  it('a form sent without its security cookie ends on an error page that explains what to do', async () => {
+    const { page } = b;
+    await b.context.clearCookies();
+    await page.goto(`${k.publicUrl}/ui/login`);
+    await page.waitForURL(/\/ui\/login\?flow=/);
+    // The cookie is lost between opening the form and sending it (blocked cookies, another browser).
+    await b.context.clearCookies();
+    await page.getByLabel('ID').fill('someone@example.com');
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(/\/ui\/error\?id=/);
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('This form could not be verified');
+    expect(await page.getByTestId('ui/error').textContent()).toContain('Allow cookies for this site');
+    await arrive(page, b, 'smoke-error-csrf');
+    await page.getByRole('link', { name: 'Sign in again' }).click();
+    await page.waitForURL(/\/ui\/login\?flow=/);
+  });
 });

@@ -14,7 +14,7 @@ import type { UiNode } from '../nodes.js';
 import { hostedUiMsg, type UiText } from '../messages.js';
 import { deriveAal } from '../../session/session.js';
 import { escapeHtml, HOSTED_UI_SCRIPT, page, SCRIPT_PATH, type Brand } from './layout.js';
-import { renderMessage, renderNode, type RenderContext } from './render.js';
+import { isKairosMessage, renderMessage, renderNode, type RenderContext } from './render.js';
 
 export { escapeHtml } from './layout.js';
 export { renderNode } from './render.js';
@@ -124,7 +124,20 @@ function groupForm(kind: FlowKind, group: string, ui: FlowUi, csrf: UiNode[], co
   const nodes = ui.nodes.filter((n) => n.group === group);
   const { title, help } = groupPresentation(kind, group, nodes);
   const hasOwnLink = nodes.some((n) => n.attributes.node_type === 'a');
-  const body = nodes.map((n, i) => renderNode(n, i, { ...context, idPrefix: `${group}-` }, { withDownload: !hasOwnLink })).join('');
+  // Consecutive links (download, print…) sit side by side as one row of actions.
+  let body = '';
+  let links = '';
+  nodes.forEach((n, i) => {
+    const html = renderNode(n, i, { ...context, idPrefix: `${group}-` }, { withDownload: !hasOwnLink });
+    if (n.attributes.node_type === 'a') {
+      links += html;
+      return;
+    }
+    if (links) body += `<div class="actions no-print">${links}</div>`;
+    links = '';
+    body += html;
+  });
+  if (links) body += `<div class="actions no-print">${links}</div>`;
   const headingId = `h-${group}`;
   return `<section class="card ${attrs.className}${attrs.open ? ' open' : ''}" id="method-${escapeHtml(group)}" aria-labelledby="${headingId}" data-testid="ui/group/${escapeHtml(group)}"><h2 id="${headingId}">${escapeHtml(title)}</h2>${help ? `<div class="help">${help}</div>` : ''}<form method="POST" action="${escapeHtml(ui.action)}">${csrf.map((n, i) => renderNode(n, i, context)).join('')}${body}</form></section>`;
 }
@@ -233,6 +246,30 @@ export function factorSummaries(engine: FlowEngine, identity: Identity): FactorS
   });
 }
 
+/** How long after a sign-in step the welcome page repeats what that step said (e.g. "9 backup codes remain"). */
+const STEP_MESSAGES_SHOWN_FOR_MS = 10 * 60_000;
+
+/**
+ * Kairos's own messages from the login step that last raised this session (a browser is redirected after it, so the
+ * page it lands on shows them): the remaining-codes warning after a backup code, for example.
+ */
+async function lastStepMessages(engine: FlowEngine, sessionId: string, lastStepAtMs: number | null): Promise<UiText[]> {
+  if (lastStepAtMs === null || engine.deps.clock.nowMs() - lastStepAtMs > STEP_MESSAGES_SHOWN_FOR_MS) return [];
+  const row = await engine.deps.db
+    .selectFrom('selfservice_flows')
+    .select(['ui', 'updated_at'])
+    .where('session_id', '=', sessionId)
+    .where('kind', '=', 'login')
+    .where('state', '=', 'passed_challenge')
+    .where('updated_at', '>=', lastStepAtMs)
+    .orderBy('updated_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+  if (!row) return [];
+  const ui = JSON.parse(row.ui) as FlowUi;
+  return (ui.messages ?? []).filter(isKairosMessage);
+}
+
 export async function hostedUiRoutes(app: FastifyInstance, options: { engine: FlowEngine; flowKinds?: FlowKind[] }) {
   const { engine } = options;
   const flowKinds = options.flowKinds ?? ['login', 'registration', 'settings'];
@@ -282,6 +319,8 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
       engine.deps.secondFactorTypes.length > 0 && !engine.deps.identities.hasSecondFactor(current.identity)
         ? renderMessage(hostedUiMsg.enableSecondFactor())
         : '';
+    const lastStepAtMs = current.session.amr.length ? Math.max(...current.session.amr.map((e) => e.completedAtMs)) : null;
+    const stepMessages = (await lastStepMessages(engine, current.session.id, lastStepAtMs)).map((m) => renderMessage(m)).join('');
     const stepUp = needsSecondFactor
       ? `<p><a class="button" href="/ui/login?aal=aal2">Complete the second step</a></p>`
       : '';
@@ -290,7 +329,7 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
       page(
         'Welcome',
         brand,
-        `<h1>Welcome</h1>${protect}<div class="card" data-testid="ui/session"><p>Signed in as <strong>${email}</strong>.</p><p>Assurance level: <strong data-testid="ui/session/aal">${aal}</strong> (${aal === 'aal2' ? 'two steps' : 'one step'}: ${methods}).</p>${stepUp}<nav class="links"><a href="/ui/settings">Account settings</a><a href="/ui/logout">Sign out</a></nav></div>`,
+        `<h1>Welcome</h1>${stepMessages}${protect}<div class="card" data-testid="ui/session"><p>Signed in as <strong>${email}</strong>.</p><p>Assurance level: <strong data-testid="ui/session/aal">${aal}</strong> (${aal === 'aal2' ? 'two steps' : 'one step'}: ${methods}).</p>${stepUp}<nav class="links"><a href="/ui/settings">Account settings</a><a href="/ui/logout">Sign out</a></nav></div>`,
       ),
     );
   });

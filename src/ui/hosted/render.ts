@@ -21,6 +21,18 @@ const CALLOUT_TITLES: Record<string, string> = {
   success: 'Done',
 };
 
+/** Context fields that are a place to go next, and the link text for them. */
+const CONTEXT_LINKS: Record<string, string> = {
+  settings_url: 'Open account settings',
+  recovery_url: 'Recover your account',
+  login_url: 'Sign in',
+};
+
+/** Only http(s) and same-site paths become links (a message's context never turns into `javascript:`). */
+function safeHref(url: string): string {
+  return /^(https?:\/\/|\/(?!\/))/i.test(url) ? url : '#';
+}
+
 function listOf(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v) => typeof v === 'string' || typeof v === 'number').map(String) : [];
 }
@@ -34,7 +46,10 @@ export function renderMessage(m: UiText, options: { id?: string } = {}): string 
   const role = type === 'error' ? 'alert' : 'status';
   const idAttr = options.id ? ` id="${escapeHtml(options.id)}"` : '';
   const steps = listOf(m.context?.steps);
-  const stepsHtml = steps.length ? `<ol>${steps.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ol>` : '';
+  const link = Object.entries(CONTEXT_LINKS).find(([key]) => typeof m.context?.[key] === 'string');
+  const stepsHtml =
+    (steps.length ? `<ol>${steps.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ol>` : '') +
+    (link ? ` <a href="${escapeHtml(safeHref(String(m.context![link[0]])))}">${escapeHtml(link[1])}</a>` : '');
   if (isKairosMessage(m)) {
     const title = typeof m.context?.title === 'string' ? m.context.title : CALLOUT_TITLES[type]!;
     return `<div class="msg callout ${type}" role="${role}"${idAttr} data-testid="ui/message/${m.id}" data-message-type="${type}"><span class="title">${escapeHtml(title)}</span>${escapeHtml(m.text)}${stepsHtml}</div>`;
@@ -63,23 +78,32 @@ function codesFile(brandName: string, codes: string[]): string {
   return [`${brandName} backup codes`, 'Each code can be used once.', '', ...codes, ''].join('\n');
 }
 
-function renderCodes(node: UiNode, secrets: UiText[], context: RenderContext, withDownload: boolean): string {
+/** Kratos's id of one lookup secret in a `context.secrets` list (`text.InfoSelfServiceSettingsLookupSecret`). */
+const SECRET_MESSAGE_ID = 1050009;
+
+function renderCodes(node: UiNode, secrets: UiText[], context: RenderContext, offerActions: boolean): string {
   const a = node.attributes as Extract<UiNode['attributes'], { node_type: 'text' }>;
+  // Each entry is a code (1050009), a used code (1050014), or a status line a strategy sends instead of a code.
   const items = secrets.map((s) =>
-    s.id === USED_SECRET_MESSAGE_ID
-      ? `<li class="used"><code>used</code><span class="tag">${escapeHtml(s.text)}</span></li>`
-      : `<li><code>${escapeHtml(s.text)}</code></li>`,
+    s.id === SECRET_MESSAGE_ID
+      ? `<li><code>${escapeHtml(s.text)}</code></li>`
+      : s.id === USED_SECRET_MESSAGE_ID
+        ? `<li class="used"><code>used</code><span class="tag">${escapeHtml(s.text)}</span></li>`
+        : `<li class="status"><span>${escapeHtml(s.text)}</span></li>`,
   );
-  const unused = secrets.filter((s) => s.id !== USED_SECRET_MESSAGE_ID).map((s) => s.text);
+  const codes = secrets.filter((s) => s.id === SECRET_MESSAGE_ID).map((s) => s.text);
   const label = node.meta.label?.text;
-  const download = withDownload && unused.length
-    ? `<a class="button secondary" data-testid="ui/codes/download" download="${escapeHtml(context.brandName.toLowerCase().replace(/[^a-z0-9]+/g, '-'))}-backup-codes.txt" href="data:text/plain;charset=utf-8,${encodeURIComponent(codesFile(context.brandName, unused))}">Download (.txt)</a>`
+  const download = offerActions && codes.length
+    ? `<a class="button secondary" data-testid="ui/codes/download" download="${escapeHtml(context.brandName.toLowerCase().replace(/[^a-z0-9]+/g, '-'))}-backup-codes.txt" href="data:text/plain;charset=utf-8,${encodeURIComponent(codesFile(context.brandName, codes))}">Download (.txt)</a>`
     : '';
-  const print = unused.length ? `<button type="button" class="secondary" data-print data-js-only data-testid="ui/codes/print">Print</button>` : '';
+  const print = offerActions && codes.length ? `<button type="button" class="secondary" data-print data-js-only data-testid="ui/codes/print">Print</button>` : '';
   return `${label ? `<p class="help" data-testid="node/text/${escapeHtml(a.id)}/label">${escapeHtml(label)}</p>` : ''}<ul class="codes" data-testid="node/text/${escapeHtml(a.id)}/text">${items.join('')}</ul>${download || print ? `<div class="actions no-print">${download}${print}</div>` : ''}`;
 }
 
-/** One node. `options.withDownload`: offer a .txt download of a codes list (when the group has no link of its own). */
+/**
+ * One node. `options.withDownload`: offer a .txt download and a print button for a codes list (when the strategy
+ * sends no links of its own for that).
+ */
 export function renderNode(node: UiNode, index: number, context: RenderContext = { idPrefix: 'n', brandName: 'Kairos' }, options: { withDownload?: boolean } = {}): string {
   const a = node.attributes;
   const label = node.meta.label?.text;
@@ -129,10 +153,12 @@ export function renderNode(node: UiNode, index: number, context: RenderContext =
       const id = `${context.idPrefix}${index}-${a.id}`;
       return `${labelHtml}<div class="secret-box"><code class="secret" id="${id}" data-copy="${escapeHtml(raw)}" data-testid="node/text/${escapeHtml(a.id)}/text">${escapeHtml(groupsOfFour(raw))}</code><button type="button" class="secondary small" data-js-only data-copy-target="${id}" aria-label="Copy the secret key">Copy</button></div>${messages}`;
     }
-    return `${labelHtml}<p data-testid="node/text/${escapeHtml(a.id)}/text">${escapeHtml(a.text.text)}</p>${messages}`;
+    // Kairos's own texts (a status, a warning) stand out as a note; others are plain text.
+    const cls = isKairosMessage(a.text) ? ` class="msg ${a.text.type === 'error' ? 'error' : 'info'}"` : '';
+    return `${labelHtml}<p${cls} data-testid="node/text/${escapeHtml(a.id)}/text">${escapeHtml(a.text.text)}</p>${messages}`;
   }
   if (a.node_type === 'a') {
-    return `<p><a class="button secondary" href="${escapeHtml(a.href)}" data-testid="node/a/${escapeHtml(a.id)}">${escapeHtml(a.title.text)}</a></p>${messages}`;
+    return `<a class="button secondary" href="${escapeHtml(safeHref(a.href))}" data-testid="node/a/${escapeHtml(a.id)}">${escapeHtml(a.title.text)}</a>${messages}`;
   }
   return '';
 }
