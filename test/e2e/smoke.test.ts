@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestKairos } from '../support/harness.js';
 import { arrive, DESKTOP, openBrowser, type E2eBrowser } from './support/browser.js';
 import { newEmail, PASSWORD, startE2eKairos } from './support/kairos.js';
+import { Phone } from './support/phone.js';
 
 describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
   let k: TestKairos;
@@ -64,5 +65,37 @@ describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
     await arrive(page, b, 'smoke-error-csrf');
     await page.getByRole('link', { name: 'Sign in again' }).click();
     await page.waitForURL(/\/ui\/login\?flow=/);
+  });
+});
+
+describe('hosted UI without JavaScript (Chromium, scripts disabled)', () => {
+  let k: TestKairos;
+  let b: E2eBrowser;
+  beforeAll(async () => {
+    k = await startE2eKairos('sqlite');
+    b = await openBrowser(DESKTOP, { javaScript: false });
+  });
+  afterAll(async () => {
+    await b?.close();
+    await k?.close();
+  });
+
+  it('registers and sets up an authenticator app with plain forms; the copy button (a script feature) is not shown', async () => {
+    const { page } = b;
+    const phone = new Phone(() => k.clock.nowMs());
+    await page.goto(`${k.publicUrl}/ui/registration`);
+    await page.getByLabel('E-Mail').fill(newEmail('nojs'));
+    await page.getByLabel('Password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Sign up' }).click();
+    await page.waitForURL(/\/ui\/welcome/);
+    await page.getByRole('link', { name: 'Account settings' }).click();
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    const totp = page.getByTestId('ui/group/totp');
+    expect(await totp.getByRole('button', { name: 'Copy the secret key' }).isVisible()).toBe(false);
+    await phone.scan(totp.locator('figure.qr img'));
+    await totp.getByLabel('Verify code').fill(phone.code());
+    await totp.getByRole('button', { name: 'Save' }).click();
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    expect(await page.getByTestId('ui/message/1050001').isVisible()).toBe(true);
   });
 });

@@ -46,7 +46,7 @@ export interface E2eBrowser {
   close(): Promise<void>;
 }
 
-export async function openBrowser(viewport: Viewport): Promise<E2eBrowser> {
+export async function openBrowser(viewport: Viewport, options: { javaScript?: boolean } = {}): Promise<E2eBrowser> {
   const profile = mkdtempSync(join(tmpdir(), 'kairos-e2e-profile-'));
   const downloadsDir = mkdtempSync(join(tmpdir(), 'kairos-e2e-downloads-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -61,6 +61,7 @@ export async function openBrowser(viewport: Viewport): Promise<E2eBrowser> {
     downloadsPath: downloadsDir,
     locale: 'en-GB',
     timezoneId: 'UTC',
+    javaScriptEnabled: options.javaScript ?? true,
   });
   context.setDefaultTimeout(30_000);
   const page = context.pages()[0] ?? (await context.newPage());
@@ -112,9 +113,16 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   return file;
 }
 
-/** Every page the suite lands on: no serious accessibility problem, and a screenshot of it. */
+/** Responsive: nothing wider than the screen (no sideways scrolling on a phone). */
+export async function expectNoHorizontalScroll(page: Page, where: string): Promise<void> {
+  const { scrollWidth, innerWidth } = await page.evaluate(() => ({ scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+  expect(scrollWidth, `page width of ${where} (${page.url()})`).toBeLessThanOrEqual(innerWidth);
+}
+
+/** Every page the suite lands on: no serious accessibility problem, fits the screen, and a screenshot of it. */
 export async function arrive(page: Page, browser: E2eBrowser, step: string): Promise<void> {
   await page.waitForLoadState('load');
   await expectAccessible(page, step);
+  await expectNoHorizontalScroll(page, step);
   await screenshot(page, `${browser.viewport.name}-${step}`);
 }
