@@ -147,8 +147,19 @@ export interface TotpCredentialsTable {
   created_at: number;
 }
 
+/** Per-identity second-factor failure state (mfa/attempts): increasing delay and hard lock. */
+export interface MfaLockoutsTable {
+  identity_id: string;
+  consecutive_failures: number;
+  last_failure_at: number | null;
+  next_attempt_at: number | null;
+  locked_at: number | null;
+  updated_at: number;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   totp_credentials: TotpCredentialsTable;
+  mfa_lockouts: MfaLockoutsTable;
   _unused?: Generated<never>;
 }
