@@ -157,9 +157,23 @@ export interface MfaLockoutsTable {
   updated_at: number;
 }
 
+/** Recovery codes (credentials/lookup-secret): one row per code, keyed hash only. */
+export interface LookupSecretCodesTable {
+  id: string;
+  credential_id: string;
+  identity_id: string;
+  /** 1-based position in the set as shown to the user. */
+  position: number;
+  /** HMAC-SHA256 of the normalised code (see credentials/lookup-secret/codes.ts), hex. */
+  code_hash: string;
+  used_at: number | null;
+  created_at: number;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   totp_credentials: TotpCredentialsTable;
   mfa_lockouts: MfaLockoutsTable;
+  lookup_secret_codes: LookupSecretCodesTable;
   _unused?: Generated<never>;
 }

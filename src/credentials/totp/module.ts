@@ -17,7 +17,7 @@ class CredentialImportError extends Error {
 export const REDACTED = '[redacted]';
 
 /** TOTP as a Kairos module: login (aal2) and settings strategies, and the admin API's `totp` credential adapter. */
-export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
+export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { strategy: TotpStrategy } {
   const strategy = new TotpStrategy(deps, cipher);
   const repository = new TotpRepository(deps.db);
 
@@ -68,6 +68,7 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
 
   return {
     name: TOTP,
+    strategy,
     strategies: { login: [strategy], settings: [strategy] },
     adapters: [adapter],
     secondFactorTypes: [TOTP],
