@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestKairos } from '../support/harness.js';
-import { arrive, DESKTOP, openBrowser, type E2eBrowser } from './support/browser.js';
+import { arrive, clickAndLoad, DESKTOP, openBrowser, type E2eBrowser } from './support/browser.js';
 import { newEmail, PASSWORD, startE2eKairos } from './support/kairos.js';
 import { Phone } from './support/phone.js';
 
@@ -29,21 +29,21 @@ describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
     await arrive(page, b, 'smoke-registration');
     await page.getByLabel('E-Mail').fill(email);
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign up' }).click();
+    await clickAndLoad(page, page.getByRole('button', { name: 'Sign up' }));
     await page.waitForURL(/\/ui\/welcome/);
     expect(await page.getByTestId('ui/session').textContent()).toContain(email);
 
-    await page.getByRole('link', { name: 'Sign out' }).click();
+    await clickAndLoad(page, page.getByRole('link', { name: 'Sign out' }));
     await page.waitForURL(/\/ui\/login\?flow=/);
     await page.goto(`${k.publicUrl}/ui/welcome`);
     expect(await page.locator('main').textContent()).toContain('You are not signed in');
 
-    await page.getByRole('link', { name: 'Sign in' }).first().click();
+    await clickAndLoad(page, page.getByRole('link', { name: 'Sign in' }).first());
     await page.waitForURL(/\/ui\/login\?flow=/);
     await arrive(page, b, 'smoke-login');
     await page.getByLabel('ID').fill(email);
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await clickAndLoad(page, page.getByRole('button', { name: 'Sign in' }));
     await page.waitForURL(/\/ui\/welcome/);
     expect(await page.getByTestId('ui/session').textContent()).toContain(email);
     expect(await page.getByTestId('ui/session/aal').textContent()).toBe('aal1');
@@ -58,12 +58,12 @@ describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
     await b.context.clearCookies();
     await page.getByLabel('ID').fill('someone@example.com');
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await clickAndLoad(page, page.getByRole('button', { name: 'Sign in' }));
     await page.waitForURL(/\/ui\/error\?id=/);
     expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('This form could not be verified');
     expect(await page.getByTestId('ui/error').textContent()).toContain('Allow cookies for this site');
     await arrive(page, b, 'smoke-error-csrf');
-    await page.getByRole('link', { name: 'Sign in again' }).click();
+    await clickAndLoad(page, page.getByRole('link', { name: 'Sign in again' }));
     await page.waitForURL(/\/ui\/login\?flow=/);
   });
 });
@@ -80,21 +80,25 @@ describe('hosted UI without JavaScript (Chromium, scripts disabled)', () => {
     await k?.close();
   });
 
-  it('registers and sets up an authenticator app with plain forms; the copy button (a script feature) is not shown', async () => {
+  it('registers and sets up an authenticator app and its recovery codes with plain forms; the copy button (a script feature) is not shown', async () => {
     const { page } = b;
     const phone = new Phone(() => k.clock.nowMs());
     await page.goto(`${k.publicUrl}/ui/registration`);
     await page.getByLabel('E-Mail').fill(newEmail('nojs'));
     await page.getByLabel('Password').fill(PASSWORD);
-    await page.getByRole('button', { name: 'Sign up' }).click();
+    await clickAndLoad(page, page.getByRole('button', { name: 'Sign up' }));
     await page.waitForURL(/\/ui\/welcome/);
-    await page.getByRole('link', { name: 'Account settings' }).click();
+    await clickAndLoad(page, page.getByRole('link', { name: 'Account settings' }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     const totp = page.getByTestId('ui/group/totp');
     expect(await totp.getByRole('button', { name: 'Copy the secret key' }).isVisible()).toBe(false);
     await phone.scan(totp.locator('figure.qr img'));
     await totp.getByLabel('Verify code').fill(phone.code());
-    await totp.getByRole('button', { name: 'Save' }).click();
+    await clickAndLoad(page, totp.getByRole('button', { name: 'Save' }));
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    const codes = page.getByTestId('ui/group/lookup_secret');
+    await codes.getByRole('checkbox').check();
+    await clickAndLoad(page, codes.getByRole('button', { name: 'Confirm backup recovery codes' }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     expect(await page.getByTestId('ui/message/1050001').isVisible()).toBe(true);
   });

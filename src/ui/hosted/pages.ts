@@ -14,7 +14,7 @@ import type { UiNode } from '../nodes.js';
 import { hostedUiMsg, type UiText } from '../messages.js';
 import { deriveAal } from '../../session/session.js';
 import { escapeHtml, HOSTED_UI_SCRIPT, page, SCRIPT_PATH, type Brand } from './layout.js';
-import { isKairosMessage, renderMessage, renderNode, type RenderContext } from './render.js';
+import { isKairosMessage, renderMessage, renderNode, SECRET_MESSAGE_ID, type RenderContext } from './render.js';
 
 export { escapeHtml } from './layout.js';
 export { renderNode } from './render.js';
@@ -161,7 +161,12 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
   let forms: string;
   const links: string[] = [];
   if (kind === 'settings') {
-    forms = factorsCard(options.factors ?? []) + groups.map((g) => groupForm(kind, g, ui, csrf, context, { className: '' })).join('');
+    // New codes to save come first: nothing else on the page matters until they are saved.
+    const showsNewCodes = (g: string) =>
+      ui.nodes.some((n) => n.group === g && n.attributes.node_type === 'text' && Array.isArray(n.attributes.text.context?.secrets) && (n.attributes.text.context.secrets as UiText[]).some((x) => x.id === SECRET_MESSAGE_ID));
+    const renderGroups = (list: string[]) => list.map((g) => groupForm(kind, g, ui, csrf, context, { className: '' })).join('');
+    const urgent = groups.filter(showsNewCodes);
+    forms = renderGroups(urgent) + factorsCard(options.factors ?? []) + renderGroups(groups.filter((g) => !urgent.includes(g)));
     links.push(`<a href="/ui/welcome">Back to your account</a>`);
   } else if (secondFactor) {
     // One form per second factor. The first is shown; the others behind a link that works without JavaScript

@@ -42,6 +42,8 @@ describe('hosted UI renderer', () => {
     const box = renderNode(inputNode('lookup_secret', 'lookup_secret_acknowledged', 'checkbox', { value: 'true', required: true, label: kairosInfo(1900203, 'I have saved these codes') }), 3, ctx);
     expect(box).toMatch(/<label class="check" for="t3-lookup_secret_acknowledged"><input type="checkbox" value="true"[^>]* required/);
     expect(box).toContain('I have saved these codes</span></label>');
+    expect(box).not.toContain('checked');
+    expect(renderNode(inputNode('profile', 'traits.newsletter', 'checkbox', { value: true }), 0, ctx)).toContain(' checked');
     const code = renderNode(inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.loginTotpLabel() }), 2, ctx);
     expect(code).toContain('inputmode="numeric"');
     expect(code).toContain('autocomplete="one-time-code"');

@@ -79,7 +79,7 @@ function codesFile(brandName: string, codes: string[]): string {
 }
 
 /** Kratos's id of one lookup secret in a `context.secrets` list (`text.InfoSelfServiceSettingsLookupSecret`). */
-const SECRET_MESSAGE_ID = 1050009;
+export const SECRET_MESSAGE_ID = 1050009;
 
 function renderCodes(node: UiNode, secrets: UiText[], context: RenderContext, offerActions: boolean): string {
   const a = node.attributes as Extract<UiNode['attributes'], { node_type: 'text' }>;
@@ -123,8 +123,11 @@ export function renderNode(node: UiNode, index: number, context: RenderContext =
       `data-testid="node/input/${escapeHtml(a.name)}"`,
     ];
     if (a.type === 'checkbox') {
-      const checked = a.value === true || a.value === 'true' ? ' checked' : '';
-      return `<label class="check" for="${id}"><input type="checkbox" value="true"${checked} ${common.filter(Boolean).join(' ')}${describedBy}><span>${escapeHtml(label ?? a.name)}</span></label>${messages}`;
+      // Kratos's checkbox value is the field's state when boolean (traits), else the value to send when ticked: a
+      // string never pre-ticks the box (an acknowledgement must be a person's own click).
+      const checked = a.value === true ? ' checked' : '';
+      const sendValue = typeof a.value === 'string' && a.value !== '' ? a.value : 'true';
+      return `<label class="check" for="${id}"><input type="checkbox" value="${escapeHtml(sendValue)}"${checked} ${common.filter(Boolean).join(' ')}${describedBy}><span>${escapeHtml(label ?? a.name)}</span></label>${messages}`;
     }
     const isCode = a.autocomplete === 'one-time-code' || a.inputmode === 'numeric';
     const attrs = [

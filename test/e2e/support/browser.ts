@@ -126,3 +126,13 @@ export async function arrive(page: Page, browser: E2eBrowser, step: string): Pro
   await expectNoHorizontalScroll(page, step);
   await screenshot(page, `${browser.viewport.name}-${step}`);
 }
+
+/**
+ * Clicks something that sends a form or follows a link and waits for the next page to load. (`waitForURL` alone
+ * would return at once when the next page has the same address, as a re-rendered flow page does.)
+ */
+export async function clickAndLoad(page: Page, target: { click(): Promise<void> }): Promise<void> {
+  const loaded = page.waitForEvent('load');
+  await target.click();
+  await loaded;
+}
