@@ -20,6 +20,7 @@ import { clockModule } from './mfa/clock/module.js';
 import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
+import { lookupSecretModule } from './credentials/lookup-secret/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -104,7 +105,15 @@ export function createModules(deps: Deps): KairosModule[] {
     const password = new PasswordStrategy(deps);
     modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
   }
-  if (methods.totp.enabled) modules.push(totpModule(deps, new SecretCipher(deps.config.secrets.cipher, deps.random)));
+  const cipher = methods.totp.enabled || methods.lookup_secret.enabled ? new SecretCipher(deps.config.secrets.cipher, deps.random) : null;
+  const totp = methods.totp.enabled ? totpModule(deps, cipher!) : null;
+  if (totp) modules.push(totp);
+  if (methods.lookup_secret.enabled) {
+    // Recovery codes and TOTP know each other only through these two ports (mandatory codes at enrollment).
+    const lookup = lookupSecretModule(deps, cipher!, { totp: totp?.strategy ?? null });
+    if (totp) totp.strategy.recoveryCodes = lookup.atEnrollment;
+    modules.push(lookup);
+  }
   modules.push(clockModule(deps));
   return modules;
 }

@@ -12,6 +12,7 @@ import { RegistrationFlows } from './flows/registration/handler.js';
 import { SettingsFlows } from './flows/settings/handler.js';
 import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service.js';
 import { adminIdentityRoutes } from './http/admin/identities.js';
+import { adminMfaRoutes } from './http/admin/mfa.js';
 import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
@@ -165,6 +166,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     adapters: Object.fromEntries(modules.flatMap((m) => m.adapters ?? []).map((a) => [a.type, a])),
     actorOf: adminActorOf,
   });
+  await adminApp.register(adminMfaRoutes, { deps, modules, actorOf: adminActorOf });
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 

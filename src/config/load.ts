@@ -225,6 +225,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
       throw new ConfigError('secrets.default: is required outside dev mode (at least one secret of 16+ characters)');
     if (c.secrets.cipher.length === 0 && c.selfservice.methods.totp.enabled)
       throw new ConfigError('secrets.cipher: is required when TOTP is enabled (a secret of 32+ characters encrypts TOTP secrets at rest)');
+    if (c.secrets.cipher.length === 0 && c.selfservice.methods.lookup_secret.enabled && !c.secrets.default.some((s) => s.length >= 32))
+      throw new ConfigError('secrets.cipher: is required when lookup_secret is enabled (a secret of 32+ characters encrypts new recovery codes while they await confirmation)');
   }
   if (c.secrets.cookie.length === 0) c.secrets.cookie = c.secrets.default;
   if (c.secrets.cipher.length === 0) c.secrets.cipher = c.secrets.default.filter((s) => s.length >= 32);
@@ -239,6 +241,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
     warnings.push(
       `selfservice.methods.totp.config.window is ${c.selfservice.methods.totp.config.window}: every TOTP code stays valid for ${(2 * c.selfservice.methods.totp.config.window + 1) * c.selfservice.methods.totp.config.period}s; fix clocks instead of widening the window (runbook cause 7)`,
     );
+  }
+  if (c.selfservice.methods.totp.config.require_recovery_codes && !c.selfservice.methods.lookup_secret.enabled) {
+    throw new ConfigError('selfservice.methods.totp.config.require_recovery_codes: needs selfservice.methods.lookup_secret.enabled (recovery codes are what it requires)');
   }
   const isLoopback = (h: string) => h === '127.0.0.1' || h === '::1' || h === 'localhost';
   if (!isLoopback(c.serve.admin.host) && c.serve.admin.api_keys.length === 0) {

@@ -177,6 +177,16 @@ export const configSchema = {
                         previous_secret_retention: { ...duration, default: '2160h' },
                       },
                     },
+                    lockout: {
+                      type: 'object',
+                      default: {},
+                      properties: {
+                        free_failures: { type: 'integer', minimum: 1, maximum: 20, default: 5 },
+                        base_delay: { ...duration, default: '2s' },
+                        max_delay: { ...duration, default: '15m' },
+                        max_consecutive_failures: { type: 'integer', minimum: 10, maximum: 100, default: 100 },
+                      },
+                    },
                   },
                 },
               },
@@ -367,6 +377,8 @@ export interface KairosConfig {
           window: number;
           require_recovery_codes: boolean;
           diagnostics: { enabled: boolean; user_hints: boolean; max_skew: string; previous_secret_retention: string };
+          /** Per-identity second-factor limits (mfa/attempts); every second factor shares them. */
+          lockout: { free_failures: number; base_delay: string; max_delay: string; max_consecutive_failures: number };
         };
       };
       lookup_secret: { enabled: boolean; config: { count: number } };

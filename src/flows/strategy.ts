@@ -47,6 +47,11 @@ export interface LoginResult {
   messages?: UiText[];
   /** Extra fields for the `kairos` member of the session JSON in this response. */
   sessionExtras?: Record<string, unknown>;
+  /**
+   * Where a browser goes next instead of `return_to`, when the method needs the person's attention first (the last
+   * recovery code was used: regenerate now). Only used once the session satisfies the required AAL.
+   */
+  redirectBrowserTo?: string;
 }
 
 export interface RegistrationStrategy {

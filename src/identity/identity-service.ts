@@ -20,6 +20,13 @@ export class DuplicateIdentifierError extends Error {
   }
 }
 
+/** The identity already has a credential of this type (added concurrently by another request). */
+export class CredentialExistsError extends Error {
+  constructor(readonly type: string) {
+    super(`the identity already has a ${type} credential`);
+  }
+}
+
 /** Credential types that identify a person (their identifiers follow the traits marked in the schema). */
 const IDENTIFIER_TYPES: Record<string, keyof Pick<TraitFacts, 'passwordIdentifiers' | 'codeIdentifiers'>> = {
   password: 'passwordIdentifiers',
@@ -164,6 +171,19 @@ export class IdentityService {
       await repo.upsertCredential(db, identityId, credential);
     } catch (err) {
       if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
+      throw err;
+    }
+  }
+
+  /**
+   * Adds a credential of a type the identity does not have yet, atomically: when another request added one first
+   * (two settings flows enrolling at the same moment), throws CredentialExistsError and writes nothing.
+   */
+  async addCredential(identityId: string, credential: Credential, db: Db = this.db): Promise<void> {
+    try {
+      await repo.insertCredential(db, identityId, credential);
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new CredentialExistsError(credential.type);
       throw err;
     }
   }

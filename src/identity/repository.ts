@@ -124,12 +124,20 @@ export async function updateIdentityRow(db: Db, identity: Identity): Promise<voi
 
 /** Writes one credential (config and identifiers) replacing what the identity had of that type. */
 export async function upsertCredential(db: Db, identityId: string, credential: Credential): Promise<void> {
+  await db.deleteFrom('identity_credentials').where('identity_id', '=', identityId).where('type', '=', credential.type).execute();
+  await insertCredential(db, identityId, credential);
+}
+
+/**
+ * Writes one credential that the identity must not have yet: the unique (identity, type) constraint makes a
+ * concurrent second insert fail instead of replacing the first (callers map the unique violation).
+ */
+export async function insertCredential(db: Db, identityId: string, credential: Credential): Promise<void> {
   const identifierId = (index: number) => {
     // Deterministic per credential and position, and a valid 36-character id on every dialect.
     const hex = createHash('sha256').update(`${credential.id}/${index}`).digest('hex');
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
   };
-  await db.deleteFrom('identity_credentials').where('identity_id', '=', identityId).where('type', '=', credential.type).execute();
   await db
     .insertInto('identity_credentials')
     .values({

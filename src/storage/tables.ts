@@ -147,8 +147,33 @@ export interface TotpCredentialsTable {
   created_at: number;
 }
 
+/** Per-identity second-factor failure state (mfa/attempts): increasing delay and hard lock. */
+export interface MfaLockoutsTable {
+  identity_id: string;
+  consecutive_failures: number;
+  last_failure_at: number | null;
+  next_attempt_at: number | null;
+  locked_at: number | null;
+  updated_at: number;
+}
+
+/** Recovery codes (credentials/lookup-secret): one row per code, keyed hash only. */
+export interface LookupSecretCodesTable {
+  id: string;
+  credential_id: string;
+  identity_id: string;
+  /** 1-based position in the set as shown to the user. */
+  position: number;
+  /** HMAC-SHA256 of the normalised code (see credentials/lookup-secret/codes.ts), hex. */
+  code_hash: string;
+  used_at: number | null;
+  created_at: number;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   totp_credentials: TotpCredentialsTable;
+  mfa_lockouts: MfaLockoutsTable;
+  lookup_secret_codes: LookupSecretCodesTable;
   _unused?: Generated<never>;
 }

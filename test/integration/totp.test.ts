@@ -58,11 +58,21 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
   async function enroll(token: string, server: TestKairos = k, parameters: TotpParameters = SHA1) {
     const flow = await server.frontend.createNativeSettingsFlow({ xSessionToken: token });
     const secret = secretOf(flow);
-    const saved = await server.frontend.updateSettingsFlow({
+    let saved = await server.frontend.updateSettingsFlow({
       flow: flow.id,
       xSessionToken: token,
       updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(server, secret, parameters) },
     });
+    if (saved.state !== 'success') {
+      // require_recovery_codes (the default once lookup secrets follow TOTP): the right code shows recovery codes,
+      // and only their acknowledged confirmation enrolls (test/integration/lookup-secret.test.ts covers that step).
+      expect(saved.ui.nodes.some((n: any) => n.attributes.name === 'lookup_secret_confirm')).toBe(true);
+      saved = await server.frontend.updateSettingsFlow({
+        flow: flow.id,
+        xSessionToken: token,
+        updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_confirm: true, transient_payload: { lookup_secret_acknowledged: true } },
+      });
+    }
     return { secret, flow: saved };
   }
 
@@ -149,9 +159,8 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
 
   it('the enrollment code cannot be replayed to log in', async () => {
     const user = await register();
-    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
-    const code = codeNow(k, secretOf(settings));
-    await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_code: code } });
+    const { secret } = await enroll(user.token);
+    const code = codeNow(k, secret);
     const a = await passwordLogin(user.email);
     const replay = await errorBody(secondFactor(a.session_token!, code));
     expect(messageIds(replay.body)).toContain(4000008);
@@ -185,6 +194,8 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
     expect(sixth.body.ui.messages.map((m: any) => m.text)).toContain('Too many wrong codes. Sign in again.');
     expect((await errorBody(k.frontend.toSession({ xSessionToken: token }))).body.error.id).toBe('session_aal2_required');
     // A fresh flow still works: the budget is per pending login.
+    // (after the per-identity delay that five consecutive failures start; see mfa-lockout.test.ts)
+    k.clock.advanceSeconds(2);
     const ok = await secondFactor(token, right);
     expect(ok.session.authenticator_assurance_level).toBe('aal2');
   });

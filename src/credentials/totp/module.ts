@@ -17,7 +17,7 @@ class CredentialImportError extends Error {
 export const REDACTED = '[redacted]';
 
 /** TOTP as a Kairos module: login (aal2) and settings strategies, and the admin API's `totp` credential adapter. */
-export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
+export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { strategy: TotpStrategy } {
   const strategy = new TotpStrategy(deps, cipher);
   const repository = new TotpRepository(deps.db);
 
@@ -68,11 +68,33 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule {
 
   return {
     name: TOTP,
+    strategy,
     strategies: { login: [strategy], settings: [strategy] },
     adapters: [adapter],
     secondFactorTypes: [TOTP],
     init({ engine }) {
       engine.nodeRevealers.push((flow, nodes) => strategy.revealNodes(flow, nodes));
+    },
+    /** The `totp` section of the admin MFA view: the credential's own parameters, never its secret. */
+    async mfaReport(identity: Identity) {
+      const credential = identity.credentials[TOTP];
+      if (!credential) return null;
+      const row = await repository.findByCredentialId(credential.id);
+      if (!row) return null;
+      const { algorithm, digits, periodSeconds } = row.parameters;
+      return {
+        [TOTP]: {
+          credential_id: row.credentialId,
+          algorithm,
+          digits,
+          period: periodSeconds,
+          issuer: row.issuer,
+          account_name: row.accountName,
+          enrolled_at: new Date(row.createdAtMs).toISOString(),
+          // RFC 6238: step S starts at S · period seconds (T0 = 0).
+          last_used_at: row.lastUsedStep === null ? null : new Date(row.lastUsedStep * periodSeconds * 1000).toISOString(),
+        },
+      };
     },
   };
 }

@@ -13,7 +13,9 @@ import {
 } from '../../flows/strategy.js';
 import type { AmrEntry } from '../../session/session.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
-import { msg } from '../../ui/messages.js';
+import { kairosWarning, msg } from '../../ui/messages.js';
+import { CredentialExistsError } from '../../identity/identity-service.js';
+import type { Db } from '../../identity/repository.js';
 import {
   buildOtpauthUrl,
   encodeBase32,
@@ -44,7 +46,28 @@ export interface PendingTotp {
   period_seconds: number;
   issuer: string;
   account_name: string;
+  /**
+   * Set when the code was right but the enrollment waits for recovery codes to be confirmed: the matched time step,
+   * stored as the credential's last used step at commit so the enrollment code can never log in.
+   */
+  verified_step?: number;
 }
+
+/**
+ * Recovery codes as TOTP enrollment needs them (implemented by credentials/lookup-secret, wired in registry.ts), so
+ * with `require_recovery_codes` no one is enrolled without codes: a right code generates codes in the flow instead
+ * of committing, and the codes' confirmation commits both (`confirmPendingEnrollment`).
+ */
+export interface RecoveryCodesAtEnrollment {
+  /** Whether this enrollment must stop to show new codes (false when the identity still has unused codes). */
+  required(identity: Identity): Promise<boolean>;
+  /** Generates the codes for this flow (kept in the flow until confirmed). */
+  begin(flow: Flow, identity: Identity): Promise<void>;
+}
+
+/** Kairos 4900202 (lookup-secret range): another settings flow enrolled TOTP first. */
+export const enrolledElsewhere = () =>
+  kairosWarning(4900202, 'An authenticator app was set up for this account in the meantime (in another window or device). Reload the settings to see it.');
 
 const PENDING_KEY = 'totp_pending';
 
@@ -56,6 +79,8 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   readonly id = TOTP;
   readonly aal = 'aal2' as const;
   readonly repository: TotpRepository;
+  /** Set by the registry when recovery codes are enabled. */
+  recoveryCodes: RecoveryCodesAtEnrollment | null = null;
 
   constructor(
     private readonly deps: TotpDeps,
@@ -169,7 +194,19 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     return { algorithm: pending.algorithm, digits: pending.digits, periodSeconds: pending.period_seconds };
   }
 
+  /** A right code was given in this flow and the enrollment waits for the recovery codes' confirmation. */
+  hasVerifiedPendingEnrollment(flow: Flow): boolean {
+    const pending = flow.internal[PENDING_KEY] as PendingTotp | undefined;
+    return typeof pending?.verified_step === 'number';
+  }
+
+  isEnrolled(identity: Identity): boolean {
+    return identity.credentials[TOTP] !== undefined;
+  }
+
   async settingsNodes(flow: Flow, identity: Identity): Promise<UiNode[]> {
+    // Waiting for the recovery codes' confirmation: the lookup_secret group carries the step.
+    if (!identity.credentials[TOTP] && this.hasVerifiedPendingEnrollment(flow)) return [];
     if (identity.credentials[TOTP]) {
       return [
         inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.labelVerifyCode() }),
@@ -215,8 +252,16 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     const enrolled = identity.credentials[TOTP];
 
     if (enrolled) {
-      // Kratos treats a submission without unlink as a no-op success.
-      if (!unlink) return { outcome: 'saved' };
+      if (!unlink) {
+        // This flow's own pending secret lost a race against another flow's enrollment: say so instead of a
+        // silent success (the person scanned a secret that will never be stored).
+        if (code && flow.internal[PENDING_KEY]) {
+          delete flow.internal[PENDING_KEY];
+          throw FlowValidationError.global(enrolledElsewhere());
+        }
+        // Kratos treats a submission without unlink as a no-op success.
+        return { outcome: 'saved' };
+      }
       if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
       const row = await this.credentialOf(identity);
       // Kratos #2450: unlinking without proof of the device lets a stolen session strip the second factor.
@@ -232,8 +277,32 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
     const match = this.match(secret, this.pendingParameters(pending), code);
     if (!match) throw FlowValidationError.field('totp_code', msg.totpWrong());
+    if (this.recoveryCodes && this.config.require_recovery_codes && (await this.recoveryCodes.required(identity))) {
+      // Nothing is stored yet: abandoning the flow now leaves no TOTP credential and no codes.
+      pending.verified_step = Math.max(match.step, pending.verified_step ?? match.step);
+      flow.internal[PENDING_KEY] = pending;
+      await this.recoveryCodes.begin(flow, identity);
+      return { outcome: 'continue' };
+    }
     await this.completeEnrollment({ flow, identity, pending, matchedStep: match.step, sessionId: input.session.id, request: input.request });
     return { outcome: 'saved', amr: [this.amr()] };
+  }
+
+  /**
+   * Commits the enrollment a right code verified earlier in this flow (see RecoveryCodesAtEnrollment), together with
+   * whatever `alsoInTransaction` writes (the recovery codes), in one transaction. Returns the AMR entry to add.
+   */
+  async confirmPendingEnrollment(input: {
+    flow: Flow;
+    identity: Identity;
+    sessionId: string;
+    request: { ip: string; userAgent: string | null };
+    alsoInTransaction: (trx: Db) => Promise<void>;
+  }): Promise<AmrEntry> {
+    const pending = input.flow.internal[PENDING_KEY] as PendingTotp | undefined;
+    if (!pending || typeof pending.verified_step !== 'number') throw new TypeError('no verified TOTP enrollment in this flow');
+    await this.completeEnrollment({ ...input, pending, matchedStep: pending.verified_step });
+    return this.amr();
   }
 
   /**
@@ -249,30 +318,41 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     matchedStep: number;
     sessionId: string;
     request: { ip: string; userAgent: string | null };
+    alsoInTransaction?: (trx: Db) => Promise<void>;
   }): Promise<void> {
     const { flow, identity, pending } = input;
     const credential = this.deps.identities.newCredential(TOTP, {}, [identity.id]);
     credential.id = pending.credential_id;
-    await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
-      await this.deps.identities.saveCredential(identity.id, credential, trx);
-      await this.repository.insert(
-        {
-          credentialId: credential.id,
-          identityId: identity.id,
-          secretCiphertext: pending.secret_ciphertext,
-          parameters: this.pendingParameters(pending),
-          issuer: pending.issuer,
-          accountName: pending.account_name,
-          lastUsedStep: input.matchedStep,
-          createdAtMs: this.deps.clock.nowMs(),
-        },
-        trx,
-      );
-      await this.deps.audit.record(
-        { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } },
-        trx,
-      );
-    });
+    try {
+      await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+        // Insert, never replace: two flows enrolling at once must not leave the first one's secret silently deleted.
+        await this.deps.identities.addCredential(identity.id, credential, trx);
+        await this.repository.insert(
+          {
+            credentialId: credential.id,
+            identityId: identity.id,
+            secretCiphertext: pending.secret_ciphertext,
+            parameters: this.pendingParameters(pending),
+            issuer: pending.issuer,
+            accountName: pending.account_name,
+            lastUsedStep: input.matchedStep,
+            createdAtMs: this.deps.clock.nowMs(),
+          },
+          trx,
+        );
+        await this.deps.audit.record(
+          { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } },
+          trx,
+        );
+        if (input.alsoInTransaction) await input.alsoInTransaction(trx);
+      });
+    } catch (err) {
+      if (err instanceof CredentialExistsError) {
+        delete flow.internal[PENDING_KEY];
+        throw FlowValidationError.global(enrolledElsewhere());
+      }
+      throw err;
+    }
     delete flow.internal[PENDING_KEY];
   }
 }
