@@ -4,6 +4,7 @@ import * as audit from './20261122T0901_audit.js';
 import * as totp from './20261122T1000_totp.js';
 import * as mfaLockout from './20261201T1000_mfa_lockout.js';
 import * as lookupSecrets from './20261201T1100_lookup_secrets.js';
+import * as addressIdentityIndexes from './20261201T2000_address_identity_indexes.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '20261122T1000_totp': totp,
   '20261201T1000_mfa_lockout': mfaLockout,
   '20261201T1100_lookup_secrets': lookupSecrets,
+  '20261201T2000_address_identity_indexes': addressIdentityIndexes,
 };
