@@ -4,7 +4,8 @@
  * Seeding: identities go through the same functions the HTTP API uses (IdentityService.build/create for the
  * identity, its password credential, identifiers and addresses; IdentityService.saveCredential plus
  * TotpRepository.insert and SecretCipher.encrypt for TOTP, as TotpStrategy.completeEnrollment does; AuditLog.record
- * for the events registration and enrollment write), in transactions of BATCH_SIZE identities. Two things are
+ * for the events registration and enrollment write; LookupSecretRepository.insertCodes with the same keyed hashes for
+ * the recovery codes that TOTP enrollment makes mandatory), in transactions of BATCH_SIZE identities. Two things are
  * cheaper than the API and neither changes the rows' shape: the argon2id hash is computed once, with the configured
  * parameters, and reused by every seeded identity (so all seeded rows share one salt; the login path still pays a
  * full verification and never re-hashes, because the parameters match), and the TOTP secret is derived from the
@@ -25,6 +26,8 @@ import { sqlitePath } from '../src/storage/db.js';
 import { SecretCipher } from '../src/crypto/secret-cipher.js';
 import { TotpRepository } from '../src/credentials/totp/repository.js';
 import { totpCodeAt, timeStep } from '../src/credentials/totp/otp.js';
+import { LookupSecretRepository } from '../src/credentials/lookup-secret/repository.js';
+import { CODE_ALPHABET, CODE_LENGTH_CHARS, hashCode, normalizeCode } from '../src/credentials/lookup-secret/codes.js';
 import type { Deps } from '../src/deps.js';
 
 export const BATCH_SIZE = 500;
@@ -44,7 +47,17 @@ export function seedCode(index: number, nowMs: number): { code: string; step: nu
   return { code: totpCodeAt(seedSecret(index), TOTP_PARAMETERS, step), step };
 }
 
+/** Recovery code `k` (0-based) of seeded identity `index`, in the display form (`xxxx-xxxx-xxxx`). */
+export function seedRecoveryCode(index: number, k: number): string {
+  const bytes = createHmac('sha256', SEED_KEY).update(`recovery:${index}:${k}`).digest();
+  let raw = '';
+  for (let i = 0; i < CODE_LENGTH_CHARS; i++) raw += CODE_ALPHABET[bytes[i]! % CODE_ALPHABET.length];
+  return raw.match(/.{1,4}/g)!.join('-');
+}
+
 export interface Fixtures {
+  /** Recovery codes per seeded identity (selfservice.methods.lookup_secret.config.count). */
+  recoveryCodeCount: number;
   deps: Deps;
   /** Identity ids of seeded identities, by index (only those seeded by this process, or loaded). */
   ids: Map<number, string>;
@@ -61,6 +74,8 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
   await migrateToLatest(deps.storage);
   const cipher = new SecretCipher(config.secrets.cipher, deps.random);
   const totp = new TotpRepository(deps.db);
+  const lookup = new LookupSecretRepository(deps.db);
+  const recoveryCodeCount = config.selfservice.methods.lookup_secret.enabled ? config.selfservice.methods.lookup_secret.config.count : 0;
   const schemaId = deps.schemas.getDefault().id;
   const hashedPassword = await deps.hasher.hash(SEED_PASSWORD);
   const issuer = config.selfservice.methods.totp.config.issuer ?? new URL(config.serve.public.base_url).hostname;
@@ -88,10 +103,24 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
       trx,
     );
     await deps.audit.record({ type: 'second_factor.enrolled', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { method: 'totp', algorithm: 'SHA1', digits: 6, period_seconds: 30 } }, trx);
+    if (recoveryCodeCount > 0) {
+      // As LookupSecretStrategy.storeCodes at TOTP enrollment: a lookup_secret credential and keyed hashes of the codes.
+      const codes = deps.identities.newCredential('lookup_secret', {}, [identity.id]);
+      await deps.identities.saveCredential(identity.id, codes, trx);
+      const rows = Array.from({ length: recoveryCodeCount }, (_, k) => ({
+        id: deps.random.uuid(),
+        position: k + 1,
+        codeHash: hashCode(config.secrets.default[0]!, identity.id, normalizeCode(seedRecoveryCode(index, k))!),
+        usedAtMs: null,
+      }));
+      await lookup.insertCodes(codes.id, identity.id, rows, deps.clock.nowMs(), trx);
+      await deps.audit.record({ type: 'recovery_codes.generated', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { count: recoveryCodeCount, context: 'totp_enrollment' } }, trx);
+    }
     ids.set(index, identity.id);
   }
 
   return {
+    recoveryCodeCount,
     deps,
     ids,
     async seed(from, to, onBatch) {

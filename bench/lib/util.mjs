@@ -53,6 +53,17 @@ export function startProcess({ command, args, cwd, env, logFile, readyUrl, timeo
   };
 }
 
+/** CPU time (user + system, all threads) a process has used so far, in ms (/proc/<pid>/stat, USER_HZ = 100). */
+export function cpuMsOf(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 /** RSS of a process in MiB: current (VmRSS) and peak since the last reset (VmHWM). */
 export function memoryOf(pid) {
   try {
@@ -87,7 +98,8 @@ export function peakTracker(pid) {
 }
 
 /** One autocannon run. `request` is autocannon's request options (setupRequest for pools). */
-export async function cannon({ url, connections, durationS, amount, request = {}, timeoutS = 30 }) {
+export async function cannon({ url, connections, durationS, amount, request = {}, timeoutS = 30, pid }) {
+  const cpu0 = pid ? cpuMsOf(pid) : NaN;
   const t0 = process.hrtime.bigint();
   const result = await autocannon({
     url,
@@ -99,7 +111,9 @@ export async function cannon({ url, connections, durationS, amount, request = {}
   });
   const elapsedS = Number(process.hrtime.bigint() - t0) / 1e9;
   const ok = result['2xx'];
+  const cpuMs = pid ? cpuMsOf(pid) - cpu0 : NaN;
   return {
+    cpu_ms_per_request: cpuMs / result.requests.total,
     rps: ok / Math.min(elapsedS, result.duration || elapsedS),
     total: result.requests.total,
     ok,
