@@ -117,7 +117,7 @@ export const configSchema = {
             }),
             recovery: flow({
               use: { type: 'string', enum: ['code'], default: 'code' },
-              mfa_reset_delay: { ...duration, default: '24h' },
+              mfa_reset_delay: { ...duration, default: '72h' },
             }),
             verification: flow({ use: { type: 'string', enum: ['code'], default: 'code' } }),
             error: { type: 'object', default: {}, properties: { ui_url: url } },
@@ -276,6 +276,15 @@ export const configSchema = {
         },
         template_override_path: { type: 'string' },
         message_retries: { type: 'integer', minimum: 0, default: 5 },
+        worker: {
+          type: 'object',
+          default: {},
+          description: 'Kairos: the courier loop in `kairos serve` (disable it when `kairos courier watch` runs elsewhere).',
+          properties: {
+            enabled: { type: 'boolean', default: true },
+            poll_interval: { ...duration, default: '1s' },
+          },
+        },
       },
     },
     clock: {
@@ -397,6 +406,7 @@ export interface KairosConfig {
     smtp: { connection_uri?: string; from_address: string; from_name: string };
     template_override_path?: string;
     message_retries: number;
+    worker: { enabled: boolean; poll_interval: string };
   };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string } };

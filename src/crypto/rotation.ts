@@ -118,8 +118,41 @@ export const pendingTotpSource: EncryptedSecretSource = {
   },
 };
 
+/**
+ * Secrets of removed or replaced TOTP credentials kept for the rejection diagnosis (mfa/diagnosis):
+ * `totp_previous_secrets.secret_ciphertext`, additional data = `totp_previous_secrets/<id>`.
+ */
+export const previousTotpSecretsSource: EncryptedSecretSource = {
+  name: 'totp_previous_secrets.secret_ciphertext',
+  async count(db) {
+    const row = await db.selectFrom('totp_previous_secrets').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    return Number(row?.n ?? 0);
+  },
+  async rotateBatch(db, cipher, after, batchSize) {
+    return db.transaction().execute(async (trx) => {
+      let query = trx.selectFrom('totp_previous_secrets').select(['id', 'secret_ciphertext']).orderBy('id').limit(batchSize);
+      if (after !== null) query = query.where('id', '>', after);
+      const rows = await query.execute();
+      const result: BatchResult = { scanned: rows.length, rotated: 0, failed: 0, nextAfter: rows.length === batchSize ? rows[rows.length - 1]!.id : null };
+      for (const row of rows) {
+        const next = reencrypt(cipher, row.secret_ciphertext, `totp_previous_secrets/${row.id}`);
+        if (next === 'failed') result.failed++;
+        if (next === null || next === 'failed') continue;
+        const update = await trx
+          .updateTable('totp_previous_secrets')
+          .set({ secret_ciphertext: next })
+          .where('id', '=', row.id)
+          .where('secret_ciphertext', '=', row.secret_ciphertext)
+          .executeTakeFirst();
+        if (affectedRows(update) === 1) result.rotated++;
+      }
+      return result;
+    });
+  },
+};
+
 /** Every place that stores SecretCipher tokens. A module that encrypts a new column adds its source here. */
-export const ENCRYPTED_SECRET_SOURCES: EncryptedSecretSource[] = [totpSecretsSource, pendingTotpSource];
+export const ENCRYPTED_SECRET_SOURCES: EncryptedSecretSource[] = [totpSecretsSource, pendingTotpSource, previousTotpSecretsSource];
 
 export interface RotationSummary {
   scanned: number;

@@ -14,6 +14,7 @@ import { ManualClock } from '../../src/support/clock.js';
 import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
 import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { submitTotpEnrollment } from '../support/enroll.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'a long enough passphrase';
@@ -40,7 +41,7 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
         const done = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
         const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: done.session_token! });
         const secret = secretOf(settings);
-        await server.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: done.session_token!, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(server, secret) } });
+        await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secret) });
         users.push({ email, secret });
       }
       // One enrollment in progress: its pending secret is encrypted in the flow and must survive the rotation too.
@@ -79,7 +80,7 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       }
       const again2 = await server.frontend.getSettingsFlow({ id: pendingFlow.id, xSessionToken: pendingUser.session_token! });
       expect(secretOf(again2)).toBe(pendingSecret);
-      const enrolled = await server.frontend.updateSettingsFlow({ flow: pendingFlow.id, xSessionToken: pendingUser.session_token!, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(server, pendingSecret) } });
+      const enrolled = await submitTotpEnrollment(server, { flowId: pendingFlow.id, token: pendingUser.session_token!, code: codeNow(server, pendingSecret) });
       expect(enrolled.state).toBe('success');
     } finally {
       await server?.close();
@@ -96,7 +97,7 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       const reg = await server.frontend.createNativeRegistrationFlow();
       const done = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email: `lost-${Math.random().toString(36).slice(2, 8)}@example.com` }, password: PASSWORD } });
       const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: done.session_token! });
-      await server.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: done.session_token!, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(server, secretOf(settings)) } });
+      await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secretOf(settings)) });
       const before = await server.deps.db.selectFrom('totp_credentials').selectAll().executeTakeFirstOrThrow();
       const file = join(dir, 'kairos.yml');
       // The old key was dropped before rotating: nothing can be decrypted.

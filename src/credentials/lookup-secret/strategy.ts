@@ -298,7 +298,9 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       if (!truthy(body.lookup_secret_acknowledged) && !truthy(transient?.lookup_secret_acknowledged)) {
         throw FlowValidationError.field('lookup_secret_acknowledged', lookupMsg.acknowledgeRequired());
       }
-      if (this.totp && !this.totp.isEnrolled(identity) && this.totp.hasVerifiedPendingEnrollment(flow)) {
+      // A TOTP enrollment waiting for these codes commits with them. When another flow enrolled TOTP in the
+      // meantime, the atomic insert refuses (4900202) and neither this flow's secret nor its codes are stored.
+      if (this.totp?.hasVerifiedPendingEnrollment(flow)) {
         let amr: AmrEntry;
         try {
           amr = await this.totp.confirmPendingEnrollment({

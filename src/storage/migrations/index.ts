@@ -4,6 +4,9 @@ import * as audit from './20261122T0901_audit.js';
 import * as totp from './20261122T1000_totp.js';
 import * as mfaLockout from './20261201T1000_mfa_lockout.js';
 import * as lookupSecrets from './20261201T1100_lookup_secrets.js';
+import * as totpDiagnostics from './20261201T1200_totp_diagnostics.js';
+import * as recovery from './20261201T1400_recovery.js';
+import * as courier from './20261201T1300_courier.js';
 import * as addressIdentityIndexes from './20261201T2000_address_identity_indexes.js';
 
 /**
@@ -16,5 +19,8 @@ export const migrations: Record<string, Migration> = {
   '20261122T1000_totp': totp,
   '20261201T1000_mfa_lockout': mfaLockout,
   '20261201T1100_lookup_secrets': lookupSecrets,
+  '20261201T1200_totp_diagnostics': totpDiagnostics,
+  '20261201T1300_courier': courier,
+  '20261201T1400_recovery': recovery,
   '20261201T2000_address_identity_indexes': addressIdentityIndexes,
 };
