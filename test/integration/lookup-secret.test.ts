@@ -306,6 +306,11 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
       }
       expect(seen.map((s) => s.remaining)).toEqual([7, 6, 5, 4, 3, 2, 1]);
       expect(seen.map((s) => s.ids)).toEqual([[1900200], [1900200], [1900200], [1900200], [1900200, 1900201], [1900200, 1900201], [1900200, 1900201]]);
+      // The hosted UI warns, with a link to regenerate.
+      const welcome = await (await browser.get('/ui/welcome', { accept: 'text/html' })).text();
+      expect(welcome).toContain('data-testid="ui/message/1900201"');
+      expect(welcome).toContain('Only 1 backup recovery code is left.');
+      expect(welcome).toContain('href="/ui/settings"');
 
       // The last code, in the browser: the answer is the settings, where regenerating is offered.
       const { id: loginId, flow: loginFlow } = await browser.startFlow('login', '?aal=aal2&refresh=true');
@@ -351,6 +356,44 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
     expect((await fetch(download)).status).toBe(401);
     const other = await register();
     expect((await fetch(download, { headers: { 'x-session-token': other.token } })).status).toBe(404);
+
+    // Confirmed through the form (checkbox + button), the codes are no longer downloadable; a reveal shows status.
+    const shown = await (await browser.get(`/self-service/settings/flows?id=${id}`, { accept: 'application/json' })).json();
+    expect((await browser.postForm(`/self-service/settings?flow=${id}`, { csrf_token: csrfTokenOf(shown), lookup_secret_acknowledged: 'true', lookup_secret_confirm: 'true' })).status).toBe(303);
+    expect((await browser.get(download)).status).toBe(404);
+    const after = await (await browser.get(`/self-service/settings/flows?id=${id}`, { accept: 'application/json' })).json();
+    await browser.postForm(`/self-service/settings?flow=${id}`, { csrf_token: csrfTokenOf(after), lookup_secret_reveal: 'true' });
+    const revealHtml = await (await browser.get(`/ui/settings?flow=${id}`, { accept: 'text/html' })).text();
+    expect(revealHtml).toContain('Code 1: unused');
+    for (const code of codes) expect(revealHtml).not.toContain(code);
+  });
+
+  it('the hosted aal2 step offers the backup code in its own form beside the authenticator, and it signs in', async () => {
+    const browser = new BrowserClient(k.publicUrl);
+    const email = `ui-aal2-${counter++}@example.com`;
+    const { id: regId, flow: regFlow } = await browser.startFlow('registration');
+    await browser.postForm(`/self-service/registration?flow=${regId}`, { csrf_token: csrfTokenOf(regFlow), method: 'password', 'traits.email': email, password: PASSWORD });
+    const { id, flow } = await browser.startFlow('settings');
+    const secret = secretOf(flow as SettingsFlow);
+    expect((await browser.postForm(`/self-service/settings?flow=${id}`, { csrf_token: csrfTokenOf(flow), method: 'totp', totp_code: totpNow(k, secret) })).status).toBe(303);
+    const pending = await (await browser.get(`/self-service/settings/flows?id=${id}`, { accept: 'application/json' })).json();
+    const codes = codesOf(pending);
+    await browser.postForm(`/self-service/settings?flow=${id}`, { csrf_token: csrfTokenOf(pending), lookup_secret_acknowledged: 'true', lookup_secret_confirm: 'true' });
+    expect((await browser.get('/ui/welcome', { accept: 'text/html' }).then((r) => r.text()))).toContain('aal2');
+
+    const fresh = new BrowserClient(k.publicUrl);
+    const { id: loginId, flow: loginFlow } = await fresh.startFlow('login');
+    await fresh.postForm(`/self-service/login?flow=${loginId}`, { csrf_token: csrfTokenOf(loginFlow), method: 'password', identifier: email, password: PASSWORD });
+    const second = await fresh.startFlow('login', '?aal=aal2');
+    const html = await (await fresh.get(`/ui/login?flow=${second.id}`, { accept: 'text/html' })).text();
+    const forms = [...html.matchAll(/<form [^>]*>(.*?)<\/form>/gs)].map((m) => m[1]!);
+    expect(forms).toHaveLength(2);
+    expect(forms.map((f) => [...f.matchAll(/name="([a-z_]+)" type="text"[^>]* required/g)].map((m) => m[1]))).toEqual([['totp_code'], ['lookup_secret']]);
+    expect(forms[1]).toContain('Use backup recovery code');
+    const done = await fresh.postForm(`/self-service/login?flow=${second.id}`, { csrf_token: csrfTokenOf(second.flow), method: 'lookup_secret', lookup_secret: codes[0]! });
+    expect(done.status).toBe(303);
+    const whoami = await (await fresh.get('/sessions/whoami')).json();
+    expect(whoami.authentication_methods.map((m: any) => m.method)).toEqual(['password', 'lookup_secret']);
   });
 
   it('a recovery code is accepted once under 10 concurrent submissions on two server instances sharing the database', async () => {
@@ -373,8 +416,8 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
           }).then(async (r) => ({ status: r.status, body: await r.json() })),
         ),
       );
-      expect(results.filter((r) => r.status === 200)).toHaveLength(1);
-      for (const r of results.filter((r) => r.status !== 200)) expect(r.body.ui.messages.map((m: any) => m.id)).toContain(4000012);
+      const outcomes = results.map((r) => (r.status === 200 ? 'accepted' : `${r.status} ${JSON.stringify(r.body.ui?.messages?.map((m: any) => m.id) ?? r.body.error)}`));
+      expect(outcomes.sort()).toEqual(['400 [4000012]', '400 [4000012]', '400 [4000012]', '400 [4000012]', '400 [4000012]', '400 [4000012]', '400 [4000012]', '400 [4000012]', '400 [4000012]', 'accepted']);
       const used = await a.deps.db.selectFrom('lookup_secret_codes').selectAll().where('identity_id', '=', user.identityId).where('used_at', 'is not', null).execute();
       expect(used.map((r) => r.position)).toEqual([4]);
       const events = await a.deps.db.selectFrom('audit_events').selectAll().where('identity_id', '=', user.identityId).where('type', '=', 'recovery_codes.used').execute();
@@ -529,13 +572,18 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
   });
 
   it('records generated, revealed, used, regenerated and disabled audit events without any code', async () => {
+    // The clock moves between steps so the events' order is their time order.
     const user = await withCodes();
+    k.clock.advanceSeconds(1);
     const login = await passwordLogin(user.email);
     await lookupLogin(login.session_token!, user.codes[2]!);
+    k.clock.advanceSeconds(1);
     const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: login.session_token! });
     await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: login.session_token!, updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_reveal: true } });
+    k.clock.advanceSeconds(1);
     const renewed = await regenerate(login.session_token!);
     await confirm(login.session_token!, renewed.flowId);
+    k.clock.advanceSeconds(1);
     const disableFlow = await k.frontend.createNativeSettingsFlow({ xSessionToken: login.session_token! });
     await k.frontend.updateSettingsFlow({ flow: disableFlow.id, xSessionToken: login.session_token!, updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_disable: true } });
     const events = await k.deps.db.selectFrom('audit_events').selectAll().where('identity_id', '=', user.identityId).where('type', 'like', 'recovery_codes.%').orderBy('created_at').execute();

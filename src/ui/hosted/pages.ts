@@ -8,6 +8,7 @@ import type { FlowKind } from '../../flows/flow.js';
 import type { UiNode } from '../nodes.js';
 import type { UiText } from '../messages.js';
 import { deriveAal } from '../../session/session.js';
+import { LOW_REMAINING_CODES, lookupMsg } from '../../credentials/lookup-secret/messages.js';
 
 export function escapeHtml(value: unknown): string {
   return String(value ?? '')
@@ -86,7 +87,7 @@ export function renderNode(node: UiNode, index: number): string {
   if (a.node_type === 'text') {
     const secrets = a.text.context?.secrets;
     const body = Array.isArray(secrets)
-      ? `<div class="codes">${(secrets as UiText[]).map((s) => `<span>${escapeHtml(s.id === 1050009 ? s.text : 'used')}</span>`).join('')}</div>`
+      ? `<div class="codes">${(secrets as UiText[]).map((s) => `<span>${escapeHtml(s.text)}</span>`).join('')}</div>`
       : `<div class="secret">${escapeHtml(a.id === 'totp_secret_key' ? groupsOf(a.text.text) : a.text.text)}</div>`;
     return `<div data-testid="node/text/${escapeHtml(a.id)}/label">${escapeHtml(label ?? '')}</div><div data-testid="node/text/${escapeHtml(a.id)}/text">${body}</div>${messages}`;
   }
@@ -104,7 +105,9 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
   const title = kind === 'login' && flow.requested_aal === 'aal2' ? 'Two-Factor Authentication' : TITLES[kind];
   const top = (ui.messages ?? []).map(message).join('');
   let forms: string;
-  if (kind === 'settings') {
+  // One form per method where several are offered side by side (settings; the aal2 step with TOTP and a backup
+  // code), so each form's required input belongs to the button that submits it.
+  if (kind === 'settings' || (kind === 'login' && flow.requested_aal === 'aal2')) {
     const groups = [...new Set(ui.nodes.filter((n) => n.group !== 'default').map((n) => n.group))];
     forms = groups
       .map((group) => {
@@ -158,9 +161,15 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
     if (!current) return html(reply, page('Welcome', brand, `<h1>Welcome</h1><div class="card"><p>You are not signed in.</p><nav><a href="/ui/login">Sign in</a><a href="/ui/registration">Create an account</a></nav></div>`));
     const methods = current.session.amr.map((e) => escapeHtml(e.method)).join(', ');
     const email = escapeHtml((current.identity.traits as Record<string, unknown>).email ?? current.identity.id);
+    // Few recovery codes left: warn, with a link to regenerate (issue 4).
+    const remaining = ((await engine.sessionExtras(current.identity.id)).kairos as Record<string, unknown> | undefined)?.recovery_codes_remaining;
+    const codesWarning =
+      typeof remaining === 'number' && remaining <= LOW_REMAINING_CODES
+        ? `${message(remaining === 0 ? lookupMsg.codesExhausted('/ui/settings') : lookupMsg.codesLow(remaining, '/ui/settings'))}<p><a href="/ui/settings" data-testid="regenerate-recovery-codes">Generate new backup recovery codes</a></p>`
+        : '';
     return html(
       reply,
-      page('Welcome', brand, `<h1>Welcome</h1><div class="card"><p>Signed in as <strong>${email}</strong>.</p><p>Assurance level: <strong>${deriveAal(current.session.amr)}</strong> (methods: ${methods}).</p><nav><a href="/ui/settings">Account settings</a><a href="/ui/logout">Sign out</a></nav></div>`),
+      page('Welcome', brand, `<h1>Welcome</h1>${codesWarning}<div class="card"><p>Signed in as <strong>${email}</strong>.</p><p>Assurance level: <strong>${deriveAal(current.session.amr)}</strong> (methods: ${methods}).</p><nav><a href="/ui/settings">Account settings</a><a href="/ui/logout">Sign out</a></nav></div>`),
     );
   });
   app.get('/ui/logout', async (request, reply) => {
