@@ -640,6 +640,22 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
       expect(byTotp.session.authenticator_assurance_level).toBe('aal2');
     });
 
+    it('uses both TOTP and lookup in aal2 refreshes of one session (Kratos mix.spec / mobile mix.spec)', async () => {
+      const user = await register();
+      const { flowId, secret, shown } = await totpStep(user.token);
+      const codes = codesOf(shown);
+      await confirm(user.token, flowId);
+      k.clock.advanceSeconds(30);
+      const refresh = await k.frontend.createNativeLoginFlow({ aal: 'aal2', refresh: true, xSessionToken: user.token });
+      expect(nodeNames(refresh, 'password')).toEqual([]);
+      await k.frontend.updateLoginFlow({ flow: refresh.id, xSessionToken: user.token, updateLoginFlowBody: { method: 'totp', totp_code: totpNow(k, secret) } });
+      const byCode = await lookupLogin(user.token, codes[1]!, k, { refresh: true });
+      expect(byCode.status).toBe(200);
+      const session = await k.frontend.toSession({ xSessionToken: user.token });
+      expect(session.authentication_methods?.map((m) => m.method)).toEqual(['password', 'totp', 'totp', 'lookup_secret']);
+      expect(session.authenticator_assurance_level).toBe('aal2');
+    });
+
     it('abandoning enrollment after the TOTP code leaves no credential (no TOTP, no codes)', async () => {
       const user = await register();
       const { shown } = await totpStep(user.token);
