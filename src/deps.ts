@@ -14,6 +14,9 @@ import type { Metrics } from './audit/metrics.js';
 import type { Urls } from './urls.js';
 import type { PasswordHasher } from './credentials/password/hasher.js';
 import type { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
+import type { OutboxCourier } from './courier/outbox.js';
+import type { OneTimeCodes } from './credentials/code/one-time-codes.js';
+import type { RecoveryAddressBook } from './identity/recovery-address-book.js';
 
 /** What modules may depend on. Each module takes only the parts it needs (`Pick<Deps, …>`). */
 export interface Deps {
@@ -35,4 +38,10 @@ export interface Deps {
   secondFactorTypes: string[];
   /** Brute-force limits shared by every second factor. */
   secondFactorGuard: SecondFactorGuard;
+  /** The outbox (implements `Courier`, courier/courier.ts): `enqueue(message, trx)` in the action's transaction. */
+  courier: OutboxCourier;
+  /** One-time email codes (credentials/code/): keyed hash, expiry, attempt limit, single use. */
+  oneTimeCodes: OneTimeCodes;
+  /** Which addresses count for recovery: the schema's, plus secondary ones once verified. */
+  recoveryAddresses: RecoveryAddressBook;
 }

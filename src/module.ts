@@ -34,7 +34,8 @@ export interface KairosModule {
   stop?(): Promise<void> | void;
   /**
    * This module's section of `GET /admin/identities/{id}/mfa` (e.g. `totp`, `recovery_codes`, `lockout`), or
-   * null when it has nothing for this identity. Never a secret or code.
+   * null when it has nothing for this identity. Never a secret or code. Return the section under its name,
+   * `{ recovery_codes: {...} }`: http/admin/mfa.ts merges every module's object into the response.
    */
   mfaReport?(identity: import('./identity/identity.js').Identity): Promise<Record<string, unknown> | null>;
   /** Readiness details for /health/ready (never fails readiness by itself unless it returns ok:false). */

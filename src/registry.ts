@@ -21,6 +21,13 @@ import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 import { lookupSecretModule } from './credentials/lookup-secret/module.js';
+import { recoveryModule } from './recovery/module.js';
+import { OutboxCourier } from './courier/outbox.js';
+import { Templates } from './courier/templates.js';
+import { courierModule } from './courier/module.js';
+import { OneTimeCodes } from './credentials/code/one-time-codes.js';
+import { RecoveryAddressBook } from './identity/recovery-address-book.js';
+import { codeModule } from './credentials/code/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -91,6 +98,13 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       parallelism: config.hashers.argon2.parallelism,
     }),
     secondFactorTypes,
+    courier: new OutboxCourier(
+      { db, clock, random },
+      new Templates(config.courier.template_override_path),
+      config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
+    ),
+    oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),
+    recoveryAddresses: new RecoveryAddressBook(db, clock, random),
   };
   deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
   return deps as Deps;
@@ -115,6 +129,9 @@ export function createModules(deps: Deps): KairosModule[] {
     modules.push(lookup);
   }
   modules.push(clockModule(deps));
+  if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
+  modules.push(courierModule(deps));
+  if (deps.config.selfservice.flows.verification.enabled) modules.push(codeModule(deps));
   return modules;
 }
 

@@ -12,6 +12,8 @@ import { RegistrationFlows } from './flows/registration/handler.js';
 import { SettingsFlows } from './flows/settings/handler.js';
 import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service.js';
 import { adminIdentityRoutes } from './http/admin/identities.js';
+import { adminMfaRoutes } from './http/admin/mfa.js';
+import { adminAuditRoutes } from './http/admin/audit.js';
 import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
@@ -127,6 +129,11 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   }
 
   // Per-IP limits on flow submissions. The client IP is the socket's unless a trusted proxy forwarded it.
+  // This hook must come before the plugin's own onRoute hook, which reads `config.rateLimit` when a route is added.
+  const submitLimit = config.serve.public.rate_limit.enabled ? { rateLimit: { max: config.serve.public.rate_limit.max_per_minute, timeWindow: 60_000 } } : {};
+  publicApp.addHook('onRoute', (route) => {
+    if (route.method === 'POST' && route.url.startsWith('/self-service/')) route.config = { ...(route.config as object), ...submitLimit };
+  });
   if (config.serve.public.rate_limit.enabled) {
     await publicApp.register(rateLimit, {
       global: false,
@@ -139,10 +146,6 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
       },
     });
   }
-  const submitLimit = config.serve.public.rate_limit.enabled ? { rateLimit: { max: config.serve.public.rate_limit.max_per_minute, timeWindow: 60_000 } } : {};
-  publicApp.addHook('onRoute', (route) => {
-    if (route.method === 'POST' && route.url.startsWith('/self-service/')) route.config = { ...(route.config as object), ...submitLimit };
-  });
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
   await publicApp.register(hostedUiRoutes, { engine });
@@ -165,6 +168,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     adapters: Object.fromEntries(modules.flatMap((m) => m.adapters ?? []).map((a) => [a.type, a])),
     actorOf: adminActorOf,
   });
+  await adminApp.register(adminMfaRoutes, { deps, modules, actorOf: adminActorOf });
+  await adminApp.register(adminAuditRoutes, { deps });
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 

@@ -24,12 +24,31 @@ export class AuditLog {
     private readonly random: Random,
   ) {}
 
+  private lastMs = 0;
+  private sequence = 0;
+
+  /**
+   * A UUIDv7-shaped id (RFC 9562 §5.7): 48 bits of milliseconds, then a 12-bit sequence, then random bits. Events
+   * recorded in the same millisecond by this instance keep their order when listed (created_at, then id).
+   */
+  private nextId(nowMs: number): string {
+    if (nowMs > this.lastMs) {
+      this.lastMs = nowMs;
+      this.sequence = 0;
+    } else this.sequence = (this.sequence + 1) & 0xfff;
+    const ms = nowMs.toString(16).padStart(12, '0').slice(-12);
+    const rand = this.random.uuid().replace(/-/g, '');
+    const seq = (0x7000 | this.sequence).toString(16);
+    const variant = ((parseInt(rand[16]!, 16) & 0x3) | 0x8).toString(16);
+    return `${ms.slice(0, 8)}-${ms.slice(8)}-${seq}-${variant}${rand.slice(17, 20)}-${rand.slice(20, 32)}`;
+  }
+
   /** Records an event; pass `trx` to make it part of the action's transaction. */
   async record(event: AuditEvent, trx: Db = this.db): Promise<void> {
     await trx
       .insertInto('audit_events')
       .values({
-        id: this.random.uuid(),
+        id: this.nextId(this.clock.nowMs()),
         type: event.type,
         identity_id: event.identityId ?? null,
         session_id: event.sessionId ?? null,

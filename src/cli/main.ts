@@ -49,7 +49,10 @@ async function serve(options: { config?: string; dev?: boolean; migrate?: boolea
   const server = await buildServer(deps, createModules(deps));
   const { publicUrl, adminUrl } = await server.listen();
   logger.info({ public: publicUrl, admin: adminUrl, database: deps.storage.description, version: KAIROS_VERSION }, 'kairos is listening');
-  if (config.dev) process.stderr.write(DEV_BANNER(publicUrl, adminUrl, [`database: ${deps.storage.description}`, ...devNotes]));
+  const devMail = config.courier.smtp.connection_uri
+    ? []
+    : [`mail: no SMTP server is used; the development mail sink prints every message here (codes included — dev mode only) and lists it at ${publicUrl}/ui/dev/mail`];
+  if (config.dev) process.stderr.write(DEV_BANNER(publicUrl, adminUrl, [`database: ${deps.storage.description}`, ...devNotes, ...devMail]));
 
   let stopping = false;
   const shutdown = async (signal: string) => {

@@ -117,7 +117,7 @@ export const configSchema = {
             }),
             recovery: flow({
               use: { type: 'string', enum: ['code'], default: 'code' },
-              mfa_reset_delay: { ...duration, default: '24h' },
+              mfa_reset_delay: { ...duration, default: '72h' },
             }),
             verification: flow({ use: { type: 'string', enum: ['code'], default: 'code' } }),
             error: { type: 'object', default: {}, properties: { ui_url: url } },
@@ -175,6 +175,16 @@ export const configSchema = {
                         user_hints: { type: 'boolean', default: true },
                         max_skew: { ...duration, default: '10m' },
                         previous_secret_retention: { ...duration, default: '2160h' },
+                      },
+                    },
+                    lockout: {
+                      type: 'object',
+                      default: {},
+                      properties: {
+                        free_failures: { type: 'integer', minimum: 1, maximum: 20, default: 5 },
+                        base_delay: { ...duration, default: '2s' },
+                        max_delay: { ...duration, default: '15m' },
+                        max_consecutive_failures: { type: 'integer', minimum: 10, maximum: 100, default: 100 },
                       },
                     },
                   },
@@ -266,6 +276,15 @@ export const configSchema = {
         },
         template_override_path: { type: 'string' },
         message_retries: { type: 'integer', minimum: 0, default: 5 },
+        worker: {
+          type: 'object',
+          default: {},
+          description: 'Kairos: the courier loop in `kairos serve` (disable it when `kairos courier watch` runs elsewhere).',
+          properties: {
+            enabled: { type: 'boolean', default: true },
+            poll_interval: { ...duration, default: '1s' },
+          },
+        },
       },
     },
     clock: {
@@ -367,6 +386,8 @@ export interface KairosConfig {
           window: number;
           require_recovery_codes: boolean;
           diagnostics: { enabled: boolean; user_hints: boolean; max_skew: string; previous_secret_retention: string };
+          /** Per-identity second-factor limits (mfa/attempts); every second factor shares them. */
+          lockout: { free_failures: number; base_delay: string; max_delay: string; max_consecutive_failures: number };
         };
       };
       lookup_secret: { enabled: boolean; config: { count: number } };
@@ -385,6 +406,7 @@ export interface KairosConfig {
     smtp: { connection_uri?: string; from_address: string; from_name: string };
     template_override_path?: string;
     message_retries: number;
+    worker: { enabled: boolean; poll_interval: string };
   };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string } };

@@ -54,6 +54,12 @@ export class FlowEngine {
    */
   readonly nodeRevealers: ((flow: Flow, nodes: UiNode[]) => Promise<UiNode[]> | UiNode[])[] = [];
 
+  /**
+   * Checks a module adds to every use of a session at whoami (e.g. an identity whose second factor was reset must
+   * enroll again first). A gate returns the error to answer with, or null.
+   */
+  readonly sessionGates: ((current: CurrentSession) => Promise<HttpError | null>)[] = [];
+
   async sessionExtras(identityId: string): Promise<Record<string, unknown>> {
     if (this.sessionExtraProviders.length === 0) return {};
     const kairos: Record<string, unknown> = {};

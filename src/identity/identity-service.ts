@@ -166,8 +166,26 @@ export class IdentityService {
     return identity;
   }
 
+  /**
+   * Called inside the transaction just before an identity's credential of `type` is deleted or replaced (settings
+   * unlink, admin DELETE, MFA reset, re-enrollment), with the id of the credential that stays (null on deletion).
+   * The TOTP diagnosis keeps the old secret this way (mfa/diagnosis).
+   */
+  readonly credentialRetirementHooks: ((event: { identityId: string; type: string; keepCredentialId: string | null }, trx: Db) => Promise<void>)[] = [];
+
+  private async runRetirementHooks(identityId: string, type: string, keepCredentialId: string | null, trx: Db): Promise<void> {
+    for (const hook of this.credentialRetirementHooks) await hook({ identityId, type, keepCredentialId }, trx);
+  }
+
   async saveCredential(identityId: string, credential: Credential, db: Db = this.db): Promise<void> {
     try {
+      if (this.credentialRetirementHooks.length > 0) {
+        await this.inTransaction(db, async (trx) => {
+          await this.runRetirementHooks(identityId, credential.type, credential.id, trx);
+          await repo.upsertCredential(trx, identityId, credential);
+        });
+        return;
+      }
       await repo.upsertCredential(db, identityId, credential);
     } catch (err) {
       if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
@@ -189,7 +207,11 @@ export class IdentityService {
   }
 
   deleteCredential(identityId: string, type: string, db: Db = this.db): Promise<number> {
-    return repo.deleteCredential(db, identityId, type);
+    if (this.credentialRetirementHooks.length === 0) return repo.deleteCredential(db, identityId, type);
+    return this.inTransaction(db, async (trx) => {
+      await this.runRetirementHooks(identityId, type, null, trx);
+      return repo.deleteCredential(trx, identityId, type);
+    });
   }
 
   /** Runs `fn` in a transaction, or inside the caller's when `db` already is one. */

@@ -36,16 +36,17 @@ export function sqlitePath(dsn: string): string {
   return resolve(path);
 }
 
-export function openStorage(dsn: string, options: { poolSize?: number } = {}): Storage {
+export function openStorage(dsn: string, options: { poolSize?: number; readOnly?: boolean } = {}): Storage {
   const dialect = dialectOf(dsn);
   if (dialect === 'sqlite') {
     const path = sqlitePath(dsn);
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    const database = new SQLite(path);
-    database.pragma('journal_mode = WAL');
+    // Read-only (kairos doctor): the file must exist and nothing can be written, not even the journal mode.
+    if (path !== ':memory:' && !options.readOnly) mkdirSync(dirname(path), { recursive: true });
+    const database = options.readOnly ? new SQLite(path, { readonly: true, fileMustExist: true }) : new SQLite(path);
+    if (!options.readOnly) database.pragma('journal_mode = WAL');
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
-    database.pragma('synchronous = NORMAL');
+    if (!options.readOnly) database.pragma('synchronous = NORMAL');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
     return {
       db,
@@ -65,7 +66,9 @@ export function openStorage(dsn: string, options: { poolSize?: number } = {}): S
   const pool = new pg.Pool({
     connectionString: url.toString(),
     max: options.poolSize ?? 10,
-    ...(searchPath ? { options: `-c search_path=${searchPath}` } : {}),
+    ...(searchPath || options.readOnly
+      ? { options: [searchPath ? `-c search_path=${searchPath}` : '', options.readOnly ? '-c default_transaction_read_only=on' : ''].filter(Boolean).join(' ') }
+      : {}),
   });
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {

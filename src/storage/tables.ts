@@ -145,6 +145,45 @@ export interface TotpCredentialsTable {
   /** Last accepted RFC 6238 time step (replay protection); null until first use. */
   last_used_step: number | null;
   created_at: number;
+  /** RFC 6238 §6: learned centre of the window, in steps from the server's step (mfa/diagnosis/drift.ts). */
+  drift_steps: Generated<number>;
+  /** Offsets of the last accepted codes, comma-separated, newest last. */
+  recent_offsets: Generated<string>;
+  /** Future steps revealed by a clock-skew diagnosis, never accepted (comma-separated). */
+  refused_steps: Generated<string>;
+}
+
+/** Secrets of removed or replaced TOTP credentials (mfa/diagnosis): only to recognise an old entry; never accepted. */
+export interface TotpPreviousSecretsTable {
+  id: string;
+  identity_id: string;
+  /** SecretCipher token, additional data = `totp_previous_secrets/<id>`. */
+  secret_ciphertext: string;
+  algorithm: string;
+  digits: number;
+  period_seconds: number;
+  issuer: string | null;
+  account_name: string;
+  enrolled_at: number;
+  retired_at: number;
+}
+
+/** Latest TOTP offset per identity (population clock drift, mfa/diagnosis). */
+export interface TotpOffsetSamplesTable {
+  identity_id: string;
+  offset_steps: number;
+  period_seconds: number;
+  observed_at: number;
+}
+
+/** Per-identity second-factor failure state (mfa/attempts): increasing delay and hard lock. */
+export interface MfaLockoutsTable {
+  identity_id: string;
+  consecutive_failures: number;
+  last_failure_at: number | null;
+  next_attempt_at: number | null;
+  locked_at: number | null;
+  updated_at: number;
 }
 
 /** Recovery codes (credentials/lookup-secret): one row per code, keyed hash only. */
@@ -160,9 +199,110 @@ export interface LookupSecretCodesTable {
   created_at: number;
 }
 
+/** One-time recovery codes and admin recovery link tokens (recovery/): keyed hashes only, single use. */
+export interface RecoveryCodesTable {
+  id: string;
+  identity_id: string;
+  flow_id: string;
+  kind: 'code' | 'link';
+  code_hash: string;
+  address: string | null;
+  issued_by: string;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
+/** MFA reset requests (recovery/mfa-reset.ts): pending → completed | cancelled. */
+export interface MfaResetRequestsTable {
+  id: string;
+  identity_id: string;
+  status: 'pending' | 'completed' | 'cancelled';
+  flow_id: string | null;
+  cancel_token_hash: string;
+  not_before: number;
+  completed_via: string | null;
+  completed_at: number | null;
+  cancelled_at: number | null;
+  reenrolled_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+/** The courier's outbox (courier/): Kratos's message statuses. */
+export interface CourierMessagesTable {
+  id: string;
+  type: 'email';
+  status: 'queued' | 'processing' | 'sent' | 'abandoned';
+  template_type: string;
+  recipient: string;
+  subject: string;
+  /** Plain text, or a SecretCipher token (AAD = message id) when body_encrypted is 1. */
+  body: string;
+  html_body: string;
+  body_encrypted: number;
+  carries_secret: number;
+  identity_id: string | null;
+  send_count: number;
+  next_attempt_at: number;
+  /** Lease of the worker delivering it (status processing); an expired lease makes the message claimable again. */
+  claimed_until: number | null;
+  claim_token: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface CourierMessageDispatchesTable {
+  id: string;
+  message_id: string;
+  status: 'failed' | 'success';
+  /** JSON {message, code?}; never the message body. */
+  error: string | null;
+  created_at: number;
+}
+
+/** One-time email codes (credentials/code/): keyed hash only; single use by conditional UPDATE. */
+export interface OneTimeCodesTable {
+  id: string;
+  purpose: string;
+  flow_id: string;
+  identity_id: string | null;
+  address: string;
+  code_hash: string;
+  attempts: number;
+  max_attempts: number;
+  expires_at: number;
+  used_at: number | null;
+  revoked_at: number | null;
+  created_at: number;
+}
+
+/** Recovery addresses added in settings (Kairos); they count for recovery only when verified. */
+export interface SecondaryRecoveryAddressesTable {
+  id: string;
+  identity_id: string;
+  value: string;
+  via: string;
+  verified: number;
+  /** `value` once verified (unique: one verified owner per address), else null. */
+  verified_value: string | null;
+  verified_at: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   totp_credentials: TotpCredentialsTable;
+  mfa_lockouts: MfaLockoutsTable;
   lookup_secret_codes: LookupSecretCodesTable;
+  totp_previous_secrets: TotpPreviousSecretsTable;
+  totp_offset_samples: TotpOffsetSamplesTable;
+  recovery_codes: RecoveryCodesTable;
+  mfa_reset_requests: MfaResetRequestsTable;
+  courier_messages: CourierMessagesTable;
+  courier_message_dispatches: CourierMessageDispatchesTable;
+  one_time_codes: OneTimeCodesTable;
+  identity_secondary_recovery_addresses: SecondaryRecoveryAddressesTable;
   _unused?: Generated<never>;
 }

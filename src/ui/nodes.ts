@@ -16,7 +16,9 @@ export type NodeGroup =
   | 'webauthn'
   | 'passkey'
   | 'identifier_first'
-  | 'captcha';
+  | 'captcha'
+  /** Kairos: secondary recovery addresses in settings (credentials/code/recovery-address-settings.ts). */
+  | 'recovery_address';
 
 export type InputType =
   | 'text'

@@ -194,6 +194,8 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
     expect(sixth.body.ui.messages.map((m: any) => m.text)).toContain('Too many wrong codes. Sign in again.');
     expect((await errorBody(k.frontend.toSession({ xSessionToken: token }))).body.error.id).toBe('session_aal2_required');
     // A fresh flow still works: the budget is per pending login.
+    // (after the per-identity delay that five consecutive failures start; see mfa-lockout.test.ts)
+    k.clock.advanceSeconds(2);
     const ok = await secondFactor(token, right);
     expect(ok.session.authenticator_assurance_level).toBe('aal2');
   });

@@ -7,6 +7,8 @@ import type { KairosModule } from '../../module.js';
 import { buildOtpauthUrl, parseOtpauthUrl } from './otp.js';
 import { TotpRepository } from './repository.js';
 import { TOTP, TotpStrategy } from './strategy.js';
+import { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
+import { buildTotpReport } from '../../mfa/diagnosis/report.js';
 
 /** An imported credential the admin API rejects with 400 (the name is what identities.ts looks for). */
 class CredentialImportError extends Error {
@@ -18,8 +20,16 @@ export const REDACTED = '[redacted]';
 
 /** TOTP as a Kairos module: login (aal2) and settings strategies, and the admin API's `totp` credential adapter. */
 export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { strategy: TotpStrategy } {
-  const strategy = new TotpStrategy(deps, cipher);
+  const diagnostics = new TotpDiagnostics(deps, cipher);
+  const strategy = new TotpStrategy(deps, cipher, diagnostics);
   const repository = new TotpRepository(deps.db);
+  // A removed or replaced TOTP secret is kept (encrypted) for the diagnosis of codes from the old app entry.
+  deps.identities.credentialRetirementHooks.push(async ({ identityId, type, keepCredentialId }, trx) => {
+    if (type !== TOTP) return;
+    for (const row of await repository.findByIdentityId(identityId, trx)) {
+      if (row.credentialId !== keepCredentialId) await diagnostics.retire(row, trx);
+    }
+  });
 
   const adapter: CredentialAdapter = {
     type: TOTP,
@@ -72,8 +82,42 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { s
     strategies: { login: [strategy], settings: [strategy] },
     adapters: [adapter],
     secondFactorTypes: [TOTP],
-    init({ engine }) {
+    async init({ engine }) {
       engine.nodeRevealers.push((flow, nodes) => strategy.revealNodes(flow, nodes));
+      await diagnostics.restore();
     },
+    /**
+     * The `totp` section of the admin MFA view: the credential's own parameters, never its secret, plus the
+     * diagnosis view (mfa/diagnosis): drift, whether the issuer changed since enrollment, previous secrets (dates
+     * only) and the recent rejection causes.
+     */
+    async mfaReport(identity: Identity) {
+      const credential = identity.credentials[TOTP];
+      if (!credential) return null;
+      const row = await repository.findByCredentialId(credential.id);
+      if (!row) return null;
+      const { algorithm, digits, periodSeconds } = row.parameters;
+      const previous = await diagnostics.repository.previousSecrets(identity.id, deps.clock.nowMs() - diagnostics.retentionMs);
+      const diagnosis = buildTotpReport({ row, previous, rejections: await diagnostics.recentRejections(identity.id), currentIssuer: diagnostics.currentIssuer });
+      return {
+        [TOTP]: {
+          credential_id: row.credentialId,
+          algorithm,
+          digits,
+          period_seconds: periodSeconds,
+          issuer: row.issuer,
+          account_name: row.accountName,
+          enrolled_at: new Date(row.createdAtMs).toISOString(),
+          // RFC 6238: step S starts at S · period seconds (T0 = 0).
+          last_used_at: row.lastUsedStep === null ? null : new Date(row.lastUsedStep * periodSeconds * 1000).toISOString(),
+          current_issuer: diagnosis.current_issuer,
+          issuer_changed: diagnosis.issuer_changed,
+          drift: diagnosis.drift,
+          previous_secrets: diagnosis.previous_secrets,
+          recent_rejections: diagnosis.recent_rejections,
+        },
+      };
+    },
+    health: () => ({ population_drift: diagnostics.health() }),
   };
 }

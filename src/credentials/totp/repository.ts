@@ -1,3 +1,4 @@
+import type { Selectable } from 'kysely';
 import type { Db } from '../../identity/repository.js';
 import { affectedRows } from '../../storage/db.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
@@ -13,9 +14,18 @@ export interface TotpCredentialRow {
   accountName: string;
   lastUsedStep: number | null;
   createdAtMs: number;
+  /** RFC 6238 §6 drift: centre of the accepted window in steps (0 until learned; mfa/diagnosis/drift.ts). */
+  driftSteps?: number;
+  /** Offsets of the last accepted codes, oldest first. */
+  recentOffsets?: number[];
+  /** Future steps a clock-skew diagnosis revealed; never accepted. */
+  refusedSteps?: number[];
 }
 
-function fromRow(row: TotpCredentialsTable): TotpCredentialRow {
+const numberList = (stored: string | null | undefined): number[] =>
+  stored ? stored.split(',').map(Number).filter((n) => Number.isSafeInteger(n)) : [];
+
+function fromRow(row: Selectable<TotpCredentialsTable>): TotpCredentialRow {
   const parameters: TotpParameters = {
     algorithm: row.algorithm as TotpAlgorithm,
     digits: Number(row.digits) as 6 | 8,
@@ -31,6 +41,9 @@ function fromRow(row: TotpCredentialsTable): TotpCredentialRow {
     accountName: row.account_name,
     lastUsedStep: row.last_used_step === null ? null : Number(row.last_used_step),
     createdAtMs: Number(row.created_at),
+    driftSteps: Number(row.drift_steps ?? 0),
+    recentOffsets: numberList(row.recent_offsets),
+    refusedSteps: numberList(row.refused_steps),
   };
 }
 
@@ -58,6 +71,12 @@ export class TotpRepository {
   async findByCredentialId(credentialId: string, db: Db = this.db): Promise<TotpCredentialRow | null> {
     const row = await db.selectFrom('totp_credentials').selectAll().where('credential_id', '=', credentialId).executeTakeFirst();
     return row ? fromRow(row) : null;
+  }
+
+  /** Every TOTP row of an identity (normally at most one). */
+  async findByIdentityId(identityId: string, db: Db = this.db): Promise<TotpCredentialRow[]> {
+    const rows = await db.selectFrom('totp_credentials').selectAll().where('identity_id', '=', identityId).execute();
+    return rows.map(fromRow);
   }
 
   /**

@@ -28,6 +28,7 @@ import {
   type TotpParameters,
 } from './otp.js';
 import { TotpRepository, type TotpCredentialRow } from './repository.js';
+import type { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
 
 export const TOTP = 'totp';
 
@@ -85,6 +86,8 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   constructor(
     private readonly deps: TotpDeps,
     private readonly cipher: SecretCipher,
+    /** Rejection diagnosis and drift learning (mfa/diagnosis); absent, a wrong code is just 4000008. */
+    private readonly diagnostics?: TotpDiagnostics,
   ) {
     this.repository = new TotpRepository(deps.db);
   }
@@ -108,24 +111,53 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   }
 
   /**
-   * Checks a code against a stored credential with the credential's own parameters and consumes the matched step.
-   * Returns false for a malformed, wrong or replayed code (all the same to the caller: 4000008).
+   * Checks a code against a stored credential with the credential's own parameters, in its window centred on the
+   * learned drift (RFC 6238 §6), and consumes the matched step. Returns false for a malformed, wrong or replayed
+   * code, or a step a diagnosis revealed (`refusedSteps`). An accepted code's offset feeds the drift estimates.
    */
   private async verifyStored(row: TotpCredentialRow, rawCode: string): Promise<boolean> {
     const secret = this.cipher.decrypt(row.secretCiphertext, row.credentialId);
-    const match = this.match(secret, row.parameters, rawCode);
-    if (!match) return false;
-    return this.repository.consumeStep(row.credentialId, match.step);
+    const match = this.match(secret, row.parameters, rawCode, row.driftSteps ?? 0);
+    secret.fill(0);
+    if (!match || (row.refusedSteps ?? []).includes(match.step)) return false;
+    if (!(await this.repository.consumeStep(row.credentialId, match.step))) return false;
+    await this.diagnostics?.recordAccepted(row, match.offsetSteps);
+    return true;
   }
 
-  private match(secret: Uint8Array, parameters: TotpParameters, rawCode: string): TotpMatch | null {
+  private match(secret: Uint8Array, parameters: TotpParameters, rawCode: string, centerOffsetSteps = 0): TotpMatch | null {
     return matchTotpCode({
       secret,
       parameters,
       code: normalizeTotpCode(rawCode),
       nowMs: this.deps.clock.nowMs(),
       windowSteps: this.config.window,
+      centerOffsetSteps,
     });
+  }
+
+  /**
+   * The error for a rejected code: Kratos's (4000003 on `totp_code` for a code shorter than the credential's
+   * digits, else 4000008), plus the diagnosis hint (mfa/diagnosis) when hints are on. The diagnosis is logged,
+   * counted and audited whatever `user_hints` says.
+   */
+  private async rejection(row: TotpCredentialRow, rawCode: string, context: { identity: Identity; flow: Flow; sessionId?: string | null; request: { ip: string; userAgent: string | null } }): Promise<FlowValidationError> {
+    const code = normalizeTotpCode(rawCode);
+    const problems: FlowValidationError['problems'] = [];
+    const digits = row.parameters.digits;
+    if (/^[0-9]*$/.test(code) && code.length < digits) problems.push({ field: 'totp_code', message: msg.minLength(digits, code.length) });
+    else problems.push({ field: null, message: msg.totpWrong() });
+    if (this.diagnostics) {
+      const { hint } = await this.diagnostics.reportRejection(row, code, {
+        identityId: context.identity.id,
+        flowId: context.flow.id,
+        sessionId: context.sessionId ?? null,
+        ipAddress: context.request.ip,
+        userAgent: context.request.userAgent,
+      });
+      if (hint) problems.push({ field: null, message: hint });
+    }
+    return new FlowValidationError(problems);
   }
 
   private amr(): AmrEntry {
@@ -159,7 +191,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     await this.deps.secondFactorGuard.beginAttempt(attempt);
     if (!(await this.verifyStored(row, code))) {
       await this.deps.secondFactorGuard.recordFailure(attempt);
-      throw FlowValidationError.global(msg.totpWrong());
+      throw await this.rejection(row, code, { identity, flow, sessionId: input.session?.id ?? null, request: input.request });
     }
     await this.deps.secondFactorGuard.recordSuccess(attempt);
     return { identity, amr: this.amr() };

@@ -136,7 +136,20 @@ export class LoginFlows {
     } catch (err) {
       if (flow && err instanceof FlowValidationError) {
         const body = (request.body ?? {}) as Record<string, unknown>;
-        deps.metrics.counter('kairos_login_failures_total', 'Rejected login submissions by method', ['method']).inc({ method: String(body.method ?? 'unknown').slice(0, 32) });
+        const method = String(body.method ?? 'unknown').slice(0, 32);
+        deps.metrics.counter('kairos_login_failures_total', 'Rejected login submissions by method', ['method']).inc({ method });
+        // Never the identifier or anything submitted: the method, the level asked for, and the message ids shown.
+        const info = requestInfo(request);
+        await deps.audit.record({
+          type: 'login.failed',
+          identityId: flow.identityId,
+          sessionId: flow.sessionId,
+          flowId: flow.id,
+          actor: 'self',
+          ipAddress: info.ip,
+          userAgent: info.userAgent,
+          details: { method, requested_aal: flow.requestedAal ?? 'aal1', message_ids: err.problems.map((p) => p.message.id) },
+        });
       }
       return engine.fail(request, reply, flow, err);
     }

@@ -61,6 +61,10 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
       if (!engine.satisfiesAal(current, deps.config.session.whoami.required_aal)) {
         throw errors.sessionAal2Required(deps.urls.browserInit('login', { aal: 'aal2' }));
       }
+      for (const gate of engine.sessionGates) {
+        const refused = await gate(current);
+        if (refused) throw refused;
+      }
       reply.header('x-kratos-authenticated-identity-id', current.identity.id);
       const extras = await engine.sessionExtras(current.identity.id);
       return reply.send(sessionToJson(current.session, deps.clock.nowMs(), engine.identityJson(current.identity), extras));

@@ -2,7 +2,11 @@ import type { Migration } from 'kysely';
 import * as core from './20261122T0900_core.js';
 import * as audit from './20261122T0901_audit.js';
 import * as totp from './20261122T1000_totp.js';
+import * as mfaLockout from './20261201T1000_mfa_lockout.js';
 import * as lookupSecrets from './20261201T1100_lookup_secrets.js';
+import * as totpDiagnostics from './20261201T1200_totp_diagnostics.js';
+import * as recovery from './20261201T1400_recovery.js';
+import * as courier from './20261201T1300_courier.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -12,5 +16,9 @@ export const migrations: Record<string, Migration> = {
   '20261122T0900_core': core,
   '20261122T0901_audit': audit,
   '20261122T1000_totp': totp,
+  '20261201T1000_mfa_lockout': mfaLockout,
   '20261201T1100_lookup_secrets': lookupSecrets,
+  '20261201T1200_totp_diagnostics': totpDiagnostics,
+  '20261201T1300_courier': courier,
+  '20261201T1400_recovery': recovery,
 };

@@ -1,0 +1,102 @@
+/**
+ * The outbox: `enqueue` renders the message's template and writes it to `courier_messages` in the caller's
+ * transaction, so a message exists if and only if the action that caused it committed. Delivery is the worker's job
+ * (courier/worker.ts).
+ *
+ * Bodies that carry a one-time code (or link) are encrypted at rest with `secrets.cipher` (AES-256-GCM, additional
+ * data = message id) and are never returned by the admin API. Without a cipher key they are stored in clear and
+ * Kairos warns at startup.
+ */
+import type { Deps } from '../deps.js';
+import type { Db } from '../identity/repository.js';
+import type { SecretCipher } from '../crypto/secret-cipher.js';
+import type { CourierMessagesTable } from '../storage/tables.js';
+import type { Courier, OutgoingMessage } from './courier.js';
+import type { Templates } from './templates.js';
+
+type OutboxDeps = Pick<Deps, 'db' | 'clock' | 'random'>;
+
+export interface StoredMessage {
+  id: string;
+  status: CourierMessagesTable['status'];
+  templateType: string;
+  recipient: string;
+  subject: string;
+  text: string;
+  html: string;
+  carriesSecret: boolean;
+  identityId: string | null;
+  sendCount: number;
+}
+
+/** Listeners told (in this process) that a message was queued, so a local worker delivers it without waiting. */
+export type EnqueueListener = () => void;
+
+export class OutboxCourier implements Courier {
+  private readonly listeners: EnqueueListener[] = [];
+
+  constructor(
+    private readonly deps: OutboxDeps,
+    private readonly templates: Templates,
+    private readonly cipher: SecretCipher | null,
+  ) {}
+
+  onEnqueue(listener: EnqueueListener): void {
+    this.listeners.push(listener);
+  }
+
+  async enqueue(message: OutgoingMessage, trx?: Db): Promise<string> {
+    const db = trx ?? this.deps.db;
+    const id = this.deps.random.uuid();
+    const now = this.deps.clock.nowMs();
+    const rendered = this.templates.render(message.template, message.recipient, message.data);
+    const encrypt = message.carriesSecret === true && this.cipher !== null;
+    const seal = (text: string, part: string) => (encrypt ? this.cipher!.encrypt(new TextEncoder().encode(text), `${id}/${part}`) : text);
+    await db
+      .insertInto('courier_messages')
+      .values({
+        id,
+        type: 'email',
+        status: 'queued',
+        template_type: message.template,
+        recipient: message.recipient,
+        subject: rendered.subject,
+        body: seal(rendered.text, 'text'),
+        html_body: seal(rendered.html, 'html'),
+        body_encrypted: encrypt ? 1 : 0,
+        carries_secret: message.carriesSecret ? 1 : 0,
+        identity_id: message.identityId ?? null,
+        send_count: 0,
+        next_attempt_at: now,
+        claimed_until: null,
+        claim_token: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .execute();
+    // A listener runs after the caller's transaction had a chance to commit; a worker that looks too early simply
+    // finds nothing and the poll picks the message up.
+    setImmediate(() => {
+      for (const listener of this.listeners) listener();
+    });
+    return id;
+  }
+
+  /** The message with its bodies decrypted (for delivery only; never for the admin API). */
+  open(row: CourierMessagesTable): StoredMessage {
+    const unseal = (text: string, part: string) =>
+      row.body_encrypted === 1 && this.cipher ? new TextDecoder().decode(this.cipher.decrypt(text, `${row.id}/${part}`)) : text;
+    return {
+      id: row.id,
+      status: row.status,
+      templateType: row.template_type,
+      recipient: row.recipient,
+      subject: row.subject,
+      text: unseal(row.body, 'text'),
+      html: unseal(row.html_body, 'html'),
+      carriesSecret: row.carries_secret === 1,
+      identityId: row.identity_id,
+      sendCount: row.send_count,
+    };
+  }
+}

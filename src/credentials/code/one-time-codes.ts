@@ -1,0 +1,191 @@
+/**
+ * One-time email codes for the `code` method (verification now; recovery reuses it): six random digits, sent by
+ * email, valid for one flow.
+ *
+ * - At rest only a keyed hash: HMAC-SHA256 under `secrets.default` (the first key hashes, every key verifies, so
+ *   rotation keeps pending codes valid), over a domain tag, the purpose, the row id and the code. A database reader
+ *   without the key cannot test guesses.
+ * - Expiry: `expiresAtMs`, decided by the caller (the flow's and the method's lifespans).
+ * - Attempts: each check takes one attempt with a conditional UPDATE (`attempts < max_attempts`) before the code
+ *   is compared, so concurrent guesses cannot exceed the budget; a code with no attempts left is dead.
+ * - Single use: success is a second conditional UPDATE (`used_at IS NULL`) checked by its row count.
+ * - One open code per flow and purpose: issuing a new one revokes the earlier ones.
+ * - Issuance is throttled per address (MAX_CODES_PER_ADDRESS per ISSUE_WINDOW_MS), which bounds the guesses against
+ *   one address to MAX_CODES_PER_ADDRESS × MAX_ATTEMPTS_PER_CODE per window and limits mail bombing.
+ */
+import type { Deps } from '../../deps.js';
+import type { Db } from '../../identity/repository.js';
+import { affectedRows } from '../../storage/db.js';
+import { constantTimeEqual, keyedHash } from '../../support/crypto.js';
+import { randomString } from '../../support/random.js';
+
+/** Kratos `selfservice/strategy/code`: `CodeLength = 6`. */
+export const CODE_DIGITS = 6;
+/** Wrong submissions one code survives (Kratos allows 5 per code; NIST SP 800-63B §5.2.2 asks for a limit). */
+export const MAX_ATTEMPTS_PER_CODE = 5;
+/** Codes one address may be sent per window (Kairos). 5 × 5 guesses per hour against 10^6 codes. */
+export const MAX_CODES_PER_ADDRESS = 5;
+export const ISSUE_WINDOW_MS = 60 * 60 * 1000;
+
+const HASH_DOMAIN = 'kairos/one-time-code/v1';
+
+export interface IssuedCode {
+  id: string;
+  /** The code to put in the email; it is not stored anywhere. */
+  code: string;
+  expiresAtMs: number;
+}
+
+export interface StoredCode {
+  id: string;
+  purpose: string;
+  flowId: string;
+  identityId: string | null;
+  address: string;
+  expiresAtMs: number;
+}
+
+export type CodeCheck =
+  | { ok: true; code: StoredCode }
+  /**
+   * Why it failed (for logs, metrics and audit details; the user sees one message for all of them so a guess
+   * learns nothing): `invalid` wrong code, `expired`, `used` already used or replaced, `exhausted` no attempts
+   * left, `none` no code was issued for this flow.
+   */
+  | { ok: false; reason: 'invalid' | 'expired' | 'used' | 'exhausted' | 'none' };
+
+/** Too many codes were sent to this address recently. */
+export class CodeThrottledError extends Error {
+  constructor(readonly retryAfterMs: number) {
+    super('too many codes for this address');
+  }
+}
+
+type CodeDeps = Pick<Deps, 'db' | 'clock' | 'random' | 'config'>;
+
+/** Digits only; spaces and dashes people type are dropped. */
+export function normalizeCode(input: unknown): string {
+  return typeof input === 'string' ? input.replace(/[\s-]/g, '') : '';
+}
+
+export class OneTimeCodes {
+  constructor(private readonly deps: CodeDeps) {}
+
+  private get keys(): string[] {
+    return this.deps.config.secrets.default;
+  }
+
+  private hash(key: string, purpose: string, id: string, code: string): string {
+    return keyedHash(key, `${HASH_DOMAIN}\0${purpose}\0${id}\0${code}`);
+  }
+
+  private matches(row: { purpose: string; id: string; code_hash: string }, code: string): boolean {
+    let match = false;
+    for (const key of this.keys) if (constantTimeEqual(this.hash(key, row.purpose, row.id, code), row.code_hash)) match = true;
+    return match;
+  }
+
+  /**
+   * A new code for `flowId` (earlier open codes of the flow and purpose are revoked). Write it in the same
+   * transaction as the outbox message that carries it. Throws CodeThrottledError when the address had too many.
+   */
+  async issue(
+    input: { purpose: string; flowId: string; identityId: string | null; address: string; expiresAtMs: number; maxAttempts?: number },
+    trx: Db = this.deps.db,
+  ): Promise<IssuedCode> {
+    const now = this.deps.clock.nowMs();
+    const recent = await trx
+      .selectFrom('one_time_codes')
+      .select('created_at')
+      .where('address', '=', input.address)
+      .where('purpose', '=', input.purpose)
+      .where('created_at', '>', now - ISSUE_WINDOW_MS)
+      .orderBy('created_at')
+      .execute();
+    if (recent.length >= MAX_CODES_PER_ADDRESS) throw new CodeThrottledError(recent[0]!.created_at + ISSUE_WINDOW_MS - now);
+    await trx
+      .updateTable('one_time_codes')
+      .set({ revoked_at: now })
+      .where('flow_id', '=', input.flowId)
+      .where('purpose', '=', input.purpose)
+      .where('used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .execute();
+    const id = this.deps.random.uuid();
+    const code = randomString(this.deps.random, CODE_DIGITS, '0123456789');
+    await trx
+      .insertInto('one_time_codes')
+      .values({
+        id,
+        purpose: input.purpose,
+        flow_id: input.flowId,
+        identity_id: input.identityId,
+        address: input.address,
+        code_hash: this.hash(this.keys[0]!, input.purpose, id, code),
+        attempts: 0,
+        max_attempts: input.maxAttempts ?? MAX_ATTEMPTS_PER_CODE,
+        expires_at: input.expiresAtMs,
+        used_at: null,
+        revoked_at: null,
+        created_at: now,
+      })
+      .execute();
+    return { id, code, expiresAtMs: input.expiresAtMs };
+  }
+
+  /** Checks (and on success consumes) the flow's open code. Every call takes one attempt. */
+  async verify(input: { purpose: string; flowId: string; code: unknown }, trx: Db = this.deps.db): Promise<CodeCheck> {
+    const code = normalizeCode(input.code);
+    const now = this.deps.clock.nowMs();
+    const open = await trx
+      .selectFrom('one_time_codes')
+      .selectAll()
+      .where('flow_id', '=', input.flowId)
+      .where('purpose', '=', input.purpose)
+      .where('used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .orderBy('created_at', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!open) {
+      const closed = await trx.selectFrom('one_time_codes').selectAll().where('flow_id', '=', input.flowId).where('purpose', '=', input.purpose).execute();
+      if (closed.some((row) => this.matches(row, code))) return { ok: false, reason: 'used' };
+      return { ok: false, reason: closed.length ? 'invalid' : 'none' };
+    }
+    const taken = await trx
+      .updateTable('one_time_codes')
+      .set((eb) => ({ attempts: eb('attempts', '+', 1) }))
+      .where('id', '=', open.id)
+      .where('used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .where((eb) => eb('attempts', '<', eb.ref('max_attempts')))
+      .executeTakeFirst();
+    if (affectedRows(taken) !== 1) return { ok: false, reason: 'exhausted' };
+    if (open.expires_at <= now) return { ok: false, reason: 'expired' };
+    if (!/^\d+$/.test(code) || code.length !== CODE_DIGITS || !this.matches(open, code)) return { ok: false, reason: 'invalid' };
+    const used = await trx
+      .updateTable('one_time_codes')
+      .set({ used_at: now })
+      .where('id', '=', open.id)
+      .where('used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (affectedRows(used) !== 1) return { ok: false, reason: 'used' };
+    return {
+      ok: true,
+      code: { id: open.id, purpose: open.purpose, flowId: open.flow_id, identityId: open.identity_id, address: open.address, expiresAtMs: open.expires_at },
+    };
+  }
+
+  /** Revokes every open code of a flow (e.g. when the flow completes another way). */
+  async revokeFlow(flowId: string, purpose: string, trx: Db = this.deps.db): Promise<void> {
+    await trx
+      .updateTable('one_time_codes')
+      .set({ revoked_at: this.deps.clock.nowMs() })
+      .where('flow_id', '=', flowId)
+      .where('purpose', '=', purpose)
+      .where('used_at', 'is', null)
+      .where('revoked_at', 'is', null)
+      .execute();
+  }
+}

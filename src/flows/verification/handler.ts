@@ -1,0 +1,100 @@
+/**
+ * Verification (Kratos `selfservice/flow/verification`): a flow that proves control of an address. The flow asks
+ * each verification strategy for its nodes and hands submissions to the first that is responsible; strategies
+ * (credentials/code/ today) decide what to send and what a code proves.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { errors, HttpError } from '../../errors/http-error.js';
+import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { msg, NO_STRATEGY_MESSAGE } from '../../ui/messages.js';
+import type { UiNode } from '../../ui/nodes.js';
+import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
+import { NOT_RESPONSIBLE, type NotResponsible, type RequestInfo, type SubmittedBody } from '../strategy.js';
+import { sortNodes, type FlowEngine } from '../engine.js';
+
+export interface VerificationStrategy {
+  readonly id: string;
+  /** Nodes of a new flow (state `choose_method`). */
+  verificationNodes(flow: Flow): UiNode[];
+  /**
+   * Handles a submission: updates the flow's state and UI (e.g. `sent_email` with a code field, or
+   * `passed_challenge`). Throws FlowValidationError for bad input; NOT_RESPONSIBLE when the body is another
+   * method's.
+   */
+  verify(input: { flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible>;
+}
+
+export class VerificationFlows {
+  constructor(
+    private readonly engine: FlowEngine,
+    readonly strategies: VerificationStrategy[],
+  ) {}
+
+  render(flow: Flow): void {
+    flow.ui.nodes = sortNodes('verification', this.strategies.flatMap((s) => s.verificationNodes(flow)));
+  }
+
+  /** A new stored flow (used by init, and by modules that start a verification themselves). */
+  async create(request: FastifyRequest, type: FlowType, options: { returnTo?: string | null } = {}): Promise<Flow> {
+    const flow = this.engine.newFlow('verification', type, request, options);
+    this.render(flow);
+    await this.engine.deps.flows.insert(flow);
+    return flow;
+  }
+
+  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+    const engine = this.engine;
+    try {
+      if (!engine.deps.config.selfservice.flows.verification.enabled) throw errors.flowDisabled('verification');
+      const flow = await this.create(request, type, { returnTo: engine.returnToOf(request) });
+      if (type === 'browser' && !isJsonRequest(request)) {
+        engine.csrf.ensure(request, reply);
+        return engine.redirectToUi(reply, flow);
+      }
+      return engine.respondFlow(request, reply, flow);
+    } catch (err) {
+      if (err instanceof HttpError) return engine.sendError(request, reply, err, type);
+      throw err;
+    }
+  }
+
+  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    const engine = this.engine;
+    let flow: Flow | null = null;
+    try {
+      flow = await engine.loadFlow('verification', (request.query as Record<string, unknown>).flow);
+      const body = submittedBody(request);
+      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
+      return await this.handle(request, reply, flow, body);
+    } catch (err) {
+      return engine.fail(request, reply, flow, err);
+    }
+  }
+
+  /** Runs a submission on a loaded flow (also used by the emailed link, which carries flow and code in the query). */
+  async handle(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody): Promise<FastifyReply> {
+    const engine = this.engine;
+    const { deps } = engine;
+    if (engine.isExpired(flow)) {
+      const replacement = engine.newFlow('verification', flow.type, request, { returnTo: flow.returnTo });
+      this.render(replacement);
+      replacement.ui.messages = [engine.expiredMessage(flow)];
+      await deps.flows.insert(replacement);
+      if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
+      throw engine.expiredError(flow, replacement.id);
+    }
+    if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+    let handled = false;
+    for (const strategy of this.strategies) {
+      const outcome = await strategy.verify({ flow, body, request: requestInfo(request) });
+      if (outcome === NOT_RESPONSIBLE) continue;
+      handled = true;
+      flow.active = strategy.id;
+      break;
+    }
+    if (!handled) throw FlowValidationError.global(NO_STRATEGY_MESSAGE.verification());
+    await deps.flows.update(flow, deps.clock.nowMs());
+    if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, flow);
+    return engine.respondFlow(request, reply, flow);
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * Messages of the per-identity second-factor limits (Kairos's ranges: info 1900100–1900199, errors
+ * 4900100–4900199 belong to mfa/attempts). Neither says whether the submitted code was right: a refused attempt is
+ * refused before its code is checked.
+ */
+import { kairosWarning, type UiText } from '../../ui/messages.js';
+
+export const lockoutMessages = {
+  /** The increasing delay: the code was not checked; retry at `retry_at`. */
+  delayed: (retryAtMs: number, nowMs: number): UiText => {
+    const retryAfterSeconds = Math.max(1, Math.ceil((retryAtMs - nowMs) / 1000));
+    return kairosWarning(4900100, `Too many wrong codes. Wait ${retryAfterSeconds} seconds, then try again. The code was not checked.`, {
+      retry_at: new Date(retryAtMs).toISOString(),
+      retry_at_unix: Math.ceil(retryAtMs / 1000),
+      retry_after_seconds: retryAfterSeconds,
+    });
+  },
+  /** The hard lock at the NIST ceiling: only account recovery or an administrator lifts it. */
+  locked: (lockedAtMs: number): UiText =>
+    kairosWarning(
+      4900101,
+      'Too many wrong codes: second factors are locked for this account. Recover your account or contact support.',
+      { locked_at: new Date(lockedAtMs).toISOString() },
+    ),
+} as const;

@@ -1,0 +1,126 @@
+/**
+ * Storage of the TOTP diagnosis: previous secrets (encrypted, AAD bound to the row), the per-identity offset samples
+ * of the population drift estimate, per-credential drift, and the rejections (read back from the audit trail).
+ * Every read here is a plain SELECT, so `kairos doctor` can use it on a read-only connection.
+ */
+import type { Db } from '../../identity/repository.js';
+import type { TotpAlgorithm, TotpParameters } from '../../credentials/totp/otp.js';
+import type { DriftSample } from '../clock/population-drift.js';
+
+export interface PreviousSecretRow {
+  id: string;
+  identityId: string;
+  secretCiphertext: string;
+  parameters: TotpParameters;
+  issuer: string | null;
+  accountName: string;
+  enrolledAtMs: number;
+  retiredAtMs: number;
+}
+
+export interface RejectionRecord {
+  atMs: number;
+  cause: string;
+  offsetSteps: number | null;
+  offsetSeconds: number | null;
+  credentialId: string | null;
+  flowId: string | null;
+}
+
+/** The additional data binding a previous secret's ciphertext to its row (never valid as an active credential's). */
+export const previousSecretAad = (id: string) => `totp_previous_secrets/${id}`;
+
+export class DiagnosisRepository {
+  constructor(private readonly db: Db) {}
+
+  async insertPreviousSecret(row: PreviousSecretRow, db: Db = this.db): Promise<void> {
+    await db
+      .insertInto('totp_previous_secrets')
+      .values({
+        id: row.id,
+        identity_id: row.identityId,
+        secret_ciphertext: row.secretCiphertext,
+        algorithm: row.parameters.algorithm,
+        digits: row.parameters.digits,
+        period_seconds: row.parameters.periodSeconds,
+        issuer: row.issuer,
+        account_name: row.accountName,
+        enrolled_at: row.enrolledAtMs,
+        retired_at: row.retiredAtMs,
+      })
+      .execute();
+  }
+
+  /** Previous secrets of one identity retired at or after `sinceMs`, most recent first. */
+  async previousSecrets(identityId: string, sinceMs: number, db: Db = this.db): Promise<PreviousSecretRow[]> {
+    const rows = await db
+      .selectFrom('totp_previous_secrets')
+      .selectAll()
+      .where('identity_id', '=', identityId)
+      .where('retired_at', '>=', sinceMs)
+      .orderBy('retired_at', 'desc')
+      .execute();
+    return rows.map((r) => ({
+      id: r.id,
+      identityId: r.identity_id,
+      secretCiphertext: r.secret_ciphertext,
+      parameters: { algorithm: r.algorithm as TotpAlgorithm, digits: Number(r.digits) as 6 | 8, periodSeconds: Number(r.period_seconds) },
+      issuer: r.issuer,
+      accountName: r.account_name,
+      enrolledAtMs: Number(r.enrolled_at),
+      retiredAtMs: Number(r.retired_at),
+    }));
+  }
+
+  /** Deletes every previous secret retired before `beforeMs` (retention); returns how many. */
+  async purgePreviousSecrets(beforeMs: number, db: Db = this.db): Promise<number> {
+    const result = await db.deleteFrom('totp_previous_secrets').where('retired_at', '<', beforeMs).executeTakeFirst();
+    return Number(result.numDeletedRows);
+  }
+
+  async saveDrift(credentialId: string, driftSteps: number, recentOffsets: string): Promise<void> {
+    await this.db.updateTable('totp_credentials').set({ drift_steps: driftSteps, recent_offsets: recentOffsets }).where('credential_id', '=', credentialId).execute();
+  }
+
+  async saveRefusedSteps(credentialId: string, refusedSteps: string): Promise<void> {
+    await this.db.updateTable('totp_credentials').set({ refused_steps: refusedSteps }).where('credential_id', '=', credentialId).execute();
+  }
+
+  /** The latest offset per identity (one row each, so one busy account counts once across instances). */
+  async upsertSample(sample: DriftSample): Promise<void> {
+    await this.db
+      .insertInto('totp_offset_samples')
+      .values({ identity_id: sample.identityId, offset_steps: sample.offsetSteps, period_seconds: sample.periodSeconds, observed_at: sample.atMs })
+      .onConflict((oc) => oc.column('identity_id').doUpdateSet({ offset_steps: sample.offsetSteps, period_seconds: sample.periodSeconds, observed_at: sample.atMs }))
+      .execute();
+  }
+
+  async samplesSince(sinceMs: number): Promise<DriftSample[]> {
+    const rows = await this.db.selectFrom('totp_offset_samples').selectAll().where('observed_at', '>=', sinceMs).execute();
+    return rows.map((r) => ({ identityId: r.identity_id, offsetSteps: Number(r.offset_steps), periodSeconds: Number(r.period_seconds), atMs: Number(r.observed_at) }));
+  }
+
+  /** The identity's last TOTP rejections with their causes (audit events `second_factor.rejected`), newest first. */
+  async recentRejections(identityId: string, limit: number): Promise<RejectionRecord[]> {
+    const rows = await this.db
+      .selectFrom('audit_events')
+      .select(['created_at', 'details', 'flow_id'])
+      .where('identity_id', '=', identityId)
+      .where('type', '=', 'second_factor.rejected')
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+    return rows
+      .map((r) => ({ atMs: Number(r.created_at), details: JSON.parse(r.details) as Record<string, unknown>, flowId: r.flow_id }))
+      .filter((r) => r.details.method === 'totp')
+      .map((r) => ({
+        atMs: r.atMs,
+        cause: String(r.details.cause),
+        offsetSteps: typeof r.details.offset_steps === 'number' ? r.details.offset_steps : null,
+        offsetSeconds: typeof r.details.offset_seconds === 'number' ? r.details.offset_seconds : null,
+        credentialId: typeof r.details.credential_id === 'string' ? r.details.credential_id : null,
+        flowId: r.flowId,
+      }));
+  }
+}

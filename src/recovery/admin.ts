@@ -1,0 +1,97 @@
+/**
+ * Helpdesk recovery (tier 3), in Kratos's shapes (`selfservice/strategy/code/strategy_recovery_admin.go`,
+ * `selfservice/strategy/link/strategy_recovery.go`):
+ * - `POST /admin/recovery/code` `{identity_id, expires_in?, flow_type?}` → 201 `{recovery_link, recovery_code, expires_at}`
+ * - `POST /admin/recovery/link` `{identity_id, expires_in?}` (query `return_to`) → 200 `{recovery_link, expires_at}`
+ * Kairos adds an optional `reason` (body or query); without it the audit event says "no reason given". The code or
+ * link leads into the same recovery flow as an emailed code: for an identity with a second factor it opens an MFA
+ * reset request rather than removing the factor (the helpdesk removes factors explicitly, with
+ * `DELETE /admin/identities/{id}/credentials/{type}`).
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { ModuleContext } from '../module.js';
+import { errors } from '../errors/http-error.js';
+import { parseDurationMs } from '../config/duration.js';
+import { sortNodes } from '../flows/engine.js';
+import { codeNodes, type RecoveryFlows } from '../flows/recovery/handler.js';
+import type { RecoveryCodes } from './codes.js';
+
+/** Longest lifetime an admin may give a recovery code or link. */
+const MAX_EXPIRES_IN_MS = 7 * 24 * 3_600_000;
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function reasonOf(request: FastifyRequest): string {
+  const q = request.query as Record<string, unknown>;
+  const body = request.body;
+  const raw = typeof q.reason === 'string' ? q.reason : isObject(body) && typeof body.reason === 'string' ? body.reason : '';
+  return raw.trim() ? raw.trim().slice(0, 500) : 'no reason given';
+}
+
+export async function adminRecoveryRoutes(app: FastifyInstance, options: { context: ModuleContext; codes: RecoveryCodes; flows: () => RecoveryFlows }) {
+  const { context, codes } = options;
+  const { deps, engine } = context;
+
+  async function prepare(request: FastifyRequest, kind: 'code' | 'link') {
+    const body = request.body;
+    if (!isObject(body)) throw errors.badRequest('The request body must be a JSON object.');
+    if (typeof body.identity_id !== 'string' || body.identity_id === '') throw errors.badRequest('identity_id is required');
+    const identity = /^[0-9a-f-]{36}$/i.test(body.identity_id) ? await deps.identities.get(body.identity_id) : null;
+    if (!identity) throw errors.notFound('The requested identity could not be found.');
+    if (identity.state !== 'active') throw errors.badRequest('The identity is disabled; recovery is not possible.');
+    let expiresInMs = parseDurationMs(deps.config.selfservice.flows.recovery.lifespan);
+    if (body.expires_in !== undefined) {
+      try {
+        if (typeof body.expires_in !== 'string') throw new Error();
+        expiresInMs = parseDurationMs(body.expires_in);
+      } catch {
+        throw errors.badRequest('expires_in must be a duration such as "15m" or "1h"');
+      }
+      if (!(expiresInMs > 0) || expiresInMs > MAX_EXPIRES_IN_MS) throw errors.badRequest('expires_in must be more than 0 and at most 168h');
+    }
+    const flowType = kind === 'code' && body.flow_type !== undefined ? body.flow_type : 'browser';
+    if (flowType !== 'browser' && flowType !== 'api') throw errors.badRequest('flow_type must be "browser" or "api"');
+    const returnTo = engine.returnToOf(request);
+    const flow = options.flows().newEmailFlow(flowType, request, returnTo);
+    const now = deps.clock.nowMs();
+    flow.requestUrl = deps.urls.browserInit('recovery');
+    flow.expiresAtMs = now + expiresInMs;
+    flow.identityId = identity.id;
+    flow.state = 'sent_email';
+    flow.internal = { admin_issued: true };
+    flow.ui.nodes = sortNodes('recovery', codeNodes(null));
+    const actor = context.adminActorOf(request);
+    const reason = reasonOf(request);
+    let value = '';
+    await deps.identities.inTransaction(deps.db, async (trx) => {
+      await trx
+        .insertInto('selfservice_flows')
+        .values({
+          id: flow.id, kind: flow.kind, type: flow.type, state: flow.state, identity_id: flow.identityId, session_id: null,
+          request_url: flow.requestUrl, return_to: flow.returnTo, requested_aal: null, refresh: 0, active: flow.active,
+          ui: JSON.stringify(flow.ui), internal: JSON.stringify(flow.internal), issued_at: flow.issuedAtMs,
+          expires_at: flow.expiresAtMs, created_at: flow.createdAtMs, updated_at: flow.updatedAtMs,
+        })
+        .execute();
+      value = await codes.issue({ identityId: identity.id, flowId: flow.id, kind, expiresAtMs: flow.expiresAtMs, address: null, issuedBy: actor }, trx);
+      await deps.audit.record({ type: 'recovery.requested', identityId: identity.id, flowId: flow.id, actor, ipAddress: request.ip, details: { method: kind === 'code' ? 'admin_code' : 'admin_link', reason, expires_at: new Date(flow.expiresAtMs).toISOString() } }, trx);
+    });
+    return { flow, value };
+  }
+
+  app.post('/admin/recovery/code', async (request, reply) => {
+    const { flow, value } = await prepare(request, 'code');
+    return reply.code(201).header('cache-control', 'private, no-store').send({
+      recovery_link: deps.urls.public('/self-service/recovery', { flow: flow.id }),
+      recovery_code: value,
+      expires_at: new Date(flow.expiresAtMs).toISOString(),
+    });
+  });
+
+  app.post('/admin/recovery/link', async (request, reply) => {
+    const { flow, value } = await prepare(request, 'link');
+    return reply.header('cache-control', 'private, no-store').send({
+      recovery_link: deps.urls.public('/self-service/recovery', { flow: flow.id, token: value }),
+      expires_at: new Date(flow.expiresAtMs).toISOString(),
+    });
+  });
+}

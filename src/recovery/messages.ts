@@ -1,0 +1,26 @@
+/**
+ * Recovery's own messages. Kratos's ids where Kratos has one (4060004); Kairos's own in this module's ranges:
+ * info 1900400–1900499, errors 4900400–4900499. Never reuse an id.
+ */
+import { kairosInfo, kairosWarning, type UiText } from '../ui/messages.js';
+
+const hours = (ms: number) => Math.round((ms / 3_600_000) * 10) / 10;
+
+export const recoveryMsg = {
+  /** Kratos `ErrorValidationRecoveryRecoveryTokenInvalidOrAlreadyUsed`. */
+  tokenInvalid: (): UiText => ({ id: 4060004, text: 'The recovery token is invalid or has already been used. Please retry the flow.', type: 'error' }),
+  mfaResetExplained: (completesAtMs: number, delayMs: number, hasPassword: boolean) =>
+    kairosInfo(
+      1900400,
+      `Your account is protected by a second factor, and recovery by email alone does not remove it. If you still have your authenticator app or a backup recovery code, sign in with it instead. ${hasPassword ? 'To reset the second factor now, enter your password. Otherwise the' : 'The'} reset completes ${hours(delayMs)} hours after it was requested (at ${new Date(completesAtMs).toISOString()}): recover your account again after that time. Every verified address of the account has been told and can cancel the reset.`,
+      { completes_at: new Date(completesAtMs).toISOString(), delay_seconds: Math.round(delayMs / 1000), password_accepted: hasPassword },
+    ),
+  enrollAgain: () =>
+    kairosInfo(1900401, 'Your second factor was reset. Set up your authenticator app again, with new backup recovery codes, before you continue.'),
+  mfaResetCancelledPage: () => kairosInfo(1900402, 'The second-factor reset was cancelled. Your second factor stays in place. If you did not ask for the reset, change your password.'),
+  mfaResetAlreadyClosed: () => kairosInfo(1900403, 'This cancel link is not valid any more: the reset was already completed or cancelled, or the link is wrong.'),
+  tooManyAttempts: () => kairosWarning(4900400, 'Too many attempts on this recovery flow. Start the recovery again to get a new code.'),
+  noPasswordWait: (completesAtMs: number) =>
+    kairosWarning(4900401, `This account has no password, so the reset completes only after the waiting period, at ${new Date(completesAtMs).toISOString()}.`, { completes_at: new Date(completesAtMs).toISOString() }),
+  mfaResetCancelled: () => kairosWarning(4900402, 'The second-factor reset was cancelled from one of your addresses. Your second factor stays in place.'),
+} as const;

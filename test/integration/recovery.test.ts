@@ -1,0 +1,362 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ResponseError, type RecoveryFlow } from '@ory/client-fetch';
+import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { eventually, TestSmtpServer, type ReceivedMail } from '../support/smtp.js';
+import { Templates } from '../../src/courier/templates.js';
+import type { CourierTemplateType } from '../../src/courier/courier.js';
+import { decodeBase32, timeStep, totpCodeAt } from '../../src/credentials/totp/otp.js';
+
+const PASSWORD = 'a long enough passphrase';
+const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
+const CONFIG = { selfservice: { methods: { totp: { enabled: true }, lookup_secret: { enabled: false } } } };
+
+async function failure(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
+    throw err;
+  }
+  throw new Error('expected the call to fail');
+}
+
+const messageIds = (flow: any): number[] => [
+  ...((flow.ui.messages ?? []) as any[]).map((m) => m.id),
+  ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id)),
+];
+const nodeNames = (flow: any) => flow.ui.nodes.map((n: any) => `${n.group}:${n.attributes.name ?? n.attributes.id}:${n.attributes.type ?? ''}`);
+
+describe.each(DIALECTS)('recovery (%s)', (dialect) => {
+  let k: TestKairos;
+  let smtp: TestSmtpServer;
+  let counter = 0;
+  beforeAll(async () => {
+    smtp = await new TestSmtpServer().start();
+    k = await startKairos({ dialect, config: { ...CONFIG, courier: { smtp: { connection_uri: smtp.uri, from_address: 'kairos@example.org' }, worker: { poll_interval: '50ms' } } } });
+  });
+  afterAll(async () => {
+    await k?.close();
+    await smtp?.stop();
+  });
+
+  const subjects = new Templates(undefined);
+  /** The next mail of this template that arrived over SMTP for `to` (taken, so each is read once). */
+  async function mailOf(to: string, template: CourierTemplateType): Promise<ReceivedMail> {
+    const subject = subjects.render(template, to, {}).subject;
+    return eventually(async () => {
+      const found = smtp.received.find((m) => m.to.includes(to) && m.subject === subject);
+      if (found) smtp.received.splice(smtp.received.indexOf(found), 1);
+      return found;
+    });
+  }
+  /** What the outbox holds for `to` (counted without waiting for delivery: a message exists iff it was queued). */
+  const queued = async (to: string, template: CourierTemplateType) =>
+    (await k.deps.db.selectFrom('courier_messages').select('id').where('recipient', '=', to).where('template_type', '=', template).execute()).length;
+  const lastCode = new Map<string, string>();
+
+  /** An identity created by the admin API, its email verified or not, optionally with TOTP. */
+  async function identity(options: { verified?: boolean; totp?: boolean; password?: boolean } = {}) {
+    const email = `rec${++counter}-${dialect}@example.com`;
+    const credentials: Record<string, unknown> = {};
+    if (options.password !== false) credentials.password = { config: { password: PASSWORD } };
+    if (options.totp) credentials.totp = { config: { totp_url: `otpauth://totp/Kairos:${email}?secret=${SECRET}&issuer=Kairos` } };
+    const created = await k.identityApi.createIdentity({
+      createIdentityBody: {
+        schema_id: 'default',
+        traits: { email },
+        credentials: credentials as any,
+        verifiable_addresses: options.verified === false ? [] : ([{ value: email, verified: true, via: 'email', status: 'completed' }] as any),
+      },
+    });
+    return { email, id: created.id };
+  }
+
+  async function requestCode(email: string): Promise<RecoveryFlow> {
+    const flow = await k.frontend.createNativeRecoveryFlow();
+    return k.frontend.updateRecoveryFlow({ flow: flow.id, updateRecoveryFlowBody: { method: 'code', email } });
+  }
+
+  /** The code from the recovery mail that arrived for `email` over SMTP. */
+  async function codeFor(email: string): Promise<string> {
+    const mail = await mailOf(email, 'recovery_code_valid');
+    const code = /\b(\d{6})\b/.exec(mail.text)?.[1];
+    if (!code) throw new Error('no code in the mail');
+    lastCode.set(email, code);
+    return code;
+  }
+  const cancelUrlOf = async (email: string) => /(http:\/\/\S+\/self-service\/recovery\/mfa-reset\/cancel\?token=\w+)/.exec((await mailOf(email, 'mfa_reset_requested')).text)![1]!;
+  const submitCode = (flowId: string, code: string) => k.frontend.updateRecoveryFlow({ flow: flowId, updateRecoveryFlowBody: { method: 'code', code } });
+  const submitPassword = (flowId: string, password: string) =>
+    k.frontend.updateRecoveryFlow({ flow: flowId, updateRecoveryFlowBody: { method: 'password', password } as any });
+  const tokenOf = (flow: RecoveryFlow) => (flow.continue_with as any[]).find((c) => c.action === 'set_ory_session_token')?.ory_session_token as string;
+  const hasTotp = async (id: string) => Boolean((await k.identityApi.getIdentity({ id })).credentials?.totp);
+  const events = async (id: string) => ((await (await fetch(`${k.adminUrl}/admin/audit-events?identity_id=${id}`)).json()) as any[]);
+  const wrong = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
+
+  it('recovers an identity without a second factor: code by email, privileged session, settings to set a new password', async () => {
+    const user = await identity();
+    const old = await k.frontend.updateLoginFlow({ flow: (await k.frontend.createNativeLoginFlow()).id, updateLoginFlowBody: { method: 'password', identifier: user.email, password: PASSWORD } });
+    const init = await k.frontend.createNativeRecoveryFlow();
+    expect(init.state).toBe('choose_method');
+    expect(nodeNames(init)).toEqual(['default:csrf_token:hidden', 'code:email:email', 'code:method:submit']);
+
+    const sent = await k.frontend.updateRecoveryFlow({ flow: init.id, updateRecoveryFlowBody: { method: 'code', email: user.email } });
+    expect(sent.state).toBe('sent_email');
+    expect(messageIds(sent)).toEqual([1060003]);
+    expect(nodeNames(sent)).toEqual(['default:csrf_token:hidden', 'code:code:text', 'code:method:hidden', 'code:method:submit', 'code:email:submit']);
+    const code = await codeFor(user.email);
+    expect(JSON.stringify(sent)).not.toContain(code);
+
+    const done = await submitCode(sent.id, code);
+    expect(done.state).toBe('passed_challenge');
+    const token = tokenOf(done);
+    const show = (done.continue_with as any[]).find((c) => c.action === 'show_settings_ui');
+    expect(show.flow.url).toContain(`/ui/settings?flow=${show.flow.id}`);
+    const session = await k.frontend.toSession({ xSessionToken: token });
+    expect(session.identity?.id).toBe(user.id);
+    expect(session.authentication_methods?.map((m) => m.method)).toEqual(['code_recovery']);
+    // Every other session is gone (an attacker's included).
+    expect((await failure(k.frontend.toSession({ xSessionToken: old.session_token }))).status).toBe(401);
+
+    const settings = await k.frontend.getSettingsFlow({ id: show.flow.id, xSessionToken: token });
+    expect(messageIds(settings)).toContain(1060001);
+    const saved = await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: token, updateSettingsFlowBody: { method: 'password', password: 'a brand new passphrase' } });
+    expect(saved.state).toBe('success');
+    await k.frontend.updateLoginFlow({ flow: (await k.frontend.createNativeLoginFlow()).id, updateLoginFlowBody: { method: 'password', identifier: user.email, password: 'a brand new passphrase' } });
+    const types = (await events(user.id)).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['recovery.requested', 'recovery.completed']));
+    expect(JSON.stringify(await events(user.id))).not.toContain(code);
+  });
+
+  it('answers the same whether or not the address exists, and mails nothing to an unknown address', async () => {
+    const user = await identity();
+    const nobody = `nobody-${dialect}@example.com`;
+    const unknown = await requestCode(nobody);
+    expect(await queued(nobody, 'recovery_code_valid')).toBe(0);
+    expect(await queued(nobody, 'recovery_code_invalid')).toBe(0);
+    const known = await requestCode(user.email);
+    await codeFor(user.email);
+    expect(unknown.state).toBe(known.state);
+    expect(unknown.ui.messages).toEqual(known.ui.messages);
+    expect(nodeNames(unknown)).toEqual(nodeNames(known));
+  });
+
+  it('an unverified recovery address cannot reset MFA (nor recover an account without one)', async () => {
+    for (const totp of [true, false]) {
+      const user = await identity({ verified: false, totp });
+      const sent = await requestCode(user.email);
+      expect(sent.state).toBe('sent_email');
+      expect(await queued(user.email, 'recovery_code_valid')).toBe(0);
+      const attempt = await failure(submitCode(sent.id, '000000'));
+      expect(messageIds(attempt.body)).toContain(4060006);
+      expect(await hasTotp(user.id)).toBe(totp);
+      const resets = await k.deps.db.selectFrom('mfa_reset_requests').selectAll().where('identity_id', '=', user.id).execute();
+      expect(resets).toHaveLength(0);
+    }
+  });
+
+  it('a recovery code by email is single-use and expires', async () => {
+    // Single use: two concurrent submissions of the same code, one session.
+    const a = await identity();
+    const flow = await requestCode(a.email);
+    const code = await codeFor(a.email);
+    const results = await Promise.allSettled([submitCode(flow.id, code), submitCode(flow.id, code)]);
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    expect((await failure(submitCode(flow.id, code))).status).toBe(400);
+
+    // A code is bound to its flow.
+    const b = await identity();
+    const first = await requestCode(b.email);
+    const firstCode = await codeFor(b.email);
+    const second = await k.frontend.createNativeRecoveryFlow();
+    await k.frontend.updateRecoveryFlow({ flow: second.id, updateRecoveryFlowBody: { method: 'code', email: b.email } });
+    await codeFor(b.email);
+    expect(messageIds((await failure(submitCode(second.id, firstCode))).body)).toContain(4060006);
+
+    // A resent code voids the previous one.
+    const resent = await k.frontend.updateRecoveryFlow({ flow: first.id, updateRecoveryFlowBody: { method: 'code', email: b.email } });
+    expect(await codeFor(b.email)).not.toBe(firstCode);
+    expect(messageIds((await failure(submitCode(resent.id, firstCode))).body)).toContain(4060006);
+
+    // Expiry: selfservice.methods.code.config.lifespan (15m) later the right code is refused.
+    const c = await identity();
+    const late = await requestCode(c.email);
+    const lateCode = await codeFor(c.email);
+    const row = await k.deps.db.selectFrom('one_time_codes').select('expires_at').where('flow_id', '=', late.id).executeTakeFirstOrThrow();
+    expect(Number(row.expires_at)).toBe(k.clock.nowMs() + 15 * 60_000);
+    k.clock.advanceSeconds(15 * 60 + 1);
+    expect(messageIds((await failure(submitCode(late.id, lateCode))).body)).toContain(4060006);
+  });
+
+  it('email-code guessing is throttled: per flow, and codes mailed per identity per hour', async () => {
+    const user = await identity();
+    const flow = await requestCode(user.email);
+    const code = await codeFor(user.email);
+    for (let i = 0; i < 5; i++) expect(messageIds((await failure(submitCode(flow.id, wrong(code)))).body)).toContain(4060006);
+    const blocked = await failure(submitCode(flow.id, code));
+    expect(messageIds(blocked.body)).toContain(4900400);
+    expect(blocked.body.state).toBe('sent_email');
+
+    // Four more codes this hour are mailed (five in all); the sixth request answers the same but mails nothing.
+    for (let i = 0; i < 4; i++) await requestCode(user.email);
+    expect(await queued(user.email, 'recovery_code_valid')).toBe(5);
+    const sixth = await requestCode(user.email);
+    expect(sixth.state).toBe('sent_email');
+    expect(sixth.ui.messages).toEqual(flow.ui.messages);
+    expect(await queued(user.email, 'recovery_code_valid')).toBe(5);
+    k.clock.advanceSeconds(3601);
+    await requestCode(user.email);
+    expect(await queued(user.email, 'recovery_code_valid')).toBe(6);
+  });
+
+  describe('identity with a second factor', () => {
+    it('recovery by email alone does not remove the second factor', async () => {
+      const user = await identity({ totp: true });
+      const flow = await requestCode(user.email);
+      const step = await submitCode(flow.id, await codeFor(user.email));
+      expect(step.state).toBe('sent_email');
+      expect(step.continue_with ?? []).toEqual([]);
+      expect(messageIds(step)).toEqual([1900400]);
+      expect((step.ui.messages![0] as any).context.delay_seconds).toBe(72 * 3600);
+      expect(nodeNames(step)).toEqual(['default:csrf_token:hidden', 'password:password:password', 'password:method:submit']);
+      expect(await hasTotp(user.id)).toBe(true);
+      const notice = await mailOf(user.email, 'mfa_reset_requested');
+      expect(notice.text).toContain('/self-service/recovery/mfa-reset/cancel?token=');
+      expect(notice.text).toContain(new Date(k.clock.nowMs() + 72 * 3_600_000).toISOString());
+      expect((await events(user.id)).map((e) => e.type)).toContain('mfa_reset.requested');
+      // Kratos's behaviour is no better (an aal1 session blocked by the factor); Kairos issues no session at all here.
+      expect((await k.deps.db.selectFrom('sessions').select('id').where('identity_id', '=', user.id).execute()).length).toBe(0);
+    });
+
+    it('lost phone and codes: the password completes the reset at once; TOTP must be enrolled again before the session works', async () => {
+      const user = await identity({ totp: true });
+      const flow = await requestCode(user.email);
+      const step = await submitCode(flow.id, await codeFor(user.email));
+      const bad = await failure(submitPassword(step.id, 'not the passphrase'));
+      expect(messageIds(bad.body)).toContain(4000006);
+      expect(await hasTotp(user.id)).toBe(true);
+
+      const done = await submitPassword(step.id, PASSWORD);
+      expect(done.state).toBe('passed_challenge');
+      const token = tokenOf(done);
+      expect(await hasTotp(user.id)).toBe(false);
+      const whoami = await failure(k.frontend.toSession({ xSessionToken: token }));
+      expect(whoami.status).toBe(403);
+      expect(whoami.body.error.id).toBe('kairos_second_factor_enrollment_required');
+      expect(whoami.body.redirect_browser_to).toContain('/self-service/settings/browser');
+      const show = (done.continue_with as any[]).find((c) => c.action === 'show_settings_ui');
+      const settings = await k.frontend.getSettingsFlow({ id: show.flow.id, xSessionToken: token });
+      expect(messageIds(settings)).toEqual(expect.arrayContaining([1060001, 1900401]));
+      expect((await mailOf(user.email, 'mfa_reset_completed')).text).toContain('second factor');
+      const types = (await events(user.id)).map((e) => e.type);
+      expect(types).toEqual(expect.arrayContaining(['mfa_reset.requested', 'mfa_reset.completed', 'second_factor.removed', 'recovery.completed']));
+
+      // Enroll TOTP again: the session now works, at aal2.
+      const enroll = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
+      const secret = (enroll.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret as string;
+      const code = totpCodeAt(decodeBase32(secret), { algorithm: 'SHA1', digits: 6, periodSeconds: 30 }, timeStep(k.clock.nowMs(), 30));
+      await k.frontend.updateSettingsFlow({ flow: enroll.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: code } });
+      const session = await k.frontend.toSession({ xSessionToken: token });
+      expect(session.authenticator_assurance_level).toBe('aal2');
+    });
+
+    it('lost phone and codes without the password: the reset completes only after mfa_reset_delay, when the mailbox is proven again', async () => {
+      const user = await identity({ totp: true });
+      let step = await submitCode((await requestCode(user.email)).id, await codeFor(user.email));
+      const completesAt = (step.ui.messages![0] as any).context.completes_at;
+      k.clock.advanceSeconds(71 * 3600);
+      step = await submitCode((await requestCode(user.email)).id, await codeFor(user.email));
+      expect(step.state).toBe('sent_email');
+      expect((step.ui.messages![0] as any).context.completes_at).toBe(completesAt);
+      expect(await queued(user.email, 'mfa_reset_requested')).toBe(1);
+      expect(await hasTotp(user.id)).toBe(true);
+
+      k.clock.advanceSeconds(3600);
+      const done = await submitCode((await requestCode(user.email)).id, await codeFor(user.email));
+      expect(done.state).toBe('passed_challenge');
+      expect(await hasTotp(user.id)).toBe(false);
+      expect((await failure(k.frontend.toSession({ xSessionToken: tokenOf(done) }))).body.error.id).toBe('kairos_second_factor_enrollment_required');
+      const completed = (await events(user.id)).find((e) => e.type === 'mfa_reset.completed');
+      expect(completed.details).toMatchObject({ via: 'delay', removed: ['totp'] });
+    });
+
+    it('a cancelled MFA reset leaves the second factor in place', async () => {
+      const user = await identity({ totp: true });
+      const step = await submitCode((await requestCode(user.email)).id, await codeFor(user.email));
+      const cancelUrl = await cancelUrlOf(user.email);
+      const page = await fetch(cancelUrl);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('data-message-id="1900402"');
+      expect((await fetch(cancelUrl)).status).toBe(404);
+      expect((await mailOf(user.email, 'mfa_reset_cancelled')).subject).toBe('The reset of your second factor was cancelled');
+
+      // Neither the password on the old flow nor the passing of the delay completes a cancelled reset.
+      expect(messageIds((await failure(submitPassword(step.id, PASSWORD))).body)).toContain(4900402);
+      k.clock.advanceSeconds(73 * 3600);
+      const again = await submitCode((await requestCode(user.email)).id, await codeFor(user.email));
+      expect(again.state).toBe('sent_email');
+      expect(messageIds(again)).toEqual([1900400]);
+      expect(await hasTotp(user.id)).toBe(true);
+      expect((await events(user.id)).map((e) => e.type)).toContain('mfa_reset.cancelled');
+      const rows = await k.deps.db.selectFrom('mfa_reset_requests').select(['status']).where('identity_id', '=', user.id).orderBy('created_at').execute();
+      expect(rows.map((r) => r.status)).toEqual(['cancelled', 'pending']);
+    });
+  });
+
+  describe('admin recovery (helpdesk)', () => {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${k.adminUrl}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+
+    it('helpdesk reset: TOTP removed with a reason, then a recovery code in Kratos shape; both recorded with actor and reason', async () => {
+      const user = await identity({ totp: true });
+      const del = await fetch(`${k.adminUrl}/admin/identities/${user.id}/credentials/totp`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'ticket 99: identity proven in person' }) });
+      expect(del.status).toBe(204);
+      const { status, body } = await post('/admin/recovery/code', { identity_id: user.id, expires_in: '30m', flow_type: 'api', reason: 'ticket 99' });
+      expect(status).toBe(201);
+      expect(Object.keys(body).sort()).toEqual(['expires_at', 'recovery_code', 'recovery_link']);
+      expect(body.recovery_code).toMatch(/^\d{6}$/);
+      expect(new Date(body.expires_at).getTime()).toBe(k.clock.nowMs() + 30 * 60_000);
+      const flowId = new URL(body.recovery_link).searchParams.get('flow')!;
+      const flow = await k.frontend.getRecoveryFlow({ id: flowId });
+      expect(flow.state).toBe('sent_email');
+      const done = await submitCode(flowId, body.recovery_code);
+      expect((await k.frontend.toSession({ xSessionToken: tokenOf(done) })).identity?.id).toBe(user.id);
+      const all = await events(user.id);
+      expect(all.find((e) => e.type === 'credential.deleted')).toMatchObject({ actor: 'admin', details: { credential_type: 'totp', reason: 'ticket 99: identity proven in person' } });
+      expect(all.find((e) => e.type === 'recovery.requested')).toMatchObject({ actor: 'admin', details: { method: 'admin_code', reason: 'ticket 99' } });
+      expect(all.find((e) => e.type === 'recovery.completed')).toMatchObject({ details: { issued_by: 'admin', mfa: 'none' } });
+      expect(JSON.stringify(all)).not.toContain(body.recovery_code);
+    });
+
+    it('an admin recovery link signs the browser in once and lands in settings; calls without a reason say so', async () => {
+      const user = await identity();
+      const { status, body } = await post('/admin/recovery/link', { identity_id: user.id });
+      expect(status).toBe(200);
+      expect(Object.keys(body).sort()).toEqual(['expires_at', 'recovery_link']);
+      const first = await fetch(body.recovery_link, { redirect: 'manual' });
+      expect(first.status).toBe(303);
+      expect(first.headers.get('location')).toContain('/ui/settings?flow=');
+      expect(first.headers.get('set-cookie')).toContain('ory_kratos_session=');
+      const again = await fetch(body.recovery_link, { redirect: 'manual', headers: { accept: 'application/json' } });
+      expect(again.status).toBe(400);
+      expect(messageIds(await again.json())).toContain(4060004);
+      const requested = (await events(user.id)).find((e) => e.type === 'recovery.requested');
+      expect(requested.details).toMatchObject({ method: 'admin_link', reason: 'no reason given' });
+    });
+
+    it('rejects bad admin recovery requests with Kratos errors, never a 500', async () => {
+      const user = await identity();
+      expect((await post('/admin/recovery/code', {})).status).toBe(400);
+      expect((await post('/admin/recovery/code', { identity_id: '00000000-0000-4000-8000-000000000000' })).status).toBe(404);
+      expect((await post('/admin/recovery/code', { identity_id: 'nope' })).status).toBe(404);
+      expect((await post('/admin/recovery/code', { identity_id: user.id, expires_in: 'soon' })).status).toBe(400);
+      expect((await post('/admin/recovery/code', { identity_id: user.id, expires_in: '9999h' })).status).toBe(400);
+      expect((await post('/admin/recovery/code', { identity_id: user.id, flow_type: 'carrier-pigeon' })).status).toBe(400);
+      const res = await post('/admin/recovery/link', [1, 2]);
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe(400);
+    });
+  });
+});

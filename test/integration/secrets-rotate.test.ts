@@ -1,0 +1,119 @@
+/**
+ * `kairos secrets rotate` end to end: prepend a new `secrets.cipher` key, run the real CLI, drop the old key, and every
+ * user still logs in with TOTP (and a pending enrollment still completes).
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import type { SettingsFlow } from '@ory/client-fetch';
+import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { ManualClock } from '../../src/support/clock.js';
+import { SecretCipher } from '../../src/crypto/secret-cipher.js';
+import { cryptoRandom } from '../../src/support/random.js';
+import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { submitTotpEnrollment } from '../support/enroll.js';
+
+const run = promisify(execFile);
+const PASSWORD = 'a long enough passphrase';
+const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
+const OLD_KEY = 'old-cipher-key-0123456789abcdef0123456789';
+const NEW_KEY = 'new-cipher-key-fedcba9876543210fedcba9876';
+const secretsWith = (cipher: string[]) => ({ default: ['test-secret-default-0123456789'], cookie: ['test-secret-cookie-0123456789'], cipher });
+const configWith = (cipher: string[]) => ({ selfservice: { methods: { totp: { enabled: true } } }, secrets: secretsWith(cipher) });
+
+const secretOf = (flow: SettingsFlow): string => (flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret;
+const codeNow = (k: TestKairos, secret: string) => totpCodeAt(decodeBase32(secret), SHA1, timeStep(k.clock.nowMs(), SHA1.periodSeconds));
+
+describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
+  it('re-encrypts every TOTP secret with the first key in batches, is idempotent, and users log in after the old key is removed', async () => {
+    const database = await createTestDatabase(dialect);
+    const clock = new ManualClock();
+    const dir = mkdtempSync(join(tmpdir(), 'kairos-rotate-'));
+    let server: TestKairos | null = await startKairos({ dialect, database, clock, config: configWith([OLD_KEY]) });
+    try {
+      const users: { email: string; secret: string }[] = [];
+      for (let i = 0; i < 5; i++) {
+        const email = `rotate${i}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+        const reg = await server.frontend.createNativeRegistrationFlow();
+        const done = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
+        const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: done.session_token! });
+        const secret = secretOf(settings);
+        await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secret) });
+        users.push({ email, secret });
+      }
+      // One enrollment in progress: its pending secret is encrypted in the flow and must survive the rotation too.
+      const pendingEmail = `pending-${Math.random().toString(36).slice(2, 8)}@example.com`;
+      const reg = await server.frontend.createNativeRegistrationFlow();
+      const pendingUser = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email: pendingEmail }, password: PASSWORD } });
+      const pendingFlow = await server.frontend.createNativeSettingsFlow({ xSessionToken: pendingUser.session_token! });
+      const pendingSecret = secretOf(pendingFlow);
+      await server.close();
+      server = null;
+
+      const file = join(dir, 'kairos.yml');
+      writeFileSync(file, JSON.stringify({ dsn: database.dsn, ...configWith([NEW_KEY, OLD_KEY]), log: { level: 'error' } }));
+      const cli = (args: string[]) => run(process.execPath, ['bin/kairos.mjs', 'secrets', 'rotate', '-c', file, ...args], { cwd: process.cwd(), env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+      const first = await cli(['--batch-size', '2']);
+      expect(first.stdout).toContain('totp_credentials.secret_ciphertext: 5 re-encrypted, 0 already current, 0 undecryptable');
+      expect(first.stdout).toContain('selfservice_flows.internal (pending TOTP enrollments): 1 re-encrypted');
+      const newOnly = new SecretCipher([NEW_KEY], cryptoRandom);
+      expect(first.stdout).toContain(`rotated 6 secret(s) to key ${newOnly.primaryKeyId}`);
+      const again = await cli(['--batch-size', '2']);
+      expect(again.stdout).toContain('totp_credentials.secret_ciphertext: 0 re-encrypted, 5 already current, 0 undecryptable');
+      expect(again.stdout).toContain('rotated 0 secret(s)');
+
+      // The old key is gone from the config: the new server can only read what was re-encrypted.
+      server = await startKairos({ dialect, database, clock, config: configWith([NEW_KEY]) });
+      const rows = await server.deps.db.selectFrom('totp_credentials').selectAll().execute();
+      expect(rows).toHaveLength(5);
+      for (const row of rows) expect(newOnly.isEncryptedWithPrimary(row.secret_ciphertext)).toBe(true);
+      clock.advanceSeconds(30);
+      for (const user of users) {
+        const login = await server.frontend.createNativeLoginFlow();
+        const first = await server.frontend.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'password', identifier: user.email, password: PASSWORD } });
+        const aal2 = await server.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: first.session_token! });
+        const ok = await server.frontend.updateLoginFlow({ flow: aal2.id, xSessionToken: first.session_token!, updateLoginFlowBody: { method: 'totp', totp_code: codeNow(server, user.secret) } });
+        expect(ok.session.authenticator_assurance_level).toBe('aal2');
+      }
+      const again2 = await server.frontend.getSettingsFlow({ id: pendingFlow.id, xSessionToken: pendingUser.session_token! });
+      expect(secretOf(again2)).toBe(pendingSecret);
+      const enrolled = await submitTotpEnrollment(server, { flowId: pendingFlow.id, token: pendingUser.session_token!, code: codeNow(server, pendingSecret) });
+      expect(enrolled.state).toBe('success');
+    } finally {
+      await server?.close();
+      await database.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('leaves a secret no configured key decrypts unchanged and exits 1', async () => {
+    const database = await createTestDatabase(dialect);
+    const dir = mkdtempSync(join(tmpdir(), 'kairos-rotate-'));
+    const server = await startKairos({ dialect, database, config: configWith([OLD_KEY]) });
+    try {
+      const reg = await server.frontend.createNativeRegistrationFlow();
+      const done = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email: `lost-${Math.random().toString(36).slice(2, 8)}@example.com` }, password: PASSWORD } });
+      const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: done.session_token! });
+      await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secretOf(settings)) });
+      const before = await server.deps.db.selectFrom('totp_credentials').selectAll().executeTakeFirstOrThrow();
+      const file = join(dir, 'kairos.yml');
+      // The old key was dropped before rotating: nothing can be decrypted.
+      writeFileSync(file, JSON.stringify({ dsn: database.dsn, ...configWith([NEW_KEY]) }));
+      const failure = await run(process.execPath, ['bin/kairos.mjs', 'secrets', 'rotate', '-c', file], { env: { ...process.env, NODE_NO_WARNINGS: '1' } }).then(
+        () => null,
+        (err: { code: number; stdout: string; stderr: string }) => err,
+      );
+      expect(failure?.code).toBe(1);
+      expect(failure?.stdout).toContain('0 re-encrypted, 0 already current, 1 undecryptable');
+      const after = await server.deps.db.selectFrom('totp_credentials').selectAll().executeTakeFirstOrThrow();
+      expect(after.secret_ciphertext).toBe(before.secret_ciphertext);
+    } finally {
+      await server.close();
+      await database.drop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
