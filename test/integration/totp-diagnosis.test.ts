@@ -345,6 +345,9 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
     });
   });
 
+  /** Twenty-odd identities each register, enroll and sign in over HTTP: generous, so a loaded machine cannot fail it. */
+  const POPULATION_TIMEOUT_MS = 240_000;
+
   describe.each(DIALECTS)('population drift (%s)', (dialect) => {
     let k: TestKairos;
     beforeAll(async () => {
@@ -366,7 +369,7 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       const health = await ready();
       expect(health.details.totp.population_drift).toMatchObject({ status: 'ok', estimated_server_offset_seconds: null });
       expect(health.details.totp.population_drift.identities).toBe(offsetsSteps.length);
-    });
+    }, POPULATION_TIMEOUT_MS);
 
     it('many identities one step ahead: a warning names the estimated server offset; readiness does not fail', async () => {
       const users = new Users(k);
@@ -384,6 +387,6 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       expect(health.details.totp.population_drift).toMatchObject({ status: 'suspect', estimated_server_offset_seconds: 30 });
       const metrics = await fetch(`${k.adminUrl}/metrics`).then((r) => r.text());
       expect(metrics).toMatch(/^kairos_totp_population_offset_seconds 30$/m);
-    });
+    }, POPULATION_TIMEOUT_MS);
   });
 });
