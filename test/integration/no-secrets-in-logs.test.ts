@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SettingsFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos } from '../support/harness.js';
+import { submitTotpEnrollment } from '../support/enroll.js';
 import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
 
 const PASSWORD = 'correct horse battery staple 42';
@@ -41,7 +42,8 @@ describe.each(DIALECTS)('logs (%s)', (dialect) => {
       const secret = secretOf(settings);
       // A wrong enrollment code, then the right one.
       await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: registered.session_token!, updateSettingsFlowBody: { method: 'totp', totp_code: wrongFor(secret) } }).catch(() => null);
-      await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: registered.session_token!, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(secret) } });
+      // The right one, then the recovery-code confirmation that completes the enrollment (require_recovery_codes).
+      expect((await submitTotpEnrollment(k, { flowId: settings.id, token: registered.session_token!, code: codeNow(secret) })).state).toBe('success');
       await k.frontend.performNativeLogout({ performNativeLogoutBody: { session_token: registered.session_token! } });
 
       k.clock.advanceSeconds(30);
