@@ -274,6 +274,8 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       const token = tokenOf(done);
       expect(await hasTotp(user.id)).toBe(false);
       expect(await hasBackupCodes(user.id)).toBe(false);
+      // Removed through the identity service: the old secret is kept (encrypted) for rejection diagnosis.
+      expect(await k.deps.db.selectFrom('totp_previous_secrets').select('id').where('identity_id', '=', user.id).execute()).toHaveLength(1);
       const whoami = await failure(k.frontend.toSession({ xSessionToken: token }));
       expect(whoami.status).toBe(403);
       expect(whoami.body.error.id).toBe('kairos_second_factor_enrollment_required');
