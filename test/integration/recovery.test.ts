@@ -148,6 +148,11 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
     const sent = await browser.postForm(`/self-service/recovery?flow=${id}`, { csrf_token: csrf, method: 'code', email: user.email });
     expect(sent.status).toBe(303);
     expect(sent.headers.get('location')).toContain(`/ui/recovery?flow=${id}`);
+    const page = await browser.get(`/ui/recovery?flow=${id}`, { accept: 'text/html' });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('name="code"');
+    expect(html).toContain('1060003');
     const done = await browser.postForm(`/self-service/recovery?flow=${id}`, { csrf_token: csrf, method: 'code', code: await codeFor(user.email) });
     expect(done.status).toBe(303);
     expect(done.headers.get('location')).toContain('/ui/settings?flow=');
