@@ -374,7 +374,9 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
         ),
       );
       expect(results.filter((r) => r.status === 200)).toHaveLength(1);
-      for (const r of results.filter((r) => r.status !== 200)) expect(r.body.ui.messages.map((m: any) => m.id)).toContain(4000012);
+      // The others are refused: already used (4000012), or not even checked once the per-identity delay started
+      // after five consecutive failures (4900100, mfa/attempts).
+      for (const r of results.filter((r) => r.status !== 200)) expect([4000012, 4900100]).toContain(r.body.ui.messages[0].id);
       const used = await a.deps.db.selectFrom('lookup_secret_codes').selectAll().where('identity_id', '=', user.identityId).where('used_at', 'is not', null).execute();
       expect(used.map((r) => r.position)).toEqual([4]);
       const events = await a.deps.db.selectFrom('audit_events').selectAll().where('identity_id', '=', user.identityId).where('type', '=', 'recovery_codes.used').execute();
@@ -447,6 +449,8 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
     const after = await passwordLogin(user.email);
     for (const code of user.codes.slice(1, 8)) expect((await lookupLogin(after.session_token!, code, k)).status).toBe(400);
     expect(logins.length).toBe(5);
+    // Those failures started the per-identity delay (mfa/attempts); wait it out.
+    k.clock.advanceMs(k.deps.secondFactorGuard.schedule.maxDelayMs);
     expect((await lookupLogin(after.session_token!, again.codes[0]!)).status).toBe(200);
   });
 
@@ -469,7 +473,8 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
     expect(sixth.status).toBe(400);
     expect(sixth.body.ui.messages.map((m: any) => m.text)).toContain('Too many wrong codes. Sign in again.');
     expect((await codeRows(user.identityId)).every((r) => r.used_at === null)).toBe(true);
-    // A fresh pending login still works.
+    // A fresh pending login still works (after the per-identity delay that five failures start, mfa/attempts).
+    k.clock.advanceSeconds(2);
     expect((await lookupLogin(token, user.codes[0]!)).status).toBe(200);
   });
 
@@ -530,12 +535,17 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
 
   it('records generated, revealed, used, regenerated and disabled audit events without any code', async () => {
     const user = await withCodes();
+    k.clock.advanceSeconds(1);
     const login = await passwordLogin(user.email);
     await lookupLogin(login.session_token!, user.codes[2]!);
+    // One second between actions so ordering by created_at is deterministic (the clock is injected).
+    k.clock.advanceSeconds(1);
     const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: login.session_token! });
     await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: login.session_token!, updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_reveal: true } });
+    k.clock.advanceSeconds(1);
     const renewed = await regenerate(login.session_token!);
     await confirm(login.session_token!, renewed.flowId);
+    k.clock.advanceSeconds(1);
     const disableFlow = await k.frontend.createNativeSettingsFlow({ xSessionToken: login.session_token! });
     await k.frontend.updateSettingsFlow({ flow: disableFlow.id, xSessionToken: login.session_token!, updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_disable: true } });
     const events = await k.deps.db.selectFrom('audit_events').selectAll().where('identity_id', '=', user.identityId).where('type', 'like', 'recovery_codes.%').orderBy('created_at').execute();
