@@ -148,7 +148,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   }
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
-  await publicApp.register(hostedUiRoutes, { engine });
+  await publicApp.register(hostedUiRoutes, { engine, flowKinds: Object.keys(handlers) as FlowKind[] });
   for (const module of modules) await module.publicRoutes?.(publicApp, context);
 
   // Admin API: loopback by default; with api_keys every request needs `Authorization: Bearer <key>`.

@@ -187,3 +187,11 @@ export const kairosWarning = (id: number, text: string, context?: Record<string,
   if (id < KAIROS_ERROR_RANGE[0] || id > KAIROS_ERROR_RANGE[1]) throw new TypeError(`error id ${id} outside Kairos range`);
   return error(id, text, context);
 };
+
+/** Hosted UI messages (Kairos ids 1900500–1900599, 4900500–4900599). */
+export const hostedUiMsg = {
+  enableSecondFactor: () =>
+    kairosInfo(1900500, 'Protect your account with a second step: set up an authenticator app in your account settings.', {
+      title: 'Turn on two-factor authentication',
+    }),
+} as const;

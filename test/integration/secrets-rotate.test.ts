@@ -105,7 +105,7 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       await database.drop();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 
   it('leaves a secret no configured key decrypts unchanged and exits 1', async () => {
     const database = await createTestDatabase(dialect);
@@ -133,5 +133,5 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       await database.drop();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });

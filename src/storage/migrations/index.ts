@@ -7,6 +7,7 @@ import * as lookupSecrets from './20261201T1100_lookup_secrets.js';
 import * as totpDiagnostics from './20261201T1200_totp_diagnostics.js';
 import * as recovery from './20261201T1400_recovery.js';
 import * as courier from './20261201T1300_courier.js';
+import * as addressIdentityIndexes from './20261201T2000_address_identity_indexes.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T1200_totp_diagnostics': totpDiagnostics,
   '20261201T1300_courier': courier,
   '20261201T1400_recovery': recovery,
+  '20261201T2000_address_identity_indexes': addressIdentityIndexes,
 };

@@ -1,0 +1,167 @@
+/**
+ * The generic renderer: turns any flow's UI nodes and messages into HTML. It knows node types and, for presentation
+ * only, a few node names and groups (the TOTP secret is shown in groups of four, a text node with `context.secrets`
+ * is a grid of codes); it never decides anything a strategy decides.
+ */
+import type { UiNode } from '../nodes.js';
+import type { UiText } from '../messages.js';
+import { KAIROS_ERROR_RANGE, KAIROS_INFO_RANGE } from '../messages.js';
+import { escapeHtml } from './layout.js';
+
+/** Kratos's id for a used lookup secret in a `context.secrets` list (`text.InfoSelfServiceSettingsLookupSecretUsed`). */
+const USED_SECRET_MESSAGE_ID = 1050014;
+
+export function isKairosMessage(m: UiText): boolean {
+  return (m.id >= KAIROS_INFO_RANGE[0] && m.id <= KAIROS_INFO_RANGE[1]) || (m.id >= KAIROS_ERROR_RANGE[0] && m.id <= KAIROS_ERROR_RANGE[1]);
+}
+
+const CALLOUT_TITLES: Record<string, string> = {
+  error: 'Why this did not work',
+  info: 'Good to know',
+  success: 'Done',
+};
+
+/** Context fields that are a place to go next, and the link text for them. */
+const CONTEXT_LINKS: Record<string, string> = {
+  settings_url: 'Open account settings',
+  recovery_url: 'Recover your account',
+  login_url: 'Sign in',
+};
+
+/** Only http(s) and same-site paths become links (a message's context never turns into `javascript:`). */
+function safeHref(url: string): string {
+  return /^(https?:\/\/|\/(?!\/))/i.test(url) ? url : '#';
+}
+
+function listOf(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v) => typeof v === 'string' || typeof v === 'number').map(String) : [];
+}
+
+/**
+ * One message. Kairos's own messages (diagnosis hints, warnings) are friendly callouts with a title; `context.title`
+ * overrides it and `context.steps` (a list of strings) becomes a numbered list of what to do.
+ */
+export function renderMessage(m: UiText, options: { id?: string } = {}): string {
+  const type = m.type === 'error' || m.type === 'success' ? m.type : 'info';
+  const role = type === 'error' ? 'alert' : 'status';
+  const idAttr = options.id ? ` id="${escapeHtml(options.id)}"` : '';
+  const steps = listOf(m.context?.steps);
+  const link = Object.entries(CONTEXT_LINKS).find(([key]) => typeof m.context?.[key] === 'string');
+  const stepsHtml =
+    (steps.length ? `<ol>${steps.map((s) => `<li>${escapeHtml(s)}</li>`).join('')}</ol>` : '') +
+    (link ? ` <a href="${escapeHtml(safeHref(String(m.context![link[0]])))}">${escapeHtml(link[1])}</a>` : '');
+  if (isKairosMessage(m)) {
+    const title = typeof m.context?.title === 'string' ? m.context.title : CALLOUT_TITLES[type]!;
+    return `<div class="msg callout ${type}" role="${role}"${idAttr} data-testid="ui/message/${m.id}" data-message-type="${type}"><span class="title">${escapeHtml(title)}</span>${escapeHtml(m.text)}${stepsHtml}</div>`;
+  }
+  return `<div class="msg ${type}" role="${role}"${idAttr} data-testid="ui/message/${m.id}" data-message-type="${type}">${escapeHtml(m.text)}${stepsHtml}</div>`;
+}
+
+/** `ABCDEFGHIJKL` → `ABCD EFGH IJKL`: easier to read aloud and to type from another screen. */
+export function groupsOfFour(secret: string): string {
+  return secret.replace(/\s+/g, '').replace(/(.{4})(?=.)/g, '$1 ');
+}
+
+function buttonClass(name: string): string {
+  if (/unlink|disable|remove|delete/.test(name)) return 'danger';
+  if (/regenerate|reveal|resend/.test(name)) return 'secondary';
+  return 'primary';
+}
+
+export interface RenderContext {
+  /** Element ids must be unique on a page that shows several forms. */
+  idPrefix: string;
+  brandName: string;
+}
+
+function codesFile(brandName: string, codes: string[]): string {
+  return [`${brandName} backup codes`, 'Each code can be used once.', '', ...codes, ''].join('\n');
+}
+
+/** Kratos's id of one lookup secret in a `context.secrets` list (`text.InfoSelfServiceSettingsLookupSecret`). */
+export const SECRET_MESSAGE_ID = 1050009;
+
+function renderCodes(node: UiNode, secrets: UiText[], context: RenderContext, offerActions: boolean): string {
+  const a = node.attributes as Extract<UiNode['attributes'], { node_type: 'text' }>;
+  // Each entry is a code (1050009), a used code (1050014), or a status line a strategy sends instead of a code.
+  const items = secrets.map((s) =>
+    s.id === SECRET_MESSAGE_ID
+      ? `<li><code>${escapeHtml(s.text)}</code></li>`
+      : s.id === USED_SECRET_MESSAGE_ID
+        ? `<li class="used"><code>used</code><span class="tag">${escapeHtml(s.text)}</span></li>`
+        : `<li class="status"><span>${escapeHtml(s.text)}</span></li>`,
+  );
+  const codes = secrets.filter((s) => s.id === SECRET_MESSAGE_ID).map((s) => s.text);
+  const label = node.meta.label?.text;
+  const download = offerActions && codes.length
+    ? `<a class="button secondary" data-testid="ui/codes/download" download="${escapeHtml(context.brandName.toLowerCase().replace(/[^a-z0-9]+/g, '-'))}-backup-codes.txt" href="data:text/plain;charset=utf-8,${encodeURIComponent(codesFile(context.brandName, codes))}">Download (.txt)</a>`
+    : '';
+  const print = offerActions && codes.length ? `<button type="button" class="secondary" data-print data-js-only data-testid="ui/codes/print">Print</button>` : '';
+  return `${label ? `<p class="help" data-testid="node/text/${escapeHtml(a.id)}/label">${escapeHtml(label)}</p>` : ''}<ul class="codes" data-testid="node/text/${escapeHtml(a.id)}/text">${items.join('')}</ul>${download || print ? `<div class="actions no-print">${download}${print}</div>` : ''}`;
+}
+
+/**
+ * One node. `options.withDownload`: offer a .txt download and a print button for a codes list (when the strategy
+ * sends no links of its own for that).
+ */
+export function renderNode(node: UiNode, index: number, context: RenderContext = { idPrefix: 'n', brandName: 'Kairos' }, options: { withDownload?: boolean } = {}): string {
+  const a = node.attributes;
+  const label = node.meta.label?.text;
+  if (a.node_type === 'input') {
+    if (a.type === 'hidden') return `<input type="hidden" name="${escapeHtml(a.name)}" value="${escapeHtml(a.value)}">`;
+    const id = `${context.idPrefix}${index}-${a.name.replace(/[^a-z0-9_-]/gi, '-')}`;
+    const messages = node.messages.map((m, i) => renderMessage(m, { id: `${id}-msg${i}` })).join('');
+    const describedBy = node.messages.length ? ` aria-describedby="${node.messages.map((_, i) => `${id}-msg${i}`).join(' ')}"` : '';
+    if (a.type === 'submit' || a.type === 'button') {
+      return `<button type="submit" class="${buttonClass(a.name)}" name="${escapeHtml(a.name)}" value="${escapeHtml(a.value)}"${a.disabled ? ' disabled' : ''} data-testid="node/input/${escapeHtml(a.name)}">${escapeHtml(label ?? a.value)}</button>${messages}`;
+    }
+    const common = [
+      `id="${id}"`,
+      `name="${escapeHtml(a.name)}"`,
+      a.required ? 'required' : '',
+      a.disabled ? 'disabled' : '',
+      `data-testid="node/input/${escapeHtml(a.name)}"`,
+    ];
+    if (a.type === 'checkbox') {
+      // Kratos's checkbox value is the field's state when boolean (traits), else the value to send when ticked: a
+      // string never pre-ticks the box (an acknowledgement must be a person's own click).
+      const checked = a.value === true ? ' checked' : '';
+      const sendValue = typeof a.value === 'string' && a.value !== '' ? a.value : 'true';
+      return `<label class="check" for="${id}"><input type="checkbox" value="${escapeHtml(sendValue)}"${checked} ${common.filter(Boolean).join(' ')}${describedBy}><span>${escapeHtml(label ?? a.name)}</span></label>${messages}`;
+    }
+    const isCode = a.autocomplete === 'one-time-code' || a.inputmode === 'numeric';
+    const attrs = [
+      ...common,
+      `type="${escapeHtml(a.type)}"`,
+      a.value !== undefined && a.value !== null && a.type !== 'password' ? `value="${escapeHtml(a.value)}"` : '',
+      a.autocomplete ? `autocomplete="${escapeHtml(a.autocomplete)}"` : '',
+      a.inputmode ? `inputmode="${escapeHtml(a.inputmode)}"` : '',
+      a.pattern ? `pattern="${escapeHtml(a.pattern)}"` : '',
+      a.maxlength ? `maxlength="${a.maxlength}"` : '',
+      isCode ? 'class="code" spellcheck="false"' : '',
+    ].filter(Boolean).join(' ');
+    return `<label for="${id}">${escapeHtml(label ?? a.name)}</label><input ${attrs}${describedBy}><div class="field-msg">${messages}</div>`;
+  }
+  const messages = node.messages.map((m) => renderMessage(m)).join('');
+  if (a.node_type === 'img') {
+    return `<figure class="qr" data-testid="node/img/${escapeHtml(a.id)}"><img src="${escapeHtml(a.src)}" width="${a.width}" height="${a.height}" alt="${escapeHtml(label ?? 'QR code')}"><figcaption>${escapeHtml(label ?? '')}</figcaption></figure>${messages}`;
+  }
+  if (a.node_type === 'text') {
+    const secrets = a.text.context?.secrets;
+    if (Array.isArray(secrets)) return renderCodes(node, secrets as UiText[], context, options.withDownload ?? true) + messages;
+    const labelHtml = label ? `<p class="help" data-testid="node/text/${escapeHtml(a.id)}/label">${escapeHtml(label)}</p>` : '';
+    if (typeof a.text.context?.secret === 'string' || /secret_key$/.test(a.id)) {
+      // A secret to copy into another device: grouped for reading, copied without the spaces.
+      const raw = typeof a.text.context?.secret === 'string' ? a.text.context.secret : a.text.text;
+      const id = `${context.idPrefix}${index}-${a.id}`;
+      return `${labelHtml}<div class="secret-box"><code class="secret" id="${id}" data-copy="${escapeHtml(raw)}" data-testid="node/text/${escapeHtml(a.id)}/text">${escapeHtml(groupsOfFour(raw))}</code><button type="button" class="secondary small" data-js-only data-copy-target="${id}" aria-label="Copy the secret key">Copy</button></div>${messages}`;
+    }
+    // Kairos's own texts (a status, a warning) stand out as a note; others are plain text.
+    const cls = isKairosMessage(a.text) ? ` class="msg ${a.text.type === 'error' ? 'error' : 'info'}"` : '';
+    return `${labelHtml}<p${cls} data-testid="node/text/${escapeHtml(a.id)}/text">${escapeHtml(a.text.text)}</p>${messages}`;
+  }
+  if (a.node_type === 'a') {
+    return `<a class="button secondary" href="${escapeHtml(safeHref(a.href))}" data-testid="node/a/${escapeHtml(a.id)}">${escapeHtml(a.title.text)}</a>${messages}`;
+  }
+  return '';
+}
