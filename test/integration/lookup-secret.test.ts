@@ -338,9 +338,10 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
     const html = await (await browser.get(`/ui/settings?flow=${id}`, { accept: 'text/html' })).text();
     const codes = codesOf(await (await browser.get(`/self-service/settings/flows?id=${id}`, { accept: 'application/json' })).json());
     for (const code of codes) expect(html).toContain(code);
-    expect(html).toMatch(/<label for="([^"]+)">I have saved these backup recovery codes in a safe place<\/label><input id="\1" name="lookup_secret_acknowledged" type="checkbox" value="true" required/);
-    const download = /<a href="([^"]+codes\.txt[^"]*)">Download codes \(\.txt\)<\/a>/.exec(html)![1]!.replaceAll('&amp;', '&');
-    const print = /<a href="([^"]+print[^"]*)">Print codes<\/a>/.exec(html)![1]!.replaceAll('&amp;', '&');
+    // The checkbox sits inside its label (hosted UI markup), unticked and required.
+    expect(html).toMatch(/<label class="check" for="([^"]+)"><input type="checkbox" value="true" id="\1" name="lookup_secret_acknowledged" required[^>]*><span>I have saved these backup recovery codes in a safe place<\/span><\/label>/);
+    const download = /<a [^>]*href="([^"]+codes\.txt[^"]*)"[^>]*>Download codes \(\.txt\)<\/a>/.exec(html)![1]!.replaceAll('&amp;', '&');
+    const print = /<a [^>]*href="([^"]+print[^"]*)"[^>]*>Print codes<\/a>/.exec(html)![1]!.replaceAll('&amp;', '&');
 
     const file = await browser.get(download);
     expect(file.status).toBe(200);
