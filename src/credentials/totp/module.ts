@@ -104,7 +104,7 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { s
           credential_id: row.credentialId,
           algorithm,
           digits,
-          period: periodSeconds,
+          period_seconds: periodSeconds,
           issuer: row.issuer,
           account_name: row.accountName,
           enrolled_at: new Date(row.createdAtMs).toISOString(),
