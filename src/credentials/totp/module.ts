@@ -105,6 +105,8 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { s
           algorithm,
           digits,
           period_seconds: periodSeconds,
+          // Also under the Key URI's and config's name (`period`): main's tests read both spellings.
+          period: periodSeconds,
           issuer: row.issuer,
           account_name: row.accountName,
           enrolled_at: new Date(row.createdAtMs).toISOString(),
