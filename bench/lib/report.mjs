@@ -61,6 +61,9 @@ export function renderMarkdown(r, analysis) {
   def('TOTP step p99 at 50 connections (ms)', f1, (d) => k(d, 'totp')?.p99_ms.median, '< 50 ms (SQLite)', (v, d) => (d === 'sqlite' ? v < 50 : null));
   def('TOTP step / HOTP floor (one HMAC-SHA1)', (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : '–'), vs('totp', hmac, hmacCpu), 'for information');
   if (k(dialects[0], 'recovery')) def('recovery-code step / bare Fastify route', pct, vs('recovery', fastify, fastifyCpu), 'for information');
+  if (k(dialects[0], 'rejected_diagnosis_on')) {
+    def('rejected code: diagnosis on ÷ off (req/s)', pct, (d) => ({ thr: k(d, 'rejected_diagnosis_on')?.rps.median / k(d, 'rejected_diagnosis_off')?.rps.median, cpu: cpuOf(k(d, 'rejected_diagnosis_off')) / cpuOf(k(d, 'rejected_diagnosis_on')) }), 'for information (cost of diagnosis)');
+  }
   if (peer) {
     const pv = (s) => (d) => ({ thr: k(d, s)?.rps.median / peer.scenarios[s].rps.median, cpu: cpuOf(peer.scenarios[s]) / cpuOf(k(d, s)) });
     def(`TOTP step, Kairos ÷ Better Auth ${peer.version} (SQLite)`, times, pv('totp'), '≥ 20× (SQLite)', (v, d) => (d === 'sqlite' ? v >= 20 : null));
@@ -98,7 +101,7 @@ export function renderMarkdown(r, analysis) {
   for (const d of dialects) {
     const kd = r.kairos[d];
     lines.push(`### Kairos on ${DIALECT_NAMES[d]}`, '');
-    row(['scenario', 'req/s at 50 conn.', 'p50 ms', 'p99 ms', 'unloaded p50 / p99 ms', 'CPU ms/request', 'peak RSS MiB', 'non-2xx / errors']);
+    row(['scenario', 'req/s at 50 conn.', 'p50 ms', 'p99 ms', 'unloaded p50 / p99 ms', 'CPU ms/request', 'peak RSS MiB', 'unexpected status / errors']);
     row(['---', '---', '---', '---', '---', '---', '---', '---']);
     const scen = (label, s) => s && row([label, range(s.rps), f1(s.p50_ms.median), f1(s.p99_ms.median), `${f1(s.unloaded.p50_ms)} / ${f1(s.unloaded.p99_ms)}`, s.cpu_ms_per_request.median.toFixed(3), f1(s.peak_rss_mib), `${s.non2xx} / ${s.errors} of ${f0(s.requests)}`]);
     scen('whoami', kd.scenarios.whoami);
@@ -106,6 +109,8 @@ export function renderMarkdown(r, analysis) {
     scen(`TOTP step (${f0(r.mode.baseIds)} identities)`, kd.scenarios.totp);
     scen('recovery-code step', kd.scenarios.recovery);
     scen('registration', kd.scenarios.registration);
+    scen('rejected TOTP code, diagnosis on (400)', kd.scenarios.rejected_diagnosis_on);
+    scen('rejected TOTP code, diagnosis off (400)', kd.scenarios.rejected_diagnosis_off);
     if (kd.scale?.totp) {
       scen(`TOTP step (${f0(kd.scale.identities)} identities)`, kd.scale.totp);
       scen(`password login (${f0(kd.scale.identities)} identities)`, kd.scale.login);

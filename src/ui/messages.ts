@@ -193,5 +193,6 @@ export const hostedUiMsg = {
   enableSecondFactor: () =>
     kairosInfo(1900500, 'Protect your account with a second step: set up an authenticator app in your account settings.', {
       title: 'Turn on two-factor authentication',
+      settings_url: '/ui/settings',
     }),
 } as const;

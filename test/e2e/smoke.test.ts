@@ -88,7 +88,7 @@ describe('hosted UI without JavaScript (Chromium, scripts disabled)', () => {
     await page.getByLabel('Password').fill(PASSWORD);
     await clickAndLoad(page, page.getByRole('button', { name: 'Sign up' }));
     await page.waitForURL(/\/ui\/welcome/);
-    await clickAndLoad(page, page.getByRole('link', { name: 'Account settings' }));
+    await clickAndLoad(page, page.getByRole('link', { name: 'Account settings', exact: true }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     const totp = page.getByTestId('ui/group/totp');
     expect(await totp.getByRole('button', { name: 'Copy the secret key' }).isVisible()).toBe(false);

@@ -189,7 +189,7 @@ describe.each(DIALECTS)('second-factor lockout (%s)', (dialect) => {
     const report = await mfaReport(k, user.identityId);
     expect(report.identity_id).toBe(user.identityId);
     expect(report.second_factors).toEqual(['lookup_secret', 'totp']);
-    expect(report.totp).toMatchObject({ algorithm: 'SHA1', digits: 6, period: 30, issuer: 'Kairos Test', account_name: user.email });
+    expect(report.totp).toMatchObject({ algorithm: 'SHA1', digits: 6, period_seconds: 30, issuer: 'Kairos Test', account_name: user.email });
     expect(report.totp.enrolled_at).toBe(new Date(k.clock.nowMs() - 30_000).toISOString());
     expect(JSON.stringify(report)).not.toContain(user.secret);
     expect(report.lockout).toEqual({ state: 'none', consecutive_failures: 0, max_consecutive_failures: 100, last_failure_at: null, retry_at: null, locked_at: null });
