@@ -13,6 +13,14 @@ import { register } from 'tsx/esm/api';
 import { cannon, freePort, memoryOf, parallel, peakTracker, shuffle, sleep, startProcess, summary } from './lib/util.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+if (process.argv.includes('--render')) {
+  // Re-render RESULTS.md from results.json (after editing analysis.md), without measuring anything.
+  const saved = JSON.parse(readFileSync(join(BENCH_DIR, 'results.json'), 'utf8'));
+  const analysisPath = join(BENCH_DIR, 'analysis.md');
+  writeFileSync(join(BENCH_DIR, 'RESULTS.md'), renderMarkdown(saved, existsSync(analysisPath) ? readFileSync(analysisPath, 'utf8') : ''));
+  process.exit(0);
+}
 register();
 const fixturesModule = await import('./kairos-fixtures.ts');
 const { openFixtures, seedCode, seedEmail, seedRecoveryCode, SEED_PASSWORD } = fixturesModule;
@@ -106,7 +114,7 @@ async function measure(target, scenario) {
     p99_ms: summary(runs.map((r) => r.p99)),
     // CPU the server process spent per request (all its threads): robust to other load on a shared machine.
     cpu_ms_per_request: summary(runs.map((r) => r.cpu_ms_per_request)),
-    unloaded: { rps: unloaded.rps, p50_ms: unloaded.p50, p99_ms: unloaded.p99 },
+    unloaded: { rps: unloaded.rps, mean_ms: unloaded.mean, p50_ms: unloaded.p50, p99_ms: unloaded.p99 },
     requests: all.reduce((s, r) => s + r.total, 0),
     non2xx: all.reduce((s, r) => s + r.non2xx, 0),
     errors: all.reduce((s, r) => s + r.errors, 0),
