@@ -228,7 +228,7 @@ async function getJson(url, headers = {}) {
 
 function seedBar(label, total) {
   const bar = new cliProgress.SingleBar(
-    { format: `  ${label} [{bar}] {value}/{total} identities | {speed}/s | ETA {eta_formatted}`, hideCursor: true, stream: process.stderr },
+    { format: `  ${label} [{bar}] {value}/{total} identities | {speed}/s | ETA {eta_formatted}`, hideCursor: true, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 10_000 },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0, { speed: '0' });
@@ -554,7 +554,10 @@ log(`  argon2id verify (m=${ARGON2.memory_kib} KiB, t=${ARGON2.iterations}, p=${
 results.floors.hmac_sha1 = cpuFloor(`hmac ${Math.min(3, MODE.runS)}`);
 log(`  HOTP (HMAC-SHA1): ${Math.round(results.floors.hmac_sha1.ops_per_s)} ops/s on one thread`);
 
-for (const dialect of DIALECTS) results.kairos[dialect] = await benchKairos(dialect);
+for (const dialect of DIALECTS) {
+  results.kairos[dialect] = await benchKairos(dialect);
+  writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n'); // partial, in case a later part fails
+}
 results.peer = NO_PEER ? { skipped: 'skipped with --no-peer' } : await benchPeer();
 if (!QUICK) {
   log('\n== floors again (machine drift)');
