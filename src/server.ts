@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import rateLimit from '@fastify/rate-limit';
@@ -89,7 +89,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   const trustProxy = config.serve.public.trusted_proxies.length > 0 ? config.serve.public.trusted_proxies : false;
   const publicApp = Fastify({
     loggerInstance: deps.logger.child({ listener: 'public' }) as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Kairos logs its own one line per request (onResponse below); Fastify's own request lines are off.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.serve.public.request_body_limit_bytes,
     trustProxy,
     genReqId: () => deps.random.uuid(),
@@ -97,7 +98,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   });
   const adminApp = Fastify({
     loggerInstance: deps.logger.child({ listener: 'admin' }) as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Kairos logs its own one line per request (onResponse below); Fastify's own request lines are off.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
     genReqId: () => deps.random.uuid(),
     requestIdHeader: false,
