@@ -21,7 +21,9 @@ function migrator(storage: Storage): Migrator {
  * transactions on PostgreSQL, so a retry never sees a half-applied one.
  */
 const CATALOG_RACE_CODES = new Set(['3F000', '42P01']);
-const CATALOG_RACE_RETRIES = 5;
+const CATALOG_RACE_RETRIES = 10;
+/** Linear backoff between retries: a burst of schema drops elsewhere is over within a few hundred milliseconds. */
+const CATALOG_RACE_BACKOFF_MS = 50;
 
 function isCatalogRace(error: unknown, storage: Storage): boolean {
   if (storage.dialect !== 'postgres') return false;
@@ -35,6 +37,7 @@ async function withCatalogRetry<T>(storage: Storage, run: () => Promise<T>): Pro
       return await run();
     } catch (error) {
       if (attempt >= CATALOG_RACE_RETRIES || !isCatalogRace(error, storage)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, CATALOG_RACE_BACKOFF_MS * attempt));
     }
   }
 }
