@@ -13,6 +13,14 @@ import { register } from 'tsx/esm/api';
 import { cannon, freePort, memoryOf, parallel, peakTracker, shuffle, sleep, startProcess, summary } from './lib/util.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+if (process.argv.includes('--render')) {
+  // Re-render RESULTS.md from results.json (after editing analysis.md), without measuring anything.
+  const saved = JSON.parse(readFileSync(join(BENCH_DIR, 'results.json'), 'utf8'));
+  const analysisPath = join(BENCH_DIR, 'analysis.md');
+  writeFileSync(join(BENCH_DIR, 'RESULTS.md'), renderMarkdown(saved, existsSync(analysisPath) ? readFileSync(analysisPath, 'utf8') : ''));
+  process.exit(0);
+}
 register();
 const fixturesModule = await import('./kairos-fixtures.ts');
 const { openFixtures, seedCode, seedEmail, seedRecoveryCode, SEED_PASSWORD } = fixturesModule;
@@ -106,7 +114,7 @@ async function measure(target, scenario) {
     p99_ms: summary(runs.map((r) => r.p99)),
     // CPU the server process spent per request (all its threads): robust to other load on a shared machine.
     cpu_ms_per_request: summary(runs.map((r) => r.cpu_ms_per_request)),
-    unloaded: { rps: unloaded.rps, p50_ms: unloaded.p50, p99_ms: unloaded.p99 },
+    unloaded: { rps: unloaded.rps, mean_ms: unloaded.mean, p50_ms: unloaded.p50, p99_ms: unloaded.p99 },
     requests: all.reduce((s, r) => s + r.total, 0),
     non2xx: all.reduce((s, r) => s + r.non2xx, 0),
     errors: all.reduce((s, r) => s + r.errors, 0),
@@ -220,7 +228,7 @@ async function getJson(url, headers = {}) {
 
 function seedBar(label, total) {
   const bar = new cliProgress.SingleBar(
-    { format: `  ${label} [{bar}] {value}/{total} identities | {speed}/s | ETA {eta_formatted}`, hideCursor: true, stream: process.stderr },
+    { format: `  ${label} [{bar}] {value}/{total} identities | {speed}/s | ETA {eta_formatted}`, hideCursor: true, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 10_000 },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0, { speed: '0' });
@@ -546,7 +554,10 @@ log(`  argon2id verify (m=${ARGON2.memory_kib} KiB, t=${ARGON2.iterations}, p=${
 results.floors.hmac_sha1 = cpuFloor(`hmac ${Math.min(3, MODE.runS)}`);
 log(`  HOTP (HMAC-SHA1): ${Math.round(results.floors.hmac_sha1.ops_per_s)} ops/s on one thread`);
 
-for (const dialect of DIALECTS) results.kairos[dialect] = await benchKairos(dialect);
+for (const dialect of DIALECTS) {
+  results.kairos[dialect] = await benchKairos(dialect);
+  writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n'); // partial, in case a later part fails
+}
 results.peer = NO_PEER ? { skipped: 'skipped with --no-peer' } : await benchPeer();
 if (!QUICK) {
   log('\n== floors again (machine drift)');

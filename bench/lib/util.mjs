@@ -120,6 +120,7 @@ export async function cannon({ url, connections, durationS, amount, request = {}
     ok,
     non2xx: result.requests.total - ok,
     errors: result.errors + result.timeouts,
+    mean: result.latency.mean,
     p50: result.latency.p50,
     p90: result.latency.p90,
     p99: result.latency.p99,

@@ -266,6 +266,25 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect((await k.deps.db.selectFrom('sessions').select('id').where('identity_id', '=', user.id).execute()).length).toBe(0);
     });
 
+    it('a verified secondary recovery address recovers and every verified address is told; an unverified one gets nothing', async () => {
+      const user = await identity({ totp: true });
+      const secondary = `second-${counter}-${dialect}@example.org`;
+      const unverified = `unverified-${counter}-${dialect}@example.org`;
+      const added = await k.deps.recoveryAddresses.addSecondary(user.id, secondary);
+      await k.deps.recoveryAddresses.markSecondaryVerified(added.id, user.id);
+      await k.deps.recoveryAddresses.addSecondary(user.id, unverified);
+
+      await requestCode(unverified);
+      expect(await queued(unverified, 'recovery_code_valid')).toBe(0);
+
+      const step = await submitCode((await requestCode(secondary)).id, await codeFor(secondary));
+      expect(messageIds(step)).toEqual([1900400]);
+      expect((await mailOf(user.email, 'mfa_reset_requested')).text).toContain('/self-service/recovery/mfa-reset/cancel?token=');
+      expect((await mailOf(secondary, 'mfa_reset_requested')).text).toContain('/self-service/recovery/mfa-reset/cancel?token=');
+      expect(await queued(unverified, 'mfa_reset_requested')).toBe(0);
+      expect(await hasTotp(user.id)).toBe(true);
+    });
+
     it('lost phone and codes: the password completes the reset at once; TOTP must be enrolled again before the session works', async () => {
       const user = await identity({ totp: true });
       const flow = await requestCode(user.email);
@@ -416,6 +435,11 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect((await post('/admin/recovery/code', { identity_id: user.id, expires_in: 'soon' })).status).toBe(400);
       expect((await post('/admin/recovery/code', { identity_id: user.id, expires_in: '9999h' })).status).toBe(400);
       expect((await post('/admin/recovery/code', { identity_id: user.id, flow_type: 'carrier-pigeon' })).status).toBe(400);
+      expect((await post('/admin/recovery/code', { identity_id: user.id, reason: 'x'.repeat(1001) })).status).toBe(400);
+      const withTotp = await identity({ totp: true });
+      const longReason = await fetch(`${k.adminUrl}/admin/identities/${withTotp.id}/credentials/totp?reason=${'y'.repeat(1001)}`, { method: 'DELETE' });
+      expect(longReason.status).toBe(400);
+      expect(await hasTotp(withTotp.id)).toBe(true);
       const res = await post('/admin/recovery/link', [1, 2]);
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe(400);

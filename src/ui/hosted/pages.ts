@@ -182,7 +182,7 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
     if (groups.length === 0) forms = `<div class="card"><p>You have no second factor set up that can be used here.</p></div>`;
     const switches = groups.map((g) => `<a href="#method-${escapeHtml(g)}" data-testid="ui/switch/${escapeHtml(g)}">${escapeHtml(SWITCH_TO[g] ?? g)}</a>`);
     if (groups.length > 1) forms += `<div class="alt-links">${switches.slice(1).join('')}${switches[0]}</div>`;
-    if (kinds.includes('recovery')) links.push(`<a href="/ui/recovery" data-testid="ui/link/lost-second-factor">Lost your authenticator and codes?</a>`);
+    if (kinds.includes('recovery')) links.push(`<a href="/ui/logout?then=recovery" data-testid="ui/link/lost-second-factor">Lost your authenticator and codes?</a>`);
     links.push(`<a href="/ui/logout">Sign out</a>`);
   } else {
     forms = `<div class="card"><form method="POST" action="${escapeHtml(ui.action)}">${ui.nodes.map((n, i) => renderNode(n, i, context)).join('')}</form></div>`;
@@ -317,6 +317,12 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
         reply,
         page('Welcome', brand, `<h1>Welcome</h1><div class="card"><p>You are not signed in.</p><nav class="links"><a class="button" href="/ui/login">Sign in</a><a href="/ui/registration">Create an account</a></nav></div>`),
       );
+    // What whoami refuses (e.g. a second factor must be enrolled again after an MFA reset), this page does too.
+    for (const gate of engine.sessionGates) {
+      const refused = await gate(current);
+      const redirect = refused?.extra.redirect_browser_to;
+      if (typeof redirect === 'string') return reply.redirect(redirect, 303);
+    }
     const aal = deriveAal(current.session.amr);
     const methods = [...new Set(current.session.amr.map((e) => FACTOR_LABELS[e.method] ?? e.method))].map(escapeHtml).join(', ');
     const email = escapeHtml((current.identity.traits as Record<string, unknown>).email ?? current.identity.id);
@@ -345,10 +351,14 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
       ),
     );
   });
+  // `?then=recovery`: sign out first, then recover (recovery starts only without a session, as in Kratos). Only
+  // hosted pages are accepted as a destination, so this is no open redirect.
   app.get('/ui/logout', async (request, reply) => {
+    const then = (request.query as Record<string, string | undefined>).then;
+    const next = then === 'recovery' && flowKinds.includes('recovery') ? engine.deps.urls.public('/ui/recovery') : undefined;
     const current = await engine.currentSession(request);
-    if (!current) return reply.redirect('/ui/login', 303);
+    if (!current) return reply.redirect(next ?? '/ui/login', 303);
     const token = await engine.deps.sessions.issueLogoutToken(current.session.id);
-    return reply.redirect(engine.deps.urls.public('/self-service/logout', { token }), 303);
+    return reply.redirect(engine.deps.urls.public('/self-service/logout', { token, return_to: next }), 303);
   });
 }

@@ -114,7 +114,7 @@ describe('hosted UI pages', () => {
     expect(html).toMatch(/<section class="card primary" id="method-totp"/);
     expect(html).toMatch(/<section class="card alt" id="method-lookup_secret"/);
     expect(html).toContain('<a href="#method-lookup_secret" data-testid="ui/switch/lookup_secret">Use a backup code</a>');
-    expect(html).toContain('href="/ui/recovery" data-testid="ui/link/lost-second-factor">Lost your authenticator and codes?</a>');
+    expect(html).toContain('href="/ui/logout?then=recovery" data-testid="ui/link/lost-second-factor">Lost your authenticator and codes?</a>');
     // Each form carries the CSRF token.
     expect(html.match(/name="csrf_token" value="tok"/g)).toHaveLength(2);
     // Without a recovery flow there is no dead link.
