@@ -61,7 +61,8 @@ export interface Fixtures {
   deps: Deps;
   /** Identity ids of seeded identities, by index (only those seeded by this process, or loaded). */
   ids: Map<number, string>;
-  seed(from: number, to: number, onBatch: (done: number) => void): Promise<void>;
+  /** Seeds identities [from, to) in batches; `concurrency` transactions at once (PostgreSQL; SQLite has one writer). */
+  seed(from: number, to: number, onBatch: (done: number) => void, concurrency?: number): Promise<void>;
   loadIds(from: number, to: number): Promise<void>;
   createAal1Sessions(indexes: number[]): Promise<string[]>;
   databaseBytes(): Promise<number>;
@@ -123,14 +124,22 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
     recoveryCodeCount,
     deps,
     ids,
-    async seed(from, to, onBatch) {
-      for (let start = from; start < to; start += BATCH_SIZE) {
-        const end = Math.min(to, start + BATCH_SIZE);
-        await deps.db.transaction().execute(async (trx) => {
-          for (let i = start; i < end; i++) await seedOne(i, trx);
-        });
-        onBatch(end - from);
-      }
+    async seed(from, to, onBatch, concurrency = 1) {
+      let next = from;
+      let done = 0;
+      const worker = async () => {
+        while (next < to) {
+          const start = next;
+          const end = Math.min(to, start + BATCH_SIZE);
+          next = end;
+          await deps.db.transaction().execute(async (trx) => {
+            for (let i = start; i < end; i++) await seedOne(i, trx);
+          });
+          done += end - start;
+          onBatch(done);
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
     },
     async loadIds(from, to) {
       const emails: string[] = [];

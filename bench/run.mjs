@@ -13,6 +13,14 @@ import { register } from 'tsx/esm/api';
 import { cannon, freePort, memoryOf, parallel, peakTracker, shuffle, sleep, startProcess, summary } from './lib/util.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+if (process.argv.includes('--render')) {
+  // Re-render RESULTS.md from results.json (after editing analysis.md), without measuring anything.
+  const saved = JSON.parse(readFileSync(join(BENCH_DIR, 'results.json'), 'utf8'));
+  const analysisPath = join(BENCH_DIR, 'analysis.md');
+  writeFileSync(join(BENCH_DIR, 'RESULTS.md'), renderMarkdown(saved, existsSync(analysisPath) ? readFileSync(analysisPath, 'utf8') : ''));
+  process.exit(0);
+}
 register();
 const fixturesModule = await import('./kairos-fixtures.ts');
 const { openFixtures, seedCode, seedEmail, seedRecoveryCode, SEED_PASSWORD } = fixturesModule;
@@ -29,7 +37,7 @@ const PG_URL = process.env.KAIROS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1
 
 const MODE = QUICK
   ? { name: 'quick', warmupS: 1, runS: 3, runs: 2, unloadedS: 2, baseIds: 3000, scaleIds: 10000, peerIds: 1000 }
-  : { name: 'full', warmupS: 3, runS: 6, runs: 3, unloadedS: 3, baseIds: 20000, scaleIds: 100000, peerIds: 5000 };
+  : { name: 'full', warmupS: 2, runS: 4, runs: 3, unloadedS: 2, baseIds: 10000, scaleIds: 100000, peerIds: 2000 };
 const CONNECTIONS = 50;
 const PASSWORD_NEW = 'correct-Horse-battery-7';
 const ARGON2 = { memory_kib: 19456, iterations: 2, parallelism: 1 }; // Kairos's default (config schema), OWASP minimum
@@ -85,7 +93,7 @@ async function measure(target, scenario) {
     } else {
       request = scenario.setupRequest ? { ...scenario.base, setupRequest: (req) => ({ ...req, ...scenario.setupRequest() }) } : scenario.base;
     }
-    return cannon({ url: target.url + (scenario.base.path ?? '/'), connections, durationS, amount, request, pid: target.pid });
+    return cannon({ url: target.url + (scenario.base.path ?? '/'), connections, durationS, amount, request, pid: target.pid, expectStatus: scenario.expectStatus ?? null });
   };
   const warmup = await one(CONNECTIONS, MODE.warmupS);
   rate = Math.max(warmup.rps, 5);
@@ -106,7 +114,7 @@ async function measure(target, scenario) {
     p99_ms: summary(runs.map((r) => r.p99)),
     // CPU the server process spent per request (all its threads): robust to other load on a shared machine.
     cpu_ms_per_request: summary(runs.map((r) => r.cpu_ms_per_request)),
-    unloaded: { rps: unloaded.rps, p50_ms: unloaded.p50, p99_ms: unloaded.p99 },
+    unloaded: { rps: unloaded.rps, mean_ms: unloaded.mean, p50_ms: unloaded.p50, p99_ms: unloaded.p99 },
     requests: all.reduce((s, r) => s + r.total, 0),
     non2xx: all.reduce((s, r) => s + r.non2xx, 0),
     errors: all.reduce((s, r) => s + r.errors, 0),
@@ -220,7 +228,7 @@ async function getJson(url, headers = {}) {
 
 function seedBar(label, total) {
   const bar = new cliProgress.SingleBar(
-    { format: `  ${label} [{bar}] {value}/{total} identities | {speed}/s | ETA {eta_formatted}`, hideCursor: true, stream: process.stderr },
+    { format: `  ${label} [{bar}] {value}/{total} identities | {speed}/s | ETA {eta_formatted}`, hideCursor: true, stream: process.stderr, noTTYOutput: true, notTTYSchedule: 10_000 },
     cliProgress.Presets.shades_classic,
   );
   bar.start(total, 0, { speed: '0' });
@@ -236,7 +244,7 @@ function seedBar(label, total) {
 
 async function seed(fixtures, from, to, label) {
   const bar = seedBar(label, to - from);
-  await fixtures.seed(from, to, (done) => bar.update(done));
+  await fixtures.seed(from, to, (done) => bar.update(done), fixtures.deps.storage.dialect === 'postgres' ? 6 : 1);
   const seconds = bar.stop();
   return { identities: to - from, seconds: +seconds.toFixed(1), per_second: Math.round((to - from) / seconds) };
 }
@@ -339,7 +347,39 @@ function kairosScenarios(server, fixtures, state) {
     }),
   };
 
-  return { loginScenario, totpScenario, registrationScenario, recoveryScenario };
+  /**
+   * A wrong TOTP code (no step within ±max_skew matches, so diagnosis checks every candidate: the costliest cause,
+   * `no_match`). Each identity gets at most 4 wrong codes in the whole bench, below the 5 free failures of the
+   * per-identity delay schedule, so no request is refused by a delay instead of being checked.
+   */
+  const rejectedScenario = (diagnosis) => ({
+    id: `rejected-diagnosis-${diagnosis ? 'on' : 'off'}`,
+    title: `rejected TOTP code, diagnosis ${diagnosis ? 'on' : 'off'}`,
+    initialRate: 500,
+    expectStatus: 400,
+    base: { method: 'POST' },
+    async prepare(count) {
+      const chosen = [];
+      for (let tries = 0; tries < state.identities && chosen.length < count; tries++) {
+        const index = state.order[state.rejectCursor++ % state.order.length];
+        if (state.wrongCodes[index] < 4) {
+          state.wrongCodes[index]++;
+          chosen.push(index);
+        }
+      }
+      return aal2Flows(chosen);
+    },
+    toRequest(item) {
+      const { code } = seedCode(item.index, Date.now());
+      return {
+        path: `/self-service/login?flow=${item.flowId}`,
+        headers: { ...JSON_HEADERS, 'x-session-token': item.token },
+        body: json({ method: 'totp', totp_code: String((Number(code) + 500_000) % 1_000_000).padStart(6, '0') }),
+      };
+    },
+  });
+
+  return { loginScenario, totpScenario, registrationScenario, recoveryScenario, rejectedScenario };
 }
 
 async function whoamiToken(server, tag) {
@@ -360,7 +400,7 @@ async function benchKairos(dialect) {
   const config = await kairosConfig(database.dsn);
   const out = { ready_ms: {}, scenarios: {}, scale: {} };
   const fixtures = await openFixtures(config);
-  const state = { identities: MODE.baseIds, order: shuffle(Array.from({ length: MODE.baseIds }, (_, i) => i), 7), cursor: 0, lastStep: new Float64Array(MODE.scaleIds).fill(-1), nextRecoveryCode: new Uint8Array(MODE.scaleIds), recoveryCursor: 0, tag: dialect };
+  const state = { identities: MODE.baseIds, order: shuffle(Array.from({ length: MODE.baseIds }, (_, i) => i), 7), cursor: 0, lastStep: new Float64Array(MODE.scaleIds).fill(-1), nextRecoveryCode: new Uint8Array(MODE.scaleIds), recoveryCursor: 0, wrongCodes: new Uint8Array(MODE.scaleIds), rejectCursor: 0, tag: dialect };
   try {
     out.seed_base = await seed(fixtures, 0, MODE.baseIds, `seed ${dialect}`);
     let server = await startKairos(config, `${dialect}-base`);
@@ -377,9 +417,21 @@ async function benchKairos(dialect) {
       if (wanted('totp')) out.scenarios.totp = await measure(server, s.totpScenario);
       if (wanted('recovery')) out.scenarios.recovery = await measure(server, s.recoveryScenario);
       if (wanted('registration')) out.scenarios.registration = await measure(server, s.registrationScenario);
+      if (wanted('rejected')) out.scenarios.rejected_diagnosis_on = await measure(server, s.rejectedScenario(true));
       out.rss_after_scenarios_mib = +memoryOf(server.pid).rssMiB.toFixed(1);
     } finally {
       await server.stop();
+    }
+    if (wanted('rejected')) {
+      // The same rejected code with diagnosis switched off (selfservice.methods.totp.config.diagnostics.enabled).
+      const off = structuredClone(config);
+      off.selfservice.methods.totp.config = { diagnostics: { enabled: false } };
+      server = await startKairos(off, `${dialect}-no-diagnosis`);
+      try {
+        out.scenarios.rejected_diagnosis_off = await measure(server, kairosScenarios(server, fixtures, state).rejectedScenario(false));
+      } finally {
+        await server.stop();
+      }
     }
 
     // Scale: the same TOTP step and login at MODE.scaleIds identities.
@@ -463,7 +515,9 @@ async function benchPeer() {
       title: 'POST /api/auth/sign-in/email (user with 2FA: answers twoFactorRedirect)',
       initialRate: 10,
       base: { method: 'POST', path: '/api/auth/sign-in/email', headers: { ...JSON_HEADERS, ...origin } },
-      setupRequest: () => ({ body: json({ email: seedEmail(Math.floor(Math.random() * MODE.peerIds)), password: SEED_PASSWORD }) }),
+      // A pool like Kairos's login, so a run ends when its requests are answered (no abandoned scrypt backlog).
+      prepare: async (count) => Array.from({ length: count }, () => Math.floor(Math.random() * MODE.peerIds)),
+      toRequest: (index) => ({ body: json({ email: seedEmail(index), password: SEED_PASSWORD }) }),
     });
     out.scenarios.totp = await measure(target, {
       id: 'peer-totp',
@@ -500,15 +554,16 @@ log(`  argon2id verify (m=${ARGON2.memory_kib} KiB, t=${ARGON2.iterations}, p=${
 results.floors.hmac_sha1 = cpuFloor(`hmac ${Math.min(3, MODE.runS)}`);
 log(`  HOTP (HMAC-SHA1): ${Math.round(results.floors.hmac_sha1.ops_per_s)} ops/s on one thread`);
 
-for (const dialect of DIALECTS) results.kairos[dialect] = await benchKairos(dialect);
+for (const dialect of DIALECTS) {
+  results.kairos[dialect] = await benchKairos(dialect);
+  writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n'); // partial, in case a later part fails
+}
 results.peer = NO_PEER ? { skipped: 'skipped with --no-peer' } : await benchPeer();
 if (!QUICK) {
   log('\n== floors again (machine drift)');
   results.floors.fastify_end = await fastifyFloor();
 }
-results.not_yet_available = [
-  { scenario: 'rejected code, diagnosis on vs off', reason: 'rejection diagnosis is not on this branch yet' },
-];
+results.not_yet_available = [];
 results.finished_at = new Date().toISOString();
 
 writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');

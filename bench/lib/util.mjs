@@ -98,7 +98,7 @@ export function peakTracker(pid) {
 }
 
 /** One autocannon run. `request` is autocannon's request options (setupRequest for pools). */
-export async function cannon({ url, connections, durationS, amount, request = {}, timeoutS = 30, pid }) {
+export async function cannon({ url, connections, durationS, amount, request = {}, timeoutS = 30, pid, expectStatus = null }) {
   const cpu0 = pid ? cpuMsOf(pid) : NaN;
   const t0 = process.hrtime.bigint();
   const result = await autocannon({
@@ -110,15 +110,17 @@ export async function cannon({ url, connections, durationS, amount, request = {}
     requests: [request],
   });
   const elapsedS = Number(process.hrtime.bigint() - t0) / 1e9;
-  const ok = result['2xx'];
+  // `ok`: responses with the expected status (any 2xx by default; 400 for scenarios that submit a wrong code).
+  const ok = expectStatus ? result.statusCodeStats?.[expectStatus]?.count ?? 0 : result['2xx'];
   const cpuMs = pid ? cpuMsOf(pid) - cpu0 : NaN;
   return {
     cpu_ms_per_request: cpuMs / result.requests.total,
     rps: ok / Math.min(elapsedS, result.duration || elapsedS),
     total: result.requests.total,
     ok,
-    non2xx: result.non2xx,
+    non2xx: result.requests.total - ok,
     errors: result.errors + result.timeouts,
+    mean: result.latency.mean,
     p50: result.latency.p50,
     p90: result.latency.p90,
     p99: result.latency.p99,

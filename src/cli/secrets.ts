@@ -56,7 +56,7 @@ export function secretsCommand(program: Command, context: CommandContext): void 
         bar.stop();
         failed = summary.failed;
         for (const [name, counts] of Object.entries(summary.bySource)) {
-          process.stdout.write(`${name}: ${counts.rotated} re-encrypted, ${counts.scanned - counts.rotated - counts.failed} already current, ${counts.failed} undecryptable\n`);
+          process.stdout.write(`${name}: ${counts.rotated} re-encrypted, ${counts.failed} undecryptable (${counts.scanned} rows scanned)\n`);
         }
         process.stdout.write(`rotated ${summary.rotated} secret(s) to key ${cipher.primaryKeyId}\n`);
         if (failed > 0) process.stderr.write(`kairos: ${failed} secret(s) could not be decrypted with any secrets.cipher key and were left unchanged\n`);

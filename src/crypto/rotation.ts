@@ -79,9 +79,26 @@ export const totpSecretsSource: EncryptedSecretSource = {
   },
 };
 
-/** Pending TOTP enrollments of settings flows: `selfservice_flows.internal.totp_pending.secret_ciphertext`. */
-export const pendingTotpSource: EncryptedSecretSource = {
-  name: 'selfservice_flows.internal (pending TOTP enrollments)',
+/**
+ * Encrypted entries of a flow's server-only `internal` JSON: where the token sits and what its additional data is.
+ * A module that keeps a new encrypted entry in a flow adds one line here.
+ */
+export interface FlowInternalToken {
+  key: string;
+  tokenField: string;
+  aadOf(entry: Record<string, unknown>, flowId: string): string | null;
+}
+
+export const FLOW_INTERNAL_TOKENS: FlowInternalToken[] = [
+  // credentials/totp: the pending enrollment secret, bound to the credential id it will get.
+  { key: 'totp_pending', tokenField: 'secret_ciphertext', aadOf: (entry) => (typeof entry.credential_id === 'string' ? entry.credential_id : null) },
+  // credentials/lookup-secret: recovery codes waiting for confirmation, bound to the flow.
+  { key: 'lookup_secret_pending', tokenField: 'ciphertext', aadOf: (_entry, flowId) => `lookup_secret_pending:${flowId}` },
+];
+
+/** Pending enrollments of settings flows (`selfservice_flows.internal`, see FLOW_INTERNAL_TOKENS). */
+export const flowInternalSource: EncryptedSecretSource = {
+  name: 'selfservice_flows.internal (pending enrollments)',
   async count(db) {
     const row = await db.selectFrom('selfservice_flows').select((eb) => eb.fn.countAll<number>().as('n')).where('kind', '=', 'settings').executeTakeFirst();
     return Number(row?.n ?? 0);
@@ -99,19 +116,26 @@ export const pendingTotpSource: EncryptedSecretSource = {
         } catch {
           continue;
         }
-        const pending = internal.totp_pending as { credential_id?: unknown; secret_ciphertext?: unknown } | undefined;
-        if (!pending || typeof pending.secret_ciphertext !== 'string' || typeof pending.credential_id !== 'string') continue;
-        const next = reencrypt(cipher, pending.secret_ciphertext, pending.credential_id);
-        if (next === 'failed') result.failed++;
-        if (next === null || next === 'failed') continue;
-        pending.secret_ciphertext = next;
+        let changed = 0;
+        for (const spec of FLOW_INTERNAL_TOKENS) {
+          const entry = internal[spec.key] as Record<string, unknown> | undefined;
+          const token = entry?.[spec.tokenField];
+          if (!entry || typeof token !== 'string') continue;
+          const aad = spec.aadOf(entry, row.id);
+          const next = aad === null ? 'failed' : reencrypt(cipher, token, aad);
+          if (next === 'failed') result.failed++;
+          if (next === null || next === 'failed') continue;
+          entry[spec.tokenField] = next;
+          changed++;
+        }
+        if (changed === 0) continue;
         const update = await trx
           .updateTable('selfservice_flows')
           .set({ internal: JSON.stringify(internal) })
           .where('id', '=', row.id)
           .where('internal', '=', row.internal)
           .executeTakeFirst();
-        if (affectedRows(update) === 1) result.rotated++;
+        if (affectedRows(update) === 1) result.rotated += changed;
       }
       return result;
     });
@@ -152,7 +176,7 @@ export const previousTotpSecretsSource: EncryptedSecretSource = {
 };
 
 /** Every place that stores SecretCipher tokens. A module that encrypts a new column adds its source here. */
-export const ENCRYPTED_SECRET_SOURCES: EncryptedSecretSource[] = [totpSecretsSource, pendingTotpSource, previousTotpSecretsSource];
+export const ENCRYPTED_SECRET_SOURCES: EncryptedSecretSource[] = [totpSecretsSource, flowInternalSource, previousTotpSecretsSource];
 
 export interface RotationSummary {
   scanned: number;

@@ -18,13 +18,16 @@ import type { RecoveryCodes } from './codes.js';
 
 /** Longest lifetime an admin may give a recovery code or link. */
 const MAX_EXPIRES_IN_MS = 7 * 24 * 3_600_000;
+/** Same bound as the MFA unlock route's reason. */
+const MAX_REASON_CHARS = 1000;
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function reasonOf(request: FastifyRequest): string {
   const q = request.query as Record<string, unknown>;
   const body = request.body;
   const raw = typeof q.reason === 'string' ? q.reason : isObject(body) && typeof body.reason === 'string' ? body.reason : '';
-  return raw.trim() ? raw.trim().slice(0, 500) : 'no reason given';
+  if (raw.length > MAX_REASON_CHARS) throw errors.badRequest(`reason must be at most ${MAX_REASON_CHARS} characters`);
+  return raw.trim() ? raw.trim() : 'no reason given';
 }
 
 export async function adminRecoveryRoutes(app: FastifyInstance, options: { context: ModuleContext; codes: RecoveryCodes; flows: () => RecoveryFlows }) {

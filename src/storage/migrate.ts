@@ -13,13 +13,39 @@ function migrator(storage: Storage): Migrator {
   });
 }
 
+/**
+ * Kysely's migrator finds its own tables by introspecting every schema of the database (`has_schema_privilege`,
+ * `pg_get_serial_sequence` over all of pg_class). When another schema on the same PostgreSQL server is dropped at
+ * that moment (other tenants, parallel test runs), the catalog query fails with "schema … does not exist" (3F000) or
+ * "relation … does not exist" (42P01) about a schema that is not ours. Those errors are retried; migrations run in
+ * transactions on PostgreSQL, so a retry never sees a half-applied one.
+ */
+const CATALOG_RACE_CODES = new Set(['3F000', '42P01']);
+const CATALOG_RACE_RETRIES = 5;
+
+function isCatalogRace(error: unknown, storage: Storage): boolean {
+  if (storage.dialect !== 'postgres') return false;
+  const code = (error as { code?: string } | null)?.code;
+  return typeof code === 'string' && CATALOG_RACE_CODES.has(code);
+}
+
+async function withCatalogRetry<T>(storage: Storage, run: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await run();
+    } catch (error) {
+      if (attempt >= CATALOG_RACE_RETRIES || !isCatalogRace(error, storage)) throw error;
+    }
+  }
+}
+
 export interface MigrationStatus {
   name: string;
   executedAt: Date | null;
 }
 
 export async function migrationStatus(storage: Storage): Promise<MigrationStatus[]> {
-  const all = await migrator(storage).getMigrations();
+  const all = await withCatalogRetry(storage, () => migrator(storage).getMigrations());
   return all.map((m) => ({ name: m.name, executedAt: m.executedAt ?? null }));
 }
 
@@ -29,7 +55,12 @@ export async function pendingMigrations(storage: Storage): Promise<string[]> {
 
 /** Applies every pending migration; throws with the failing migration's name. */
 export async function migrateToLatest(storage: Storage): Promise<MigrationResult[]> {
-  const { error, results } = await migrator(storage).migrateToLatest();
+  const { error, results } = await withCatalogRetry(storage, async () => {
+    const outcome = await migrator(storage).migrateToLatest();
+    // Kysely reports failures in the result set; surface a catalog race as a throw so it is retried.
+    if (outcome.error && isCatalogRace(outcome.error, storage)) throw outcome.error;
+    return outcome;
+  });
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
     throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`);

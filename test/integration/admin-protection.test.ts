@@ -103,6 +103,18 @@ describe.each(DIALECTS)('admin API keys and helpdesk actions (%s)', (dialect) =>
     expect(other).toBeDefined();
   });
 
+  it('helpdesk: admin recovery needs a key too, and records the acting key and the reason', async () => {
+    const d = await identityWithTotp(`helpdesk-d-${dialect}@example.com`);
+    const body = JSON.stringify({ identity_id: d.id, reason: 'ticket 4713' });
+    const refused = await fetch(`${k.adminUrl}/admin/recovery/code`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    expect(refused.status).toBe(401);
+    const ok = await fetch(`${k.adminUrl}/admin/recovery/code`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${OTHER_KEY}` }, body });
+    expect(ok.status).toBe(201);
+    const [event] = await eventsOf(d.id, 'recovery.requested');
+    expect(event.actor).toBe(`admin:key-2:${sha256(OTHER_KEY).slice(7, 15)}`);
+    expect(event.details).toMatchObject({ method: 'admin_code', reason: 'ticket 4713' });
+  });
+
   it('helpdesk: a Kratos-compatible deletion without a reason still works and is recorded as "no reason given"', async () => {
     const c = await identityWithTotp(`helpdesk-c-${dialect}@example.com`);
     await admin.deleteIdentityCredentials({ id: c.id, type: 'totp' });

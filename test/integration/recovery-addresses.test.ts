@@ -79,6 +79,28 @@ describe.each(DIALECTS)('secondary recovery addresses (%s)', (dialect) => {
     expect(events.find((e) => e.type === 'identity.updated')!.details).toMatchObject({ recovery_address_added: true });
   });
 
+  it('an unverified secondary address does not count for recovery: the recovery flow sends it nothing until it is verified', async () => {
+    const user = await register();
+    const secondary = newEmail('lost');
+    const saved = await addAddress(user.token, secondary);
+    const verificationMail = await smtp.waitFor(secondary);
+    const recoveryCodesTo = async (to: string) =>
+      (await k.deps.db.selectFrom('courier_messages').select('id').where('recipient', '=', to).where('template_type', '=', 'recovery_code_valid').execute()).length;
+
+    const before = await k.frontend.createNativeRecoveryFlow();
+    const asked = await k.frontend.updateRecoveryFlow({ flow: before.id, updateRecoveryFlowBody: { method: 'code', email: secondary } });
+    expect(asked.state).toBe('sent_email'); // the same answer as for any address (no enumeration)…
+    expect(await recoveryCodesTo(secondary)).toBe(0); // …but no recovery code was sent to the unverified address
+
+    const flowId = messages(saved).find((m) => m.id === 1900305).context.verification_flow_id;
+    await k.frontend.updateVerificationFlow({ flow: flowId, updateVerificationFlowBody: { method: 'code', code: codeIn(verificationMail.text) } });
+    const after = await k.frontend.createNativeRecoveryFlow();
+    await k.frontend.updateRecoveryFlow({ flow: after.id, updateRecoveryFlowBody: { method: 'code', email: secondary } });
+    const recoveryMail = await smtp.waitFor(secondary);
+    expect(recoveryMail.subject).toBe('Recover access to your account');
+    expect(await recoveryCodesTo(secondary)).toBe(1);
+  });
+
   it('the primary address verification code does not verify a secondary address of the same identity', async () => {
     const user = await register();
     const secondary = newEmail('other');

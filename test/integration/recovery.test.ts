@@ -5,10 +5,13 @@ import { eventually, TestSmtpServer, type ReceivedMail } from '../support/smtp.j
 import { Templates } from '../../src/courier/templates.js';
 import type { CourierTemplateType } from '../../src/courier/courier.js';
 import { decodeBase32, timeStep, totpCodeAt } from '../../src/credentials/totp/otp.js';
+import { submitTotpEnrollment } from '../support/enroll.js';
+import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 
 const PASSWORD = 'a long enough passphrase';
 const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
-const CONFIG = { selfservice: { methods: { totp: { enabled: true }, lookup_secret: { enabled: false } } } };
+const CONFIG = { selfservice: { methods: { totp: { enabled: true } } } };
+const BACKUP_CODES = ['abcd2345wxyz', 'efgh6789stuv'];
 
 async function failure(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
   try {
@@ -59,7 +62,10 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
     const email = `rec${++counter}-${dialect}@example.com`;
     const credentials: Record<string, unknown> = {};
     if (options.password !== false) credentials.password = { config: { password: PASSWORD } };
-    if (options.totp) credentials.totp = { config: { totp_url: `otpauth://totp/Kairos:${email}?secret=${SECRET}&issuer=Kairos` } };
+    if (options.totp) {
+      credentials.totp = { config: { totp_url: `otpauth://totp/Kairos:${email}?secret=${SECRET}&issuer=Kairos` } };
+      credentials.lookup_secret = { config: { codes: BACKUP_CODES.map((code) => ({ code })) } };
+    }
     const created = await k.identityApi.createIdentity({
       createIdentityBody: {
         schema_id: 'default',
@@ -90,6 +96,7 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
     k.frontend.updateRecoveryFlow({ flow: flowId, updateRecoveryFlowBody: { method: 'password', password } as any });
   const tokenOf = (flow: RecoveryFlow) => (flow.continue_with as any[]).find((c) => c.action === 'set_ory_session_token')?.ory_session_token as string;
   const hasTotp = async (id: string) => Boolean((await k.identityApi.getIdentity({ id })).credentials?.totp);
+  const hasBackupCodes = async (id: string) => Boolean((await k.identityApi.getIdentity({ id })).credentials?.lookup_secret);
   const events = async (id: string) => ((await (await fetch(`${k.adminUrl}/admin/audit-events?identity_id=${id}`)).json()) as any[]);
   const wrong = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
 
@@ -126,6 +133,37 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
     const types = (await events(user.id)).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['recovery.requested', 'recovery.completed']));
     expect(JSON.stringify(await events(user.id))).not.toContain(code);
+  });
+
+  it('browser flow: form posts with CSRF, 303s to the UI, and the code lands in settings with a session cookie', async () => {
+    const user = await identity();
+    const browser = new BrowserClient(k.publicUrl);
+    const { id, flow, redirect } = await browser.startFlow('recovery');
+    expect(redirect).toContain(`/ui/recovery?flow=${id}`);
+    const csrf = csrfTokenOf(flow);
+    const forged = await browser.postForm(`/self-service/recovery?flow=${id}`, { method: 'code', email: user.email });
+    expect(forged.status).toBe(303);
+    expect(forged.headers.get('location')).toContain('/ui/error?id=');
+    expect(await queued(user.email, 'recovery_code_valid')).toBe(0);
+    const sent = await browser.postForm(`/self-service/recovery?flow=${id}`, { csrf_token: csrf, method: 'code', email: user.email });
+    expect(sent.status).toBe(303);
+    expect(sent.headers.get('location')).toContain(`/ui/recovery?flow=${id}`);
+    const page = await browser.get(`/ui/recovery?flow=${id}`, { accept: 'text/html' });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('name="code"');
+    expect(html).toContain('1060003');
+    const done = await browser.postForm(`/self-service/recovery?flow=${id}`, { csrf_token: csrf, method: 'code', code: await codeFor(user.email) });
+    expect(done.status).toBe(303);
+    expect(done.headers.get('location')).toContain('/ui/settings?flow=');
+    expect(browser.cookies.has('ory_kratos_session')).toBe(true);
+    const whoami = await (await browser.get('/sessions/whoami', { accept: 'application/json' })).json();
+    expect(whoami.identity.id).toBe(user.id);
+    // A browser with a session does not start recovery again.
+    expect((await browser.get('/self-service/recovery/browser', { accept: 'text/html' })).status).toBe(303);
+    const spa = await browser.get('/self-service/recovery/browser', { accept: 'application/json' });
+    expect(spa.status).toBe(400);
+    expect((await spa.json()).error.id).toBe('session_already_available');
   });
 
   it('answers the same whether or not the address exists, and mails nothing to an unknown address', async () => {
@@ -228,6 +266,25 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect((await k.deps.db.selectFrom('sessions').select('id').where('identity_id', '=', user.id).execute()).length).toBe(0);
     });
 
+    it('a verified secondary recovery address recovers and every verified address is told; an unverified one gets nothing', async () => {
+      const user = await identity({ totp: true });
+      const secondary = `second-${counter}-${dialect}@example.org`;
+      const unverified = `unverified-${counter}-${dialect}@example.org`;
+      const added = await k.deps.recoveryAddresses.addSecondary(user.id, secondary);
+      await k.deps.recoveryAddresses.markSecondaryVerified(added.id, user.id);
+      await k.deps.recoveryAddresses.addSecondary(user.id, unverified);
+
+      await requestCode(unverified);
+      expect(await queued(unverified, 'recovery_code_valid')).toBe(0);
+
+      const step = await submitCode((await requestCode(secondary)).id, await codeFor(secondary));
+      expect(messageIds(step)).toEqual([1900400]);
+      expect((await mailOf(user.email, 'mfa_reset_requested')).text).toContain('/self-service/recovery/mfa-reset/cancel?token=');
+      expect((await mailOf(secondary, 'mfa_reset_requested')).text).toContain('/self-service/recovery/mfa-reset/cancel?token=');
+      expect(await queued(unverified, 'mfa_reset_requested')).toBe(0);
+      expect(await hasTotp(user.id)).toBe(true);
+    });
+
     it('lost phone and codes: the password completes the reset at once; TOTP must be enrolled again before the session works', async () => {
       const user = await identity({ totp: true });
       const flow = await requestCode(user.email);
@@ -240,6 +297,9 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect(done.state).toBe('passed_challenge');
       const token = tokenOf(done);
       expect(await hasTotp(user.id)).toBe(false);
+      expect(await hasBackupCodes(user.id)).toBe(false);
+      // Removed through the identity service: the old secret is kept (encrypted) for rejection diagnosis.
+      expect(await k.deps.db.selectFrom('totp_previous_secrets').select('id').where('identity_id', '=', user.id).execute()).toHaveLength(1);
       const whoami = await failure(k.frontend.toSession({ xSessionToken: token }));
       expect(whoami.status).toBe(403);
       expect(whoami.body.error.id).toBe('kairos_second_factor_enrollment_required');
@@ -251,13 +311,24 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       const types = (await events(user.id)).map((e) => e.type);
       expect(types).toEqual(expect.arrayContaining(['mfa_reset.requested', 'mfa_reset.completed', 'second_factor.removed', 'recovery.completed']));
 
-      // Enroll TOTP again: the session now works, at aal2.
+      // Until TOTP is enrolled again (with new recovery codes, confirmed) the session stays refused.
       const enroll = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
       const secret = (enroll.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret as string;
       const code = totpCodeAt(decodeBase32(secret), { algorithm: 'SHA1', digits: 6, periodSeconds: 30 }, timeStep(k.clock.nowMs(), 30));
-      await k.frontend.updateSettingsFlow({ flow: enroll.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: code } });
+      const pending = await k.frontend.updateSettingsFlow({ flow: enroll.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: code } });
+      expect(pending.state).toBe('show_form');
+      expect((await failure(k.frontend.toSession({ xSessionToken: token }))).status).toBe(403);
+      const saved = await submitTotpEnrollment(k, { flowId: enroll.id, token, code });
+      expect(saved.state).toBe('success');
+      expect(await hasTotp(user.id)).toBe(true);
+      expect(await hasBackupCodes(user.id)).toBe(true);
       const session = await k.frontend.toSession({ xSessionToken: token });
       expect(session.authenticator_assurance_level).toBe('aal2');
+      // The old backup codes are gone for good.
+      const again = await k.frontend.updateLoginFlow({ flow: (await k.frontend.createNativeLoginFlow()).id, updateLoginFlowBody: { method: 'password', identifier: user.email, password: PASSWORD } });
+      const aal2 = await k.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: again.session_token });
+      const old = await failure(k.frontend.updateLoginFlow({ flow: aal2.id, xSessionToken: again.session_token, updateLoginFlowBody: { method: 'lookup_secret', lookup_secret: BACKUP_CODES[0]! } }));
+      expect(old.status).toBe(400);
     });
 
     it('lost phone and codes without the password: the reset completes only after mfa_reset_delay, when the mailbox is proven again', async () => {
@@ -277,7 +348,9 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect(await hasTotp(user.id)).toBe(false);
       expect((await failure(k.frontend.toSession({ xSessionToken: tokenOf(done) }))).body.error.id).toBe('kairos_second_factor_enrollment_required');
       const completed = (await events(user.id)).find((e) => e.type === 'mfa_reset.completed');
-      expect(completed.details).toMatchObject({ via: 'delay', removed: ['totp'] });
+      expect(completed.details.via).toBe('delay');
+      expect([...completed.details.removed].sort()).toEqual(['lookup_secret', 'totp']);
+      expect(await hasBackupCodes(user.id)).toBe(false);
     });
 
     it('a cancelled MFA reset leaves the second factor in place', async () => {
@@ -297,6 +370,7 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect(again.state).toBe('sent_email');
       expect(messageIds(again)).toEqual([1900400]);
       expect(await hasTotp(user.id)).toBe(true);
+      expect(await hasBackupCodes(user.id)).toBe(true);
       expect((await events(user.id)).map((e) => e.type)).toContain('mfa_reset.cancelled');
       const rows = await k.deps.db.selectFrom('mfa_reset_requests').select(['status']).where('identity_id', '=', user.id).orderBy('created_at').execute();
       expect(rows.map((r) => r.status)).toEqual(['cancelled', 'pending']);
@@ -313,6 +387,9 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       const user = await identity({ totp: true });
       const del = await fetch(`${k.adminUrl}/admin/identities/${user.id}/credentials/totp`, { method: 'DELETE', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'ticket 99: identity proven in person' }) });
       expect(del.status).toBe(204);
+      const delCodes = await fetch(`${k.adminUrl}/admin/identities/${user.id}/credentials/lookup_secret?reason=${encodeURIComponent('ticket 99: codes lost too')}`, { method: 'DELETE' });
+      expect(delCodes.status).toBe(204);
+      expect(await hasBackupCodes(user.id)).toBe(false);
       const { status, body } = await post('/admin/recovery/code', { identity_id: user.id, expires_in: '30m', flow_type: 'api', reason: 'ticket 99' });
       expect(status).toBe(201);
       expect(Object.keys(body).sort()).toEqual(['expires_at', 'recovery_code', 'recovery_link']);
@@ -324,7 +401,11 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       const done = await submitCode(flowId, body.recovery_code);
       expect((await k.frontend.toSession({ xSessionToken: tokenOf(done) })).identity?.id).toBe(user.id);
       const all = await events(user.id);
-      expect(all.find((e) => e.type === 'credential.deleted')).toMatchObject({ actor: 'admin', details: { credential_type: 'totp', reason: 'ticket 99: identity proven in person' } });
+      const deletions = all.filter((e) => e.type === 'credential.deleted');
+      expect(deletions.map((e) => [e.actor, e.details.credential_type, e.details.reason])).toEqual([
+        ['admin', 'totp', 'ticket 99: identity proven in person'],
+        ['admin', 'lookup_secret', 'ticket 99: codes lost too'],
+      ]);
       expect(all.find((e) => e.type === 'recovery.requested')).toMatchObject({ actor: 'admin', details: { method: 'admin_code', reason: 'ticket 99' } });
       expect(all.find((e) => e.type === 'recovery.completed')).toMatchObject({ details: { issued_by: 'admin', mfa: 'none' } });
       expect(JSON.stringify(all)).not.toContain(body.recovery_code);
@@ -354,6 +435,11 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect((await post('/admin/recovery/code', { identity_id: user.id, expires_in: 'soon' })).status).toBe(400);
       expect((await post('/admin/recovery/code', { identity_id: user.id, expires_in: '9999h' })).status).toBe(400);
       expect((await post('/admin/recovery/code', { identity_id: user.id, flow_type: 'carrier-pigeon' })).status).toBe(400);
+      expect((await post('/admin/recovery/code', { identity_id: user.id, reason: 'x'.repeat(1001) })).status).toBe(400);
+      const withTotp = await identity({ totp: true });
+      const longReason = await fetch(`${k.adminUrl}/admin/identities/${withTotp.id}/credentials/totp?reason=${'y'.repeat(1001)}`, { method: 'DELETE' });
+      expect(longReason.status).toBe(400);
+      expect(await hasTotp(withTotp.id)).toBe(true);
       const res = await post('/admin/recovery/link', [1, 2]);
       expect(res.status).toBe(400);
       expect(res.body.error.code).toBe(400);

@@ -15,6 +15,7 @@ import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
 import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
+import { confirmRecoveryCodes } from '../support/totp-enrollment.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'a long enough passphrase';
@@ -41,15 +42,23 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
         const done = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
         const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: done.session_token! });
         const secret = secretOf(settings);
-        await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secret) });
+        expect((await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secret) })).state).toBe('success');
         users.push({ email, secret });
       }
-      // One enrollment in progress: its pending secret is encrypted in the flow and must survive the rotation too.
-      const pendingEmail = `pending-${Math.random().toString(36).slice(2, 8)}@example.com`;
-      const reg = await server.frontend.createNativeRegistrationFlow();
-      const pendingUser = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email: pendingEmail }, password: PASSWORD } });
-      const pendingFlow = await server.frontend.createNativeSettingsFlow({ xSessionToken: pendingUser.session_token! });
-      const pendingSecret = secretOf(pendingFlow);
+      // Enrollments in progress keep encrypted secrets in their flows and must survive the rotation too: one flow
+      // showing the QR code, one whose code was right and whose recovery codes wait for confirmation.
+      const pendingUsers = [];
+      for (const name of ['scanning', 'confirming']) {
+        const reg = await server.frontend.createNativeRegistrationFlow();
+        const email = `${name}-${Math.random().toString(36).slice(2, 8)}@example.com`;
+        const registered = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
+        const flow = await server.frontend.createNativeSettingsFlow({ xSessionToken: registered.session_token! });
+        pendingUsers.push({ email, token: registered.session_token!, flowId: flow.id, secret: secretOf(flow) });
+      }
+      const confirming = pendingUsers[1]!;
+      const shown = await server.frontend.updateSettingsFlow({ flow: confirming.flowId, xSessionToken: confirming.token, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(server, confirming.secret) } });
+      // Recovery codes follow TOTP by default, so the right code shows them and the enrollment waits.
+      expect(shown.state).not.toBe('success');
       await server.close();
       server = null;
 
@@ -57,17 +66,23 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       writeFileSync(file, JSON.stringify({ dsn: database.dsn, ...configWith([NEW_KEY, OLD_KEY]), log: { level: 'error' } }));
       const cli = (args: string[]) => run(process.execPath, ['bin/kairos.mjs', 'secrets', 'rotate', '-c', file, ...args], { cwd: process.cwd(), env: { ...process.env, NODE_NO_WARNINGS: '1' } });
       const first = await cli(['--batch-size', '2']);
-      expect(first.stdout).toContain('totp_credentials.secret_ciphertext: 5 re-encrypted, 0 already current, 0 undecryptable');
-      expect(first.stdout).toContain('selfservice_flows.internal (pending TOTP enrollments): 1 re-encrypted');
+      expect(first.stdout).toContain('totp_credentials.secret_ciphertext: 5 re-encrypted, 0 undecryptable (5 rows scanned)');
+      // The scanning flow's secret, and the confirming flow's secret and recovery codes.
+      expect(first.stdout).toMatch(/selfservice_flows\.internal \(pending enrollments\): 3 re-encrypted, 0 undecryptable/);
       const newOnly = new SecretCipher([NEW_KEY], cryptoRandom);
-      expect(first.stdout).toContain(`rotated 6 secret(s) to key ${newOnly.primaryKeyId}`);
+      expect(first.stdout).toContain(`rotated 8 secret(s) to key ${newOnly.primaryKeyId}`);
       const again = await cli(['--batch-size', '2']);
-      expect(again.stdout).toContain('totp_credentials.secret_ciphertext: 0 re-encrypted, 5 already current, 0 undecryptable');
+      expect(again.stdout).toContain('totp_credentials.secret_ciphertext: 0 re-encrypted, 0 undecryptable (5 rows scanned)');
+      expect(again.stdout).toMatch(/selfservice_flows\.internal \(pending enrollments\): 0 re-encrypted, 0 undecryptable/);
       expect(again.stdout).toContain('rotated 0 secret(s)');
 
       // The old key is gone from the config: the new server can only read what was re-encrypted.
       server = await startKairos({ dialect, database, clock, config: configWith([NEW_KEY]) });
       const rows = await server.deps.db.selectFrom('totp_credentials').selectAll().execute();
+      for (const flow of await server.deps.db.selectFrom('selfservice_flows').select(['id', 'internal']).execute()) {
+        const internal = JSON.parse(flow.internal);
+        for (const token of [internal.totp_pending?.secret_ciphertext, internal.lookup_secret_pending?.ciphertext]) if (token) expect(newOnly.isEncryptedWithPrimary(token)).toBe(true);
+      }
       expect(rows).toHaveLength(5);
       for (const row of rows) expect(newOnly.isEncryptedWithPrimary(row.secret_ciphertext)).toBe(true);
       clock.advanceSeconds(30);
@@ -78,16 +93,19 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
         const ok = await server.frontend.updateLoginFlow({ flow: aal2.id, xSessionToken: first.session_token!, updateLoginFlowBody: { method: 'totp', totp_code: codeNow(server, user.secret) } });
         expect(ok.session.authenticator_assurance_level).toBe('aal2');
       }
-      const again2 = await server.frontend.getSettingsFlow({ id: pendingFlow.id, xSessionToken: pendingUser.session_token! });
-      expect(secretOf(again2)).toBe(pendingSecret);
-      const enrolled = await submitTotpEnrollment(server, { flowId: pendingFlow.id, token: pendingUser.session_token!, code: codeNow(server, pendingSecret) });
-      expect(enrolled.state).toBe('success');
+      const scanning = pendingUsers[0]!;
+      expect(secretOf(await server.frontend.getSettingsFlow({ id: scanning.flowId, xSessionToken: scanning.token }))).toBe(scanning.secret);
+      const flowAfter = await server.frontend.getSettingsFlow({ id: scanning.flowId, xSessionToken: scanning.token });
+      expect((await submitTotpEnrollment(server, { flowId: flowAfter.id, token: scanning.token, code: codeNow(server, scanning.secret) })).state).toBe('success');
+      await confirmRecoveryCodes(server, confirming.flowId, confirming.token);
+      const enrolledIdentities = await server.deps.db.selectFrom('totp_credentials').select('identity_id').execute();
+      expect(enrolledIdentities).toHaveLength(7);
     } finally {
       await server?.close();
       await database.drop();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 
   it('leaves a secret no configured key decrypts unchanged and exits 1', async () => {
     const database = await createTestDatabase(dialect);
@@ -97,7 +115,7 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       const reg = await server.frontend.createNativeRegistrationFlow();
       const done = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email: `lost-${Math.random().toString(36).slice(2, 8)}@example.com` }, password: PASSWORD } });
       const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: done.session_token! });
-      await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secretOf(settings)) });
+      expect((await submitTotpEnrollment(server, { flowId: settings.id, token: done.session_token!, code: codeNow(server, secretOf(settings)) })).state).toBe('success');
       const before = await server.deps.db.selectFrom('totp_credentials').selectAll().executeTakeFirstOrThrow();
       const file = join(dir, 'kairos.yml');
       // The old key was dropped before rotating: nothing can be decrypted.
@@ -107,7 +125,7 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
         (err: { code: number; stdout: string; stderr: string }) => err,
       );
       expect(failure?.code).toBe(1);
-      expect(failure?.stdout).toContain('0 re-encrypted, 0 already current, 1 undecryptable');
+      expect(failure?.stdout).toContain('totp_credentials.secret_ciphertext: 0 re-encrypted, 1 undecryptable (1 rows scanned)');
       const after = await server.deps.db.selectFrom('totp_credentials').selectAll().executeTakeFirstOrThrow();
       expect(after.secret_ciphertext).toBe(before.secret_ciphertext);
     } finally {
@@ -115,5 +133,5 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       await database.drop();
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 });

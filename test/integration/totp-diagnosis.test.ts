@@ -345,6 +345,28 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
     });
   });
 
+  describe.each(DIALECTS)('diagnosis off (%s)', (dialect) => {
+    let k: TestKairos;
+    beforeAll(async () => {
+      k = await startKairos({ dialect, config: { selfservice: { methods: { totp: { enabled: true, config: { diagnostics: { enabled: false } } } } } } });
+    });
+    afterAll(async () => k?.close());
+
+    it('diagnostics.enabled=false: Kratos\'s 4000008 only, and the rejection is still logged, counted and audited (cause not_diagnosed)', async () => {
+      const users = new Users(k);
+      const user = await users.enrolledAndSignedIn();
+      const result = await users.submit(user.token, users.device(user.secret, -150_000));
+      expect(globalMessages((result as any).body).map((m: any) => m.id)).toEqual([4000008]);
+      expect(diagnosisLogs(k, result.flowId)[0]).toMatchObject({ cause: 'not_diagnosed', offset_steps: null, identity_id: user.identityId });
+      expect(await rejectionCount(k, 'not_diagnosed')).toBe(1);
+      const events = await k.deps.audit.list({ identityId: user.identityId, types: ['second_factor.rejected'], pageSize: 5 });
+      expect(events[0]?.details).toMatchObject({ method: 'totp', cause: 'not_diagnosed' });
+    });
+  });
+
+  /** Twenty-odd identities each register, enroll and sign in over HTTP: generous, so a loaded machine cannot fail it. */
+  const POPULATION_TIMEOUT_MS = 240_000;
+
   describe.each(DIALECTS)('population drift (%s)', (dialect) => {
     let k: TestKairos;
     beforeAll(async () => {
@@ -366,7 +388,7 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       const health = await ready();
       expect(health.details.totp.population_drift).toMatchObject({ status: 'ok', estimated_server_offset_seconds: null });
       expect(health.details.totp.population_drift.identities).toBe(offsetsSteps.length);
-    });
+    }, POPULATION_TIMEOUT_MS);
 
     it('many identities one step ahead: a warning names the estimated server offset; readiness does not fail', async () => {
       const users = new Users(k);
@@ -384,6 +406,6 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       expect(health.details.totp.population_drift).toMatchObject({ status: 'suspect', estimated_server_offset_seconds: 30 });
       const metrics = await fetch(`${k.adminUrl}/metrics`).then((r) => r.text());
       expect(metrics).toMatch(/^kairos_totp_population_offset_seconds 30$/m);
-    });
+    }, POPULATION_TIMEOUT_MS);
   });
 });

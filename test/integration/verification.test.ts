@@ -198,6 +198,28 @@ describe.each(DIALECTS)('verification flow, method code (%s)', (dialect) => {
     expect(messageIds(throttled.body)).toEqual([4900301]);
   });
 
+  it('a new address set in settings is unverified and gets a code; saving without a new address sends nothing', async () => {
+    const { email, token, identityId } = await register();
+    await smtp.waitFor(email);
+    const changed = newEmail();
+    const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
+    const saved = await k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: token, updateSettingsFlowBody: { method: 'profile', traits: { email: changed } } });
+    expect(saved.state).toBe('success');
+    const hint = saved.continue_with?.find((c: any) => c.action === 'show_verification_ui') as any;
+    expect(hint.flow.verifiable_address).toBe(changed);
+    expect((await k.identityApi.getIdentity({ id: identityId })).verifiable_addresses).toMatchObject([{ value: changed, verified: false, status: 'sent' }]);
+    const code = codeIn((await smtp.waitFor(changed)).text);
+    const done = await k.frontend.updateVerificationFlow({ flow: hint.flow.id, updateVerificationFlowBody: { method: 'code', code } });
+    expect(done.state).toBe('passed_challenge');
+    expect((await k.identityApi.getIdentity({ id: identityId })).verifiable_addresses?.[0]).toMatchObject({ value: changed, verified: true });
+
+    const again = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
+    const same = await k.frontend.updateSettingsFlow({ flow: again.id, xSessionToken: token, updateSettingsFlowBody: { method: 'profile', traits: { email: changed, name: 'Ada' } } });
+    expect(same.continue_with ?? []).toEqual([]);
+    const queued = await k.deps.db.selectFrom('courier_messages').select('id').where('recipient', '=', changed).execute();
+    expect(queued).toHaveLength(1);
+  });
+
   it('answers the same for an unknown address and sends it nothing', async () => {
     const unknown = newEmail();
     const sent = await requestCode(unknown);

@@ -9,6 +9,9 @@ import type { KairosModule } from '../../module.js';
 import { HttpError } from '../../errors/http-error.js';
 import { VerificationFlows } from '../../flows/verification/handler.js';
 import type { RegistrationFlows } from '../../flows/registration/handler.js';
+import type { SettingsFlows } from '../../flows/settings/handler.js';
+import type { Flow } from '../../flows/flow.js';
+import type { Identity, VerifiableAddress } from '../../identity/identity.js';
 import { CodeVerificationStrategy } from './verification.js';
 import { RecoveryAddressSettingsStrategy } from './recovery-address-settings.js';
 
@@ -26,30 +29,38 @@ export function codeModule(deps: Deps): KairosModule {
       return { verification: flows };
     },
     init({ handlers }) {
-      const registration = handlers.registration as RegistrationFlows | undefined;
-      // Kratos: with verification enabled, a code goes to each new verifiable address; `show_verification_ui`
-      // tells the client which flow to show.
-      registration?.afterHooks.push(async ({ flow, identityId, request }) => {
-        const identity = await deps.identities.get(identityId);
-        if (!identity || !flows) return [];
+      /**
+       * Kratos: with verification enabled, a code goes to each new verifiable address (after registration, and
+       * after a settings change adds one); `show_verification_ui` tells the client which flow to show. A failure
+       * to send never undoes the registration or the change: the user can ask for a code in the verification flow.
+       */
+      const sendCodes = async (input: { flow: Flow; identity: Identity; request: FastifyRequest; isNew: (address: VerifiableAddress) => boolean }) => {
         const continueWith: Record<string, unknown>[] = [];
-        for (const address of identity.verifiableAddresses) {
-          if (address.via !== 'email' || address.verified) continue;
+        if (!flows) return continueWith;
+        for (const address of input.identity.verifiableAddresses) {
+          if (address.via !== 'email' || address.verified || !input.isNew(address)) continue;
           try {
-            const verificationFlow = await flows.create(request, flow.type, { returnTo: flow.returnTo });
-            await verification.sendCode(verificationFlow, address.value, { identityId });
+            const verificationFlow = await flows.create(input.request, input.flow.type, { returnTo: input.flow.returnTo });
+            await verification.sendCode(verificationFlow, address.value, { identityId: input.identity.id });
             await deps.flows.update(verificationFlow, deps.clock.nowMs());
             continueWith.push({
               action: 'show_verification_ui',
               flow: { id: verificationFlow.id, verifiable_address: address.value, url: deps.urls.flowUi('verification', verificationFlow.id) },
             });
           } catch (err) {
-            // The registration stands; the user can ask for a code from the verification flow.
-            deps.logger.warn({ err: { message: (err as Error).message }, identity_id: identityId }, 'could not send the verification code after registration');
+            deps.logger.warn({ err: { message: (err as Error).message }, identity_id: input.identity.id }, 'could not send a verification code');
           }
         }
         return continueWith;
+      };
+      (handlers.registration as RegistrationFlows | undefined)?.afterHooks.push(async ({ flow, identityId, request }) => {
+        const identity = await deps.identities.get(identityId);
+        return identity ? sendCodes({ flow, identity, request, isNew: () => true }) : [];
       });
+      (handlers.settings as SettingsFlows | undefined)?.afterHooks.push(({ flow, identity, sinceMs, request }) =>
+        // Only addresses this change created (still `pending`): saving anything else sends nothing.
+        sendCodes({ flow, identity, request, isNew: (a) => a.status === 'pending' && a.createdAtMs >= sinceMs }),
+      );
     },
     publicRoutes(app, { engine }) {
       // The link in the email: GET /self-service/verification?flow=…&code=… submits the code (Kratos does the same).

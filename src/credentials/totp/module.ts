@@ -87,34 +87,26 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { s
       await diagnostics.restore();
     },
     /**
-     * The `totp` section of the admin MFA view: the credential's own parameters, never its secret, plus the
-     * diagnosis view (mfa/diagnosis): drift, whether the issuer changed since enrollment, previous secrets (dates
-     * only) and the recent rejection causes.
+     * The `totp` section of the admin MFA view: the credential's own parameters (never its secret) and the diagnosis
+     * view (mfa/diagnosis): drift, whether the issuer changed since enrollment, previous secrets (dates only) and the
+     * recent rejection causes. After an unlink, the previous secrets and rejections still show (`enrolled: false`).
      */
     async mfaReport(identity: Identity) {
       const credential = identity.credentials[TOTP];
-      if (!credential) return null;
-      const row = await repository.findByCredentialId(credential.id);
-      if (!row) return null;
-      const { algorithm, digits, periodSeconds } = row.parameters;
+      const row = credential ? await repository.findByCredentialId(credential.id) : null;
       const previous = await diagnostics.repository.previousSecrets(identity.id, deps.clock.nowMs() - diagnostics.retentionMs);
-      const diagnosis = buildTotpReport({ row, previous, rejections: await diagnostics.recentRejections(identity.id), currentIssuer: diagnostics.currentIssuer });
+      const rejections = await diagnostics.recentRejections(identity.id);
+      if (!row) {
+        if (!previous.length && !rejections.length) return null;
+        const previousSecrets = previous.map((p) => ({ enrolled_at: new Date(p.enrolledAtMs).toISOString(), retired_at: new Date(p.retiredAtMs).toISOString() }));
+        return { [TOTP]: { enrolled: false, previous_secrets: previousSecrets, recent_rejections: [] } };
+      }
       return {
         [TOTP]: {
-          credential_id: row.credentialId,
-          algorithm,
-          digits,
-          period: periodSeconds,
-          issuer: row.issuer,
-          account_name: row.accountName,
-          enrolled_at: new Date(row.createdAtMs).toISOString(),
+          enrolled: true,
+          ...buildTotpReport({ row, previous, rejections, currentIssuer: diagnostics.currentIssuer }),
           // RFC 6238: step S starts at S · period seconds (T0 = 0).
-          last_used_at: row.lastUsedStep === null ? null : new Date(row.lastUsedStep * periodSeconds * 1000).toISOString(),
-          current_issuer: diagnosis.current_issuer,
-          issuer_changed: diagnosis.issuer_changed,
-          drift: diagnosis.drift,
-          previous_secrets: diagnosis.previous_secrets,
-          recent_rejections: diagnosis.recent_rejections,
+          last_used_at: row.lastUsedStep === null ? null : new Date(row.lastUsedStep * row.parameters.periodSeconds * 1000).toISOString(),
         },
       };
     },

@@ -6,9 +6,18 @@ import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type SettingsResult } from '../strategy.js';
 import { sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
+import type { Identity } from '../../identity/identity.js';
+
+/**
+ * Hooks other modules add after settings are saved (e.g. a verification code for an address added in this request,
+ * i.e. created at or after `sinceMs`); they return `continue_with` items.
+ */
+export type AfterSettingsHook = (input: { flow: Flow; identity: Identity; sinceMs: number; request: FastifyRequest }) => Promise<Record<string, unknown>[] | void>;
 
 /** Settings (Kratos `selfservice/flow/settings`): needs a session, its AAL, and a privileged session to change credentials. */
 export class SettingsFlows {
+  readonly afterHooks: AfterSettingsHook[] = [];
+
   constructor(private readonly engine: FlowEngine) {}
 
   async render(flow: Flow, current: CurrentSession): Promise<void> {
@@ -95,6 +104,7 @@ export class SettingsFlows {
 
       let result: SettingsResult | null = null;
       let strategyId = '';
+      const startedAtMs = deps.clock.nowMs();
       for (const strategy of engine.strategies.settings) {
         const outcome = await strategy.settings({ flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
         if (outcome === NOT_RESPONSIBLE) continue;
@@ -116,6 +126,11 @@ export class SettingsFlows {
       const returnTo = result.outcome === 'saved' && flow.returnTo ? flow.returnTo : null;
       if (returnTo && flow.type === 'browser') flow.internal.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }];
       else delete flow.internal.continue_with;
+      if (result.outcome === 'saved' && this.afterHooks.length > 0) {
+        const extra: Record<string, unknown>[] = [];
+        for (const hook of this.afterHooks) extra.push(...((await hook({ flow, identity, sinceMs: startedAtMs, request })) ?? []));
+        if (extra.length) flow.internal.continue_with = [...extra, ...((flow.internal.continue_with as Record<string, unknown>[] | undefined) ?? [])];
+      }
       await deps.flows.update(flow, deps.clock.nowMs());
       if (result.outcome === 'saved') {
         const info = requestInfo(request);

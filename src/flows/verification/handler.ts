@@ -77,6 +77,10 @@ export class VerificationFlows {
     const { deps } = engine;
     if (engine.isExpired(flow)) {
       const replacement = engine.newFlow('verification', flow.type, request, { returnTo: flow.returnTo });
+      // The emailed link carries the code in its query: it must not live on in the replacement's request_url.
+      const requestUrl = new URL(replacement.requestUrl);
+      requestUrl.searchParams.delete('code');
+      replacement.requestUrl = requestUrl.toString();
       this.render(replacement);
       replacement.ui.messages = [engine.expiredMessage(flow)];
       await deps.flows.insert(replacement);

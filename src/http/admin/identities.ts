@@ -235,6 +235,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
       throw errors.badRequest(`Credentials type ${type} cannot be deleted.`);
     }
     const reason = typeof (request.query as Record<string, unknown>).reason === 'string' ? String((request.query as Record<string, unknown>).reason) : isObject(request.body) && typeof request.body.reason === 'string' ? request.body.reason : null;
+    if (reason && reason.length > 1000) throw errors.badRequest('reason must be at most 1000 characters');
     await identities.inTransaction(deps.db, async (trx) => {
       await identities.deleteCredential(id, type, trx);
       await deps.audit.record({ type: 'credential.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { credential_type: type, reason: reason ?? 'no reason given' } }, trx);

@@ -13,6 +13,7 @@ import type { Identity } from '../../identity/identity.js';
 import type { UiNode } from '../nodes.js';
 import { hostedUiMsg, type UiText } from '../messages.js';
 import { deriveAal } from '../../session/session.js';
+import { LOW_REMAINING_CODES, lookupMsg } from '../../credentials/lookup-secret/messages.js';
 import { escapeHtml, HOSTED_UI_SCRIPT, page, SCRIPT_PATH, type Brand } from './layout.js';
 import { isKairosMessage, renderMessage, renderNode, SECRET_MESSAGE_ID, type RenderContext } from './render.js';
 
@@ -343,6 +344,12 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
         : '';
     const lastStepAtMs = current.session.amr.length ? Math.max(...current.session.amr.map((e) => e.completedAtMs)) : null;
     const stepMessages = (await lastStepMessages(engine, current.session.id, lastStepAtMs)).map((m) => renderMessage(m)).join('');
+    // Few recovery codes left: a standing warning with a link to regenerate (issue 4), not only after the step.
+    const remaining = ((await engine.sessionExtras(current.identity.id)).kairos as Record<string, unknown> | undefined)?.recovery_codes_remaining;
+    const codesWarning =
+      typeof remaining === 'number' && remaining <= LOW_REMAINING_CODES && !stepMessages
+        ? renderMessage(remaining === 0 ? lookupMsg.codesExhausted('/ui/settings') : lookupMsg.codesLow(remaining, '/ui/settings'))
+        : '';
     const stepUp = needsSecondFactor
       ? `<p><a class="button" href="/ui/login?aal=aal2">Complete the second step</a></p>`
       : '';
@@ -351,7 +358,7 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
       page(
         'Welcome',
         brand,
-        `<h1>Welcome</h1>${stepMessages}${protect}<div class="card" data-testid="ui/session"><p>Signed in as <strong>${email}</strong>.</p><p>Assurance level: <strong data-testid="ui/session/aal">${aal}</strong> (${aal === 'aal2' ? 'two steps' : 'one step'}: ${methods}).</p>${stepUp}<nav class="links"><a href="/ui/settings">Account settings</a><a href="/ui/logout">Sign out</a></nav></div>`,
+        `<h1>Welcome</h1>${stepMessages}${codesWarning}${protect}<div class="card" data-testid="ui/session"><p>Signed in as <strong>${email}</strong>.</p><p>Assurance level: <strong data-testid="ui/session/aal">${aal}</strong> (${aal === 'aal2' ? 'two steps' : 'one step'}: ${methods}).</p>${stepUp}<nav class="links"><a href="/ui/settings">Account settings</a><a href="/ui/logout">Sign out</a></nav></div>`,
       ),
     );
   });
