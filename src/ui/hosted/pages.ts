@@ -33,8 +33,17 @@ const LEADS: Partial<Record<FlowKind, string>> = {
   registration: 'Use your email address and a password you do not use anywhere else.',
   settings: 'Manage how you sign in. Changing a password or a second factor may ask you to sign in again first.',
   recovery: 'Enter the email address of your account. We will send you a code to get back in.',
-  verification: 'Enter the code we sent to your email address.',
+  verification: 'Enter your email address and we will send you a code to confirm it.',
 };
+
+/** Recovery and verification go through steps: the lead follows what the form asks for now. */
+function leadFor(kind: FlowKind, flow: Record<string, any>, nodes: UiNode[]): string {
+  if ((kind === 'recovery' || kind === 'verification') && flow.state !== 'choose_method') {
+    const asksForCode = nodes.some((n) => n.attributes.node_type === 'input' && n.attributes.name === 'code' && n.attributes.type !== 'hidden');
+    return asksForCode ? 'Enter the code we sent to your email address. It works once and expires soon.' : '';
+  }
+  return LEADS[kind] ?? '';
+}
 
 /** What each group is called, and the help shown above its form, by what the group's nodes offer. */
 function groupPresentation(kind: FlowKind, group: string, nodes: UiNode[]): { title: string; help: string } {
@@ -64,6 +73,8 @@ function groupPresentation(kind: FlowKind, group: string, nodes: UiNode[]): { ti
       return { title: 'Profile', help: '' };
     case 'code':
       return { title: 'Email code', help: '' };
+    case 'recovery_address':
+      return { title: 'Recovery email addresses', help: 'Another address where we can send you a code if you lose access to your account.' };
     default:
       return { title: group, help: '' };
   }
@@ -156,7 +167,7 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
     ? 'Your account is protected with a second step. Confirm it is you to continue.'
     : refresh
       ? 'For your security, enter your password again before changing sign-in settings.'
-      : (LEADS[kind] ?? '');
+      : leadFor(kind, flow, ui.nodes);
   const messages = ui.messages ?? [];
   const top = messages.map((m) => renderMessage(m)).join('');
   let forms: string;

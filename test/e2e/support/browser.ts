@@ -105,7 +105,7 @@ export async function screenshot(page: Page, name: string): Promise<string> {
   const runDir = join(tmpdir(), 'kairos-e2e-screenshots');
   mkdirSync(runDir, { recursive: true });
   const file = join(runDir, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true, animations: 'disabled' });
+  await page.screenshot({ path: file, fullPage: true, animations: 'disabled', scale: 'css' });
   if (updateScreenshots) {
     mkdirSync(SCREENSHOT_DIR, { recursive: true });
     copyFileSync(file, join(SCREENSHOT_DIR, `${name}.png`));
