@@ -72,7 +72,12 @@ export interface Fixtures {
 export async function openFixtures(overrides: Record<string, unknown>): Promise<Fixtures> {
   const { config } = loadConfig({ overrides, env: {} });
   const deps = createDeps(config, { logger: pino({ level: 'silent' }) });
-  await migrateToLatest(deps.storage);
+  // Kysely's migrator looks at every schema's tables; another run dropping its schema at that moment makes it fail
+  // once ("schema … does not exist") on a shared PostgreSQL. A second attempt is enough.
+  await migrateToLatest(deps.storage).catch(async () => {
+    await new Promise((r) => setTimeout(r, 1000));
+    await migrateToLatest(deps.storage);
+  });
   const cipher = new SecretCipher(config.secrets.cipher, deps.random);
   const totp = new TotpRepository(deps.db);
   const lookup = new LookupSecretRepository(deps.db);
