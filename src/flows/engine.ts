@@ -10,10 +10,10 @@ import { identityToJson, type Identity } from '../identity/identity.js';
 import { deriveAal, type Session } from '../session/session.js';
 import { inputNode, type UiNode } from '../ui/nodes.js';
 import { FLOW_EXPIRED_MESSAGE } from '../ui/messages.js';
-import { isJsonRequest, sessionTokenOf } from '../http/request.js';
+import { isJsonRequest, sessionTokenOf, submittedBody } from '../http/request.js';
 import type { Csrf } from '../http/plugins/csrf.js';
 import { applyProblems, FlowValidationError, INITIAL_STATE, type Flow, type FlowKind, type FlowType } from './flow.js';
-import type { Strategies } from './strategy.js';
+import type { Strategies, SubmittedBody } from './strategy.js';
 import { parseDurationMs } from '../config/duration.js';
 
 export interface CurrentSession {
@@ -171,6 +171,74 @@ export class FlowEngine {
   async respondFlow(request: FastifyRequest, reply: FastifyReply, flow: Flow, status = 200): Promise<FastifyReply> {
     const body = await this.flowJson(flow, request, reply);
     return reply.code(status).header('cache-control', 'private, no-store').send(body);
+  }
+
+  /** A flow after a step: browsers (HTML forms) go to its UI page (303), SPAs and API clients get its JSON. */
+  async show(request: FastifyRequest, reply: FastifyReply, flow: Flow): Promise<FastifyReply> {
+    if (flow.type === 'browser' && !isJsonRequest(request)) return this.redirectToUi(reply, flow);
+    return this.respondFlow(request, reply, flow);
+  }
+
+  /**
+   * GET /self-service/<kind>/{browser,api}: `start` creates and stores the flow (or answers itself, e.g. a redirect,
+   * by returning the reply); browsers get their CSRF cookie and a 303 to the UI, others the flow JSON; HttpErrors
+   * go out in Kratos's shape for this flow type.
+   */
+  async runInit(request: FastifyRequest, reply: FastifyReply, type: FlowType, start: () => Promise<Flow | FastifyReply>): Promise<FastifyReply> {
+    try {
+      const started: Flow | FastifyReply = await start();
+      if ((started as unknown) === reply) return reply;
+      const flow = started as Flow;
+      if (type === 'browser' && !isJsonRequest(request)) {
+        this.csrf.ensure(request, reply);
+        return this.redirectToUi(reply, flow);
+      }
+      return this.respondFlow(request, reply, flow);
+    } catch (err) {
+      if (err instanceof HttpError) return this.sendError(request, reply, err, type);
+      throw err;
+    }
+  }
+
+  /**
+   * POST /self-service/<kind>?flow=: loads the flow, checks a browser flow's CSRF token, runs `handle`, and answers
+   * whatever it throws (see `fail`).
+   */
+  async runSubmit(
+    kind: FlowKind,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    handle: (flow: Flow, body: SubmittedBody) => Promise<FastifyReply>,
+  ): Promise<FastifyReply> {
+    let flow: Flow | null = null;
+    try {
+      flow = await this.loadFlow(kind, (request.query as Record<string, unknown>).flow);
+      const body = submittedBody(request);
+      if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
+      return await handle(flow, body);
+    } catch (err) {
+      return this.fail(request, reply, flow, err);
+    }
+  }
+
+  /**
+   * A request that needs no session came with one: browsers go to `returnTo` (or the default return URL), others
+   * get Kratos's `session_already_available`.
+   */
+  alreadySignedIn(request: FastifyRequest, reply: FastifyReply, type: FlowType, returnTo: string | null): FastifyReply {
+    if (type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? this.deps.urls.defaultReturn(), 303);
+    throw errors.sessionAlreadyAvailable();
+  }
+
+  /**
+   * A submission to an expired flow: `replacement` (a new flow of the same kind, rendered) is stored with the
+   * expired message; browsers go to it, others get the 410 naming it.
+   */
+  async replaceExpired(request: FastifyRequest, reply: FastifyReply, expired: Flow, replacement: Flow): Promise<FastifyReply> {
+    replacement.ui.messages = [this.expiredMessage(expired)];
+    await this.deps.flows.insert(replacement);
+    if (expired.type === 'browser' && !isJsonRequest(request)) return this.redirectToUi(reply, replacement);
+    throw this.expiredError(expired, replacement.id);
   }
 
   /** Browser: 303 to the flow's UI page. */

@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { errors, HttpError } from '../../errors/http-error.js';
+import { errors } from '../../errors/http-error.js';
 import { deriveAal, sessionToJson } from '../../session/session.js';
-import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
-import { NOT_RESPONSIBLE, type LoginResult } from '../strategy.js';
+import { NOT_RESPONSIBLE, type LoginResult, type SubmittedBody } from '../strategy.js';
 import { setSessionCookie, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
 
 function parseAal(value: unknown): 'aal1' | 'aal2' {
@@ -41,8 +41,7 @@ export class LoginFlows {
   async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
     const engine = this.engine;
     const query = request.query as Record<string, unknown>;
-    let flow: Flow | null = null;
-    try {
+    return engine.runInit(request, reply, type, async () => {
       const requestedAal = parseAal(query.aal);
       let refresh = truthy(query.refresh);
       const returnTo = engine.returnToOf(request);
@@ -52,10 +51,9 @@ export class LoginFlows {
       }
       if (!current) refresh = false;
       if (current && !refresh && !(requestedAal === 'aal2' && deriveAal(current.session.amr) !== 'aal2')) {
-        if (type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.defaultReturn(), 303);
-        throw errors.sessionAlreadyAvailable();
+        return engine.alreadySignedIn(request, reply, type, returnTo);
       }
-      flow = engine.newFlow('login', type, request, { returnTo });
+      const flow = engine.newFlow('login', type, request, { returnTo });
       flow.requestedAal = requestedAal;
       flow.refresh = refresh;
       if (current && (refresh || requestedAal === 'aal2')) {
@@ -64,15 +62,8 @@ export class LoginFlows {
       }
       await this.render(flow, current);
       await engine.deps.flows.insert(flow);
-      if (type === 'browser' && !isJsonRequest(request)) {
-        engine.csrf.ensure(request, reply);
-        return engine.redirectToUi(reply, flow);
-      }
-      return engine.respondFlow(request, reply, flow);
-    } catch (err) {
-      if (err instanceof HttpError) return engine.sendError(request, reply, err, type);
-      throw err;
-    }
+      return flow;
+    });
   }
 
   /** A replacement for an expired flow, with the same parameters. */
@@ -86,73 +77,71 @@ export class LoginFlows {
       flow.sessionId = current.session.id;
     }
     await this.render(flow, current);
-    flow.ui.messages = [this.engine.expiredMessage(old)];
-    await this.engine.deps.flows.insert(flow);
     return flow;
   }
 
   /** POST /self-service/login?flow= */
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    return this.engine.runSubmit('login', request, reply, async (flow, body) => {
+      try {
+        return await this.attempt(request, reply, flow, body);
+      } catch (err) {
+        if (err instanceof FlowValidationError) await this.recordFailure(request, flow, err);
+        throw err;
+      }
+    });
+  }
+
+  /** Metrics and audit of a rejected login submission. */
+  private async recordFailure(request: FastifyRequest, flow: Flow, err: FlowValidationError): Promise<void> {
+    const { deps } = this.engine;
+    const body = (request.body ?? {}) as Record<string, unknown>;
+    const method = String(body.method ?? 'unknown').slice(0, 32);
+    deps.metrics.counter('kairos_login_failures_total', 'Rejected login submissions by method', ['method']).inc({ method });
+    // Never the identifier or anything submitted: the method, the level asked for, and the message ids shown.
+    const info = requestInfo(request);
+    await deps.audit.record({
+      type: 'login.failed',
+      identityId: flow.identityId,
+      sessionId: flow.sessionId,
+      flowId: flow.id,
+      actor: 'self',
+      ipAddress: info.ip,
+      userAgent: info.userAgent,
+      details: { method, requested_aal: flow.requestedAal ?? 'aal1', message_ids: err.problems.map((p) => p.message.id) },
+    });
+  }
+
+  private async attempt(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody): Promise<FastifyReply> {
     const engine = this.engine;
-    const { deps } = engine;
-    let flow: Flow | null = null;
-    try {
-      flow = await engine.loadFlow('login', (request.query as Record<string, unknown>).flow);
-      const body = submittedBody(request);
-      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
-      if (engine.isExpired(flow)) {
-        const replacement = await this.replace(request, flow);
-        if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
-        throw engine.expiredError(flow, replacement.id);
-      }
-      if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+    if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, await this.replace(request, flow));
+    if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
 
-      const current = await engine.currentSession(request);
-      if (flow.requestedAal === 'aal2' || flow.refresh) {
-        if (!current) throw errors.sessionInactive();
-        if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
-      } else if (current && !flow.refresh) {
-        if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(flow.returnTo ?? deps.urls.defaultReturn(), 303);
-        throw errors.sessionAlreadyAvailable();
-      }
-
-      let result: LoginResult | null = null;
-      let strategyId = '';
-      for (const strategy of this.strategiesFor(flow)) {
-        const outcome = await strategy.login({
-          flow,
-          body,
-          session: current?.session ?? null,
-          identity: flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null,
-          request: requestInfo(request),
-        });
-        if (outcome === NOT_RESPONSIBLE) continue;
-        result = outcome;
-        strategyId = strategy.id;
-        break;
-      }
-      if (!result) throw FlowValidationError.global(msg.loginNoStrategy());
-      return await this.succeed(request, reply, flow, current, result, strategyId);
-    } catch (err) {
-      if (flow && err instanceof FlowValidationError) {
-        const body = (request.body ?? {}) as Record<string, unknown>;
-        const method = String(body.method ?? 'unknown').slice(0, 32);
-        deps.metrics.counter('kairos_login_failures_total', 'Rejected login submissions by method', ['method']).inc({ method });
-        // Never the identifier or anything submitted: the method, the level asked for, and the message ids shown.
-        const info = requestInfo(request);
-        await deps.audit.record({
-          type: 'login.failed',
-          identityId: flow.identityId,
-          sessionId: flow.sessionId,
-          flowId: flow.id,
-          actor: 'self',
-          ipAddress: info.ip,
-          userAgent: info.userAgent,
-          details: { method, requested_aal: flow.requestedAal ?? 'aal1', message_ids: err.problems.map((p) => p.message.id) },
-        });
-      }
-      return engine.fail(request, reply, flow, err);
+    const current = await engine.currentSession(request);
+    if (flow.requestedAal === 'aal2' || flow.refresh) {
+      if (!current) throw errors.sessionInactive();
+      if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
+    } else if (current && !flow.refresh) {
+      return engine.alreadySignedIn(request, reply, flow.type, flow.returnTo);
     }
+
+    let result: LoginResult | null = null;
+    let strategyId = '';
+    for (const strategy of this.strategiesFor(flow)) {
+      const outcome = await strategy.login({
+        flow,
+        body,
+        session: current?.session ?? null,
+        identity: flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null,
+        request: requestInfo(request),
+      });
+      if (outcome === NOT_RESPONSIBLE) continue;
+      result = outcome;
+      strategyId = strategy.id;
+      break;
+    }
+    if (!result) throw FlowValidationError.global(msg.loginNoStrategy());
+    return await this.succeed(request, reply, flow, current, result, strategyId);
   }
 
   private async succeed(

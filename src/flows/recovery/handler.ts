@@ -12,8 +12,8 @@
  * recovery/codes.ts (no address; issued by an actor).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { errors, HttpError } from '../../errors/http-error.js';
-import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { errors } from '../../errors/http-error.js';
+import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { inputNode, type UiNode } from '../../ui/nodes.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
@@ -89,41 +89,20 @@ export class RecoveryFlows implements FlowHandlers {
   /** GET /self-service/recovery/{browser,api} */
   async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
     const engine = this.engine;
-    try {
+    return engine.runInit(request, reply, type, async () => {
       const returnTo = engine.returnToOf(request);
-      const current = await engine.currentSession(request);
-      if (current) {
-        if (type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? this.deps.urls.defaultReturn(), 303);
-        throw errors.sessionAlreadyAvailable();
-      }
+      if (await engine.currentSession(request)) return engine.alreadySignedIn(request, reply, type, returnTo);
       const flow = this.newEmailFlow(type, request, returnTo);
       await this.deps.flows.insert(flow);
-      if (type === 'browser' && !isJsonRequest(request)) {
-        engine.csrf.ensure(request, reply);
-        return engine.redirectToUi(reply, flow);
-      }
-      return engine.respondFlow(request, reply, flow);
-    } catch (err) {
-      if (err instanceof HttpError) return engine.sendError(request, reply, err, type);
-      throw err;
-    }
+      return flow;
+    });
   }
 
   /** POST /self-service/recovery?flow= */
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const engine = this.engine;
-    let flow: Flow | null = null;
-    try {
-      flow = await engine.loadFlow('recovery', (request.query as Record<string, unknown>).flow);
-      const body = submittedBody(request);
-      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
-      if (engine.isExpired(flow)) {
-        const replacement = this.newEmailFlow(flow.type, request, flow.returnTo);
-        replacement.ui.messages = [engine.expiredMessage(flow)];
-        await this.deps.flows.insert(replacement);
-        if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
-        throw engine.expiredError(flow, replacement.id);
-      }
+    return engine.runSubmit('recovery', request, reply, async (flow, body) => {
+      if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, this.newEmailFlow(flow.type, request, flow.returnTo));
       if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
       if (flow.internal.step === 'mfa_reset') return await this.submitPassword(request, reply, flow, body);
       if (body.method !== 'code') throw FlowValidationError.global(msg.recoveryNoStrategy());
@@ -133,9 +112,7 @@ export class RecoveryFlows implements FlowHandlers {
       if (email) return await this.sendCode(request, reply, flow, email);
       if (flow.state === 'sent_email') throw FlowValidationError.field('code', msg.required('code'));
       throw FlowValidationError.field('email', msg.required('email'));
-    } catch (err) {
-      return engine.fail(request, reply, flow, err);
-    }
+    });
   }
 
   /**
@@ -205,8 +182,7 @@ export class RecoveryFlows implements FlowHandlers {
     flow.ui.nodes = sortNodes('recovery', codeNodes(email));
     flow.ui.messages = [msg.recoveryEmailWithCodeSent()];
     await deps.flows.update(flow, now);
-    if (flow.type === 'browser' && !isJsonRequest(request)) return this.engine.redirectToUi(reply, flow);
-    return this.engine.respondFlow(request, reply, flow);
+    return this.engine.show(request, reply, flow);
   }
 
   private async verifyCode(request: FastifyRequest, reply: FastifyReply, flow: Flow, code: string): Promise<FastifyReply> {
@@ -276,8 +252,7 @@ export class RecoveryFlows implements FlowHandlers {
     flow.ui.nodes = sortNodes('recovery', mfaNodes(hasPassword(identity)));
     flow.ui.messages = [recoveryMsg.mfaResetExplained(reset.not_before, this.resets.delayMs, hasPassword(identity))];
     await deps.flows.update(flow, deps.clock.nowMs());
-    if (flow.type === 'browser' && !isJsonRequest(request)) return this.engine.redirectToUi(reply, flow);
-    return this.engine.respondFlow(request, reply, flow);
+    return this.engine.show(request, reply, flow);
   }
 
   /** The MFA reset step: the password completes the reset at once. */

@@ -1,11 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { errors, HttpError } from '../../errors/http-error.js';
+import { errors } from '../../errors/http-error.js';
 import { DuplicateIdentifierError } from '../../identity/identity-service.js';
 import { sessionToJson } from '../../session/session.js';
-import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
-import { NOT_RESPONSIBLE, type RegistrationResult } from '../strategy.js';
+import { NOT_RESPONSIBLE, type RegistrationResult, type SubmittedBody } from '../strategy.js';
 import { setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
 
 /** Hooks other modules add after a registration is stored (e.g. sending the verification code). */
@@ -29,100 +29,82 @@ export class RegistrationFlows {
 
   async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
     const engine = this.engine;
-    try {
+    return engine.runInit(request, reply, type, async () => {
       if (!engine.deps.config.selfservice.flows.registration.enabled) throw errors.flowDisabled('registration');
       const returnTo = engine.returnToOf(request);
-      const current = await engine.currentSession(request);
-      if (current) {
-        if (type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.defaultReturn(), 303);
-        throw errors.sessionAlreadyAvailable();
-      }
+      if (await engine.currentSession(request)) return engine.alreadySignedIn(request, reply, type, returnTo);
       const flow = engine.newFlow('registration', type, request, { returnTo });
       await this.render(flow);
       await engine.deps.flows.insert(flow);
-      if (type === 'browser' && !isJsonRequest(request)) {
-        engine.csrf.ensure(request, reply);
-        return engine.redirectToUi(reply, flow);
-      }
-      return engine.respondFlow(request, reply, flow);
-    } catch (err) {
-      if (err instanceof HttpError) return engine.sendError(request, reply, err, type);
-      throw err;
-    }
+      return flow;
+    });
   }
 
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    return this.engine.runSubmit('registration', request, reply, (flow, body) => this.attempt(request, reply, flow, body));
+  }
+
+  private async attempt(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody): Promise<FastifyReply> {
     const engine = this.engine;
     const { deps } = engine;
-    let flow: Flow | null = null;
+    if (engine.isExpired(flow)) {
+      const replacement = engine.newFlow('registration', flow.type, request, { returnTo: flow.returnTo });
+      await this.render(replacement);
+      return engine.replaceExpired(request, reply, flow, replacement);
+    }
+    if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+    if (await engine.currentSession(request)) throw errors.sessionAlreadyAvailable();
+
+    let result: RegistrationResult | null = null;
+    let strategyId = '';
+    for (const strategy of engine.strategies.registration) {
+      const outcome = await strategy.register({ flow, body, request: requestInfo(request) });
+      if (outcome === NOT_RESPONSIBLE) continue;
+      result = outcome;
+      strategyId = strategy.id;
+      break;
+    }
+    if (!result) throw FlowValidationError.global(msg.registrationNoStrategy());
+
+    const info = requestInfo(request);
+    const identity = result.identity;
     try {
-      flow = await engine.loadFlow('registration', (request.query as Record<string, unknown>).flow);
-      const body = submittedBody(request);
-      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
-      if (engine.isExpired(flow)) {
-        const replacement = engine.newFlow('registration', flow.type, request, { returnTo: flow.returnTo });
-        await this.render(replacement);
-        replacement.ui.messages = [engine.expiredMessage(flow)];
-        await deps.flows.insert(replacement);
-        if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
-        throw engine.expiredError(flow, replacement.id);
+      await deps.identities.create(identity);
+    } catch (err) {
+      if (err instanceof DuplicateIdentifierError) {
+        const keep: Record<string, unknown> = {};
+        for (const [k, v] of Object.entries(identity.traits)) keep[`traits.${k}`] = v;
+        throw new FlowValidationError([{ field: null, message: msg.duplicateCredentials() }], keep);
       }
-      if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
-      if (await engine.currentSession(request)) throw errors.sessionAlreadyAvailable();
+      throw err;
+    }
+    const { session, token } = await deps.sessions.create(identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent });
+    flow.state = 'passed_challenge';
+    flow.active = strategyId;
+    flow.identityId = identity.id;
+    const continueWith: Record<string, unknown>[] = [];
+    for (const hook of this.afterHooks) continueWith.push(...((await hook({ flow, identityId: identity.id, request })) ?? []));
+    await deps.flows.update(flow, deps.clock.nowMs());
+    await deps.audit.record({ type: 'registration.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
+    deps.metrics.counter('kairos_registrations_total', 'Completed registrations').inc();
 
-      let result: RegistrationResult | null = null;
-      let strategyId = '';
-      for (const strategy of engine.strategies.registration) {
-        const outcome = await strategy.register({ flow, body, request: requestInfo(request) });
-        if (outcome === NOT_RESPONSIBLE) continue;
-        result = outcome;
-        strategyId = strategy.id;
-        break;
-      }
-      if (!result) throw FlowValidationError.global(msg.registrationNoStrategy());
-
-      const info = requestInfo(request);
-      const identity = result.identity;
-      try {
-        await deps.identities.create(identity);
-      } catch (err) {
-        if (err instanceof DuplicateIdentifierError) {
-          const keep: Record<string, unknown> = {};
-          for (const [k, v] of Object.entries(identity.traits)) keep[`traits.${k}`] = v;
-          throw new FlowValidationError([{ field: null, message: msg.duplicateCredentials() }], keep);
-        }
-        throw err;
-      }
-      const { session, token } = await deps.sessions.create(identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent });
-      flow.state = 'passed_challenge';
-      flow.active = strategyId;
-      flow.identityId = identity.id;
-      const continueWith: Record<string, unknown>[] = [];
-      for (const hook of this.afterHooks) continueWith.push(...((await hook({ flow, identityId: identity.id, request })) ?? []));
-      await deps.flows.update(flow, deps.clock.nowMs());
-      await deps.audit.record({ type: 'registration.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
-      deps.metrics.counter('kairos_registrations_total', 'Completed registrations').inc();
-
-      const fresh = (await deps.identities.get(identity.id))!;
-      const returnTo = flow.returnTo ?? deps.urls.defaultReturn();
-      const now = deps.clock.nowMs();
-      if (flow.type === 'browser') {
-        setSessionCookie(engine, reply, token, session);
-        if (!isJsonRequest(request)) return reply.redirect(returnTo, 303);
-        return reply.send({
-          identity: engine.identityJson(fresh),
-          session: sessionToJson(session, now, engine.identityJson(fresh)),
-          continue_with: [...continueWith, { action: 'redirect_browser_to', redirect_browser_to: returnTo }],
-        });
-      }
+    const fresh = (await deps.identities.get(identity.id))!;
+    const returnTo = flow.returnTo ?? deps.urls.defaultReturn();
+    const now = deps.clock.nowMs();
+    if (flow.type === 'browser') {
+      setSessionCookie(engine, reply, token, session);
+      if (!isJsonRequest(request)) return reply.redirect(returnTo, 303);
       return reply.send({
         identity: engine.identityJson(fresh),
         session: sessionToJson(session, now, engine.identityJson(fresh)),
-        session_token: token,
-        continue_with: [...continueWith, { action: 'set_ory_session_token', ory_session_token: token }],
+        continue_with: [...continueWith, { action: 'redirect_browser_to', redirect_browser_to: returnTo }],
       });
-    } catch (err) {
-      return engine.fail(request, reply, flow, err);
     }
+    return reply.send({
+      identity: engine.identityJson(fresh),
+      session: sessionToJson(session, now, engine.identityJson(fresh)),
+      session_token: token,
+      continue_with: [...continueWith, { action: 'set_ory_session_token', ory_session_token: token }],
+    });
   }
 }

@@ -1,10 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { errors, HttpError } from '../../errors/http-error.js';
+import { errors } from '../../errors/http-error.js';
 import { parseDurationMs } from '../../config/duration.js';
-import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
-import { NOT_RESPONSIBLE, type SettingsResult } from '../strategy.js';
+import { NOT_RESPONSIBLE, type SettingsResult, type SubmittedBody } from '../strategy.js';
 import { sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
 import type { Identity } from '../../identity/identity.js';
 
@@ -43,7 +43,9 @@ export class SettingsFlows {
 
   async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
     const engine = this.engine;
-    try {
+    // A browser without a session goes to login first: the error carries `redirect_browser_to`, which sendError
+    // follows for browsers (JSON clients get the 401).
+    return engine.runInit(request, reply, type, async () => {
       const returnTo = engine.returnToOf(request);
       const current = await this.requireSession(request, engine.deps.urls.public(request.url));
       const flow = engine.newFlow('settings', type, request, { returnTo });
@@ -51,21 +53,8 @@ export class SettingsFlows {
       flow.sessionId = current.session.id;
       await this.render(flow, current);
       await engine.deps.flows.insert(flow);
-      if (type === 'browser' && !isJsonRequest(request)) {
-        engine.csrf.ensure(request, reply);
-        return engine.redirectToUi(reply, flow);
-      }
-      return engine.respondFlow(request, reply, flow);
-    } catch (err) {
-      if (err instanceof HttpError) {
-        // A browser without a session goes to login first (Kratos redirects; JSON clients get the 401).
-        if (type === 'browser' && !isJsonRequest(request) && err.body.id === 'session_inactive') {
-          return reply.redirect(String(err.extra.redirect_browser_to), 303);
-        }
-        return engine.sendError(request, reply, err, type);
-      }
-      throw err;
-    }
+      return flow;
+    });
   }
 
   /** GET /self-service/settings/flows?id=: only the flow's own identity may read it. */
@@ -75,71 +64,64 @@ export class SettingsFlows {
   }
 
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+    return this.engine.runSubmit('settings', request, reply, (flow, body) => this.attempt(request, reply, flow, body));
+  }
+
+  private async attempt(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody): Promise<FastifyReply> {
     const engine = this.engine;
     const { deps } = engine;
-    let flow: Flow | null = null;
-    try {
-      flow = await engine.loadFlow('settings', (request.query as Record<string, unknown>).flow);
-      const body = submittedBody(request);
-      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
-      const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id));
-      if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
-      if (engine.isExpired(flow)) {
-        const replacement = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
-        replacement.identityId = current.identity.id;
-        replacement.sessionId = current.session.id;
-        await this.render(replacement, current);
-        replacement.ui.messages = [engine.expiredMessage(flow)];
-        await deps.flows.insert(replacement);
-        if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
-        throw engine.expiredError(flow, replacement.id);
-      }
-      const privilegedMaxAgeMs = parseDurationMs(deps.config.selfservice.flows.settings.privileged_session_max_age);
-      const settingsUi = deps.urls.flowUi('settings', flow.id);
-      const requirePrivileged = () => {
-        if (current.session.authenticatedAtMs + privilegedMaxAgeMs <= deps.clock.nowMs()) {
-          throw errors.sessionRefreshRequired(deps.urls.browserInit('login', { refresh: 'true', return_to: settingsUi }));
-        }
-      };
-
-      let result: SettingsResult | null = null;
-      let strategyId = '';
-      const startedAtMs = deps.clock.nowMs();
-      for (const strategy of engine.strategies.settings) {
-        const outcome = await strategy.settings({ flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
-        if (outcome === NOT_RESPONSIBLE) continue;
-        result = outcome;
-        strategyId = strategy.id;
-        break;
-      }
-      if (!result) throw FlowValidationError.global(msg.settingsNoStrategy());
-
-      let session = current.session;
-      if (result.amr?.length) session = await deps.sessions.addAuthenticationMethods(session, result.amr);
-      const identity = (await deps.identities.get(current.identity.id))!;
-      flow.active = strategyId;
-      await this.render(flow, { ...current, session, identity });
-      const messages = [...(result.outcome === 'saved' ? [msg.settingsSaved()] : []), ...(result.messages ?? [])];
-      if (messages.length) flow.ui.messages = messages;
-      else delete flow.ui.messages;
-      if (result.outcome === 'saved') flow.state = 'success';
-      const returnTo = result.outcome === 'saved' && flow.returnTo ? flow.returnTo : null;
-      if (returnTo && flow.type === 'browser') flow.internal.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }];
-      else delete flow.internal.continue_with;
-      if (result.outcome === 'saved' && this.afterHooks.length > 0) {
-        const extra: Record<string, unknown>[] = [];
-        for (const hook of this.afterHooks) extra.push(...((await hook({ flow, identity, sinceMs: startedAtMs, request })) ?? []));
-        if (extra.length) flow.internal.continue_with = [...extra, ...((flow.internal.continue_with as Record<string, unknown>[] | undefined) ?? [])];
-      }
-      await deps.flows.update(flow, deps.clock.nowMs());
-      if (result.outcome === 'saved') {
-        const info = requestInfo(request);
-        await deps.audit.record({ type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
-      }
-      if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.flowUi('settings', flow.id), 303);
-      return engine.respondFlow(request, reply, flow);
-    } catch (err) {
-      return engine.fail(request, reply, flow, err);
+    const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id));
+    if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
+    if (engine.isExpired(flow)) {
+      const replacement = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
+      replacement.identityId = current.identity.id;
+      replacement.sessionId = current.session.id;
+      await this.render(replacement, current);
+      return engine.replaceExpired(request, reply, flow, replacement);
     }
+    const privilegedMaxAgeMs = parseDurationMs(deps.config.selfservice.flows.settings.privileged_session_max_age);
+    const settingsUi = deps.urls.flowUi('settings', flow.id);
+    const requirePrivileged = () => {
+      if (current.session.authenticatedAtMs + privilegedMaxAgeMs <= deps.clock.nowMs()) {
+        throw errors.sessionRefreshRequired(deps.urls.browserInit('login', { refresh: 'true', return_to: settingsUi }));
+      }
+    };
+
+    let result: SettingsResult | null = null;
+    let strategyId = '';
+    const startedAtMs = deps.clock.nowMs();
+    for (const strategy of engine.strategies.settings) {
+      const outcome = await strategy.settings({ flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
+      if (outcome === NOT_RESPONSIBLE) continue;
+      result = outcome;
+      strategyId = strategy.id;
+      break;
+    }
+    if (!result) throw FlowValidationError.global(msg.settingsNoStrategy());
+
+    let session = current.session;
+    if (result.amr?.length) session = await deps.sessions.addAuthenticationMethods(session, result.amr);
+    const identity = (await deps.identities.get(current.identity.id))!;
+    flow.active = strategyId;
+    await this.render(flow, { ...current, session, identity });
+    const messages = [...(result.outcome === 'saved' ? [msg.settingsSaved()] : []), ...(result.messages ?? [])];
+    if (messages.length) flow.ui.messages = messages;
+    else delete flow.ui.messages;
+    if (result.outcome === 'saved') flow.state = 'success';
+    const returnTo = result.outcome === 'saved' && flow.returnTo ? flow.returnTo : null;
+    if (returnTo && flow.type === 'browser') flow.internal.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }];
+    else delete flow.internal.continue_with;
+    if (result.outcome === 'saved' && this.afterHooks.length > 0) {
+      const extra: Record<string, unknown>[] = [];
+      for (const hook of this.afterHooks) extra.push(...((await hook({ flow, identity, sinceMs: startedAtMs, request })) ?? []));
+      if (extra.length) flow.internal.continue_with = [...extra, ...((flow.internal.continue_with as Record<string, unknown>[] | undefined) ?? [])];
+    }
+    await deps.flows.update(flow, deps.clock.nowMs());
+    if (result.outcome === 'saved') {
+      const info = requestInfo(request);
+      await deps.audit.record({ type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
+    }
+    if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.flowUi('settings', flow.id), 303);
+    return engine.respondFlow(request, reply, flow);
   }
 }

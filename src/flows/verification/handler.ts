@@ -4,8 +4,8 @@
  * (credentials/code/ today) decide what to send and what a code proves.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { errors, HttpError } from '../../errors/http-error.js';
-import { isJsonRequest, requestInfo, submittedBody } from '../../http/request.js';
+import { errors } from '../../errors/http-error.js';
+import { requestInfo } from '../../http/request.js';
 import { msg, NO_STRATEGY_MESSAGE } from '../../ui/messages.js';
 import type { UiNode } from '../../ui/nodes.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
@@ -44,31 +44,14 @@ export class VerificationFlows {
 
   async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
     const engine = this.engine;
-    try {
+    return engine.runInit(request, reply, type, async () => {
       if (!engine.deps.config.selfservice.flows.verification.enabled) throw errors.flowDisabled('verification');
-      const flow = await this.create(request, type, { returnTo: engine.returnToOf(request) });
-      if (type === 'browser' && !isJsonRequest(request)) {
-        engine.csrf.ensure(request, reply);
-        return engine.redirectToUi(reply, flow);
-      }
-      return engine.respondFlow(request, reply, flow);
-    } catch (err) {
-      if (err instanceof HttpError) return engine.sendError(request, reply, err, type);
-      throw err;
-    }
+      return this.create(request, type, { returnTo: engine.returnToOf(request) });
+    });
   }
 
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    const engine = this.engine;
-    let flow: Flow | null = null;
-    try {
-      flow = await engine.loadFlow('verification', (request.query as Record<string, unknown>).flow);
-      const body = submittedBody(request);
-      if (flow.type === 'browser') engine.csrf.verify(request, body.csrf_token);
-      return await this.handle(request, reply, flow, body);
-    } catch (err) {
-      return engine.fail(request, reply, flow, err);
-    }
+    return this.engine.runSubmit('verification', request, reply, (flow, body) => this.handle(request, reply, flow, body));
   }
 
   /** Runs a submission on a loaded flow (also used by the emailed link, which carries flow and code in the query). */
@@ -82,10 +65,7 @@ export class VerificationFlows {
       requestUrl.searchParams.delete('code');
       replacement.requestUrl = requestUrl.toString();
       this.render(replacement);
-      replacement.ui.messages = [engine.expiredMessage(flow)];
-      await deps.flows.insert(replacement);
-      if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, replacement);
-      throw engine.expiredError(flow, replacement.id);
+      return engine.replaceExpired(request, reply, flow, replacement);
     }
     if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
     let handled = false;
@@ -98,7 +78,6 @@ export class VerificationFlows {
     }
     if (!handled) throw FlowValidationError.global(NO_STRATEGY_MESSAGE.verification());
     await deps.flows.update(flow, deps.clock.nowMs());
-    if (flow.type === 'browser' && !isJsonRequest(request)) return engine.redirectToUi(reply, flow);
-    return engine.respondFlow(request, reply, flow);
+    return engine.show(request, reply, flow);
   }
 }
