@@ -24,7 +24,7 @@ import { diagnoseStoredCode, populationDetails, RECENT_REJECTIONS } from '../mfa
 import { describeDeviceOffset, type Diagnosis } from '../mfa/diagnosis/diagnose.js';
 import { PopulationDriftEstimator } from '../mfa/clock/population-drift.js';
 import { LockoutRepository } from '../mfa/attempts/lockout-repository.js';
-import { scheduleFromConfig } from '../mfa/attempts/second-factor-guard.js';
+import { lockoutReport, scheduleFromConfig, type LockoutReport } from '../mfa/attempts/second-factor-guard.js';
 import { ServerClockMonitor, CLOCK_FIX_HINT } from '../mfa/clock/clock-monitor.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -61,14 +61,8 @@ async function findIdentityId(storage: Storage, needle: string): Promise<string 
   return null;
 }
 
-export interface LockoutSummary {
-  state: 'none' | 'delayed' | 'locked';
-  consecutive_failures: number;
-  max_consecutive_failures: number;
-  last_failure_at: string | null;
-  retry_at: string | null;
-  locked_at: string | null;
-}
+/** The `lockout` section, as `GET /admin/identities/{id}/mfa` shows it. */
+export type LockoutSummary = LockoutReport;
 
 /** The identity's second-factor lockout (table `mfa_lockouts`, owned by mfa/attempts), as the admin API shows it. */
 async function lockoutState(storage: Storage, config: KairosConfig, identityId: string, nowMs: number): Promise<LockoutSummary | 'unknown'> {
@@ -78,16 +72,7 @@ async function lockoutState(storage: Storage, config: KairosConfig, identityId: 
   } catch {
     return 'unknown'; // a database without the lockout table
   }
-  const isoOrNull = (ms: number | null) => (ms === null ? null : iso(ms));
-  const delayed = state.nextAttemptAtMs !== null && state.nextAttemptAtMs > nowMs;
-  return {
-    state: state.lockedAtMs !== null ? 'locked' : delayed ? 'delayed' : 'none',
-    consecutive_failures: state.consecutiveFailures,
-    max_consecutive_failures: scheduleFromConfig(config).maxConsecutiveFailures,
-    last_failure_at: isoOrNull(state.lastFailureAtMs),
-    retry_at: state.lockedAtMs === null && delayed ? isoOrNull(state.nextAttemptAtMs) : null,
-    locked_at: isoOrNull(state.lockedAtMs),
-  };
+  return lockoutReport(state, scheduleFromConfig(config), nowMs);
 }
 
 function summarize(d: Diagnosis): string {

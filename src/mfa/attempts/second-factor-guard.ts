@@ -71,6 +71,19 @@ export function scheduleFromConfig(config: Deps['config']): DelaySchedule {
   };
 }
 
+/** A stored lockout state as the admin API (and `kairos doctor`) shows it at `nowMs`. */
+export function lockoutReport(state: LockoutState, schedule: DelaySchedule, nowMs: number): LockoutReport {
+  const delayed = state.nextAttemptAtMs !== null && state.nextAttemptAtMs > nowMs;
+  return {
+    state: state.lockedAtMs !== null ? 'locked' : delayed ? 'delayed' : 'none',
+    consecutive_failures: state.consecutiveFailures,
+    max_consecutive_failures: schedule.maxConsecutiveFailures,
+    last_failure_at: iso(state.lastFailureAtMs),
+    retry_at: state.lockedAtMs === null && delayed ? iso(state.nextAttemptAtMs) : null,
+    locked_at: iso(state.lockedAtMs),
+  };
+}
+
 export class SecondFactorGuard {
   readonly schedule: DelaySchedule;
   private readonly lockouts: LockoutRepository;
@@ -185,17 +198,7 @@ export class SecondFactorGuard {
 
   /** The identity's lockout state for the admin API (never a code). */
   async report(identityId: string): Promise<LockoutReport> {
-    const state = await this.lockouts.get(identityId);
-    const nowMs = this.deps.clock.nowMs();
-    const delayed = state.nextAttemptAtMs !== null && state.nextAttemptAtMs > nowMs;
-    return {
-      state: state.lockedAtMs !== null ? 'locked' : delayed ? 'delayed' : 'none',
-      consecutive_failures: state.consecutiveFailures,
-      max_consecutive_failures: this.schedule.maxConsecutiveFailures,
-      last_failure_at: iso(state.lastFailureAtMs),
-      retry_at: state.lockedAtMs === null && delayed ? iso(state.nextAttemptAtMs) : null,
-      locked_at: iso(state.lockedAtMs),
-    };
+    return lockoutReport(await this.lockouts.get(identityId), this.schedule, this.deps.clock.nowMs());
   }
 
   /** Refuses a locked or delayed identity, else counts this attempt as a failure in advance (compare-and-swap). */
