@@ -16,6 +16,16 @@ export interface StoredAuditEvent {
   created_at: string;
 }
 
+/** Which events `list` returns: since inclusive, until exclusive, ordered by (created_at, id), after a cursor. */
+export interface AuditFilter {
+  identityId?: string;
+  types?: string[];
+  sinceMs?: number;
+  untilMs?: number;
+  pageSize: number;
+  after?: { createdAtMs: number; id: string };
+}
+
 /** Append-only: there is no update or delete here, on purpose. */
 export class AuditLog {
   constructor(
@@ -62,14 +72,7 @@ export class AuditLog {
       .execute();
   }
 
-  async list(filter: {
-    identityId?: string;
-    types?: string[];
-    sinceMs?: number;
-    untilMs?: number;
-    pageSize: number;
-    after?: { createdAtMs: number; id: string };
-  }): Promise<StoredAuditEvent[]> {
+  async list(filter: AuditFilter): Promise<StoredAuditEvent[]> {
     let q = this.db.selectFrom('audit_events').selectAll();
     if (filter.identityId) q = q.where('identity_id', '=', filter.identityId);
     if (filter.types?.length) q = q.where('type', 'in', filter.types);

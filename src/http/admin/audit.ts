@@ -7,18 +7,12 @@ import type { FastifyInstance } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import { AUDIT_EVENT_TYPES } from '../../audit/events.js';
+import type { AuditFilter } from '../../audit/audit-log.js';
 
 export const AUDIT_DEFAULT_PAGE_SIZE = 250;
 export const AUDIT_MAX_PAGE_SIZE = 1000;
 
-export interface AuditQuery {
-  identityId?: string;
-  types?: string[];
-  sinceMs?: number;
-  untilMs?: number;
-  pageSize: number;
-  after?: { createdAtMs: number; id: string };
-}
+export type AuditQuery = AuditFilter;
 
 export function encodeAuditCursor(event: { created_at: string; id: string }): string {
   return Buffer.from(JSON.stringify({ c: Date.parse(event.created_at), i: event.id })).toString('base64url');
