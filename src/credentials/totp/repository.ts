@@ -2,7 +2,7 @@ import type { Selectable } from 'kysely';
 import type { Db } from '../../identity/repository.js';
 import { affectedRows } from '../../storage/db.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
-import { assertTotpParameters, type TotpAlgorithm, type TotpParameters } from './totp-parameters.js';
+import { assertTotpParameters, totpParameterColumns, totpParametersOfColumns, type TotpParameters } from './totp-parameters.js';
 
 /** A stored TOTP credential; the secret stays encrypted until a code is checked. */
 export interface TotpCredentialRow {
@@ -26,11 +26,7 @@ const numberList = (stored: string | null | undefined): number[] =>
   stored ? stored.split(',').map(Number).filter((n) => Number.isSafeInteger(n)) : [];
 
 function fromRow(row: Selectable<TotpCredentialsTable>): TotpCredentialRow {
-  const parameters: TotpParameters = {
-    algorithm: row.algorithm as TotpAlgorithm,
-    digits: Number(row.digits) as 6 | 8,
-    periodSeconds: Number(row.period_seconds),
-  };
+  const parameters = totpParametersOfColumns(row);
   assertTotpParameters(parameters);
   return {
     credentialId: row.credential_id,
@@ -57,9 +53,7 @@ export class TotpRepository {
         credential_id: row.credentialId,
         identity_id: row.identityId,
         secret_ciphertext: row.secretCiphertext,
-        algorithm: row.parameters.algorithm,
-        digits: row.parameters.digits,
-        period_seconds: row.parameters.periodSeconds,
+        ...totpParameterColumns(row.parameters),
         issuer: row.issuer,
         account_name: row.accountName,
         last_used_step: row.lastUsedStep,

@@ -42,3 +42,19 @@ export function assertTotpParameters(parameters: TotpParameters): void {
     throw new TypeError('TOTP periodSeconds must be a positive integer');
   }
 }
+
+/** The stored columns of TOTP parameters (tables `totp_credentials` and `totp_previous_secrets`). */
+export interface TotpParameterColumns {
+  algorithm: string;
+  digits: number | string;
+  period_seconds: number | string;
+}
+
+export function totpParameterColumns(parameters: TotpParameters): { algorithm: TotpAlgorithm; digits: 6 | 8; period_seconds: number } {
+  return { algorithm: parameters.algorithm, digits: parameters.digits, period_seconds: parameters.periodSeconds };
+}
+
+/** Parameters read back from their columns (PostgreSQL may hand integers back as strings); not validated here. */
+export function totpParametersOfColumns(row: TotpParameterColumns): TotpParameters {
+  return { algorithm: row.algorithm as TotpAlgorithm, digits: Number(row.digits) as 6 | 8, periodSeconds: Number(row.period_seconds) };
+}

@@ -4,7 +4,8 @@
  * Every read here is a plain SELECT, so `kairos doctor` can use it on a read-only connection.
  */
 import type { Db } from '../../identity/repository.js';
-import type { TotpAlgorithm, TotpParameters } from '../../credentials/totp/otp.js';
+import type { TotpParameters } from '../../credentials/totp/otp.js';
+import { totpParameterColumns, totpParametersOfColumns } from '../../credentials/totp/totp-parameters.js';
 import type { DriftSample } from '../clock/population-drift.js';
 
 export interface PreviousSecretRow {
@@ -40,9 +41,7 @@ export class DiagnosisRepository {
         id: row.id,
         identity_id: row.identityId,
         secret_ciphertext: row.secretCiphertext,
-        algorithm: row.parameters.algorithm,
-        digits: row.parameters.digits,
-        period_seconds: row.parameters.periodSeconds,
+        ...totpParameterColumns(row.parameters),
         issuer: row.issuer,
         account_name: row.accountName,
         enrolled_at: row.enrolledAtMs,
@@ -64,7 +63,7 @@ export class DiagnosisRepository {
       id: r.id,
       identityId: r.identity_id,
       secretCiphertext: r.secret_ciphertext,
-      parameters: { algorithm: r.algorithm as TotpAlgorithm, digits: Number(r.digits) as 6 | 8, periodSeconds: Number(r.period_seconds) },
+      parameters: totpParametersOfColumns(r),
       issuer: r.issuer,
       accountName: r.account_name,
       enrolledAtMs: Number(r.enrolled_at),
