@@ -10,6 +10,7 @@ import { errors, HttpError } from '../../errors/http-error.js';
 import { escapeHtml } from '../../ui/hosted/pages.js';
 import { hashCode, normalizeCode } from './codes.js';
 import { LOOKUP_SECRET, LookupSecretStrategy, type TotpEnrollmentPort } from './strategy.js';
+import { lookupMsg } from './messages.js';
 
 /** An imported credential the admin API rejects with 400 (the name is what identities.ts looks for). */
 class CredentialImportError extends Error {
@@ -46,6 +47,7 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
     },
     async begin(flow) {
       strategy.beginPending(flow);
+      return [lookupMsg.totpVerifiedSaveCodes()];
     },
   };
 

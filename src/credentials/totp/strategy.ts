@@ -13,7 +13,7 @@ import {
 } from '../../flows/strategy.js';
 import type { AmrEntry } from '../../session/session.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
-import { kairosWarning, msg } from '../../ui/messages.js';
+import { kairosWarning, msg, type UiText } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
 import type { Db } from '../../identity/repository.js';
 import {
@@ -62,8 +62,8 @@ export interface PendingTotp {
 export interface RecoveryCodesAtEnrollment {
   /** Whether this enrollment must stop to show new codes (false when the identity still has unused codes). */
   required(identity: Identity): Promise<boolean>;
-  /** Generates the codes for this flow (kept in the flow until confirmed). */
-  begin(flow: Flow, identity: Identity): Promise<void>;
+  /** Generates the codes for this flow (kept in the flow until confirmed); returns the messages to show with them. */
+  begin(flow: Flow, identity: Identity): Promise<UiText[]>;
 }
 
 /** Kairos 4900202 (lookup-secret range): another settings flow enrolled TOTP first. */
@@ -313,8 +313,8 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
       // Nothing is stored yet: abandoning the flow now leaves no TOTP credential and no codes.
       pending.verified_step = Math.max(match.step, pending.verified_step ?? match.step);
       flow.internal[PENDING_KEY] = pending;
-      await this.recoveryCodes.begin(flow, identity);
-      return { outcome: 'continue' };
+      const messages = await this.recoveryCodes.begin(flow, identity);
+      return { outcome: 'continue', messages };
     }
     await this.completeEnrollment({ flow, identity, pending, matchedStep: match.step, sessionId: input.session.id, request: input.request });
     return { outcome: 'saved', amr: [this.amr()] };
