@@ -49,6 +49,11 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
       strategy.beginPending(flow);
       return [lookupMsg.totpVerifiedSaveCodes()];
     },
+    async hasUnused(identity) {
+      if (!identity.credentials[LOOKUP_SECRET]) return false;
+      return (await repository.remaining(identity.id)).remaining > 0;
+    },
+    consumeAsProof: (input) => strategy.consumeAsProof(input),
   };
 
   const adapter: CredentialAdapter = {
