@@ -7,6 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { loginWithPassword, registerWithPassword } from '../support/users.js';
+import { errorBody } from '../support/flows.js';
 import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 import { ManualClock } from '../../src/support/clock.js';
 import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
@@ -23,16 +25,6 @@ const MFA_PROFILE = {
   session: { whoami: { required_aal: 'aal1' } },
 };
 const CODE_FORMAT = /^[0-9abcdefghjkmnpqrstvwxyz]{4}-[0-9abcdefghjkmnpqrstvwxyz]{4}-[0-9abcdefghjkmnpqrstvwxyz]{4}$/;
-
-async function errorBody(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const messageIds = (flow: any): number[] => [
   ...((flow.ui?.messages ?? []) as any[]).map((m) => m.id),
@@ -69,15 +61,10 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
 
   async function register(server: TestKairos = k) {
     const email = `lookup${++counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-    const flow = await server.frontend.createNativeRegistrationFlow();
-    const result = await server.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
-    return { email, token: result.session_token!, identityId: result.identity.id };
+    return registerWithPassword(server, email, PASSWORD);
   }
 
-  async function passwordLogin(email: string, server: TestKairos = k) {
-    const flow = await server.frontend.createNativeLoginFlow();
-    return server.frontend.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'password', identifier: email, password: PASSWORD } });
-  }
+  const passwordLogin = (email: string, server: TestKairos = k) => loginWithPassword(server, email, PASSWORD);
 
   async function regenerate(token: string, server: TestKairos = k) {
     const flow = await server.frontend.createNativeSettingsFlow({ xSessionToken: token });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError, type RecoveryFlow } from '@ory/client-fetch';
+import type { RecoveryFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { errorBody as failure, messageIds } from '../support/flows.js';
 import { eventually, TestSmtpServer, type ReceivedMail } from '../support/smtp.js';
 import { Templates } from '../../src/courier/templates.js';
 import type { CourierTemplateType } from '../../src/courier/courier.js';
@@ -13,20 +14,6 @@ const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const CONFIG = { selfservice: { methods: { totp: { enabled: true } } } };
 const BACKUP_CODES = ['abcd2345wxyz', 'efgh6789stuv'];
 
-async function failure(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const messageIds = (flow: any): number[] => [
-  ...((flow.ui.messages ?? []) as any[]).map((m) => m.id),
-  ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id)),
-];
 const nodeNames = (flow: any) => flow.ui.nodes.map((n: any) => `${n.group}:${n.attributes.name ?? n.attributes.id}:${n.attributes.type ?? ''}`);
 
 describe.each(DIALECTS)('recovery (%s)', (dialect) => {

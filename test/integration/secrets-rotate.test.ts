@@ -14,8 +14,7 @@ import { ManualClock } from '../../src/support/clock.js';
 import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
 import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
-import { submitTotpEnrollment } from '../support/enroll.js';
-import { confirmRecoveryCodes } from '../support/totp-enrollment.js';
+import { confirmRecoveryCodes, submitTotpEnrollment } from '../support/enroll.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'a long enough passphrase';
