@@ -250,7 +250,7 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     const old = phone.latest;
     nextStep();
     let totp = page.getByTestId('ui/group/totp');
-    await totp.getByLabel('Verify code').fill(phone.code(old));
+    await totp.getByLabel('Code from your authenticator app, or one of your backup recovery codes').fill(phone.code(old));
     await clickAndLoad(page, totp.getByRole('button', { name: 'Unlink TOTP Authenticator App' }));
     expect(await messageIds()).toContain(1050001);
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('false');

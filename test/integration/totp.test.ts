@@ -249,6 +249,57 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
     expect(messageIds(r.body)).toContain(4000011);
   });
 
+  /** Enrolls TOTP and returns the recovery codes shown for confirmation too. */
+  async function enrollWithCodes(token: string) {
+    const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
+    const secret = secretOf(flow);
+    const shown = await k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(k, secret) } });
+    const node = shown.ui.nodes.find((n: any) => n.attributes.id === 'lookup_secret_codes') as any;
+    const codes = (node.attributes.text.context.secrets as { text: string }[]).map((c) => c.text);
+    const done = await k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: token, updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_confirm: true, transient_payload: { lookup_secret_acknowledged: true } } as any });
+    expect(done.state).toBe('success');
+    return { secret, codes };
+  }
+
+  it('a user who lost the phone unlinks TOTP with a backup recovery code, and that code is used up', async () => {
+    const user = await register();
+    const { codes } = await enrollWithCodes(user.token);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    // The unlink field says it takes a recovery code too (same field, so Kratos clients need nothing new).
+    const field = settings.ui.nodes.find((n: any) => n.group === 'totp' && n.attributes.name === 'totp_code') as any;
+    expect(field.meta.label.id).toBe(1900101);
+    const wrong = await errorBody(k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: 'aaaa-bbbb-cccc' } }));
+    expect(wrong.status).toBe(400);
+    expect(messageIds(wrong.body)).toContain(4000016);
+    expect((await k.identityApi.getIdentity({ id: user.identityId })).credentials?.totp).toBeDefined();
+    const unlinked = await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: codes[3]!.toUpperCase() } });
+    expect(unlinked.state).toBe('success');
+    expect((await k.identityApi.getIdentity({ id: user.identityId })).credentials?.totp).toBeUndefined();
+    const rows = await k.deps.db.selectFrom('lookup_secret_codes').select(['position', 'used_at']).where('identity_id', '=', user.identityId).where('used_at', 'is not', null).execute();
+    expect(rows.map((r) => r.position)).toEqual([4]);
+    const events = await k.deps.db.selectFrom('audit_events').select(['type', 'details']).where('identity_id', '=', user.identityId).where('type', '=', 'recovery_codes.used').execute();
+    expect(events.map((e) => JSON.parse(e.details).purpose)).toEqual(['totp_unlink']);
+  });
+
+  it('a stolen privileged session cannot guess unlink codes: wrong codes go through the second-factor limits', async () => {
+    const user = await register();
+    const { secret } = await enrollWithCodes(user.token);
+    k.clock.advanceSeconds(30);
+    const right = codeNow(k, secret);
+    const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0');
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    for (let i = 0; i < 5; i++) {
+      const r = await errorBody(k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: wrong } }));
+      expect(messageIds(r.body)).toContain(4000008);
+    }
+    // The sixth try, even with the right code and on a new settings flow, is refused before it is checked.
+    const next = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const refused = await errorBody(k.frontend.updateSettingsFlow({ flow: next.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true, totp_code: right } }));
+    expect(refused.status).toBe(400);
+    expect(messageIds(refused.body)).toContain(4900100);
+    expect((await k.identityApi.getIdentity({ id: user.identityId })).credentials?.totp).toBeDefined();
+  });
+
   it('a session older than the privileged age cannot unlink TOTP even with a valid code', async () => {
     const user = await register();
     const { secret } = await enroll(user.token);

@@ -47,6 +47,11 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
     async begin(flow) {
       strategy.beginPending(flow);
     },
+    async hasUnused(identity) {
+      if (!identity.credentials[LOOKUP_SECRET]) return false;
+      return (await repository.remaining(identity.id)).remaining > 0;
+    },
+    consumeAsProof: (input) => strategy.consumeAsProof(input),
   };
 
   const adapter: CredentialAdapter = {

@@ -11,6 +11,7 @@ import {
   type NotResponsible,
   type SettingsResult,
   type SettingsStrategy,
+  type RequestInfo,
 } from '../../flows/strategy.js';
 import { deriveAal, type AmrEntry } from '../../session/session.js';
 import { anchorNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
@@ -165,6 +166,32 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       inputNode(LOOKUP_SECRET, 'lookup_secret', 'text', { required: true, autocomplete: 'off', label: msg.loginLookupLabel() }),
       inputNode(LOOKUP_SECRET, 'method', 'submit', { value: LOOKUP_SECRET, label: msg.loginUseLookup() }),
     ];
+  }
+
+  /**
+   * One unused code as proof of the second factor outside login (unlinking TOTP after losing the phone): consumed
+   * by the same single conditional UPDATE as at login and audited the same way. The caller holds the attempt slot
+   * (mfa/attempts). False for a malformed, unknown or used code.
+   */
+  async consumeAsProof(input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo }): Promise<boolean> {
+    const { identity } = input;
+    if (!identity.credentials[LOOKUP_SECRET]) return false;
+    const normalized = normalizeCode(input.code);
+    if (!normalized) return false;
+    const position = await this.repository.consume(identity.id, codeHashes(this.hashSecrets, identity.id, normalized), this.deps.clock.nowMs());
+    if (position === null) return false;
+    const { remaining, total } = await this.repository.remaining(identity.id);
+    await this.deps.audit.record({
+      type: 'recovery_codes.used',
+      identityId: identity.id,
+      sessionId: input.sessionId,
+      flowId: input.flow.id,
+      actor: 'self',
+      ipAddress: input.request.ip,
+      userAgent: input.request.userAgent,
+      details: { position, remaining, total, purpose: 'totp_unlink' },
+    });
+    return true;
   }
 
   async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {

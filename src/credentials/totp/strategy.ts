@@ -7,13 +7,14 @@ import {
   type LoginResult,
   type LoginStrategy,
   type NotResponsible,
+  type RequestInfo,
   type SettingsResult,
   type SettingsStrategy,
   type SubmittedBody,
 } from '../../flows/strategy.js';
 import type { AmrEntry } from '../../session/session.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
-import { kairosWarning, msg } from '../../ui/messages.js';
+import { kairosInfo, kairosWarning, msg } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
 import type { Db } from '../../identity/repository.js';
 import {
@@ -64,11 +65,21 @@ export interface RecoveryCodesAtEnrollment {
   required(identity: Identity): Promise<boolean>;
   /** Generates the codes for this flow (kept in the flow until confirmed). */
   begin(flow: Flow, identity: Identity): Promise<void>;
+  /** Whether the identity has unused recovery codes (the unlink form then also asks for one, as an alternative). */
+  hasUnused(identity: Identity): Promise<boolean>;
+  /**
+   * Consumes one unused recovery code of the identity as proof of the second factor (unlinking TOTP with a lost
+   * phone); single use, audited as `recovery_codes.used`. False for a wrong or used code.
+   */
+  consumeAsProof(input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo }): Promise<boolean>;
 }
 
 /** Kairos 4900202 (lookup-secret range): another settings flow enrolled TOTP first. */
 export const enrolledElsewhere = () =>
   kairosWarning(4900202, 'An authenticator app was set up for this account in the meantime (in another window or device). Reload the settings to see it.');
+
+/** Kairos 1900100-range label (mfa): the unlink field takes a TOTP code or a backup recovery code. */
+const unlinkCodeLabel = () => kairosInfo(1900101, 'Code from your authenticator app, or one of your backup recovery codes');
 
 const PENDING_KEY = 'totp_pending';
 
@@ -240,8 +251,14 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     // Waiting for the recovery codes' confirmation: the lookup_secret group carries the step.
     if (!identity.credentials[TOTP] && this.hasVerifiedPendingEnrollment(flow)) return [];
     if (identity.credentials[TOTP]) {
+      // Lost phone: a backup recovery code typed into the same field proves the second factor instead.
+      const withRecoveryCode = (await this.recoveryCodes?.hasUnused(identity)) ?? false;
       return [
-        inputNode('totp', 'totp_code', 'text', { inputmode: 'numeric', autocomplete: 'one-time-code', label: msg.labelVerifyCode() }),
+        inputNode('totp', 'totp_code', 'text', {
+          autocomplete: withRecoveryCode ? 'off' : 'one-time-code',
+          ...(withRecoveryCode ? {} : { inputmode: 'numeric' }),
+          label: withRecoveryCode ? unlinkCodeLabel() : msg.labelVerifyCode(),
+        }),
         inputNode('totp', 'totp_unlink', 'submit', { value: 'true', required: true, label: msg.settingsUnlinkTotp() }),
       ];
     }
@@ -294,10 +311,23 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
         // Kratos treats a submission without unlink as a no-op success.
         return { outcome: 'saved' };
       }
+      // Kratos #2450: unlinking without proof of the second factor lets a stolen session strip it. The proof is a
+      // current TOTP code or (phone lost) one unused recovery code, both typed into `totp_code` so Kratos clients
+      // need no new field: digits only are a TOTP code, anything else a recovery code. Either goes through the
+      // brute-force guard.
       if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
       const row = await this.credentialOf(identity);
-      // Kratos #2450: unlinking without proof of the device lets a stolen session strip the second factor.
-      if (!row || !(await this.verifyStored(row, code))) throw FlowValidationError.field('totp_code', msg.totpWrong());
+      const recoveryCode = this.recoveryCodes !== null && !/^\d+$/.test(normalizeTotpCode(code));
+      const attempt = { flow, identity, method: recoveryCode ? 'lookup_secret' : TOTP, request: input.request };
+      await this.deps.secondFactorGuard.beginAttempt(attempt);
+      const proven = recoveryCode
+        ? await this.recoveryCodes!.consumeAsProof({ identity, code, flow, sessionId: input.session.id, request: input.request })
+        : row !== null && (await this.verifyStored(row, code));
+      if (!proven) {
+        await this.deps.secondFactorGuard.recordFailure(attempt);
+        throw FlowValidationError.field('totp_code', recoveryCode ? msg.lookupInvalid() : msg.totpWrong());
+      }
+      await this.deps.secondFactorGuard.recordSuccess(attempt);
       await this.deps.identities.deleteCredential(identity.id, TOTP);
       await this.deps.audit.record({ type: 'second_factor.removed', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP } });
       return { outcome: 'saved' };

@@ -12,5 +12,6 @@ describe('lockout messages', () => {
     });
     expect(lockoutMessages.locked(now).id).toBe(4900101);
     expect(lockoutMessages.locked(now).context).toEqual({ locked_at: '2026-12-01T12:00:00.000Z' });
+    expect(lockoutMessages.flowBudgetUsed()).toEqual({ id: 4900102, type: 'error', text: 'Too many wrong codes. Sign in again.' });
   });
 });

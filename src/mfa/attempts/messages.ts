@@ -15,6 +15,8 @@ export const lockoutMessages = {
       retry_after_seconds: retryAfterSeconds,
     });
   },
+  /** The pending login's own budget (MAX_WRONG_CODES_PER_FLOW) is used: the first factor must be repeated. */
+  flowBudgetUsed: (): UiText => kairosWarning(4900102, 'Too many wrong codes. Sign in again.'),
   /** The hard lock at the NIST ceiling: only account recovery or an administrator lifts it. */
   locked: (lockedAtMs: number): UiText =>
     kairosWarning(

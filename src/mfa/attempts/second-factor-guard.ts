@@ -20,7 +20,6 @@ import type { Flow } from '../../flows/flow.js';
 import { FlowValidationError } from '../../flows/flow.js';
 import type { RequestInfo } from '../../flows/strategy.js';
 import type { Identity } from '../../identity/identity.js';
-import { msg } from '../../ui/messages.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { DEFAULT_DELAY_SCHEDULE, delayMsAfter, type DelaySchedule } from './delay-schedule.js';
 import { LockoutRepository, type LockoutState } from './lockout-repository.js';
@@ -113,7 +112,7 @@ export class SecondFactorGuard {
 
   private refuseFlow(attempt: SecondFactorAttempt): never {
     this.refusedTotal.inc({ reason: 'flow_budget', method: attempt.method });
-    throw FlowValidationError.global(msg.generic('Too many wrong codes. Sign in again.'));
+    throw FlowValidationError.global(lockoutMessages.flowBudgetUsed());
   }
 
   /** The submitted code was wrong (or replayed, or malformed). */

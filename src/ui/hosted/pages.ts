@@ -57,7 +57,7 @@ function groupPresentation(kind: FlowKind, group: string, nodes: UiNode[]): { ti
           title: 'Set up an authenticator app',
           help: '<ol><li>Install an authenticator app on your phone, for example Google Authenticator, Microsoft Authenticator, 1Password or FreeOTP.</li><li>In the app, add an account and scan this QR code. If you cannot scan it, type the secret key shown below it.</li><li>Enter the code the app shows and select Save.</li></ol>',
         };
-      if (has('totp_unlink')) return { title: 'Authenticator app', help: 'Your authenticator app is set up. To remove it, enter a current code from the app, then select Unlink.' };
+      if (has('totp_unlink')) return { title: 'Authenticator app', help: 'Your authenticator app is set up. To remove it, enter a current code from the app (lost the phone? one of your backup recovery codes works too), then select Unlink.' };
       return { title: 'Authenticator app', help: '' };
     case 'lookup_secret':
       if (kind === 'login') return { title: 'Use a backup code', help: 'Enter one of the backup codes you saved when you set up two-factor authentication. Each code works once.' };
