@@ -7,15 +7,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { totpCodeNow } from '../support/totp.js';
 import { loginWithPassword, registerWithPassword } from '../support/users.js';
 import { errorBody } from '../support/flows.js';
 import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 import { ManualClock } from '../../src/support/clock.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
 import type { LookupSecretModule } from '../../src/credentials/lookup-secret/module.js';
 
 const PASSWORD = 'a long enough passphrase';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 /** Kratos's e2e MFA profile: TOTP and lookup secrets enabled, lax AAL for settings and whoami. */
 const MFA_PROFILE = {
   selfservice: {
@@ -45,9 +44,7 @@ function secretOf(flow: SettingsFlow): string {
   return (nodeOf(flow, 'totp_secret_key') as any).attributes.text.context.secret as string;
 }
 
-function totpNow(k: TestKairos, secretBase32: string): string {
-  return totpCodeAt(decodeBase32(secretBase32), SHA1, timeStep(k.clock.nowMs(), SHA1.periodSeconds));
-}
+const totpNow = (k: TestKairos, secretBase32: string): string => totpCodeNow(k, secretBase32);
 
 const ACK = { transient_payload: { lookup_secret_acknowledged: true } };
 

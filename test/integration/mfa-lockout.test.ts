@@ -4,14 +4,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { totpCodeNow } from '../support/totp.js';
 import { loginWithPassword, registerWithPassword } from '../support/users.js';
 import { errorBody, globalMessages, messageIds, secretOf } from '../support/flows.js';
 import { ManualClock } from '../../src/support/clock.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
 
 const PASSWORD = 'a long enough passphrase';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 // The per-IP limit is tested elsewhere (it runs on real time); sessions must outlive the ~22 h of the 100-code test.
 const TOTP_ON = {
   selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } },
@@ -27,7 +26,7 @@ describe.each(DIALECTS)('second-factor lockout (%s)', (dialect) => {
   });
   afterAll(async () => k?.close());
 
-  const codeNow = (server: TestKairos, secret: string) => totpCodeAt(decodeBase32(secret), SHA1, timeStep(server.clock.nowMs(), SHA1.periodSeconds));
+  const codeNow = (server: TestKairos, secret: string) => totpCodeNow(server, secret);
   const wrongNow = (server: TestKairos, secret: string) => String((Number(codeNow(server, secret)) + 1) % 1_000_000).padStart(6, '0');
 
   /** A registered identity with TOTP and an aal1 session waiting for the second factor. */

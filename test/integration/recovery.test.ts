@@ -5,7 +5,7 @@ import { errorBody as failure, messageIds } from '../support/flows.js';
 import { eventually, TestSmtpServer, type ReceivedMail } from '../support/smtp.js';
 import { Templates } from '../../src/courier/templates.js';
 import type { CourierTemplateType } from '../../src/courier/courier.js';
-import { decodeBase32, timeStep, totpCodeAt } from '../../src/credentials/totp/otp.js';
+import { totpCodeNow } from '../support/totp.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
 import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 
@@ -301,7 +301,7 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       // Until TOTP is enrolled again (with new recovery codes, confirmed) the session stays refused.
       const enroll = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
       const secret = (enroll.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret as string;
-      const code = totpCodeAt(decodeBase32(secret), { algorithm: 'SHA1', digits: 6, periodSeconds: 30 }, timeStep(k.clock.nowMs(), 30));
+      const code = totpCodeNow(k, secret);
       const pending = await k.frontend.updateSettingsFlow({ flow: enroll.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: code } });
       expect(pending.state).toBe('show_form');
       expect((await failure(k.frontend.toSession({ xSessionToken: token }))).status).toBe(403);

@@ -1,18 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { SHA1, totpCodeNow } from '../support/totp.js';
 import { loginWithPassword, registerWithPassword } from '../support/users.js';
 import { errorBody, messageIds, secretOf } from '../support/flows.js';
 import { ManualClock } from '../../src/support/clock.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { decodeBase32, type TotpParameters } from '../../src/credentials/totp/otp.js';
 
 const PASSWORD = 'a long enough passphrase';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 const TOTP_ON = { selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } } };
 
-function codeNow(k: TestKairos, secretBase32: string, parameters: TotpParameters = SHA1): string {
-  return totpCodeAt(decodeBase32(secretBase32), parameters, timeStep(k.clock.nowMs(), parameters.periodSeconds));
-}
+const codeNow = totpCodeNow;
 
 describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
   let k: TestKairos;
