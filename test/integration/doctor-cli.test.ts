@@ -13,7 +13,7 @@ import type { SettingsFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
 import { describeWithTool } from '../support/external-tool.js';
 import { oathtoolCode } from '../support/oathtool.js';
-import { confirmRecoveryCodes } from '../support/totp-enrollment.js';
+import { confirmRecoveryCodes } from '../support/enroll.js';
 import { startNtpResponder, type NtpResponder } from '../support/ntp-responder.js';
 import { systemClock } from '../../src/support/clock.js';
 import type { TotpParameters } from '../../src/credentials/totp/otp.js';

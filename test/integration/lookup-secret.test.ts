@@ -7,13 +7,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { totpCodeNow } from '../support/totp.js';
+import { loginWithPassword, registerWithPassword } from '../support/users.js';
+import { errorBody } from '../support/flows.js';
 import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 import { ManualClock } from '../../src/support/clock.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
 import type { LookupSecretModule } from '../../src/credentials/lookup-secret/module.js';
 
 const PASSWORD = 'a long enough passphrase';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 /** Kratos's e2e MFA profile: TOTP and lookup secrets enabled, lax AAL for settings and whoami. */
 const MFA_PROFILE = {
   selfservice: {
@@ -23,16 +24,6 @@ const MFA_PROFILE = {
   session: { whoami: { required_aal: 'aal1' } },
 };
 const CODE_FORMAT = /^[0-9abcdefghjkmnpqrstvwxyz]{4}-[0-9abcdefghjkmnpqrstvwxyz]{4}-[0-9abcdefghjkmnpqrstvwxyz]{4}$/;
-
-async function errorBody(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 
 const messageIds = (flow: any): number[] => [
   ...((flow.ui?.messages ?? []) as any[]).map((m) => m.id),
@@ -53,9 +44,7 @@ function secretOf(flow: SettingsFlow): string {
   return (nodeOf(flow, 'totp_secret_key') as any).attributes.text.context.secret as string;
 }
 
-function totpNow(k: TestKairos, secretBase32: string): string {
-  return totpCodeAt(decodeBase32(secretBase32), SHA1, timeStep(k.clock.nowMs(), SHA1.periodSeconds));
-}
+const totpNow = (k: TestKairos, secretBase32: string): string => totpCodeNow(k, secretBase32);
 
 const ACK = { transient_payload: { lookup_secret_acknowledged: true } };
 
@@ -69,15 +58,10 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
 
   async function register(server: TestKairos = k) {
     const email = `lookup${++counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-    const flow = await server.frontend.createNativeRegistrationFlow();
-    const result = await server.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
-    return { email, token: result.session_token!, identityId: result.identity.id };
+    return registerWithPassword(server, email, PASSWORD);
   }
 
-  async function passwordLogin(email: string, server: TestKairos = k) {
-    const flow = await server.frontend.createNativeLoginFlow();
-    return server.frontend.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'password', identifier: email, password: PASSWORD } });
-  }
+  const passwordLogin = (email: string, server: TestKairos = k) => loginWithPassword(server, email, PASSWORD);
 
   async function regenerate(token: string, server: TestKairos = k) {
     const flow = await server.frontend.createNativeSettingsFlow({ xSessionToken: token });

@@ -3,38 +3,20 @@
  * (NIST SP 800-63B §5.2.2), admin view and unlock. Time moves only through the injected clock.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { totpCodeNow } from '../support/totp.js';
+import { loginWithPassword, registerWithPassword } from '../support/users.js';
+import { errorBody, globalMessages, messageIds, secretOf } from '../support/flows.js';
 import { ManualClock } from '../../src/support/clock.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
 
 const PASSWORD = 'a long enough passphrase';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 // The per-IP limit is tested elsewhere (it runs on real time); sessions must outlive the ~22 h of the 100-code test.
 const TOTP_ON = {
   selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } },
   serve: { public: { rate_limit: { enabled: false } } },
   session: { lifespan: '200h' },
 };
-
-async function errorBody(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const globalMessages = (flow: any): any[] => (flow.ui.messages ?? []) as any[];
-const messageIds = (flow: any): number[] => [...globalMessages(flow).map((m) => m.id), ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id))];
-
-function secretOf(flow: SettingsFlow): string {
-  const node = flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any;
-  return node.attributes.text.context.secret as string;
-}
 
 describe.each(DIALECTS)('second-factor lockout (%s)', (dialect) => {
   let k: TestKairos;
@@ -44,21 +26,19 @@ describe.each(DIALECTS)('second-factor lockout (%s)', (dialect) => {
   });
   afterAll(async () => k?.close());
 
-  const codeNow = (server: TestKairos, secret: string) => totpCodeAt(decodeBase32(secret), SHA1, timeStep(server.clock.nowMs(), SHA1.periodSeconds));
+  const codeNow = (server: TestKairos, secret: string) => totpCodeNow(server, secret);
   const wrongNow = (server: TestKairos, secret: string) => String((Number(codeNow(server, secret)) + 1) % 1_000_000).padStart(6, '0');
 
   /** A registered identity with TOTP and an aal1 session waiting for the second factor. */
   async function enrolledUser(server: TestKairos = k) {
     const email = `lock${++counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-    const reg = await server.frontend.createNativeRegistrationFlow();
-    const registered = await server.frontend.updateRegistrationFlow({ flow: reg.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
-    const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: registered.session_token! });
+    const registered = await registerWithPassword(server, email, PASSWORD);
+    const settings = await server.frontend.createNativeSettingsFlow({ xSessionToken: registered.token });
     const secret = secretOf(settings);
-    await submitTotpEnrollment(server, { flowId: settings.id, token: registered.session_token!, code: codeNow(server, secret) });
+    await submitTotpEnrollment(server, { flowId: settings.id, token: registered.token, code: codeNow(server, secret) });
     server.clock.advanceSeconds(30);
-    const login = await server.frontend.createNativeLoginFlow();
-    const first = await server.frontend.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'password', identifier: email, password: PASSWORD } });
-    return { email, secret, identityId: registered.identity.id, token: first.session_token! };
+    const first = await loginWithPassword(server, email, PASSWORD);
+    return { email, secret, identityId: registered.identityId, token: first.session_token! };
   }
 
   /** Submits a code on a fresh aal2 login flow (the per-flow budget never interferes). */

@@ -5,11 +5,11 @@
 import { describe, expect, it } from 'vitest';
 import type { SettingsFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos } from '../support/harness.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { decodeBase32 } from '../../src/credentials/totp/otp.js';
+import { totpCodeNow } from '../support/totp.js';
 
 const PASSWORD = 'correct horse battery staple 42';
 const IMPORTED_SECRET = 'KRSXG5CTMVRXEZLUKN2XAZLSKNSWG4TFOQ4TK6DZ';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 
 const secretOf = (flow: SettingsFlow): string => (flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret;
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -23,7 +23,7 @@ describe.each(DIALECTS)('logs (%s)', (dialect) => {
     const codes: string[] = [];
     const tokens: string[] = [];
     const codeNow = (secret: string) => {
-      const code = totpCodeAt(decodeBase32(secret), SHA1, timeStep(k.clock.nowMs(), SHA1.periodSeconds));
+      const code = totpCodeNow(k, secret);
       codes.push(code);
       return code;
     };

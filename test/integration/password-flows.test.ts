@@ -1,21 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError, type LoginFlow, type RegistrationFlow } from '@ory/client-fetch';
+import type { LoginFlow, RegistrationFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
-
-async function errorBody(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const messageIds = (flow: any): number[] => [
-  ...((flow.ui.messages ?? []) as any[]).map((m) => m.id),
-  ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id)),
-];
+import { loginWithPassword, registerWithPassword } from '../support/users.js';
+import { errorBody, messageIds } from '../support/flows.js';
 
 describe.each(DIALECTS)('password flows through @ory/client-fetch (%s)', (dialect) => {
   let k: TestKairos;
@@ -24,18 +11,9 @@ describe.each(DIALECTS)('password flows through @ory/client-fetch (%s)', (dialec
   });
   afterAll(async () => k?.close());
 
-  async function register(email: string, password = 'a long enough passphrase') {
-    const flow = await k.frontend.createNativeRegistrationFlow();
-    return k.frontend.updateRegistrationFlow({
-      flow: flow.id,
-      updateRegistrationFlowBody: { method: 'password', traits: { email }, password },
-    });
-  }
+  const register = async (email: string, password = 'a long enough passphrase') => (await registerWithPassword(k, email, password)).result;
 
-  async function login(identifier: string, password: string) {
-    const flow = await k.frontend.createNativeLoginFlow();
-    return k.frontend.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'password', identifier, password } });
-  }
+  const login = (identifier: string, password: string) => loginWithPassword(k, identifier, password);
 
   it('registers, logs in and answers whoami with the password method at aal1', async () => {
     const registration = await register('ada@example.com');

@@ -1,20 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { registerWithPassword } from '../support/users.js';
+import { errorBody as failure } from '../support/flows.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { MAX_SECONDARY_RECOVERY_ADDRESSES } from '../../src/credentials/code/recovery-address-settings.js';
 
 const PASSWORD = 'a long enough passphrase';
 
-async function failure(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
 const messages = (flow: any): any[] => [...((flow.ui.messages ?? []) as any[]), ...flow.ui.nodes.flatMap((n: any) => n.messages)];
 const codeIn = (text: string) => /\b(\d{6})\b/.exec(text)?.[1] ?? '';
 
@@ -35,10 +27,9 @@ describe.each(DIALECTS)('secondary recovery addresses (%s)', (dialect) => {
 
   async function register() {
     const email = newEmail();
-    const flow = await k.frontend.createNativeRegistrationFlow();
-    const result = await k.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
+    const user = await registerWithPassword(k, email, PASSWORD);
     await smtp.waitFor(email); // the registration's verification code
-    return { email, token: result.session_token!, identityId: result.identity.id };
+    return user;
   }
 
   async function addAddress(token: string, address: string) {

@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError, type RecoveryFlow } from '@ory/client-fetch';
+import type { RecoveryFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { errorBody as failure, messageIds } from '../support/flows.js';
 import { eventually, TestSmtpServer, type ReceivedMail } from '../support/smtp.js';
 import { Templates } from '../../src/courier/templates.js';
 import type { CourierTemplateType } from '../../src/courier/courier.js';
-import { decodeBase32, timeStep, totpCodeAt } from '../../src/credentials/totp/otp.js';
+import { totpCodeNow } from '../support/totp.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
 import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 
@@ -13,20 +14,6 @@ const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const CONFIG = { selfservice: { methods: { totp: { enabled: true } } } };
 const BACKUP_CODES = ['abcd2345wxyz', 'efgh6789stuv'];
 
-async function failure(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const messageIds = (flow: any): number[] => [
-  ...((flow.ui.messages ?? []) as any[]).map((m) => m.id),
-  ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id)),
-];
 const nodeNames = (flow: any) => flow.ui.nodes.map((n: any) => `${n.group}:${n.attributes.name ?? n.attributes.id}:${n.attributes.type ?? ''}`);
 
 describe.each(DIALECTS)('recovery (%s)', (dialect) => {
@@ -314,7 +301,7 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       // Until TOTP is enrolled again (with new recovery codes, confirmed) the session stays refused.
       const enroll = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
       const secret = (enroll.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret as string;
-      const code = totpCodeAt(decodeBase32(secret), { algorithm: 'SHA1', digits: 6, periodSeconds: 30 }, timeStep(k.clock.nowMs(), 30));
+      const code = totpCodeNow(k, secret);
       const pending = await k.frontend.updateSettingsFlow({ flow: enroll.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_code: code } });
       expect(pending.state).toBe('show_form');
       expect((await failure(k.frontend.toSession({ xSessionToken: token }))).status).toBe(403);

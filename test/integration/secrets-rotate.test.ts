@@ -10,23 +10,21 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { totpCodeNow } from '../support/totp.js';
 import { ManualClock } from '../../src/support/clock.js';
 import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
-import { submitTotpEnrollment } from '../support/enroll.js';
-import { confirmRecoveryCodes } from '../support/totp-enrollment.js';
+import { confirmRecoveryCodes, submitTotpEnrollment } from '../support/enroll.js';
 
 const run = promisify(execFile);
 const PASSWORD = 'a long enough passphrase';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 const OLD_KEY = 'old-cipher-key-0123456789abcdef0123456789';
 const NEW_KEY = 'new-cipher-key-fedcba9876543210fedcba9876';
 const secretsWith = (cipher: string[]) => ({ default: ['test-secret-default-0123456789'], cookie: ['test-secret-cookie-0123456789'], cipher });
 const configWith = (cipher: string[]) => ({ selfservice: { methods: { totp: { enabled: true } } }, secrets: secretsWith(cipher) });
 
 const secretOf = (flow: SettingsFlow): string => (flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret;
-const codeNow = (k: TestKairos, secret: string) => totpCodeAt(decodeBase32(secret), SHA1, timeStep(k.clock.nowMs(), SHA1.periodSeconds));
+const codeNow = (k: TestKairos, secret: string) => totpCodeNow(k, secret);
 
 describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
   it('re-encrypts every TOTP secret with the first key in batches, is idempotent, and users log in after the old key is removed', async () => {

@@ -5,11 +5,13 @@
  * log line.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
+import { ResponseError } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { registerWithPassword } from '../support/users.js';
+import { globalMessages, secretOf } from '../support/flows.js';
 import { describeWithTool } from '../support/external-tool.js';
 import { oathtoolCode } from '../support/oathtool.js';
-import { confirmRecoveryCodes } from '../support/totp-enrollment.js';
+import { confirmRecoveryCodes } from '../support/enroll.js';
 import { decodeBase32, encodeBase32, type TotpParameters } from '../../src/credentials/totp/otp.js';
 import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
@@ -30,13 +32,7 @@ async function errorBody(promise: Promise<unknown>): Promise<any> {
   throw new Error('expected the call to fail');
 }
 
-const globalMessages = (flow: any): any[] => (flow.ui.messages ?? []) as any[];
 const hintOf = (flow: any) => globalMessages(flow).find((m) => m.id >= 4900000 && m.id <= 4900099);
-
-function secretOf(flow: SettingsFlow): string {
-  const node = flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any;
-  return node.attributes.text.context.secret as string;
-}
 
 /** Everything a test used that must never be logged. */
 const usedCodes = new Set<string>();
@@ -61,9 +57,7 @@ class Users {
 
   async register() {
     const email = `diag${++this.counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-    const flow = await this.k.frontend.createNativeRegistrationFlow();
-    const result = await this.k.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
-    return { email, token: result.session_token!, identityId: result.identity.id };
+    return registerWithPassword(this.k, email, PASSWORD);
   }
 
   async enroll(token: string): Promise<string> {

@@ -1,39 +1,16 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError, type SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { SHA1, totpCodeNow } from '../support/totp.js';
+import { loginWithPassword, registerWithPassword } from '../support/users.js';
+import { errorBody, messageIds, secretOf } from '../support/flows.js';
 import { ManualClock } from '../../src/support/clock.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { decodeBase32, type TotpParameters } from '../../src/credentials/totp/otp.js';
 
 const PASSWORD = 'a long enough passphrase';
-const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 const TOTP_ON = { selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } } };
 
-async function errorBody(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const messageIds = (flow: any): number[] => [
-  ...((flow.ui.messages ?? []) as any[]).map((m) => m.id),
-  ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id)),
-];
-
-/** The secret as a person would type it from the `totp_secret_key` node (as Kratos's own e2e reads it). */
-function secretOf(flow: SettingsFlow): string {
-  const node = flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any;
-  if (!node) throw new Error('no totp_secret_key node');
-  return node.attributes.text.context.secret as string;
-}
-
-function codeNow(k: TestKairos, secretBase32: string, parameters: TotpParameters = SHA1): string {
-  return totpCodeAt(decodeBase32(secretBase32), parameters, timeStep(k.clock.nowMs(), parameters.periodSeconds));
-}
+const codeNow = totpCodeNow;
 
 describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
   let k: TestKairos;
@@ -45,15 +22,10 @@ describe.each(DIALECTS)('TOTP (%s)', (dialect) => {
 
   async function register(server: TestKairos = k) {
     const email = `user${++counter}-${Math.random().toString(36).slice(2, 8)}@example.com`;
-    const flow = await server.frontend.createNativeRegistrationFlow();
-    const result = await server.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
-    return { email, token: result.session_token!, identityId: result.identity.id };
+    return registerWithPassword(server, email, PASSWORD);
   }
 
-  async function passwordLogin(email: string, server: TestKairos = k) {
-    const flow = await server.frontend.createNativeLoginFlow();
-    return server.frontend.updateLoginFlow({ flow: flow.id, updateLoginFlowBody: { method: 'password', identifier: email, password: PASSWORD } });
-  }
+  const passwordLogin = (email: string, server: TestKairos = k) => loginWithPassword(server, email, PASSWORD);
 
   async function enroll(token: string, server: TestKairos = k, parameters: TotpParameters = SHA1) {
     const flow = await server.frontend.createNativeSettingsFlow({ xSessionToken: token });

@@ -1,26 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ResponseError, type VerificationFlow } from '@ory/client-fetch';
+import type { VerificationFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { registerWithPassword } from '../support/users.js';
+import { errorBody as failure, messageIds } from '../support/flows.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { BrowserClient } from '../support/browser-client.js';
 import { MAX_ATTEMPTS_PER_CODE, MAX_CODES_PER_ADDRESS } from '../../src/credentials/code/one-time-codes.js';
 
 const PASSWORD = 'a long enough passphrase';
 
-async function failure(promise: Promise<unknown>): Promise<{ status: number; body: any }> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ResponseError) return { status: err.response.status, body: await err.response.json() };
-    throw err;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const messageIds = (flow: any): number[] => [
-  ...((flow.ui.messages ?? []) as any[]).map((m) => m.id),
-  ...flow.ui.nodes.flatMap((n: any) => n.messages.map((m: any) => m.id)),
-];
 const codeIn = (text: string) => /\b(\d{6})\b/.exec(text)?.[1] ?? '';
 const otherThan = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
 
@@ -39,11 +27,7 @@ describe.each(DIALECTS)('verification flow, method code (%s)', (dialect) => {
     await smtp?.stop();
   });
 
-  async function register(email = newEmail()) {
-    const flow = await k.frontend.createNativeRegistrationFlow();
-    const result = await k.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', traits: { email }, password: PASSWORD } });
-    return { email, result, token: result.session_token!, identityId: result.identity.id };
-  }
+  const register = (email = newEmail()) => registerWithPassword(k, email, PASSWORD);
 
   async function requestCode(email: string) {
     const flow = await k.frontend.createNativeVerificationFlow();
