@@ -115,15 +115,6 @@ export function isUniqueViolation(error: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
-/**
- * The database aborted a transaction because of a concurrent one (PostgreSQL deadlock 40P01 or serialization failure
- * 40001; SQLite busy). Retrying the transaction once lets the constraint that decides the race speak instead.
- */
-export function isWriteConflict(error: unknown): boolean {
-  const code = (error as { code?: string } | null)?.code;
-  return code === '40P01' || code === '40001' || code === 'SQLITE_BUSY';
-}
-
 /** Rows changed by an UPDATE/DELETE, as a number (Kysely reports bigint). */
 export function affectedRows(result: { numUpdatedRows?: bigint; numDeletedRows?: bigint } | undefined): number {
   return Number(result?.numUpdatedRows ?? result?.numDeletedRows ?? 0n);

@@ -17,7 +17,6 @@ import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
 import { kairosInfo, kairosWarning, msg, type UiText } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
 import type { Db } from '../../identity/repository.js';
-import { isWriteConflict } from '../../storage/db.js';
 import {
   buildOtpauthUrl,
   encodeBase32,
@@ -386,41 +385,35 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     const { flow, identity, pending } = input;
     const credential = this.deps.identities.newCredential(TOTP, {}, [identity.id]);
     credential.id = pending.credential_id;
-    // Two flows enrolling at once: the unique credential row decides. PostgreSQL may instead abort one of them as a
-    // deadlock victim; retried once, it meets the winner's row and gets CredentialExistsError like any loser.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
-          // Insert, never replace: two flows enrolling at once must not leave the first one's secret silently deleted.
-          await this.deps.identities.addCredential(identity.id, credential, trx);
-          await this.repository.insert(
-            {
-              credentialId: credential.id,
-              identityId: identity.id,
-              secretCiphertext: pending.secret_ciphertext,
-              parameters: this.pendingParameters(pending),
-              issuer: pending.issuer,
-              accountName: pending.account_name,
-              lastUsedStep: input.matchedStep,
-              createdAtMs: this.deps.clock.nowMs(),
-            },
-            trx,
-          );
-          await this.deps.audit.record(
-            { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } },
-            trx,
-          );
-          if (input.alsoInTransaction) await input.alsoInTransaction(trx);
-        });
-        break;
-      } catch (err) {
-        if (err instanceof CredentialExistsError) {
-          delete flow.internal[PENDING_KEY];
-          throw FlowValidationError.global(enrolledElsewhere());
-        }
-        if (attempt === 1 && isWriteConflict(err)) continue;
-        throw err;
+    try {
+      await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+        // Insert, never replace: two flows enrolling at once must not leave the first one's secret silently deleted.
+        await this.deps.identities.addCredential(identity.id, credential, trx);
+        await this.repository.insert(
+          {
+            credentialId: credential.id,
+            identityId: identity.id,
+            secretCiphertext: pending.secret_ciphertext,
+            parameters: this.pendingParameters(pending),
+            issuer: pending.issuer,
+            accountName: pending.account_name,
+            lastUsedStep: input.matchedStep,
+            createdAtMs: this.deps.clock.nowMs(),
+          },
+          trx,
+        );
+        await this.deps.audit.record(
+          { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } },
+          trx,
+        );
+        if (input.alsoInTransaction) await input.alsoInTransaction(trx);
+      });
+    } catch (err) {
+      if (err instanceof CredentialExistsError) {
+        delete flow.internal[PENDING_KEY];
+        throw FlowValidationError.global(enrolledElsewhere());
       }
+      throw err;
     }
     delete flow.internal[PENDING_KEY];
   }
