@@ -7,6 +7,7 @@
  * old value (a row changed meanwhile is left alone and picked up by the next run). Rows already under the primary
  * key are skipped, so a run is idempotent and an interrupted run can simply be repeated.
  */
+import { previousSecretAad } from '../mfa/diagnosis/repository.js';
 import type { Kysely } from 'kysely';
 import { affectedRows } from '../storage/db.js';
 import type { Database } from '../storage/tables.js';
@@ -159,7 +160,7 @@ export const previousTotpSecretsSource: EncryptedSecretSource = {
       const rows = await query.execute();
       const result: BatchResult = { scanned: rows.length, rotated: 0, failed: 0, nextAfter: rows.length === batchSize ? rows[rows.length - 1]!.id : null };
       for (const row of rows) {
-        const next = reencrypt(cipher, row.secret_ciphertext, `totp_previous_secrets/${row.id}`);
+        const next = reencrypt(cipher, row.secret_ciphertext, previousSecretAad(row.id));
         if (next === 'failed') result.failed++;
         if (next === null || next === 'failed') continue;
         const update = await trx
