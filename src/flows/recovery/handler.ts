@@ -161,7 +161,9 @@ export class RecoveryFlows implements FlowHandlers {
       const expiresAtMs = Math.min(now + lifespanMs, flow.expiresAtMs);
       try {
         await deps.identities.inTransaction(deps.db, async (trx) => {
-          const issued = await deps.oneTimeCodes.issue({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, identityId: target.identity.id, address: target.address, expiresAtMs }, trx);
+          // Quotas per address and per client, with a reserve the owner's own request draws on (one-time-codes.ts).
+          const requester = { ip: info.ip, sessionIdentityId: null };
+          const issued = await deps.oneTimeCodes.issue({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, identityId: target.identity.id, address: target.address, expiresAtMs, requester }, trx);
           await deps.courier.enqueue(
             { template: 'recovery_code_valid', recipient: target.address, identityId: target.identity.id, carriesSecret: true, data: { RecoveryCode: issued.code, ExpiresInMinutes: Math.round((expiresAtMs - now) / 60_000) } },
             trx,
