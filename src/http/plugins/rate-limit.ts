@@ -14,7 +14,7 @@
  *   (the plugin's own Redis store, for deployments that have one), `memory` (this instance only; tests, single-node).
  */
 import rateLimit, { normalizeIP, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
@@ -56,7 +56,13 @@ export async function registerRateLimits(app: FastifyInstance, deps: Pick<Deps, 
   let redis: Redis | null = null;
   let store: FastifyRateLimitStoreCtor | undefined;
   if (settings.store === 'database') store = databaseRateLimitStore(deps.db, deps.storage.dialect);
-  if (settings.store === 'redis') redis = new Redis(settings.redis_url!, { maxRetriesPerRequest: 2, enableOfflineQueue: true, lazyConnect: false });
+  if (settings.store === 'redis') {
+    // Loaded only when configured: most deployments never need the client (and it costs start-up time).
+    const { Redis: RedisClient } = await import('ioredis');
+    redis = new RedisClient(settings.redis_url!, { maxRetriesPerRequest: 2 });
+    // Without a listener ioredis prints every reconnect failure; limited endpoints fail closed meanwhile.
+    redis.on('error', (err: Error) => deps.logger.warn({ err: { message: err.message } }, 'rate-limit store (Redis) unreachable'));
+  }
 
   // The plugin reads `config.rateLimit` in its own onRoute hook, so this one (added first) runs before it.
   app.addHook('onRoute', (route) => {
