@@ -1,5 +1,5 @@
 /**
- * `kairos import kratos --from <Kratos DSN> -c kairos.yml [--dry-run] [--network <nid>] [--json]`: brings a Kratos
+ * `kairos import kratos --from <Kratos DSN> -c kairos.yml [--dry-run] [--network <nid>] [--concurrency <n>] [--json]`: brings a Kratos
  * user base into the Kairos database of the config (src/import/kratos). A progress bar on stderr when it is a
  * terminal; the summary on stdout (text, or JSON with --json). Exit code 0 when every identity was imported or
  * already there, 1 when some failed (listed), 2 for unusable arguments or an unmigrated Kairos database.
@@ -21,8 +21,14 @@ export function importCommand(program: Command, context: CommandContext): void {
     .option('-c, --config <file>', 'Kairos config (its dsn is the database imported into)')
     .option('--dry-run', 'do everything in transactions that are rolled back: report what would happen, write nothing')
     .option('--network <nid>', 'Kratos network id (needed only when the database has several)')
+    .option('--concurrency <n>', 'identities imported at once on PostgreSQL (SQLite: always 1)', '4')
     .option('--json', 'print the summary as JSON')
-    .action(async (options: { from: string; config?: string; dryRun?: boolean; network?: string; json?: boolean }) => {
+    .action(async (options: { from: string; config?: string; dryRun?: boolean; network?: string; concurrency: string; json?: boolean }) => {
+      const concurrency = Number(options.concurrency);
+      if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 16) {
+        process.stderr.write('kairos: --concurrency must be an integer from 1 to 16\n');
+        process.exit(2);
+      }
       const { config } = context.load({ config: options.config });
       const deps = createDeps(config, { logger: createLogger({ ...config, log: { ...config.log, level: 'warn' } }) });
       let source: KratosSource | null = null;
@@ -49,6 +55,7 @@ export function importCommand(program: Command, context: CommandContext): void {
           summary = await new KratosImporter(deps, adapters).run(source, {
             dryRun: options.dryRun,
             network: options.network,
+            concurrency,
             onStart: (total) => bar?.start(total, 0),
             onProgress: (done) => bar?.update(done),
           });

@@ -21,9 +21,12 @@ import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/ide
 import { PasswordHasher } from '../../credentials/password/hasher.js';
 import { planIdentity, type IdentityPlan } from './mapping.js';
 import type { KratosIdentityRecord, KratosSource } from './source.js';
+import { existingIdentityIds } from './repository.js';
 
 /** Identities read from Kratos per query. */
 export const DEFAULT_PAGE_SIZE = 200;
+/** Transactions at once on PostgreSQL: below Kairos's pool of 10 connections, so a running server is not starved. */
+export const DEFAULT_POSTGRES_CONCURRENCY = 4;
 /** Who the audit trail names for imported identities. */
 export const IMPORT_ACTOR = 'kratos-import';
 
@@ -49,12 +52,14 @@ export interface ImportOptions {
   /** Kratos network id; required when the database has more than one network. */
   network?: string;
   pageSize?: number;
+  /** Identities imported at once on PostgreSQL (each in its own transaction); SQLite always takes one at a time. */
+  concurrency?: number;
   onStart?(total: number): void;
   onProgress?(done: number): void;
 }
 
 class Rollback extends Error {}
-class AlreadyInKairos extends Error {}
+const ALREADY_IMPORTED = 'already in Kairos (same id); left unchanged';
 
 /** The scheme of a password hash (`$pbkdf2-sha256$`, `{SSHA}`…), never the hash itself. */
 const hashScheme = (hashed: string) => /^(\$[^$]{1,20}\$|\{[^}]{1,10}\})/.exec(hashed)?.[1] ?? 'an unknown format';
@@ -81,15 +86,25 @@ export class KratosImporter {
       warnings: [],
     };
     options.onStart?.(total);
+    // SQLite has one writer (Kysely's driver serialises its one connection), so more would only queue.
+    const concurrency = this.deps.storage.dialect === 'sqlite' ? 1 : Math.max(1, options.concurrency ?? DEFAULT_POSTGRES_CONCURRENCY);
     let after: string | null = null;
     let done = 0;
     for (;;) {
       const page = await source.page(network, after, options.pageSize ?? DEFAULT_PAGE_SIZE);
       if (page.length === 0) break;
-      for (const record of page) {
-        await this.importOne(record, summary);
-        options.onProgress?.(++done);
-      }
+      const existing = await existingIdentityIds(this.deps.db, page.map((r) => String(r.identity.id).toLowerCase()));
+      // Identities are independent (one transaction each), so several run at once where the database allows it.
+      let next = 0;
+      const worker = async () => {
+        while (next < page.length) {
+          const record = page[next++]!;
+          if (existing.has(String(record.identity.id).toLowerCase())) summary.skipped.push({ id: String(record.identity.id), reason: ALREADY_IMPORTED });
+          else await this.importOne(record, summary);
+          options.onProgress?.(++done);
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, worker));
       after = String(page.at(-1)!.identity.id);
     }
     return summary;
@@ -121,7 +136,6 @@ export class KratosImporter {
     const warnings: string[] = [];
     try {
       await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
-        if (await this.deps.identities.get(plan.id, trx)) throw new AlreadyInKairos();
         const identity = this.build(plan, warnings);
         await this.deps.identities.create(identity, trx);
         if (plan.totp) await this.adapters.totp!.importCredential!(identity, { totp_url: plan.totp.totpUrl }, trx);
@@ -133,10 +147,6 @@ export class KratosImporter {
         if (summary.dryRun) throw new Rollback();
       });
     } catch (err) {
-      if (err instanceof AlreadyInKairos) {
-        summary.skipped.push({ id, reason: 'already in Kairos (same id); left unchanged' });
-        return;
-      }
       if (!(err instanceof Rollback)) {
         summary.failed.push({ id, problems: [describeError(err)] });
         return;
