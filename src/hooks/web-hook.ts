@@ -264,7 +264,8 @@ export class WebHookExecutor {
       if (attempt > 0) await new Promise((r) => setTimeout(r, (this.options.retryDelayMs ?? ((n) => 100 * 2 ** n))(attempt - 1)));
       if (requestIds) headers.set('ory-webhook-request-id', randomUUID());
       try {
-        const response = await fetch(url, { method, headers, body, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
+        // Redirects are followed, as Go's http.Client (under Kratos's retryablehttp client) does.
+        const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
         const text = await readLimited(response, MAX_RESPONSE_BYTES);
         last = { status: response.status, text };
         // go-retryablehttp's DefaultRetryPolicy: retry 5xx except 501 Not Implemented.
