@@ -20,6 +20,7 @@ import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
 import { registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
+import { statementCounter } from './storage/db.js';
 
 import { KAIROS_VERSION } from './version.js';
 
@@ -180,6 +181,10 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   });
   await adminApp.register(adminMfaRoutes, { deps, modules, actorOf: adminActorOf });
   await adminApp.register(adminAuditRoutes, { deps });
+  if (statementCounter.enabled) {
+    // Only with KAIROS_COUNT_STATEMENTS=1 (the bench): statements this process sent to the database so far.
+    adminApp.get('/debug/statements', async (_r, reply) => reply.send({ total: statementCounter.total, by_kind: statementCounter.byKind }));
+  }
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 
