@@ -72,6 +72,11 @@ export class Translator {
     return this.format(key, values);
   }
 
+  /** Whether the catalogue has this page-text key. */
+  knowsKey(key: string): key is MessageKey {
+    return Object.hasOwn(CATALOGUES[this.language], key);
+  }
+
   /** Whether the catalogue has a text for this flow message id. */
   knows(id: number): boolean {
     return Object.hasOwn(CATALOGUES[this.language], String(id));

@@ -152,6 +152,7 @@ export const de: Record<MessageKey, string> = {
   'lead.verificationSent': 'Wir haben einen 6-stelligen Code an {address} gesendet. Geben Sie ihn hier ein, um die Adresse zu bestätigen: Mit einer bestätigten Adresse können Sie Ihr Konto wiederherstellen, falls Sie einmal keinen Zugang mehr haben.',
   'lead.secondFactor': 'Ihr Konto ist mit einem zweiten Schritt geschützt. Bestätigen Sie, dass Sie es sind, um fortzufahren.',
   'lead.refresh': 'Geben Sie zu Ihrer Sicherheit Ihr Passwort erneut ein, bevor Sie Anmeldeeinstellungen ändern.',
+  'action.sendCode': 'Code senden',
   'label.email': 'E-Mail',
   'link.createAccount': 'Konto erstellen',
   'link.forgotPassword': 'Passwort vergessen?',

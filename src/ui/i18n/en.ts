@@ -159,6 +159,7 @@ export const en = {
   'lead.verificationSent': 'We sent a 6-digit code to {address}. Enter it here to confirm the address: you need a verified address to recover your account if you ever lose access.',
   'lead.secondFactor': 'Your account is protected with a second step. Confirm it is you to continue.',
   'lead.refresh': 'For your security, enter your password again before changing sign-in settings.',
+  'action.sendCode': 'Send code',
   'label.email': 'Email',
   'link.createAccount': 'Create an account',
   'link.forgotPassword': 'Forgot your password?',
