@@ -116,7 +116,7 @@ button.secondary,.button.secondary{background:var(--card);color:var(--ink);borde
 button.small,.button.small{width:auto;margin:0;padding:.35rem .8rem;font-size:.9rem}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem;margin-top:.75rem}.actions>*{flex:1 1 10rem;margin:0}
 a{color:var(--link)}.field-msg{margin:.35rem 0 0}
-.msg{padding:.75rem 1rem;border-radius:8px;margin:.5rem 0;border-left:4px solid transparent}.msg a{color:inherit;font-weight:600}
+.msg{padding:.75rem 1rem;border-radius:8px;margin:.5rem 0;border-left:4px solid transparent}.msg a:not(.button){color:inherit;font-weight:600}
 .msg.error{background:var(--err-bg);color:var(--err-fg);border-color:var(--err-edge)}
 .msg.info{background:var(--info-bg);color:var(--info-fg);border-color:var(--info-edge)}.msg.success{background:var(--ok-bg);color:var(--ok-fg);border-color:var(--ok-edge)}
 .msg .title{display:block;font-weight:700;margin-bottom:.15rem}.msg ol,.msg ul{margin:.4rem 0 0;padding-left:1.25rem}
