@@ -18,7 +18,7 @@ import { deriveAal } from '../../session/session.js';
 import { LOW_REMAINING_CODES, lookupMsg } from '../../credentials/lookup-secret/messages.js';
 import { escapeHtml, favicon, FAVICON_PATH, HOSTED_UI_SCRIPT, page, SCRIPT_PATH, type Brand, type Shell, defaultShell } from './layout.js';
 import { isKairosMessage, renderMessage, renderNode, SECRET_MESSAGE_ID, type RenderContext } from './render.js';
-import { addressesCard, devicesCard, factorName, factorsCard, type FactorSummary, type SettingsExtras } from './settings.js';
+import { addressesCard, devicesCard, factorName, factorsCard, factorWhen, type FactorSummary, type SettingsExtras } from './settings.js';
 import { LANGUAGE_COOKIE, pickLanguage, translator, type Language, type Translator } from '../i18n/catalogue.js';
 import type { MessageKey } from '../i18n/en.js';
 
@@ -41,6 +41,9 @@ const LEADS: Record<FlowKind, MessageKey> = {
   recovery: 'lead.recovery',
   verification: 'lead.verification',
 };
+
+/** Kratos's "verification code sent" (`text.InfoSelfServiceVerificationEmailWithCodeSent`). */
+const VERIFICATION_SENT_MESSAGE_ID = 1080003;
 
 const isInput = (n: UiNode, name: string) => n.attributes.node_type === 'input' && n.attributes.name === name;
 
@@ -124,7 +127,7 @@ export interface FlowPageOptions {
   unverifiedAddresses?: string[];
 }
 
-function groupForm(kind: FlowKind, group: string, ui: FlowUi, csrf: UiNode[], context: RenderContext, attrs: { className: string; open?: boolean; heading?: 'h2' | 'h3'; issuer: string }): string {
+function groupForm(kind: FlowKind, group: string, ui: FlowUi, csrf: UiNode[], context: RenderContext, attrs: { className: string; open?: boolean; heading?: 'h2' | 'h3' | null; labelledBy?: string; issuer: string }): string {
   const t = context.t!;
   const nodes = ui.nodes.filter((n) => n.group === group);
   const { title, help } = groupPresentation(t, kind, group, nodes, attrs.issuer);
@@ -143,9 +146,10 @@ function groupForm(kind: FlowKind, group: string, ui: FlowUi, csrf: UiNode[], co
     body += html;
   });
   if (links) body += `<div class="actions no-print">${links}</div>`;
-  const headingId = `h-${group}`;
-  const h = attrs.heading ?? 'h2';
-  return `<section class="card ${attrs.className}${attrs.open ? ' open' : ''}" id="method-${escapeHtml(group)}" aria-labelledby="${headingId}" data-testid="ui/group/${escapeHtml(group)}"><${h} id="${headingId}">${escapeHtml(title)}</${h}>${help ? `<div class="help">${help}</div>` : ''}<form method="POST" action="${escapeHtml(ui.action)}">${csrf.map((n, i) => renderNode(n, i, context)).join('')}${body}</form></section>`;
+  // A card alone in a settings section of the same name has no heading of its own (the section's names it).
+  const headingId = attrs.heading === null && attrs.labelledBy ? attrs.labelledBy : `h-${group}`;
+  const h = attrs.heading === undefined ? 'h2' : attrs.heading;
+  return `<section class="card ${attrs.className}${attrs.open ? ' open' : ''}" id="method-${escapeHtml(group)}" aria-labelledby="${headingId}" data-testid="ui/group/${escapeHtml(group)}">${h ? `<${h} id="${headingId}">${escapeHtml(title)}</${h}>` : ''}${help ? `<div class="help">${help}</div>` : ''}<form method="POST" action="${escapeHtml(ui.action)}">${csrf.map((n, i) => renderNode(n, i, context)).join('')}${body}</form></section>`;
 }
 
 /** The settings page's TOTP group before "Set up" was chosen: what it is, and the action (same flow, same secret). */
@@ -189,7 +193,9 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
   const title = t.t(secondFactor ? 'title.secondFactor' : refresh ? 'title.refresh' : TITLES[kind]);
   const lead = secondFactor ? t.t('lead.secondFactor') : refresh ? t.t('lead.refresh') : leadFor(t, kind, flow, ui.nodes);
   const messages = ui.messages ?? [];
-  const top = messages.map((m) => renderMessage(m, { t })).join('');
+  // "We sent a verification code" (1080003) says what the lead already says, with the address.
+  const sentLead = kind === 'verification' && sentTo(ui.nodes) !== null;
+  const top = messages.filter((m) => !(sentLead && m.id === VERIFICATION_SENT_MESSAGE_ID)).map((m) => renderMessage(m, { t })).join('');
   let forms: string;
   const links: string[] = [];
   if (kind === 'settings') {
@@ -235,11 +241,14 @@ function settingsBody(ui: FlowUi, groups: string[], csrf: UiNode[], context: Ren
     const offersSetup = g === 'totp' && nodes.some((n) => n.attributes.node_type === 'img');
     const hasFeedback = nodes.some((n) => n.messages.length > 0);
     if (offersSetup && !options.showTotpSetup && !hasFeedback && typeof flow.id === 'string') return totpOffer(t, flow.id);
+    if (g === 'profile') return groupForm('settings', g, ui, csrf, context, { className: '', heading: null, labelledBy: 'profile', issuer });
     return groupForm('settings', g, ui, csrf, context, { className: '', heading: 'h3', issuer });
   };
   const urgent = groups.filter(showsNewCodes);
   const rest = groups.filter((g) => !urgent.includes(g));
-  const secondFactorGroups = rest.filter((g) => !['profile', 'password', 'recovery_address', 'code'].includes(g));
+  // The app first, then other factors, then the backup codes that stand in for them.
+  const rank = (g: string) => ['totp', 'webauthn', 'passkey'].indexOf(g) + 1 || (g === 'lookup_secret' ? 10 : 5);
+  const secondFactorGroups = rest.filter((g) => !['profile', 'password', 'recovery_address', 'code'].includes(g)).sort((a, b) => rank(a) - rank(b));
   const sections: { id: string; key: MessageKey; html: string }[] = [];
   const add = (id: string, key: MessageKey, html: string) => {
     if (html) sections.push({ id, key, html });
@@ -254,7 +263,7 @@ function settingsBody(ui: FlowUi, groups: string[], csrf: UiNode[], context: Ren
   const nav = `<nav class="sections" aria-label="${escapeHtml(t.t('settings.nav'))}"><ul>${sections.map((s) => `<li><a href="#${s.id}">${escapeHtml(t.t(s.key))}</a></li>`).join('')}</ul></nav>`;
   const body = sections
     .map((s) => {
-      const since = s.id === 'password' && passwordFactor?.enrolled ? factorsCard(t, [passwordFactor]) : '';
+      const since = s.id === 'password' && passwordFactor?.enrolled ? `<p class="help" data-testid="ui/factor/password" data-enrolled="true">${escapeHtml(factorWhen(t, passwordFactor))}</p>` : '';
       return `<h2 class="section" id="${s.id}">${escapeHtml(t.t(s.key))}</h2>${since}${s.html}`;
     })
     .join('');

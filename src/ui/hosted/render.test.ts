@@ -205,7 +205,7 @@ describe('hosted UI pages', () => {
     const nav = /<nav class="sections"[^>]*><ul>(.*?)<\/ul><\/nav>/.exec(html)![1]!;
     expect([...nav.matchAll(/href="#([a-z-]+)"/g)].map((m) => m[1])).toEqual(['password', 'two-factor', 'email', 'sessions']);
     for (const id of ['password', 'two-factor', 'email', 'sessions']) expect(html).toContain(`<h2 class="section" id="${id}">`);
-    expect(html).toMatch(/data-testid="ui\/factor\/password" data-enrolled="true"><span>Password<span class="when">Added Dec 1, 2026, 08:31 PM UTC · last used Dec 3, 2026, 08:00 AM UTC<\/span>/);
+    expect(html).toContain('data-testid="ui/factor/password" data-enrolled="true">Added Dec 1, 2026, 08:31 PM UTC · last used Dec 3, 2026, 08:00 AM UTC</p>');
     expect(html).toContain('data-testid="ui/factor/totp" data-enrolled="false"');
     expect(html).toContain('data-testid="ui/address" data-verified="false"');
     expect(html).toContain('Your address me@example.com is not verified yet.');

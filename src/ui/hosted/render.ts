@@ -9,6 +9,9 @@ import { KAIROS_ERROR_RANGE, KAIROS_INFO_RANGE } from '../messages.js';
 import { escapeHtml } from './layout.js';
 import { translator, type Translator } from '../i18n/catalogue.js';
 
+/** Kratos's label id of "Resend code" (`text.InfoNodeLabelResendCode`). */
+const RESEND_CODE_LABEL_ID = 1070008;
+
 /** Kratos's id for a used lookup secret in a `context.secrets` list (`text.InfoSelfServiceSettingsLookupSecretUsed`). */
 const USED_SECRET_MESSAGE_ID = 1050014;
 
@@ -124,7 +127,9 @@ export function renderNode(node: UiNode, index: number, context: RenderContext =
     const messages = node.messages.map((m, i) => renderMessage(m, { id: `${id}-msg${i}`, t })).join('');
     const describedBy = node.messages.length ? ` aria-describedby="${node.messages.map((_, i) => `${id}-msg${i}`).join(' ')}"` : '';
     if (a.type === 'submit' || a.type === 'button') {
-      return `<button type="submit" class="${buttonClass(a.name)}" name="${escapeHtml(a.name)}" value="${escapeHtml(a.value)}"${a.disabled ? ' disabled' : ''} data-testid="node/input/${escapeHtml(a.name)}">${escapeHtml(label ?? a.value)}</button>${messages}`;
+      // "Send a new code" (Kratos 1070008) must work with the code field still empty: the browser skips validation.
+      const noValidate = node.meta.label?.id === RESEND_CODE_LABEL_ID ? ' formnovalidate' : '';
+      return `<button type="submit" class="${buttonClass(a.name)}${node.meta.label?.id === RESEND_CODE_LABEL_ID ? ' secondary' : ''}" name="${escapeHtml(a.name)}" value="${escapeHtml(a.value)}"${a.disabled ? ' disabled' : ''}${noValidate} data-testid="node/input/${escapeHtml(a.name)}">${escapeHtml(label ?? a.value)}</button>${messages}`;
     }
     const common = [
       `id="${id}"`,

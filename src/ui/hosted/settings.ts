@@ -55,14 +55,17 @@ export function factorName(t: Translator, type: string): string {
   return key ? t.t(key) : type;
 }
 
+/** "Added 1 Dec 2026, 20:31 UTC · last used 3 Dec 2026, 08:00 UTC". */
+export function factorWhen(t: Translator, f: FactorSummary): string {
+  if (!f.enrolled || f.sinceMs === null) return '';
+  return `${t.t('factor.added', { at: new Date(f.sinceMs) })} · ${f.lastUsedMs ? t.t('factor.lastUsed', { at: new Date(f.lastUsedMs) }) : t.t('factor.neverUsed')}`;
+}
+
 export function factorsCard(t: Translator, factors: FactorSummary[]): string {
   if (factors.length === 0) return '';
   const items = factors
     .map((f) => {
-      const when =
-        f.enrolled && f.sinceMs !== null
-          ? `<span class="when">${escapeHtml(t.t('factor.added', { at: new Date(f.sinceMs) }))} · ${escapeHtml(f.lastUsedMs ? t.t('factor.lastUsed', { at: new Date(f.lastUsedMs) }) : t.t('factor.neverUsed'))}</span>`
-          : '';
+      const when = f.enrolled && f.sinceMs !== null ? `<span class="when">${escapeHtml(factorWhen(t, f))}</span>` : '';
       return `<li data-testid="ui/factor/${escapeHtml(f.type)}" data-enrolled="${f.enrolled}"><span>${escapeHtml(factorName(t, f.type))}${when}</span><span class="badge ${f.enrolled ? 'on' : 'off'}">${escapeHtml(t.t(f.enrolled ? 'factor.on' : 'factor.off'))}</span></li>`;
     })
     .join('');
@@ -110,5 +113,5 @@ export function devicesCard(t: Translator, extras: SettingsExtras): string {
     .join('');
   const others = devices.filter((d) => !d.current).length;
   const revoked = extras.revoked !== undefined ? `<div class="msg success" role="status" data-testid="ui/sessions/revoked">${escapeHtml(t.t('sessions.revoked', { count: extras.revoked }))}</div>` : '';
-  return `<section class="card" aria-labelledby="devices-h"><h3 id="devices-h">${escapeHtml(t.t('settings.section.sessions'))}</h3><p class="help">${escapeHtml(t.t('sessions.help'))}</p>${revoked}<ul class="sessions">${items}</ul>${others === 0 ? `<p class="help">${escapeHtml(t.t('sessions.none'))}</p>` : others > 1 ? `<div class="actions">${form('others', t.t('sessions.revokeOthers'), t.t('sessions.revokeOthers'), 'secondary')}</div>` : ''}</section>`;
+  return `<section class="card" aria-labelledby="sessions"><p class="help">${escapeHtml(t.t('sessions.help'))}</p>${revoked}<ul class="sessions">${items}</ul>${others === 0 ? `<p class="help">${escapeHtml(t.t('sessions.none'))}</p>` : others > 1 ? `<div class="actions">${form('others', t.t('sessions.revokeOthers'), t.t('sessions.revokeOthers'), 'secondary')}</div>` : ''}</section>`;
 }
