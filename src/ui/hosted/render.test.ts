@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { anchorNode, imageNode, inputNode, textNode } from '../nodes.js';
 import { hostedUiMsg, kairosInfo, kairosWarning, msg } from '../messages.js';
 import { groupsOfFour, renderMessage, renderNode } from './render.js';
-import { brandPalette, contrastRatio, SCHEMES } from './layout.js';
+import { brandPalette, contrastRatio, favicon, page, SCHEMES } from './layout.js';
 import { translator } from '../i18n/catalogue.js';
 import { lookupMsg } from '../../credentials/lookup-secret/messages.js';
 import { renderErrorPage, renderFlowPage } from './pages.js';
@@ -222,6 +222,16 @@ describe('hosted UI pages', () => {
     const setup = renderFlowPage('settings', settingsFlow(), brand, { showTotpSetup: true, totpIssuer: 'Acme Cloud' });
     expect(setup).toContain('data:image/png');
     expect(setup).toContain('The app lists this account as “Acme Cloud”.');
+  });
+
+  it('shows the logo from ui.brand.logo_url beside the name, and a favicon in the brand colour', () => {
+    const html = page('x', { ...brand, logo_url: 'https://cdn.example/logo.svg?a=1&b="2"' }, '');
+    expect(html).toContain('<img src="https://cdn.example/logo.svg?a=1&amp;b=&quot;2&quot;" alt="">');
+    expect(html).toContain('<a class="name" href="/ui/welcome">Acme Cloud</a>');
+    expect(page('x', brand, '')).not.toContain('<img');
+    const icon = favicon({ name: '<Ärger>', primary_color: '#0b6e4f' });
+    expect(icon).toContain('fill="#0b6e4f"');
+    expect(icon).toContain('>&lt;</text>');
   });
 
   it('error page explains what happened and what to do', () => {
