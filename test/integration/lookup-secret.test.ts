@@ -293,7 +293,7 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
       // The hosted UI warns, with a link to regenerate.
       const welcome = await (await browser.get('/ui/welcome', { accept: 'text/html' })).text();
       expect(welcome).toContain('data-testid="ui/message/1900201"');
-      expect(welcome).toContain('Only 1 backup recovery code is left.');
+      expect(welcome).toContain('Only 1 backup code is left.');
       expect(welcome).toContain('href="/ui/settings"');
 
       // The last code, in the browser: the answer is the settings, where regenerating is offered.
