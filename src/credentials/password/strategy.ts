@@ -2,7 +2,7 @@ import type { Deps } from '../../deps.js';
 import type { Identity } from '../../identity/identity.js';
 import { findIdentityIdByIdentifier } from '../../identity/repository.js';
 import { TraitsInvalidError } from '../../identity/identity-service.js';
-import { coerceTraits, traitNodes } from '../../identity/trait-nodes.js';
+import { coerceTraits, flattenTraits, traitNodes } from '../../identity/trait-nodes.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
 import {
   NOT_RESPONSIBLE,
@@ -159,10 +159,4 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
   }
 }
 
-/** `{email: "a"}` → `{"traits.email": "a"}`, to keep values in a re-rendered form. */
-export function flattenTraits(traits: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (typeof traits !== 'object' || traits === null) return out;
-  for (const [k, v] of Object.entries(traits)) out[`traits.${k}`] = v;
-  return out;
-}
+export { flattenTraits };

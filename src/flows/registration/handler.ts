@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { DuplicateIdentifierError } from '../../identity/identity-service.js';
+import { flattenTraits } from '../../identity/trait-nodes.js';
 import { sessionToJson } from '../../session/session.js';
 import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
@@ -72,8 +73,7 @@ export class RegistrationFlows {
       await deps.identities.create(identity);
     } catch (err) {
       if (err instanceof DuplicateIdentifierError) {
-        const keep: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(identity.traits)) keep[`traits.${k}`] = v;
+        const keep = flattenTraits(identity.traits);
         throw new FlowValidationError([{ field: null, message: msg.duplicateCredentials() }], keep);
       }
       throw err;
