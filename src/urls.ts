@@ -35,7 +35,28 @@ export class Urls {
     return this.config.selfservice.default_browser_return_url;
   }
 
-  /** Is `url` allowed as a return_to (same origin as the public base URL or the default return URL, or listed)? */
+  /**
+   * `return_to` made absolute and checked, or null when it is not allowed. Like Kratos (x/redir SecureRedirectTo), a
+   * relative value (`/sessions`) takes its scheme and host from `selfservice.default_browser_return_url`, and is
+   * checked only after that, so `//evil.example/x` resolves to evil.example and is refused.
+   */
+  resolveReturnUrl(value: string): string | null {
+    let target: URL;
+    try {
+      target = new URL(value, this.config.selfservice.default_browser_return_url);
+    } catch {
+      return null;
+    }
+    return this.isAllowedReturnUrl(target.toString()) ? target.toString() : null;
+  }
+
+  /**
+   * Is the absolute `url` allowed as a return_to: same scheme, host (with port) and path prefix as the public base
+   * URL, the default return URL, or an entry of `selfservice.allowed_return_urls`? Hosts may be wildcards
+   * (`https://*.example.org`). Custom schemes of native apps (`exp://localhost:8081/--/Callback`,
+   * `myapp://callback`) compare the same way: WHATWG URLs give them no origin, so scheme and host are compared, never
+   * `origin`. Paths match on a segment boundary (`/app` allows `/app/x`, not `/apple`).
+   */
   isAllowedReturnUrl(url: string): boolean {
     let target: URL;
     try {
@@ -43,22 +64,29 @@ export class Urls {
     } catch {
       return false;
     }
-    if (target.protocol !== 'http:' && target.protocol !== 'https:') return false;
+    if (target.username || target.password) return false;
     const allowed = [this.config.serve.public.base_url, this.config.selfservice.default_browser_return_url, ...this.config.selfservice.allowed_return_urls];
-    return allowed.some((entry) => {
-      let base: URL;
-      try {
-        base = new URL(entry);
-      } catch {
-        return false;
-      }
-      if (base.origin !== target.origin) {
-        // Kratos allows wildcard subdomains: https://*.example.org
-        const wildcard = /^(https?):\/\/\*\.(.+)$/.exec(entry.replace(/\/$/, ''));
-        if (!wildcard || wildcard[1] + ':' !== target.protocol || !target.hostname.endsWith('.' + wildcard[2]!.split('/')[0])) return false;
-        return true;
-      }
-      return target.pathname.startsWith(base.pathname.replace(/\/?$/, '/')) || target.pathname === base.pathname || base.pathname === '/';
-    });
+    return allowed.some((entry) => returnUrlMatches(target, entry));
   }
+}
+
+function returnUrlMatches(target: URL, entry: string): boolean {
+  const wildcard = /^([a-z][a-z0-9+.-]*:\/\/)\*\.([^/]+)(.*)$/i.exec(entry);
+  let base: URL;
+  try {
+    base = new URL(wildcard ? `${wildcard[1]}wildcard.${wildcard[2]}${wildcard[3]}` : entry);
+  } catch {
+    return false;
+  }
+  if (base.protocol !== target.protocol) return false;
+  if (wildcard) {
+    // https://*.example.org: any subdomain (at a label boundary), on the entry's port.
+    const suffix = base.hostname.slice('wildcard'.length);
+    if (!target.hostname.endsWith(suffix) || target.hostname.length <= suffix.length || target.port !== base.port) return false;
+  } else if (base.host.toLowerCase() !== target.host.toLowerCase()) {
+    return false;
+  }
+  const basePath = base.pathname === '' ? '/' : base.pathname;
+  const targetPath = target.pathname === '' ? '/' : target.pathname;
+  return basePath === '/' || targetPath === basePath || targetPath.startsWith(basePath.replace(/\/?$/, '/'));
 }
