@@ -3,6 +3,9 @@ import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
 import { createDeps, createModules, createLogger } from '../registry.js';
 import { assertMigrated, buildServer, KAIROS_VERSION } from '../server.js';
 import { migrateToLatest, migrationStatus } from '../storage/migrate.js';
+import { dialectOf, sqlitePath } from '../storage/db.js';
+
+const isInMemoryDsn = (dsn: string) => dialectOf(dsn) === 'sqlite' && sqlitePath(dsn) === ':memory:';
 import { openStorage } from '../storage/db.js';
 import { extraCommands } from './commands.js';
 
@@ -37,7 +40,8 @@ async function serve(options: { config?: string; dev?: boolean; migrate?: boolea
   const logger = createLogger(config);
   for (const warning of warnings) logger.warn(warning);
   const deps = createDeps(config, { logger, processMetrics: true });
-  if (config.dev || options.migrate) {
+  // An in-memory database starts empty every time, so it is migrated on every start (as Kratos does with dsn: memory).
+  if (config.dev || options.migrate || isInMemoryDsn(config.dsn)) {
     const applied = await migrateToLatest(deps.storage);
     if (applied.length) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'applied database migrations');
   } else {

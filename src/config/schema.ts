@@ -354,6 +354,14 @@ export const configSchema = {
         },
       },
     },
+    feature_flags: {
+      type: 'object',
+      default: {},
+      description: 'Kratos feature flags Kairos honours; the others are listed in src/config/kratos-keys.ts.',
+      properties: {
+        faster_session_extend: { type: 'boolean', default: false, description: 'PATCH /admin/sessions/{id}/extend answers 204 without a body.' },
+      },
+    },
     log: {
       type: 'object',
       default: {},
@@ -469,5 +477,6 @@ export interface KairosConfig {
   };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string } };
+  feature_flags: { faster_session_extend: boolean };
   log: { level: string; format: 'json' | 'text'; leak_sensitive_values: boolean };
 }

@@ -2,6 +2,7 @@ import type { Deps } from '../../deps.js';
 import type { Identity } from '../../identity/identity.js';
 import { findIdentityIdByIdentifier } from '../../identity/repository.js';
 import { TraitsInvalidError } from '../../identity/identity-service.js';
+import { BCRYPT_MAX_PASSWORD_BYTES } from './hasher.js';
 import { coerceTraits, flattenTraits, traitNodes } from '../../identity/trait-nodes.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
 import {
@@ -32,7 +33,8 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
 
   private get policy() {
     const c = this.deps.config.selfservice.methods.password.config;
-    return { minLength: c.min_password_length, maxLength: c.max_password_length, identifierSimilarityCheck: c.identifier_similarity_check_enabled };
+    const maxBytes = this.deps.config.hashers.algorithm === 'bcrypt' ? BCRYPT_MAX_PASSWORD_BYTES : undefined;
+    return { minLength: c.min_password_length, maxLength: c.max_password_length, maxBytes, identifierSimilarityCheck: c.identifier_similarity_check_enabled };
   }
 
   private passwordNode(autocomplete: 'current-password' | 'new-password'): UiNode {
