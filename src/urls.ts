@@ -31,8 +31,26 @@ export class Urls {
     return this.public(`/self-service/${kind}/browser`, query);
   }
 
-  defaultReturn(): string {
-    return this.config.selfservice.default_browser_return_url;
+  /**
+   * Where a browser goes when a flow ends without `return_to`: Kratos's
+   * `selfservice.flows.<flow>.after.<method>.default_browser_return_url`, else `….after.default_browser_return_url`,
+   * else `selfservice.default_browser_return_url`. Relative values resolve against the latter.
+   */
+  defaultReturn(kind?: 'login' | 'registration' | 'settings' | 'verification', method?: string): string {
+    const fallback = this.config.selfservice.default_browser_return_url;
+    if (!kind) return fallback;
+    const after = this.config.selfservice.flows[kind].after as Record<string, unknown> & { default_browser_return_url?: string };
+    const perMethod = method ? (after[method] as { default_browser_return_url?: string } | undefined)?.default_browser_return_url : undefined;
+    const configured = perMethod ?? after.default_browser_return_url;
+    return configured ? new URL(configured, fallback).toString() : fallback;
+  }
+
+  /** The configured after-flow return URL, or null when none is set (settings then stays on its own UI). */
+  configuredAfterReturn(kind: 'settings', method?: string): string | null {
+    const after = this.config.selfservice.flows[kind].after as Record<string, unknown> & { default_browser_return_url?: string };
+    const perMethod = method ? (after[method] as { default_browser_return_url?: string } | undefined)?.default_browser_return_url : undefined;
+    const configured = perMethod ?? after.default_browser_return_url;
+    return configured ? new URL(configured, this.config.selfservice.default_browser_return_url).toString() : null;
   }
 
   /**
