@@ -29,7 +29,7 @@ export class PasswordHasher {
 
   hash(password: string): Promise<string> {
     if (this.parameters.algorithm === 'bcrypt') {
-      if (Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_PASSWORD_BYTES) throw new PasswordTooLongForBcryptError();
+      if (Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_PASSWORD_BYTES) return Promise.reject(new PasswordTooLongForBcryptError());
       return bcrypt.hash(password, this.parameters.bcryptCost ?? 12);
     }
     return argon2Hash(password, {
@@ -60,8 +60,13 @@ export class PasswordHasher {
     await this.verify(await this.dummyHash, password);
   }
 
-  needsRehash(hashed: string): boolean {
+  /**
+   * Should a login re-hash this stored hash with the configured algorithm? Given the password, a password bcrypt
+   * cannot take whole (over 72 bytes) keeps its current hash, which still verifies.
+   */
+  needsRehash(hashed: string, password?: string): boolean {
     if (this.parameters.algorithm === 'bcrypt') {
+      if (password !== undefined && Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_PASSWORD_BYTES) return false;
       const cost = /^\$2[aby]\$(\d{2})\$/.exec(hashed)?.[1];
       return cost === undefined || Number(cost) !== (this.parameters.bcryptCost ?? 12);
     }

@@ -87,7 +87,7 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     }
     if (input.identity && input.identity.id !== identity.id) throw errors.identityMismatch('The identifier belongs to another identity than the session.');
     if (identity.state !== 'active') throw FlowValidationError.global(msg.accountDisabled());
-    if (this.deps.hasher.needsRehash(hashed)) {
+    if (this.deps.hasher.needsRehash(hashed, password!)) {
       credential!.config = { ...credential!.config, hashed_password: await this.deps.hasher.hash(password!) };
       credential!.updatedAtMs = this.deps.clock.nowMs();
       await this.deps.identities.saveCredential(identity.id, credential!);
