@@ -122,7 +122,7 @@ describe.each(DIALECTS)("Kratos's quickstart through Ory's reference UI and SDK 
     expect(JSON.parse(row.config as string).hashed_password).toMatch(/^\$2[aby]\$08\$/);
   });
 
-  it('settings through the rendered cards: profile (nested traits), password, TOTP with recovery codes; then logout', async () => {
+  it('settings through the rendered cards: profile (nested traits), password, TOTP with recovery codes, regenerated recovery codes; then logout', async () => {
     const email = `settings-${dialect}@example.org`;
     const { browser } = await registerThroughUi(email);
     const { flow } = await startBrowserFlow(browser, 'settings');
@@ -132,6 +132,16 @@ describe.each(DIALECTS)("Kratos's quickstart through Ory's reference UI and SDK 
     const password = await submitRendered(browser, renderSettings(again.flow, 'password'), { name: 'method', value: 'password' }, { password: NEW_PASSWORD });
     expect((await flowBehind(browser, 'settings', password.headers.get('location')!)).state).toBe('success');
     await enrollTotpThroughUi(browser);
+    // Recovery codes: regenerate and confirm through the rendered recovery-codes card.
+    // As in Kratos: reveal first, then regenerate is offered.
+    const codesFlow = await startBrowserFlow(browser, 'settings');
+    const revealed = await submitRendered(browser, renderSettings(codesFlow.flow, 'lookup_secret'), { name: 'lookup_secret_reveal' });
+    const status = await flowBehind(browser, 'settings', revealed.headers.get('location')!);
+    const regenerated = await submitRendered(browser, renderSettings(status, 'lookup_secret'), { name: 'lookup_secret_regenerate' });
+    const shown = await flowBehind(browser, 'settings', regenerated.headers.get('location')!);
+    expect(codesOf(shown)).toHaveLength(12);
+    const saved = await submitRendered(browser, renderSettings(shown, 'lookup_secret'), { name: 'lookup_secret_confirm' }, { lookup_secret_acknowledged: 'true' });
+    expect((await flowBehind(browser, 'settings', saved.headers.get('location')!)).state).toBe('success');
     const identity = (await k.identityApi.listIdentities({ credentialsIdentifier: email, includeCredential: ['totp'] }))[0]!;
     expect(identity.traits).toMatchObject({ name: { first: 'Grace', last: 'Hopper' } });
     expect(Object.keys(identity.credentials!)).toEqual(expect.arrayContaining(['password', 'totp', 'lookup_secret']));

@@ -72,7 +72,8 @@ function groupPresentation(kind: FlowKind, group: string, nodes: UiNode[]): { ti
     case 'profile':
       return { title: 'Profile', help: '' };
     case 'code':
-      return { title: 'Email code', help: '' };
+      // The MFA reset step of recovery asks for the password in this group (where Ory's recovery cards look).
+      return has('password') ? { title: 'Password', help: '' } : { title: 'Email code', help: '' };
     case 'recovery_address':
       return { title: 'Recovery email addresses', help: 'Another address where we can send you a code if you lose access to your account.' };
     default:
