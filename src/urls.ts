@@ -59,6 +59,9 @@ export class Urls {
    * checked only after that, so `//evil.example/x` resolves to evil.example and is refused.
    */
   resolveReturnUrl(value: string): string | null {
+    // A raw control character refuses it; the answer is re-serialised from the parsed URL, so nothing unencoded can
+    // reach a Location header (issue 14, finding 5).
+    if (/[\u0000-\u001f\u007f]/.test(value)) return null;
     let target: URL;
     try {
       target = new URL(value, this.config.selfservice.default_browser_return_url);
@@ -66,6 +69,11 @@ export class Urls {
       return null;
     }
     return this.isAllowedReturnUrl(target.toString()) ? target.toString() : null;
+  }
+
+  /** `url` as Kairos will use it as a return_to, or null (relative values resolved as in `resolveReturnUrl`). */
+  allowedReturnUrl(url: string): string | null {
+    return this.resolveReturnUrl(url);
   }
 
   /**
