@@ -16,6 +16,11 @@ import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service
 import { adminIdentityRoutes } from './http/admin/identities.js';
 import { adminMfaRoutes } from './http/admin/mfa.js';
 import { adminAuditRoutes } from './http/admin/audit.js';
+import { adminSessionRoutes } from './http/admin/sessions.js';
+import { adminIdentityBatchRoutes } from './http/admin/identities-batch.js';
+import { adminSchemaRoutes } from './http/admin/schemas.js';
+import { publicSessionRoutes } from './http/public/sessions.js';
+import { registerCors } from './http/plugins/cors.js';
 import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
@@ -132,6 +137,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     app.removeContentTypeParser('text/plain');
     await app.register(cookie);
     await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
+    // serve.public.cors (Kratos's keys), before any route so preflights are answered for all of them.
+    if (app === publicApp) await registerCors(app, config.serve.public.cors, deps.logger);
     app.addHook('onResponse', (request, reply, done) => {
       request.log.info({ req_id: request.id, method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       done();
@@ -155,6 +162,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   const closeRateLimits = await registerRateLimits(publicApp, deps);
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
+  await publicApp.register(publicSessionRoutes, { engine });
   await publicApp.register(hostedUiRoutes, { engine, flowKinds: Object.keys(handlers) as FlowKind[] });
   for (const module of modules) await module.publicRoutes?.(publicApp, context);
 
@@ -181,6 +189,9 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     // Only with KAIROS_COUNT_STATEMENTS=1 (the bench): statements this process sent to the database so far.
     adminApp.get('/debug/statements', async (_r, reply) => reply.send({ total: statementCounter.total, by_kind: statementCounter.byKind }));
   }
+  await adminApp.register(adminSessionRoutes, { deps, actorOf: adminActorOf });
+  await adminApp.register(adminIdentityBatchRoutes);
+  await adminApp.register(adminSchemaRoutes, { config });
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 

@@ -2,6 +2,7 @@
 import { createDeps, createModules, createLogger } from '../registry.js';
 import { assertMigrated, buildServer } from '../server.js';
 import { migrateToLatest } from '../storage/migrate.js';
+import { dialectOf, sqlitePath } from '../storage/db.js';
 import { KAIROS_VERSION } from '../version.js';
 import type { CommandContext } from './commands.js';
 
@@ -19,12 +20,15 @@ ${notes.map((n) => `  - ${n}`).join('\n')}
   secrets.cipher in a config file (see README "Configuration").
 `;
 
+const isInMemoryDsn = (dsn: string) => dialectOf(dsn) === 'sqlite' && sqlitePath(dsn) === ':memory:';
+
 export async function serve(options: { config?: string; dev?: boolean; migrate?: boolean }, context: CommandContext): Promise<void> {
   const { config, warnings, devNotes } = await context.load(options);
   const logger = createLogger(config);
   for (const warning of warnings) logger.warn(warning);
   const deps = createDeps(config, { logger, processMetrics: true });
-  if (config.dev || options.migrate) {
+  // An in-memory database starts empty every time, so it is migrated on every start (as Kratos does with dsn: memory).
+  if (config.dev || options.migrate || isInMemoryDsn(config.dsn)) {
     const applied = await migrateToLatest(deps.storage);
     if (applied.length) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'applied database migrations');
   } else {

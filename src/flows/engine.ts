@@ -102,13 +102,13 @@ export class FlowEngine {
     };
   }
 
-  /** `return_to` from the query, checked against `selfservice.allowed_return_urls`. */
+  /** `return_to` from the query, resolved against the default return URL and checked against `selfservice.allowed_return_urls`. */
   returnToOf(request: FastifyRequest): string | null {
     const value = (request.query as Record<string, unknown>).return_to;
     if (typeof value !== 'string' || value === '') return null;
-    const allowed = this.deps.urls.allowedReturnUrl(value);
-    if (allowed === null) throw errors.returnToForbidden(value);
-    return allowed;
+    const resolved = this.deps.urls.resolveReturnUrl(value);
+    if (resolved === null) throw errors.returnToForbidden(value);
+    return resolved;
   }
 
   async currentSession(request: FastifyRequest): Promise<CurrentSession | null> {

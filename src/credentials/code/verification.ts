@@ -224,7 +224,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
       throw FlowValidationError.global(outcome.reason === 'exhausted' ? codeMsg.tooManyWrongCodes() : msg.verificationCodeInvalid());
     }
     flow.state = 'passed_challenge';
-    const continueTo = flow.returnTo ?? deps.urls.defaultReturn();
+    const continueTo = flow.returnTo ?? deps.urls.defaultReturn('verification');
     flow.ui.nodes = [anchorNode('code', 'continue', continueTo, msg.labelContinue())];
     flow.ui.messages = [msg.verificationSuccessful()];
   }

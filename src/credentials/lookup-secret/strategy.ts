@@ -321,10 +321,9 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       const codes = this.pendingCodes(flow);
       // Kratos's text (`selfservice/strategy/lookup/settings.go`).
       if (!codes) throw FlowValidationError.global(msg.generic('You must (re-)generate recovery backup codes before you can save them.'));
-      const transient = body.transient_payload as Record<string, unknown> | undefined;
-      if (!truthy(body.lookup_secret_acknowledged) && !truthy(transient?.lookup_secret_acknowledged)) {
-        throw FlowValidationError.field('lookup_secret_acknowledged', lookupMsg.acknowledgeRequired());
-      }
+      // `lookup_secret_confirm` is itself the person's confirmation that the codes are saved: Kratos SDK clients send
+      // nothing else (their serializers drop unknown fields). UIs that render the nodes also show the required
+      // `lookup_secret_acknowledged` checkbox, so a person using one ticks it before the confirm is sent.
       // A TOTP enrollment waiting for these codes commits with them. When another flow enrolled TOTP in the
       // meantime, the atomic insert refuses (4900202) and neither this flow's secret nor its codes are stored.
       if (this.totp?.hasVerifiedPendingEnrollment(flow)) {

@@ -55,11 +55,15 @@ export function codeNodes(email: string | null): UiNode[] {
   ];
 }
 
+/**
+ * The password that completes an MFA reset sits in the `code` group: Ory's recovery cards (elements' LinkSection)
+ * render only the `link` and `code` groups, so a node in `password` would be invisible there and the flow a dead end.
+ */
 function mfaNodes(hasPassword: boolean): UiNode[] {
   if (!hasPassword) return [];
   return [
-    inputNode('password', 'password', 'password', { required: true, autocomplete: 'current-password', label: msg.labelPassword() }),
-    inputNode('password', 'method', 'submit', { value: 'password', label: msg.labelSubmit() }),
+    inputNode('code', 'password', 'password', { required: true, autocomplete: 'current-password', label: msg.labelPassword() }),
+    inputNode('code', 'method', 'submit', { value: 'password', label: msg.labelSubmit() }),
   ];
 }
 

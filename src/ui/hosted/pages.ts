@@ -88,7 +88,8 @@ function groupPresentation(t: Translator, kind: FlowKind, group: string, nodes: 
     case 'profile':
       return { title: t.t('group.profile'), help: '' };
     case 'code':
-      return { title: t.t('group.code'), help: '' };
+      // The MFA reset step of recovery asks for the password in this group (where Ory's recovery cards look).
+      return has('password') ? { title: t.t('group.password'), help: '' } : { title: t.t('group.code'), help: '' };
     case 'recovery_address':
       return { title: t.t('group.recovery_address'), help: text('group.recovery_address.help') };
     default:
