@@ -20,6 +20,8 @@ import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
 import { registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
+import { instrumentHttp } from './audit/http-metrics.js';
+import { registerOperationalGauges } from './audit/operational-gauges.js';
 
 export const KAIROS_VERSION = '0.1.0';
 
@@ -105,8 +107,10 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     requestIdHeader: false,
   });
 
+  registerOperationalGauges(deps);
   for (const app of [publicApp, adminApp]) {
     installErrorHandling(app, deps);
+    instrumentHttp(app, deps.metrics, app === publicApp ? 'public' : 'admin');
     // Only JSON and forms are accepted; anything else (text/plain included) is a 415.
     app.removeContentTypeParser('text/plain');
     await app.register(cookie);
@@ -117,15 +121,13 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     });
     const health = async (_r: FastifyRequest, reply: import('fastify').FastifyReply) => reply.send({ status: 'ok' });
     app.get('/health/alive', health);
+    // Public port: ready or not ready, nothing else (Kratos answers {"status":"ok"}). The database error, the courier
+    // and the clock details stay on the admin port, which is not reachable from the internet.
+    const detailed = app === adminApp;
     app.get('/health/ready', async (_request, reply) => {
-      try {
-        await deps.storage.ping();
-      } catch {
-        return reply.code(503).send({ errors: { database: 'the database is not reachable' } });
-      }
-      const details: Record<string, unknown> = {};
-      for (const module of modules) if (module.health) details[module.name] = await module.health();
-      return reply.send({ status: 'ok', ...(Object.keys(details).length ? { details } : {}) });
+      const readiness = await readinessOf(deps, modules, detailed);
+      if (!readiness.ready) return reply.code(503).send(detailed ? { status: 'unavailable', errors: readiness.errors } : { status: 'unavailable' });
+      return reply.send(detailed && readiness.details ? { status: 'ok', details: readiness.details } : { status: 'ok' });
     });
     app.get('/version', async (_r, reply) => reply.send({ version: KAIROS_VERSION }));
   }
@@ -194,6 +196,23 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
     },
   };
+}
+
+/** The database answers; with details, each module's readiness details (courier queue, clock health…). */
+async function readinessOf(
+  deps: Deps,
+  modules: KairosModule[],
+  detailed: boolean,
+): Promise<{ ready: true; details?: Record<string, unknown> } | { ready: false; errors: Record<string, string> }> {
+  try {
+    await deps.storage.ping();
+  } catch {
+    return { ready: false, errors: { database: 'the database is not reachable' } };
+  }
+  if (!detailed) return { ready: true };
+  const details: Record<string, unknown> = {};
+  for (const module of modules) if (module.health) details[module.name] = await module.health();
+  return { ready: true, ...(Object.keys(details).length ? { details } : {}) };
 }
 
 /** Refuses to serve an unmigrated database (Kratos does the same) unless told to migrate. */

@@ -182,6 +182,8 @@ function derive(config: Json): void {
   }
   flows.error.ui_url ||= ui('error');
   c.selfservice.default_browser_return_url ||= ui('welcome');
+  // Readable lines for a developer at a terminal; JSON lines (one object per line) for log shippers in production.
+  c.log.format ??= c.dev ? 'text' : 'json';
   const methods = c.selfservice.methods;
   if (methods.lookup_secret.enabled === undefined) methods.lookup_secret.enabled = methods.totp.enabled;
   if (methods.totp.config.require_recovery_codes === undefined)

@@ -323,7 +323,8 @@ export const configSchema = {
       default: {},
       properties: {
         level: { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
-        format: { type: 'string', enum: ['json', 'text'], default: 'json' },
+        // No schema default: dev mode defaults to text, everything else to json (see derive() in load.ts).
+        format: { type: 'string', enum: ['json', 'text'] },
         leak_sensitive_values: { type: 'boolean', default: false },
       },
     },
