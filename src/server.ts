@@ -22,6 +22,7 @@ import { registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
 import { instrumentHttp } from './audit/http-metrics.js';
 import { registerOperationalGauges } from './audit/operational-gauges.js';
+import { listenFailure } from './errors/fatal.js';
 
 export const KAIROS_VERSION = '0.1.0';
 
@@ -185,8 +186,16 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     modules,
     deps,
     async listen() {
-      const publicAddress = await publicApp.listen({ host: config.serve.public.host, port: config.serve.public.port });
-      const adminAddress = await adminApp.listen({ host: config.serve.admin.host, port: config.serve.admin.port });
+      const listenOn = async (listener: 'public' | 'admin', app: FastifyInstance) => {
+        const { host, port } = config.serve[listener];
+        try {
+          return await app.listen({ host, port });
+        } catch (err) {
+          throw listenFailure(err, { listener, host, port }) ?? err;
+        }
+      };
+      const publicAddress = await listenOn('public', publicApp);
+      const adminAddress = await listenOn('admin', adminApp);
       started = true;
       for (const module of modules) await module.start?.(context);
       return { publicUrl: publicAddress, adminUrl: adminAddress };

@@ -1,10 +1,11 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
 import { configSchema, type KairosConfig } from './schema.js';
+import { dialectOf } from '../storage/db.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -235,6 +236,21 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
   if (c.identity.schemas.length === 0) {
     c.identity.schemas = [{ id: c.identity.default_schema_id, url: 'file://' + DEFAULT_SCHEMA_PATH }];
+  }
+  try {
+    dialectOf(c.dsn);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}; set dsn in the config file or the DSN environment variable`);
+  }
+  for (const [index, schema] of c.identity.schemas.entries()) {
+    if (!schema.url.startsWith('file://')) continue;
+    const path = fileURLToPath(schema.url);
+    try {
+      accessSync(path, fsConstants.R_OK);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
+      throw new ConfigError(`identity.schemas[${index}].url: the identity schema "${schema.id}" cannot be read from ${path} (${reason})`);
+    }
   }
   if (!c.identity.schemas.some((s) => s.id === c.identity.default_schema_id)) {
     throw new ConfigError(`identity.default_schema_id: "${c.identity.default_schema_id}" is not one of identity.schemas[].id`);
