@@ -23,6 +23,7 @@ import { pendingMigrations } from './storage/migrate.js';
 import { instrumentHttp } from './audit/http-metrics.js';
 import { registerOperationalGauges } from './audit/operational-gauges.js';
 import { listenFailure } from './errors/fatal.js';
+import { registerOpenApi } from './http/openapi.js';
 
 export const KAIROS_VERSION = '0.1.0';
 
@@ -112,6 +113,11 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   for (const app of [publicApp, adminApp]) {
     installErrorHandling(app, deps);
     instrumentHttp(app, deps.metrics, app === publicApp ? 'public' : 'admin');
+    await registerOpenApi(app, {
+      title: app === publicApp ? 'public' : 'admin',
+      version: KAIROS_VERSION,
+      serverUrl: app === publicApp ? config.serve.public.base_url : config.serve.admin.base_url,
+    });
     // Only JSON and forms are accepted; anything else (text/plain included) is a 415.
     app.removeContentTypeParser('text/plain');
     await app.register(cookie);
