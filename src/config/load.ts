@@ -19,6 +19,8 @@ export interface LoadOptions {
   file?: string;
   dev?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Whether stdout is a terminal (default: process.stdout.isTTY); decides dev mode's default log.format. */
+  stdoutIsTTY?: boolean;
   /** Applied after the file and before the environment (tests use this). */
   overrides?: Record<string, unknown>;
   /** Where dev mode keeps its SQLite file and generated secrets. */
@@ -183,8 +185,6 @@ function derive(config: Json): void {
   }
   flows.error.ui_url ||= ui('error');
   c.selfservice.default_browser_return_url ||= ui('welcome');
-  // Readable lines for a developer at a terminal; JSON lines (one object per line) for log shippers in production.
-  c.log.format ??= c.dev ? 'text' : 'json';
   const methods = c.selfservice.methods;
   if (methods.lookup_secret.enabled === undefined) methods.lookup_secret.enabled = methods.totp.enabled;
   if (methods.totp.config.require_recovery_codes === undefined)
@@ -216,6 +216,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   derive(config);
   const c = config as unknown as KairosConfig;
+  // Readable lines for a developer at a terminal (dev mode, stdout a TTY); JSON lines, one object per line, for log
+  // shippers and pipes everywhere else. An explicit log.format always wins.
+  c.log.format ??= c.dev && (options.stdoutIsTTY ?? process.stdout.isTTY === true) ? 'text' : 'json';
 
   if (c.dev) {
     const missing = (['default', 'cookie', 'cipher'] as const).filter((k) => c.secrets[k].length === 0);

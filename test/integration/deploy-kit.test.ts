@@ -5,11 +5,14 @@
  * rules query is one Kairos exports; the operations metrics and the public/admin readiness split behave.
  */
 import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { Writable } from 'node:stream';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, parseDocument } from 'yaml';
 import { environmentOverrides, loadConfig } from '../../src/config/load.js';
 import { DEFAULT_METRICS_PREFIX, Metrics } from '../../src/audit/metrics.js';
+import { createLogger } from '../../src/registry.js';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
 import { registerWithPassword } from '../support/users.js';
 
@@ -272,5 +275,27 @@ describe.each(DIALECTS)('operations metrics and readiness (%s)', (dialect) => {
     const adminReady = (await (await fetch(`${k.adminUrl}/health/ready`)).json()) as any;
     expect(adminReady.status).toBe('ok');
     expect(adminReady.details.courier).toMatchObject({ smtp: 'not configured' });
+  });
+});
+
+describe('log.format', () => {
+  const secrets = { default: ['test-secret-default-0123456789'], cipher: ['test-cipher-secret-0123456789abcdef0123'] };
+  it('defaults to text in dev mode at a terminal, json everywhere else; an explicit value wins', () => {
+    const dev = (stdoutIsTTY: boolean, log?: object) => loadConfig({ dev: true, env: {}, stdoutIsTTY, devDirectory: join(tmpdir(), `kairos-log-format-${process.pid}`), overrides: log ? { log } : {} }).config.log.format;
+    expect(dev(true)).toBe('text');
+    expect(dev(false)).toBe('json');
+    expect(dev(true, { format: 'json' })).toBe('json');
+    expect(loadConfig({ env: {}, stdoutIsTTY: true, overrides: { dsn: 'memory', secrets } }).config.log.format).toBe('json');
+  });
+
+  it('text prints readable lines (no JSON) with the same redaction as JSON', () => {
+    const { config } = loadConfig({ env: {}, overrides: { dsn: 'memory', secrets, log: { format: 'text' } } });
+    let out = '';
+    const sink = new Writable({ write: (chunk, _enc, done) => ((out += chunk.toString()), done()) });
+    createLogger(config, sink).info({ password: 'hunter2-secret', flow_id: 'f-1' }, 'login rejected');
+    expect(out).toMatch(/INFO.*login rejected/);
+    expect(out).toContain('flow_id: "f-1"');
+    expect(out).not.toContain('hunter2-secret');
+    expect(out.trim().startsWith('{')).toBe(false);
   });
 });
