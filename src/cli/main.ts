@@ -1,12 +1,13 @@
+/**
+ * `kairos`: the command tree. Only commander and the command definitions load here; each command's implementation
+ * is imported when that command runs, so `kairos --version` and `kairos --help` never load the server, the database
+ * drivers or the config schema.
+ */
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.js';
-import { createDeps, createModules, createLogger } from '../registry.js';
-import { assertMigrated, buildServer, KAIROS_VERSION } from '../server.js';
-import { migrateToLatest, migrationStatus } from '../storage/migrate.js';
-import { openStorage, sqlitePath as sqlitePathOf } from '../storage/db.js';
-import { extraCommands } from './commands.js';
-import { FatalError, renderFatal, storageFailure, wantsStack } from '../errors/fatal.js';
-import type { Storage } from '../storage/db.js';
+import type { LoadedConfig } from '../config/load.js';
+import { KAIROS_VERSION } from '../version.js';
+import { extraCommands, type CommandContext } from './commands.js';
+import { FatalError, renderFatal, wantsStack } from '../errors/fatal.js';
 
 /** The log level of the last configuration loaded, so a fatal error knows whether to print its stack. */
 let loadedLogLevel: string | undefined;
@@ -15,7 +16,8 @@ let loadedLogLevel: string | undefined;
  * Config discovery, the same for every command: `-c <file>` (environment variables override its keys, Kratos's
  * style), or without a file, dev mode (`./.kairos`). An invalid configuration is a FatalError (exit 2).
  */
-function load(options: { config?: string; dev?: boolean }): LoadedConfig {
+async function load(options: { config?: string; dev?: boolean }): Promise<LoadedConfig> {
+  const { ConfigError, loadConfig } = await import('../config/load.js');
   try {
     const loaded = loadConfig({ file: options.config, dev: options.dev || !options.config });
     loadedLogLevel = loaded.config.log.level;
@@ -26,86 +28,9 @@ function load(options: { config?: string; dev?: boolean }): LoadedConfig {
   }
 }
 
-/** Runs a storage operation; a failure the operator can fix (unreachable server, read-only directory…) is fatal. */
-async function withStorage<T>(storage: Pick<Storage, 'description'>, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (err) {
-    throw storageFailure(err, storage.description) ?? err;
-  }
-}
-
-/** Opens the database from a DSN; an unknown scheme or an unwritable SQLite directory is fatal (exit 2). */
-function openStorageOrFail(dsn: string): Storage {
-  try {
-    return openStorage(dsn);
-  } catch (err) {
-    if (err instanceof TypeError && err.message.startsWith('dsn:')) throw new FatalError(`${err.message}; set dsn in the config file or the DSN environment variable`);
-    const description = dsn.startsWith('postgres') ? 'postgres (dsn)' : `sqlite ${sqlitePathOf(dsn)}`;
-    throw storageFailure(err, description) ?? err;
-  }
-}
-
-const DEV_BANNER = (publicUrl: string, adminUrl: string, notes: string[]) => `
-################################################################################
-#                                                                              #
-#   KAIROS IS RUNNING IN DEVELOPMENT MODE — NOT FOR PRODUCTION                 #
-#                                                                              #
-################################################################################
-  hosted UI     ${publicUrl}/ui/registration
-  public API    ${publicUrl}
-  admin API     ${adminUrl}
-${notes.map((n) => `  - ${n}`).join('\n')}
-  Secrets were generated for you; production needs secrets.default and
-  secrets.cipher in a config file (see README "Configuration").
-`;
-
-async function serve(options: { config?: string; dev?: boolean; migrate?: boolean }) {
-  const { config, warnings, devNotes } = load(options);
-  const logger = createLogger(config);
-  for (const warning of warnings) logger.warn(warning);
-  const storage = openStorageOrFail(config.dsn);
-  const deps = createDeps(config, { logger, processMetrics: true, storage });
-  await withStorage(storage, async () => {
-    if (config.dev || options.migrate) {
-      const applied = await migrateToLatest(deps.storage);
-      if (applied.length) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'applied database migrations');
-    } else {
-      await storage.ping();
-      await assertMigrated(deps).catch((err) => {
-        throw err instanceof Error && /pending migration/.test(err.message) ? new FatalError(err.message) : err;
-      });
-    }
-  });
-  const server = await buildServer(deps, createModules(deps));
-  const { publicUrl, adminUrl } = await server.listen().catch(async (err) => {
-    await server.close();
-    await storage.close();
-    throw err;
-  });
-  logger.info({ public: publicUrl, admin: adminUrl, database: deps.storage.description, version: KAIROS_VERSION }, 'kairos is listening');
-  const devMail = config.courier.smtp.connection_uri
-    ? []
-    : [`mail: no SMTP server is used; the development mail sink prints every message here (codes included — dev mode only) and lists it at ${publicUrl}/ui/dev/mail`];
-  if (config.dev) process.stderr.write(DEV_BANNER(publicUrl, adminUrl, [`database: ${deps.storage.description}`, ...devNotes, ...devMail]));
-
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    const timer = setTimeout(() => process.exit(1), 10_000);
-    timer.unref();
-    await server.close();
-    await deps.storage.close();
-    logger.info('stopped');
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-}
-
-export async function main(argv: string[]): Promise<void> {
+/** Builds the program; `main` parses with it. Exported for tests that inspect the tree without running anything. */
+export function createProgram(): Command {
+  const context: CommandContext = { load };
   const program = new Command()
     .name('kairos')
     .description('Kairos: a Kratos-compatible identity server that gets multi-factor authentication right')
@@ -118,7 +43,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('-c, --config <file>', 'YAML config file with Kratos keys')
     .option('--dev', 'development mode: SQLite in ./.kairos, generated secrets, loud banner')
     .option('--migrate', 'apply pending database migrations before serving')
-    .action(serve);
+    .action(async (options: { config?: string; dev?: boolean; migrate?: boolean }) => (await import('./serve.js')).serve(options, context));
 
   const migrate = program.command('migrate').description('database migrations');
   migrate
@@ -129,39 +54,21 @@ export async function main(argv: string[]): Promise<void> {
     .option('-e, --read-from-env', 'read the DSN from the DSN environment variable')
     .option('--yes', 'do not ask for confirmation')
     .addOption(new Option('--status', 'only show which migrations are applied'))
-    .action(async (dsnArg: string | undefined, options: { config?: string; readFromEnv?: boolean; yes?: boolean; status?: boolean }) => {
-      // The same discovery as `serve`: the DSN argument, else -e (the DSN variable, like Kratos), else the config
-      // (-c file with environment overrides, or dev mode without one).
-      let dsn = dsnArg;
-      if (!dsn && options.readFromEnv) {
-        dsn = process.env.DSN;
-        if (!dsn) throw new FatalError('migrate sql -e: the DSN environment variable is not set');
-      }
-      dsn ??= load({ config: options.config }).config.dsn;
-      const storage = openStorageOrFail(dsn);
-      try {
-        await withStorage(storage, async () => {
-          if (options.status) {
-            for (const m of await migrationStatus(storage)) process.stdout.write(`${m.executedAt ? 'applied' : 'pending'}  ${m.name}\n`);
-            return;
-          }
-          if (!options.yes) throw new FatalError('refusing to migrate without --yes');
-          const applied = await migrateToLatest(storage);
-          process.stdout.write(applied.length ? applied.map((m) => `applied  ${m.migrationName}\n`).join('') : 'database is up to date\n');
-        });
-      } finally {
-        await storage.close();
-      }
-    });
+    .action(async (dsn: string | undefined, options: { config?: string; readFromEnv?: boolean; yes?: boolean; status?: boolean }) =>
+      (await import('./migrate.js')).migrateSql(dsn, options, context),
+    );
 
-  for (const add of extraCommands) add(program, { load });
+  for (const add of extraCommands) add(program, context);
+  return program;
+}
+
+/** Runs `kairos` with `argv` as process.argv (node, script, args…). */
+export async function main(argv: string[]): Promise<void> {
   try {
-    await program.parseAsync(argv);
+    await createProgram().parseAsync(argv);
   } catch (err) {
     const { text, exitCode } = renderFatal(err, wantsStack(argv, loadedLogLevel));
     process.stderr.write(text);
     process.exit(exitCode);
   }
 }
-
-export { createLogger };

@@ -50,7 +50,26 @@ export const configSchema = {
               default: {},
               properties: {
                 enabled: { type: 'boolean', default: true },
-                max_per_minute: { type: 'integer', minimum: 1, default: 120, description: 'Flow submissions per client IP per minute.' },
+                max_per_minute: {
+                  type: 'integer',
+                  minimum: 1,
+                  default: 120,
+                  description: 'Requests per client IP per minute to each endpoint that checks a secret (flow submissions, emailed links).',
+                },
+                identity_max_per_minute: {
+                  type: 'integer',
+                  minimum: 1,
+                  default: 60,
+                  description: 'Flow submissions per identity per minute, whatever the IP, when the flow or session names the identity.',
+                },
+                store: {
+                  type: 'string',
+                  enum: ['database', 'redis', 'memory'],
+                  default: 'database',
+                  description:
+                    'Where the counters live: `database` (the configured SQLite or PostgreSQL; every instance sharing the database shares the limits), `redis` (`redis_url`), or `memory` (this instance only).',
+                },
+                redis_url: { type: 'string', description: 'redis://host:port/db for `store: redis`.' },
               },
             },
           },
@@ -311,11 +330,14 @@ export const configSchema = {
           type: 'object',
           default: {},
           properties: {
-            name: { type: 'string', default: 'Kairos' },
+            /** Default `Kairos` (applied after load: when set, it is also the default TOTP issuer). */
+            name: { type: 'string', minLength: 1 },
             primary_color: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$', default: '#4f46e5' },
             logo_url: { type: 'string' },
           },
         },
+        /** Languages the hosted UI offers (shipped: en, de); the first is used when Accept-Language matches none. */
+        languages: { type: 'array', items: { type: 'string', enum: ['en', 'de'] }, minItems: 1, uniqueItems: true, default: ['en', 'de'] },
       },
     },
     log: {
@@ -345,7 +367,7 @@ export interface KairosConfig {
       port: number;
       trusted_proxies: string[];
       request_body_limit_bytes: number;
-      rate_limit: { enabled: boolean; max_per_minute: number };
+      rate_limit: { enabled: boolean; max_per_minute: number; identity_max_per_minute: number; store: 'database' | 'redis' | 'memory'; redis_url?: string };
     };
     admin: { base_url: string; host: string; port: number; api_keys: string[] };
   };
@@ -410,6 +432,6 @@ export interface KairosConfig {
     worker: { enabled: boolean; poll_interval: string };
   };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
-  ui: { brand: { name: string; primary_color: string; logo_url?: string } };
+  ui: { brand: { name: string; primary_color: string; logo_url?: string }; languages: ('en' | 'de')[] };
   log: { level: string; format: 'json' | 'text'; leak_sensitive_values: boolean };
 }

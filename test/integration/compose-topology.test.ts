@@ -14,6 +14,7 @@ import { parseDocument } from 'yaml';
 import { Configuration, FrontendApi } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, freePort } from '../support/harness.js';
 import { spawnKairos, type KairosProcess } from '../support/process.js';
+import { KAIROS_BIN } from '../support/build.js';
 import { loginWithPassword, registerWithPassword } from '../support/users.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -48,7 +49,7 @@ function composeEnv(dsn: string): NodeJS.ProcessEnv {
 
 function migrateJob(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done) =>
-    execFile(process.execPath, ['bin/kairos.mjs', ...commandOf('migrate')], { env: { ...process.env, NODE_NO_WARNINGS: '1', ...env }, encoding: 'utf8', timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) =>
+    execFile(process.execPath, [KAIROS_BIN, ...commandOf('migrate')], { env: { ...process.env, NODE_NO_WARNINGS: '1', ...env }, encoding: 'utf8', timeout: CLI_TIMEOUT_MS }, (error, stdout, stderr) =>
       done({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     ),
   );

@@ -1,7 +1,7 @@
 /**
  * Errors an operator can act on: each way `kairos serve` / `kairos migrate` commonly fails to start prints exactly one
  * line naming what to change, exits 2, and prints no stack trace unless asked (--debug or log.level debug). These run
- * the real CLI (bin/kairos.mjs) as a child process.
+ * the real CLI (the built dist/cli/bin.js) as a child process.
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, freePort, PG_URL, TEST_HASHERS } from '../support/harness.js';
 import { writeConfig } from '../support/process.js';
+import { KAIROS_BIN } from '../support/build.js';
 
 /** Each run starts the CLI (TypeScript compiled on start); generous so a loaded machine cannot fail it. */
 const CLI_TIMEOUT_MS = 120_000;
@@ -30,7 +31,7 @@ function kairos(args: string[], options: { env?: NodeJS.ProcessEnv; uid?: number
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      ['bin/kairos.mjs', ...args],
+      [KAIROS_BIN, ...args],
       {
         encoding: 'utf8',
         // vitest sets DEV=true in its environment, which Kairos reads as the `dev` key (dev mode): cleared here.
