@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { configSchema, type KairosConfig } from './schema.js';
 import { checkKratosKeys, isKratosKeyOrParent } from './kratos-keys.js';
 import { hookRefusal, placedHooks, registrationWithoutSession } from './hooks.js';
 import { corsOriginProblem } from './cors.js';
+import { dialectOf } from '../storage/db.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -22,6 +23,8 @@ export interface LoadOptions {
   file?: string;
   dev?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Whether stdout is a terminal (default: process.stdout.isTTY); decides dev mode's default log.format. */
+  stdoutIsTTY?: boolean;
   /** Applied after the file and before the environment (tests use this). */
   overrides?: Record<string, unknown>;
   /** Where dev mode keeps its SQLite file and generated secrets. */
@@ -236,6 +239,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   derive(config);
   const c = config as unknown as KairosConfig;
+  // Readable lines for a developer at a terminal (dev mode, stdout a TTY); JSON lines, one object per line, for log
+  // shippers and pipes everywhere else. An explicit log.format always wins.
+  c.log.format ??= c.dev && (options.stdoutIsTTY ?? process.stdout.isTTY === true) ? 'text' : 'json';
 
   const flows = c.selfservice.flows;
   const refusals = [
@@ -265,6 +271,21 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
   if (c.identity.schemas.length === 0) {
     c.identity.schemas = [{ id: c.identity.default_schema_id, url: 'file://' + DEFAULT_SCHEMA_PATH }];
+  }
+  try {
+    dialectOf(c.dsn);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}; set dsn in the config file or the DSN environment variable`);
+  }
+  for (const [index, schema] of c.identity.schemas.entries()) {
+    if (!schema.url.startsWith('file://')) continue;
+    const path = fileURLToPath(schema.url);
+    try {
+      accessSync(path, fsConstants.R_OK);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
+      throw new ConfigError(`identity.schemas[${index}].url: the identity schema "${schema.id}" cannot be read from ${path} (${reason})`);
+    }
   }
   if (!c.identity.schemas.some((s) => s.id === c.identity.default_schema_id)) {
     throw new ConfigError(`identity.default_schema_id: "${c.identity.default_schema_id}" is not one of identity.schemas[].id`);

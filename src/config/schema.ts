@@ -394,7 +394,8 @@ export const configSchema = {
           default: 'info',
           description: 'Kratos\'s `warning` and `panic` mean pino\'s `warn` and `fatal`.',
         },
-        format: { type: 'string', enum: ['json', 'text'], default: 'json' },
+        // No schema default: dev mode defaults to text, everything else to json (see derive() in load.ts).
+        format: { type: 'string', enum: ['json', 'text'] },
         leak_sensitive_values: { type: 'boolean', default: false },
       },
     },
