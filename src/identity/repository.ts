@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../storage/tables.js';
+import type { Db } from '../storage/db.js';
 import type { Credential, Identity, RecoveryAddress, VerifiableAddress } from './identity.js';
 
-export type Db = Kysely<Database> | Transaction<Database>;
+export type { Db };
 
 const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));

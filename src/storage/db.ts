@@ -4,6 +4,10 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import pg from 'pg';
 import type { Database } from './tables.js';
+import { runStep, UnitOfWorkDialect } from './unit-of-work.js';
+
+/** A database handle: the root Kysely instance or a step's transaction (a Kysely `Transaction` is one). */
+export type Db = Kysely<Database>;
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -16,6 +20,11 @@ export interface Storage {
   description: string;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Runs `fn` as one unit of work (storage/unit-of-work.ts: isolation, lock order, BEGIN IMMEDIATE on SQLite):
+   * everything written through `trx` commits together when `fn` resolves, or not at all when it throws.
+   */
+  transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
 }
 
 // PostgreSQL returns int8 (bigint) as strings by default; every bigint column here holds milliseconds or counters
@@ -47,7 +56,9 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
     if (!options.readOnly) database.pragma('synchronous = NORMAL');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+    const db = new Kysely<Database>({
+      dialect: new UnitOfWorkDialect(new SqliteDialect({ database: withStatementCache(database) }), { beginStatement: 'begin immediate' }),
+    });
     return {
       db,
       dialect,
@@ -57,6 +68,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
         await sql`select 1`.execute(db);
       },
       close: () => db.destroy(),
+      transaction: (fn) => runStep(db, fn),
     };
   }
   const url = new URL(dsn);
@@ -70,7 +82,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
       ? { options: [searchPath ? `-c search_path=${searchPath}` : '', options.readOnly ? '-c default_transaction_read_only=on' : ''].filter(Boolean).join(' ') }
       : {}),
   });
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new UnitOfWorkDialect(new PostgresDialect({ pool }), { beginStatement: null }) });
   return {
     db,
     dialect,
@@ -80,6 +92,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
       await sql`select 1`.execute(db);
     },
     close: () => db.destroy(),
+    transaction: (fn) => runStep(db, fn),
   };
 }
 

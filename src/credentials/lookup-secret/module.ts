@@ -40,10 +40,10 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
   const hashSecret = () => deps.config.secrets.default[0]!;
 
   const atEnrollment: RecoveryCodesAtEnrollment = {
-    async required(identity) {
+    async required(identity, db) {
       // An identity that still has unused codes (confirmed earlier) keeps them; one without gets new ones now.
       if (!identity.credentials[LOOKUP_SECRET]) return true;
-      return (await repository.remaining(identity.id)).remaining === 0;
+      return (await repository.remaining(identity.id, db)).remaining === 0;
     },
     async begin(flow) {
       strategy.beginPending(flow);
@@ -53,7 +53,7 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
       if (!identity.credentials[LOOKUP_SECRET]) return false;
       return (await repository.remaining(identity.id)).remaining > 0;
     },
-    consumeAsProof: (input) => strategy.consumeAsProof(input),
+    consumeAsProof: (trx, input) => strategy.consumeAsProof(trx, input),
   };
 
   const adapter: CredentialAdapter = {
@@ -93,7 +93,7 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
         identity.credentials[LOOKUP_SECRET] = credential;
       }
       await repository.insertCodes(credential.id, identity.id, rows, deps.clock.nowMs(), trx);
-      await deps.audit.record({ type: 'recovery_codes.generated', identityId: identity.id, actor: 'admin', details: { count: rows.length, context: 'import' } }, trx);
+      await deps.audit.record(trx, { type: 'recovery_codes.generated', identityId: identity.id, actor: 'admin', details: { count: rows.length, context: 'import' } });
     },
 
     /** Kratos returns the codes in clear here; Kairos has only hashes, so it returns each code's status. */

@@ -1,5 +1,5 @@
 import type { Selectable } from 'kysely';
-import type { Db } from '../../identity/repository.js';
+import type { Db } from '../../storage/db.js';
 import { affectedRows } from '../../storage/db.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
 import { assertTotpParameters, totpParameterColumns, totpParametersOfColumns, type TotpParameters } from './totp-parameters.js';
@@ -80,10 +80,11 @@ export class TotpRepository {
    * database serialises the row update and only the first sees `last_used_step < step`. Refusing earlier steps too
    * means a code from the window's past can never be used after a later one.
    */
-  async consumeStep(credentialId: string, step: number, db: Db = this.db): Promise<boolean> {
+  async consumeStep(step: number, credentialId: string, drift: { driftSteps: number; recentOffsets: string } | null, db: Db = this.db): Promise<boolean> {
+    // The drift an accepted code teaches (mfa/diagnosis) is written by the same statement: one row update.
     const result = await db
       .updateTable('totp_credentials')
-      .set({ last_used_step: step })
+      .set(drift ? { last_used_step: step, drift_steps: drift.driftSteps, recent_offsets: drift.recentOffsets } : { last_used_step: step })
       .where('credential_id', '=', credentialId)
       .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
       .executeTakeFirst();

@@ -88,7 +88,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     const session = token ? await deps.sessions.findByLogoutToken(token) : null;
     if (!session) throw errors.unauthorized('The logout token is invalid or has already been used.');
     await deps.sessions.revoke(session.id);
-    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout' } });
+    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout' } });
     clearSessionCookie(engine, reply);
     const returnTo = engine.returnToOf(request) ?? deps.config.selfservice.flows.logout.after.default_browser_return_url ?? deps.urls.browserInit('login');
     if (isJsonRequest(request)) return reply.code(204).send();
@@ -102,7 +102,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     const session = await deps.sessions.findByToken(token);
     if (!session) throw errors.forbidden('The provided session token is invalid or the session has expired.');
     await deps.sessions.revoke(session.id);
-    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout_api' } });
+    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout_api' } });
     return reply.code(204).send();
   });
 
