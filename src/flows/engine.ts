@@ -8,6 +8,7 @@ import type { Deps } from '../deps.js';
 import { HttpError, errors } from '../errors/http-error.js';
 import { identityToJson, type Identity } from '../identity/identity.js';
 import { deriveAal, type Session } from '../session/session.js';
+import type { SessionFact } from '../session/session-service.js';
 import { inputNode, type UiNode } from '../ui/nodes.js';
 import { FLOW_EXPIRED_MESSAGE } from '../ui/messages.js';
 import { isJsonRequest, sessionTokenOf, submittedBody } from '../http/request.js';
@@ -21,6 +22,8 @@ export interface CurrentSession {
   session: Session;
   identity: Identity;
   token: string;
+  /** The session facts modules declared (`FlowEngine.sessionFacts`), loaded with the session. */
+  facts: Record<string, unknown>;
 }
 
 /** Kratos's node order for each flow (`selfservice/flow/<flow>/sort.go`): csrf first, then groups in this order. */
@@ -44,9 +47,25 @@ export function sortNodes(kind: FlowKind, nodes: UiNode[]): UiNode[] {
     .map((x) => x.node);
 }
 
+const stepOutcomes = new WeakMap<object, Promise<boolean>>();
+
+/**
+ * For a request whose submission ran as a step: resolves once its unit of work ended, true when it committed.
+ * Null for other requests. The HTTP layer holds the response until then (http/public/self-service.ts).
+ */
+export function stepOutcome(request: object): Promise<boolean> | null {
+  return stepOutcomes.get(request) ?? null;
+}
+
 export class FlowEngine {
-  /** Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes). */
-  readonly sessionExtraProviders: ((identityId: string) => Promise<Record<string, unknown>>)[] = [];
+  /**
+   * Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes), from the session's
+   * facts when it was loaded with them (no query), else by reading them.
+   */
+  readonly sessionExtraProviders: ((identityId: string, facts: Record<string, unknown> | null) => Promise<Record<string, unknown>> | Record<string, unknown>)[] = [];
+
+  /** Values loaded by the current session's own statement (session/session-service.ts `findCurrent`). */
+  readonly sessionFacts: SessionFact[] = [];
 
   /**
    * Modules that keep a secret out of the stored flow (the pending TOTP secret is stored only encrypted in
@@ -61,10 +80,11 @@ export class FlowEngine {
    */
   readonly sessionGates: ((current: CurrentSession) => Promise<HttpError | null>)[] = [];
 
-  async sessionExtras(identityId: string): Promise<Record<string, unknown>> {
+  async sessionExtras(current: CurrentSession | string): Promise<Record<string, unknown>> {
     if (this.sessionExtraProviders.length === 0) return {};
     const kairos: Record<string, unknown> = {};
-    for (const provider of this.sessionExtraProviders) Object.assign(kairos, await provider(identityId));
+    const [identityId, facts] = typeof current === 'string' ? [current, null] : [current.identity.id, current.facts];
+    for (const provider of this.sessionExtraProviders) Object.assign(kairos, await provider(identityId, facts));
     return Object.keys(kairos).length ? { kairos } : {};
   }
 
@@ -115,11 +135,9 @@ export class FlowEngine {
   async currentSession(request: FastifyRequest, db: Db = this.deps.db): Promise<CurrentSession | null> {
     const found = sessionTokenOf(request, this.deps.config.session.cookie.name);
     if (!found) return null;
-    const session = await this.deps.sessions.findByToken(found.token, db);
-    if (!session) return null;
-    const identity = await this.deps.identities.get(session.identityId, db);
-    if (!identity || identity.state !== 'active') return null;
-    return { session, identity, token: found.token };
+    const current = await this.deps.sessions.findCurrent(found.token, this.sessionFacts, db);
+    if (!current || current.identity.state !== 'active') return null;
+    return { ...current, token: found.token };
   }
 
   /**
@@ -226,6 +244,29 @@ export class FlowEngine {
         if (!(err instanceof HttpError)) throw err;
       }
     }
+    // The answer is written only once the step committed (`stepOutcome`, awaited by the HTTP layer's onSend hook):
+    // a client never sees a decision the database does not hold yet.
+    let settle!: (committed: boolean) => void;
+    stepOutcomes.set(request, new Promise<boolean>((resolve) => (settle = resolve)));
+    return this.stepTransaction(request, reply, kind, handle, prepared).then(
+      (result) => {
+        settle(true);
+        return result;
+      },
+      (err: unknown) => {
+        settle(false);
+        throw err;
+      },
+    );
+  }
+
+  private stepTransaction(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    kind: FlowKind,
+    handle: (trx: Db, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>) => Promise<FastifyReply>,
+    prepared: Map<string, unknown>,
+  ): Promise<FastifyReply> {
     return this.deps.storage.transaction(async (trx) => {
       let flow: Flow | null = null;
       try {

@@ -1,7 +1,9 @@
 import type { Clock } from '../support/clock.js';
 import { randomString, type Random } from '../support/random.js';
 import { keyedHash } from '../support/crypto.js';
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
+import type { Identity } from '../identity/identity.js';
+import { identityFromJoinedRow, joinedIdentityColumns, JOINED_IDENTITY_ROW_COLUMNS } from '../identity/repository.js';
 import type { Db } from '../storage/db.js';
 import type { SessionsTable } from '../storage/tables.js';
 import { isSessionActive, type AmrEntry, type Session } from './session.js';
@@ -31,6 +33,15 @@ function parseAmr(text: string): AmrEntry[] {
     aal: e.aal,
     completedAtMs: e.completed_at,
   }));
+}
+
+/**
+ * A value a module needs wherever a session is used (e.g. the identity's remaining recovery codes), loaded by the
+ * session's own statement: a scalar SQL expression correlated on the identity `i.id`.
+ */
+export interface SessionFact {
+  name: string;
+  expression(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown>;
 }
 
 const amrJson = (amr: AmrEntry[]) =>
@@ -103,6 +114,36 @@ export class SessionService {
     if (!row) return null;
     const session = rowToSession(row);
     return isSessionActive(session, this.clock.nowMs()) ? session : null;
+  }
+
+  /**
+   * The active session for a token joined with its identity (credentials and addresses included) and the
+   * `facts` modules declared (scalar subqueries correlated on the identity `i.id`), in ONE statement: whoami and
+   * every flow step that needs the current session pay one round trip. Null for an unknown, expired or revoked
+   * token. Nothing is cached, so a revocation is seen by every instance at once.
+   */
+  async findCurrent(
+    token: string,
+    facts: readonly SessionFact[],
+    db: Db = this.db,
+  ): Promise<{ session: Session; identity: Identity; facts: Record<string, unknown> } | null> {
+    if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
+    const hashes = this.hashes(token);
+    const row = (await db
+      .selectFrom('sessions as s')
+      .innerJoin('identities as i', 'i.id', 's.identity_id')
+      .selectAll('s')
+      .select([...JOINED_IDENTITY_ROW_COLUMNS])
+      .select(joinedIdentityColumns(this.dialect))
+      .select(facts.map((f) => f.expression(this.dialect).as(`fact_${f.name}`)))
+      .where(hashes.length === 1 ? sql<boolean>`s.token_hash = ${hashes[0]}` : sql<boolean>`s.token_hash in (${sql.join(hashes)})`)
+      .executeTakeFirst()) as (SessionsTable & Record<string, unknown>) | undefined;
+    if (!row) return null;
+    const session = rowToSession(row);
+    if (!isSessionActive(session, this.clock.nowMs())) return null;
+    const found: Record<string, unknown> = {};
+    for (const f of facts) found[f.name] = row[`fact_${f.name}`];
+    return { session, identity: identityFromJoinedRow(row), facts: found };
   }
 
   async findById(id: string): Promise<Session | null> {

@@ -57,9 +57,44 @@ interface StepState {
   connection: DatabaseConnection | null;
   /** Nested `db.transaction()` calls inside the step, each a savepoint. */
   savepoints: number;
+  /** Callbacks to run once the step committed (outside its context), e.g. waking the courier. */
+  afterCommit: (() => void)[];
 }
 
 const steps = new AsyncLocalStorage<StepState>();
+
+/** Observer of every statement sent to the database (BEGIN/COMMIT included); for the bench and tests only. */
+let statementObserver: ((sql: string) => void) | null = null;
+
+/** Sets (or clears, with null) the statement observer; returns the previous one. */
+export function observeStatements(observer: ((sql: string) => void) | null): ((sql: string) => void) | null {
+  const previous = statementObserver;
+  statementObserver = observer;
+  return previous;
+}
+
+const observed = new WeakMap<DatabaseConnection, DatabaseConnection>();
+const unwrapped = new WeakMap<DatabaseConnection, DatabaseConnection>();
+
+/** The connection, reporting each statement to the observer when one is set. */
+function observe(connection: DatabaseConnection): DatabaseConnection {
+  let wrapped = observed.get(connection);
+  if (!wrapped) {
+    wrapped = {
+      executeQuery: (query) => {
+        statementObserver?.(query.sql);
+        return connection.executeQuery(query);
+      },
+      streamQuery: (query, chunkSize) => {
+        statementObserver?.(query.sql);
+        return connection.streamQuery(query, chunkSize);
+      },
+    };
+    observed.set(connection, wrapped);
+    unwrapped.set(wrapped, connection);
+  }
+  return wrapped;
+}
 
 /** Wraps a dialect so its transactions are step-aware (see the module comment). */
 export class UnitOfWorkDialect implements Dialect {
@@ -99,7 +134,7 @@ class UnitOfWorkDriver implements Driver {
   async acquireConnection(): Promise<DatabaseConnection> {
     const step = steps.getStore();
     if (step?.connection) return step.connection;
-    return this.inner.acquireConnection();
+    return observe(await this.inner.acquireConnection());
   }
 
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
@@ -140,7 +175,7 @@ class UnitOfWorkDriver implements Driver {
     const step = steps.getStore();
     // A root query that joined the step: the step's transaction releases the connection when it ends.
     if (step?.connection === connection) return;
-    await this.inner.releaseConnection(connection);
+    await this.inner.releaseConnection(unwrapped.get(connection) ?? connection);
   }
 
   destroy(): Promise<void> {
@@ -161,10 +196,26 @@ class UnitOfWorkDriver implements Driver {
 }
 
 /** Runs `fn` as one step: a transaction that root queries issued inside it join (see the module comment). */
-export function runStep<DB, T>(db: Kysely<DB>, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
+export async function runStep<DB, T>(db: Kysely<DB>, fn: (trx: Kysely<DB>) => Promise<T>): Promise<T> {
   // Already inside a step: a savepoint of it, never a second connection.
   if (inStep()) return db.transaction().execute(fn);
-  return steps.run({ connection: null, savepoints: 0 }, () => db.transaction().execute(fn));
+  const state: StepState = { connection: null, savepoints: 0, afterCommit: [] };
+  const result = await steps.run(state, () => db.transaction().execute(fn));
+  // Committed: whatever waited for it runs outside the step's context (it must never join a finished step).
+  steps.exit(() => {
+    for (const callback of state.afterCommit) callback();
+  });
+  return result;
+}
+
+/**
+ * Runs `callback` once the current step committed (never if it rolls back), outside the step's async context; right
+ * away (on the next turn) when there is no step. Work started from inside a step would otherwise join it.
+ */
+export function afterCommit(callback: () => void): void {
+  const step = steps.getStore();
+  if (step?.connection) step.afterCommit.push(callback);
+  else steps.exit(() => setImmediate(callback));
 }
 
 /** Whether the caller runs inside a step's transaction. */

@@ -186,7 +186,7 @@ export class LoginFlows {
 
     const now = deps.clock.nowMs();
     const kairosExtras = result.sessionExtras ? { kairos: result.sessionExtras } : {};
-    const currentAfter: CurrentSession = { session, identity: result.identity, token: token! };
+    const currentAfter: CurrentSession = { session, identity: result.identity, token: token!, facts: {} };
     const needsSecondFactor = !engine.satisfiesAal(currentAfter, deps.config.session.whoami.required_aal);
     const returnTo = result.redirectBrowserTo ?? flow.returnTo ?? deps.urls.defaultReturn();
     const secondFactorUrl = deps.urls.browserInit('login', { aal: 'aal2', return_to: flow.returnTo ?? undefined });

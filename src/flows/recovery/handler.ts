@@ -312,7 +312,7 @@ export class RecoveryFlows implements FlowHandlers {
     settings.identityId = identity.id;
     settings.sessionId = session.id;
     if (!this.settings) throw new Error('recovery needs the settings flow handler');
-    await this.settings.render(settings, { session, identity, token });
+    await this.settings.render(settings, { session, identity, token, facts: {} });
     settings.ui.messages = [msg.recoverySuccessful(parseDurationMs(deps.config.selfservice.flows.settings.privileged_session_max_age)), ...settingsMessages];
     await deps.flows.insert(settings);
 

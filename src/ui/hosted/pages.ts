@@ -345,7 +345,7 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
     const lastStepAtMs = current.session.amr.length ? Math.max(...current.session.amr.map((e) => e.completedAtMs)) : null;
     const stepMessages = (await lastStepMessages(engine, current.session.id, lastStepAtMs)).map((m) => renderMessage(m)).join('');
     // Few recovery codes left: a standing warning with a link to regenerate (issue 4), not only after the step.
-    const remaining = ((await engine.sessionExtras(current.identity.id)).kairos as Record<string, unknown> | undefined)?.recovery_codes_remaining;
+    const remaining = ((await engine.sessionExtras(current)).kairos as Record<string, unknown> | undefined)?.recovery_codes_remaining;
     const codesWarning =
       typeof remaining === 'number' && remaining <= LOW_REMAINING_CODES && !stepMessages
         ? renderMessage(remaining === 0 ? lookupMsg.codesExhausted('/ui/settings') : lookupMsg.codesLow(remaining, '/ui/settings'))
