@@ -132,10 +132,11 @@ export class FlowEngine {
     return value;
   }
 
-  async currentSession(request: FastifyRequest, db: Db = this.deps.db): Promise<CurrentSession | null> {
+  async currentSession(request: FastifyRequest, db: Db = this.deps.db, extraFacts: readonly SessionFact[] = []): Promise<CurrentSession | null> {
     const found = sessionTokenOf(request, this.deps.config.session.cookie.name);
     if (!found) return null;
-    const current = await this.deps.sessions.findCurrent(found.token, this.sessionFacts, db);
+    const facts = extraFacts.length ? [...this.sessionFacts, ...extraFacts.filter((f) => !this.sessionFacts.some((g) => g.name === f.name))] : this.sessionFacts;
+    const current = await this.deps.sessions.findCurrent(found.token, facts, db);
     if (!current || current.identity.state !== 'active') return null;
     return { ...current, token: found.token };
   }
@@ -248,36 +249,31 @@ export class FlowEngine {
     // a client never sees a decision the database does not hold yet.
     let settle!: (committed: boolean) => void;
     stepOutcomes.set(request, new Promise<boolean>((resolve) => (settle = resolve)));
-    return this.stepTransaction(request, reply, kind, handle, prepared).then(
-      (result) => {
-        settle(true);
-        return result;
-      },
-      (err: unknown) => {
-        settle(false);
-        throw err;
-      },
-    );
-  }
-
-  private stepTransaction(
-    request: FastifyRequest,
-    reply: FastifyReply,
-    kind: FlowKind,
-    handle: (trx: Db, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>) => Promise<FastifyReply>,
-    prepared: Map<string, unknown>,
-  ): Promise<FastifyReply> {
-    return this.deps.storage.transaction(async (trx) => {
-      let flow: Flow | null = null;
-      try {
-        flow = await this.loadFlow(kind, (request.query as Record<string, unknown>).flow, trx);
-        const body = submittedBody(request);
-        if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
-        return await handle(trx, flow, body, prepared);
-      } catch (err) {
-        return this.fail(request, reply, flow, err, trx);
-      }
-    });
+    // A FastifyReply is a thenable that settles once the response is written, which waits for this commit (the
+    // onSend hook): while the step runs, the reply is made a plain object (its `then` shadowed), so code that
+    // returns it from an async function does not wait for the response; the shadow goes when the step ends.
+    Object.defineProperty(reply, 'then', { value: undefined, configurable: true, writable: true });
+    let boxed: { reply: FastifyReply };
+    try {
+      boxed = await this.deps.storage.transaction(async (trx) => {
+        let flow: Flow | null = null;
+        try {
+          flow = await this.loadFlow(kind, (request.query as Record<string, unknown>).flow, trx);
+          const body = submittedBody(request);
+          if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
+          return { reply: await handle(trx, flow, body, prepared) };
+        } catch (err) {
+          return { reply: await this.fail(request, reply, flow, err, trx) };
+        }
+      });
+      settle(true);
+    } catch (err) {
+      settle(false);
+      throw err;
+    } finally {
+      delete (reply as { then?: unknown }).then;
+    }
+    return boxed.reply;
   }
 
   /**

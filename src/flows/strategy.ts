@@ -6,6 +6,7 @@
 import type { Identity } from '../identity/identity.js';
 import type { IdentitySchema } from '../identity/schemas.js';
 import type { AmrEntry, Session } from '../session/session.js';
+import type { SessionFact } from '../session/session-service.js';
 import type { UiNode } from '../ui/nodes.js';
 import type { UiText } from '../ui/messages.js';
 import type { Flow } from './flow.js';
@@ -37,6 +38,8 @@ export interface LoginStrategy extends PreparesSubmission {
   readonly id: string;
   /** The level this method proves: aal1 (first factor) or aal2 (second factor). */
   readonly aal: 'aal1' | 'aal2';
+  /** Values this method needs at login, loaded by the statement that loads the session (session/session-service.ts). */
+  readonly sessionFacts?: readonly SessionFact[];
   /**
    * Nodes for a login flow. For aal2 and refresh flows `identity` is the session's identity and a strategy that the
    * identity has not set up returns none.
@@ -52,6 +55,8 @@ export interface LoginStrategy extends PreparesSubmission {
     request: RequestInfo;
     /** What `prepare` returned for this submission, if anything. */
     prepared?: unknown;
+    /** The session facts loaded with the session (including this strategy's `sessionFacts`). */
+    facts?: Record<string, unknown>;
   }): Promise<LoginResult | NotResponsible>;
 }
 

@@ -91,6 +91,11 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
     if (refusal) throw FlowValidationError.global(refusalMessage(refusal, this.deps.clock.nowMs()));
   }
 
+  /** The lockout state, loaded with the session of an aal2 step. */
+  get sessionFacts() {
+    return [this.deps.secondFactorGuard.sessionFact];
+  }
+
   private amr(): AmrEntry {
     return { method: LOOKUP_SECRET, aal: 'aal2', completedAtMs: this.deps.clock.nowMs() };
   }
@@ -209,7 +214,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
     // the same limits (mfa/attempts).
     const { trx } = input;
     const attempt: SecondFactorAttempt = { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method: LOOKUP_SECRET, request: input.request };
-    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt));
+    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt, this.deps.secondFactorGuard.stateFromFacts(identity.id, input.facts)));
     const rejected = this.deps.metrics.counter('kairos_recovery_codes_rejected_total', 'Rejected recovery codes by reason', ['reason']);
     const normalized = normalizeCode(raw);
     const hashes = normalized ? codeHashes(this.hashSecrets, identity.id, normalized) : null;

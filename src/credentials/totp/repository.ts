@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../../storage/db.js';
 import { affectedRows } from '../../storage/db.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
@@ -90,4 +90,19 @@ export class TotpRepository {
       .executeTakeFirst();
     return affectedRows(result) === 1;
   }
+}
+
+/**
+ * The identity `i.id`'s TOTP row as one JSON scalar, for a statement that loads the session (a session fact): the
+ * TOTP step then reads no row of its own.
+ */
+export function totpCredentialFact(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown> {
+  if (dialect === 'postgres') return sql`(select to_json(t) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
+  return sql`(select json_object('credential_id', t.credential_id, 'identity_id', t.identity_id, 'secret_ciphertext', t.secret_ciphertext, 'algorithm', t.algorithm, 'digits', t.digits, 'period_seconds', t.period_seconds, 'issuer', t.issuer, 'account_name', t.account_name, 'last_used_step', t.last_used_step, 'created_at', t.created_at, 'drift_steps', t.drift_steps, 'recent_offsets', t.recent_offsets, 'refused_steps', t.refused_steps) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
+}
+
+/** The row a `totpCredentialFact` loaded, or null. */
+export function totpRowFromFact(value: unknown): TotpCredentialRow | null {
+  if (value === null || value === undefined) return null;
+  return fromRow((typeof value === 'string' ? JSON.parse(value) : value) as Selectable<TotpCredentialsTable>);
 }

@@ -30,7 +30,8 @@ import {
   type TotpMatch,
   type TotpParameters,
 } from './otp.js';
-import { TotpRepository, type TotpCredentialRow } from './repository.js';
+import { TotpRepository, totpCredentialFact, totpRowFromFact, type TotpCredentialRow } from './repository.js';
+import type { SessionFact } from '../../session/session-service.js';
 import type { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
 
 export const TOTP = 'totp';
@@ -196,16 +197,23 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     ];
   }
 
+  /** The TOTP row and the lockout state, loaded with the session of an aal2 step (no statement of their own). */
+  get sessionFacts(): SessionFact[] {
+    return [{ name: 'totp_credential', expression: totpCredentialFact }, this.deps.secondFactorGuard.sessionFact];
+  }
+
   async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {
     const { trx, flow, body, identity } = input;
     if (body.method !== TOTP || flow.requestedAal !== 'aal2') return NOT_RESPONSIBLE;
     const code = str(body.totp_code);
     if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
-    const row = identity ? await this.credentialOf(identity, trx) : null;
+    const loaded = input.facts && 'totp_credential' in input.facts ? totpRowFromFact(input.facts.totp_credential) : undefined;
+    const credentialId = identity?.credentials[TOTP]?.id;
+    const row = !identity || !credentialId ? null : loaded?.credentialId === credentialId ? loaded : await this.credentialOf(identity, trx);
     if (!identity || !row) throw FlowValidationError.global(msg.noTotpDevice());
     // The guard decides whether this submission may be checked at all (brute-force limits live in mfa/attempts).
     const attempt = this.attemptOf(flow, identity, TOTP, input.request);
-    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt));
+    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt, this.deps.secondFactorGuard.stateFromFacts(identity.id, input.facts)));
     if (!(await this.verifyStored(trx, row, code, attempt))) {
       this.refuseIf(await this.deps.secondFactorGuard.recordFailure(trx, attempt));
       throw await this.rejection(trx, row, code, { identity, flow, sessionId: input.session?.id ?? null, request: input.request });

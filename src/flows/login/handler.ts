@@ -118,7 +118,9 @@ export class LoginFlows {
     if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, await this.replace(request, flow), trx);
     if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
 
-    const current = await engine.currentSession(request, trx);
+    // A second-factor step loads what its methods need (their credential rows, the lockout state) with the session.
+    const facts = flow.requestedAal === 'aal2' ? this.strategiesFor(flow).flatMap((s) => s.sessionFacts ?? []) : [];
+    const current = await engine.currentSession(request, trx, facts);
     if (flow.requestedAal === 'aal2' || flow.refresh) {
       if (!current) throw errors.sessionInactive();
       if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
@@ -137,6 +139,7 @@ export class LoginFlows {
         identity: flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null,
         request: requestInfo(request),
         prepared: prepared.get(strategy.id),
+        facts: current?.facts,
       });
       if (outcome === NOT_RESPONSIBLE) continue;
       result = outcome;

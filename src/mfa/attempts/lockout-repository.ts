@@ -1,3 +1,4 @@
+import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../../storage/db.js';
 import { affectedRows } from '../../storage/db.js';
 
@@ -101,4 +102,17 @@ export class LockoutRepository {
       .executeTakeFirst();
     return affectedRows(result) === 1;
   }
+}
+
+/** The identity `i.id`'s lockout row as one JSON scalar (a session fact), so a second-factor step reads no row of its own. */
+export function lockoutFact(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown> {
+  if (dialect === 'postgres') return sql`(select json_build_array(l.consecutive_failures, l.last_failure_at, l.next_attempt_at, l.locked_at) from mfa_lockouts l where l.identity_id = i.id)`;
+  return sql`(select json_array(l.consecutive_failures, l.last_failure_at, l.next_attempt_at, l.locked_at) from mfa_lockouts l where l.identity_id = i.id)`;
+}
+
+/** The state a `lockoutFact` loaded (no row: never failed). */
+export function lockoutFromFact(identityId: string, value: unknown): LockoutState {
+  if (value === null || value === undefined) return EMPTY(identityId);
+  const [failures, last, next, locked] = (typeof value === 'string' ? JSON.parse(value) : value) as (number | null)[];
+  return { identityId, consecutiveFailures: Number(failures), lastFailureAtMs: num(last), nextAttemptAtMs: num(next), lockedAtMs: num(locked), stored: true };
 }

@@ -27,7 +27,7 @@ import type { Deps } from '../../deps.js';
 import type { Db } from '../../storage/db.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { DEFAULT_DELAY_SCHEDULE, delayMsAfter, type DelaySchedule } from './delay-schedule.js';
-import { LockoutRepository, type LockoutState } from './lockout-repository.js';
+import { LockoutRepository, lockoutFact, lockoutFromFact, type LockoutState } from './lockout-repository.js';
 
 /**
  * Code submissions allowed on one pending aal2 login flow (NIST SP 800-63B §5.2.2: a verifier limits failed
@@ -126,6 +126,15 @@ export class SecondFactorGuard {
       ['kind', 'method'],
     );
     this.clearedTotal = deps.metrics.counter('kairos_mfa_lockouts_cleared_total', 'Second-factor lockouts cleared', ['by']);
+  }
+
+  /** The identity's lockout state as a session fact (loaded with the session by a second-factor step). */
+  readonly sessionFact = { name: 'mfa_lockout', expression: lockoutFact };
+
+  /** The lockout state a step loaded with its session (`sessionFact`), or undefined when it did not. */
+  stateFromFacts(identityId: string, facts: Record<string, unknown> | undefined): LockoutState | undefined {
+    if (!facts || !('mfa_lockout' in facts)) return undefined;
+    return lockoutFromFact(identityId, facts.mfa_lockout);
   }
 
   private refuse(attempt: SecondFactorAttempt, refusal: GuardRefusal): GuardRefusal {
