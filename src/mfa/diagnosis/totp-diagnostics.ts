@@ -134,8 +134,8 @@ export class TotpDiagnostics {
     const nowMs = this.deps.clock.nowMs();
     let diagnosis: Diagnosis | null = null;
     if (this.enabled) {
-      // Retention: previous secrets past it are never read (the query filters on retired_at); they are deleted at
-      // start, when another secret is retired, and by the periodic purge (`purgeExpired`), never on this path.
+      // Retention. NOT YET MOVED to a periodic job (issue 12): still purged on the rejection path, in the step.
+      await this.repository.purgePreviousSecrets(nowMs - this.retentionMs, trx);
       try {
         diagnosis = await this.diagnose(row, normalizedCode, nowMs, trx);
       } catch (err) {
