@@ -96,6 +96,8 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       memoryKib: config.hashers.argon2.memory_kib,
       iterations: config.hashers.argon2.iterations,
       parallelism: config.hashers.argon2.parallelism,
+      algorithm: config.hashers.algorithm,
+      bcryptCost: config.hashers.bcrypt.cost,
     }),
     secondFactorTypes,
     courier: new OutboxCourier(

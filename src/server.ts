@@ -1,12 +1,14 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Deps } from './deps.js';
 import { HttpError, errors } from './errors/http-error.js';
 import { FlowEngine } from './flows/engine.js';
 import { Csrf } from './http/plugins/csrf.js';
+import { registerRateLimits } from './http/plugins/rate-limit.js';
+import { installInputGuard } from './http/plugins/input-guard.js';
+import { databaseConstraintError } from './storage/db.js';
 import { LoginFlows } from './flows/login/handler.js';
 import { RegistrationFlows } from './flows/registration/handler.js';
 import { SettingsFlows } from './flows/settings/handler.js';
@@ -14,14 +16,22 @@ import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service
 import { adminIdentityRoutes } from './http/admin/identities.js';
 import { adminMfaRoutes } from './http/admin/mfa.js';
 import { adminAuditRoutes } from './http/admin/audit.js';
+import { adminSessionRoutes } from './http/admin/sessions.js';
+import { adminIdentityBatchRoutes } from './http/admin/identities-batch.js';
+import { adminSchemaRoutes } from './http/admin/schemas.js';
+import { publicSessionRoutes } from './http/public/sessions.js';
+import { registerCors } from './http/plugins/cors.js';
 import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
 import { registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
+import { statementCounter } from './storage/db.js';
 
-export const KAIROS_VERSION = '0.1.0';
+import { KAIROS_VERSION } from './version.js';
+
+export { KAIROS_VERSION };
 
 export interface KairosServer {
   publicApp: FastifyInstance;
@@ -29,7 +39,13 @@ export interface KairosServer {
   engine: FlowEngine;
   modules: KairosModule[];
   deps: Deps;
+  /** Listens on both ports, then starts the modules' background work (`start`). */
   listen(): Promise<{ publicUrl: string; adminUrl: string }>;
+  /**
+   * Starts the modules' background work without listening: for callers that drive the apps in-process with
+   * `inject()` (the integration tests). `listen()` calls it.
+   */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +67,15 @@ function installErrorHandling(app: FastifyInstance, deps: Deps): void {
       if (status !== err.status && status !== 400) err.body.code = status;
       return reply.code(err.status).send(err.toJSON());
     }
+    // A row this request refers to vanished or appeared meanwhile (an identity deleted while its settings flow is
+    // created; two requests creating the same row): the answer is the one for the state the request lost to.
+    const constraint = databaseConstraintError(error);
+    if (constraint === 'foreign_key') {
+      const err = errors.notFound('A resource this request refers to does not exist (any more).');
+      return reply.code(404).send(err.toJSON());
+    }
+    if (constraint === 'unique') return reply.code(409).send(errors.conflict('The resource was created by a concurrent request.').toJSON());
+    if (constraint === 'invalid_text') return reply.code(400).send(errors.badRequest('The request contains characters that cannot be stored.').toJSON());
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(errors.internal().toJSON());
   });
@@ -107,10 +132,13 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
 
   for (const app of [publicApp, adminApp]) {
     installErrorHandling(app, deps);
+    installInputGuard(app);
     // Only JSON and forms are accepted; anything else (text/plain included) is a 415.
     app.removeContentTypeParser('text/plain');
     await app.register(cookie);
     await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
+    // serve.public.cors (Kratos's keys), before any route so preflights are answered for all of them.
+    if (app === publicApp) await registerCors(app, config.serve.public.cors, deps.logger);
     app.addHook('onResponse', (request, reply, done) => {
       request.log.info({ req_id: request.id, method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       done();
@@ -130,26 +158,11 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     app.get('/version', async (_r, reply) => reply.send({ version: KAIROS_VERSION }));
   }
 
-  // Per-IP limits on flow submissions. The client IP is the socket's unless a trusted proxy forwarded it.
-  // This hook must come before the plugin's own onRoute hook, which reads `config.rateLimit` when a route is added.
-  const submitLimit = config.serve.public.rate_limit.enabled ? { rateLimit: { max: config.serve.public.rate_limit.max_per_minute, timeWindow: 60_000 } } : {};
-  publicApp.addHook('onRoute', (route) => {
-    if (route.method === 'POST' && route.url.startsWith('/self-service/')) route.config = { ...(route.config as object), ...submitLimit };
-  });
-  if (config.serve.public.rate_limit.enabled) {
-    await publicApp.register(rateLimit, {
-      global: false,
-      max: config.serve.public.rate_limit.max_per_minute,
-      timeWindow: 60_000,
-      errorResponseBuilder: (_req, context) => {
-        const err = errors.tooManyRequests('Too many requests from this client. Retry later.', Math.ceil(context.ttl / 1000));
-        (err as unknown as { statusCode: number }).statusCode = 429;
-        return err;
-      },
-    });
-  }
+  // Per-IP and per-identity limits on every endpoint that checks a secret, shared by all instances (http/plugins/rate-limit.ts).
+  const closeRateLimits = await registerRateLimits(publicApp, deps);
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
+  await publicApp.register(publicSessionRoutes, { engine });
   await publicApp.register(hostedUiRoutes, { engine, flowKinds: Object.keys(handlers) as FlowKind[] });
   for (const module of modules) await module.publicRoutes?.(publicApp, context);
 
@@ -172,10 +185,23 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   });
   await adminApp.register(adminMfaRoutes, { deps, modules, actorOf: adminActorOf });
   await adminApp.register(adminAuditRoutes, { deps });
+  if (statementCounter.enabled) {
+    // Only with KAIROS_COUNT_STATEMENTS=1 (the bench): statements this process sent to the database so far.
+    adminApp.get('/debug/statements', async (_r, reply) => reply.send({ total: statementCounter.total, by_kind: statementCounter.byKind }));
+  }
+  await adminApp.register(adminSessionRoutes, { deps, actorOf: adminActorOf });
+  await adminApp.register(adminIdentityBatchRoutes);
+  await adminApp.register(adminSchemaRoutes, { config });
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 
   let started = false;
+  const start = async () => {
+    if (started) return;
+    await Promise.all([publicApp.ready(), adminApp.ready()]);
+    started = true;
+    for (const module of modules) await module.start?.(context);
+  };
   return {
     publicApp,
     adminApp,
@@ -185,13 +211,14 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     async listen() {
       const publicAddress = await publicApp.listen({ host: config.serve.public.host, port: config.serve.public.port });
       const adminAddress = await adminApp.listen({ host: config.serve.admin.host, port: config.serve.admin.port });
-      started = true;
-      for (const module of modules) await module.start?.(context);
+      await start();
       return { publicUrl: publicAddress, adminUrl: adminAddress };
     },
+    start,
     async close() {
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
+      await closeRateLimits();
     },
   };
 }

@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -5,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
 import { configSchema, type KairosConfig } from './schema.js';
+import { checkKratosKeys, isKratosKeyOrParent } from './kratos-keys.js';
+import { hookRefusal, placedHooks, registrationWithoutSession } from './hooks.js';
+import { corsOriginProblem } from './cors.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -97,8 +101,10 @@ function unknownKeys(value: unknown, schema: Json, path: string[] = []): string[
   const found: string[] = [];
   for (const [key, sub] of Object.entries(value)) {
     const subSchema = properties[key] as Json | undefined;
-    // Free-form objects (hooks under after/before) are Kratos's; Kairos accepts and ignores what it does not run.
-    if (!subSchema) found.push([...path, key].join('.'));
+    if (!subSchema) {
+      // Kratos keys Kairos does not honour are checked by checkKratosKeys (refused or documented), not warned about.
+      if (!isKratosKeyOrParent([...path, key])) found.push([...path, key].join('.'));
+    }
     else if (subSchema.properties) found.push(...unknownKeys(sub, subSchema, [...path, key]));
   }
   return found;
@@ -186,7 +192,22 @@ function derive(config: Json): void {
   if (methods.lookup_secret.enabled === undefined) methods.lookup_secret.enabled = methods.totp.enabled;
   if (methods.totp.config.require_recovery_codes === undefined)
     methods.totp.config.require_recovery_codes = methods.lookup_secret.enabled;
-  if (!methods.totp.config.issuer) methods.totp.config.issuer = new URL(pub.base_url).hostname;
+  // The name authenticator apps show: the configured issuer, else the brand when one is set, else the public host.
+  if (!methods.totp.config.issuer) methods.totp.config.issuer = c.ui.brand.name || new URL(pub.base_url).hostname;
+  c.ui.brand.name ||= 'Kairos';
+  // Kratos's log levels are logrus's; pino calls two of them differently.
+  if (c.log.level === 'warning') c.log.level = 'warn';
+  if (c.log.level === 'panic') c.log.level = 'fatal';
+  if (c.hashers.argon2.memory) c.hashers.argon2.memory_kib = parseMemoryKib(c.hashers.argon2.memory);
+}
+
+/** Kratos's argon2 `memory` ("128MB"): binary units, as Kratos's bytesize parser reads them. */
+function parseMemoryKib(value: string): number {
+  const m = /^(\d+)(B|KB|MB|GB|KiB|MiB|GiB)$/.exec(value)!;
+  const bytesPerUnit: Record<string, number> = { B: 1, KB: 1024, KiB: 1024, MB: 1024 ** 2, MiB: 1024 ** 2, GB: 1024 ** 3, GiB: 1024 ** 3 };
+  const kib = Math.floor((Number(m[1]) * bytesPerUnit[m[2]!]!) / 1024);
+  if (kib < 1024) throw new ConfigError(`hashers.argon2.memory: ${value} is below 1MB`);
+  return kib;
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
@@ -204,6 +225,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   raw = deepMerge(raw, environmentOverrides(env));
   if (options.dev) raw.dev = true;
 
+  const kratosKeys = checkKratosKeys(raw);
+  warnings.push(...kratosKeys.differences);
   for (const key of unknownKeys(raw, configSchema as unknown as Json)) warnings.push(`unknown config key "${key}" is ignored`);
 
   const config = structuredClone(raw);
@@ -213,6 +236,15 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   derive(config);
   const c = config as unknown as KairosConfig;
+
+  const flows = c.selfservice.flows;
+  const refusals = [
+    ...kratosKeys.refusals,
+    ...placedHooks(flows).map(hookRefusal).filter((m): m is string => m !== null),
+    ...registrationWithoutSession(flows),
+    ...c.serve.public.cors.allowed_origins.map((o) => corsOriginProblem(o)).filter((m): m is string => m !== null).map((m) => `serve.public.cors.allowed_origins: ${m}`),
+  ];
+  if (refusals.length > 0) throw new ConfigError(`unsupported configuration:\n  - ${refusals.join('\n  - ')}`);
 
   if (c.dev) {
     const missing = (['default', 'cookie', 'cipher'] as const).filter((k) => c.secrets[k].length === 0);
@@ -245,11 +277,30 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (c.selfservice.methods.totp.config.require_recovery_codes && !c.selfservice.methods.lookup_secret.enabled) {
     throw new ConfigError('selfservice.methods.totp.config.require_recovery_codes: needs selfservice.methods.lookup_secret.enabled (recovery codes are what it requires)');
   }
-  const isLoopback = (h: string) => h === '127.0.0.1' || h === '::1' || h === 'localhost';
-  if (!isLoopback(c.serve.admin.host) && c.serve.admin.api_keys.length === 0) {
+  if (!isLiteralLoopback(c.serve.admin.host) && c.serve.admin.api_keys.length === 0) {
     throw new ConfigError(
-      `serve.admin.api_keys: is required when serve.admin.host is "${c.serve.admin.host}" (the admin API must not be reachable beyond loopback without a key)`,
+      `serve.admin.api_keys: is required when serve.admin.host is "${c.serve.admin.host}" (the admin API must not be reachable beyond loopback without a key; only the literal addresses 127.0.0.0/8 and ::1 count as loopback, a name such as "localhost" is resolved at listen time and may not be)`,
     );
   }
+  if (c.serve.public.rate_limit.store === 'redis' && !c.serve.public.rate_limit.redis_url) {
+    throw new ConfigError('serve.public.rate_limit.redis_url: is required when serve.public.rate_limit.store is "redis"');
+  }
   return { config: Object.freeze(c) as KairosConfig, warnings, devNotes };
+}
+
+/**
+ * Is `host` a literal loopback address (127.0.0.0/8, ::1, ::ffff:127.x)? Names are not: `localhost` is resolved by
+ * the system when the listener binds (/etc/hosts, NSS), so the rule "loopback needs no admin key" would depend on
+ * something outside Kairos's configuration (issue 14, finding 9).
+ */
+export function isLiteralLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIPv4(bare)) return bare.startsWith('127.');
+  if (isIPv6(bare)) {
+    const lower = bare.toLowerCase();
+    if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+    return mapped !== null && mapped[1]!.startsWith('127.');
+  }
+  return false;
 }

@@ -124,12 +124,13 @@ export class FlowEngine {
     };
   }
 
-  /** `return_to` from the query, checked against `selfservice.allowed_return_urls`. */
+  /** `return_to` from the query, resolved against the default return URL and checked against `selfservice.allowed_return_urls`. */
   returnToOf(request: FastifyRequest): string | null {
     const value = (request.query as Record<string, unknown>).return_to;
     if (typeof value !== 'string' || value === '') return null;
-    if (!this.deps.urls.isAllowedReturnUrl(value)) throw errors.returnToForbidden(value);
-    return value;
+    const resolved = this.deps.urls.resolveReturnUrl(value);
+    if (resolved === null) throw errors.returnToForbidden(value);
+    return resolved;
   }
 
   async currentSession(request: FastifyRequest, db: Db = this.deps.db, extraFacts: readonly SessionFact[] = []): Promise<CurrentSession | null> {
@@ -207,8 +208,10 @@ export class FlowEngine {
    */
   async runInit(request: FastifyRequest, reply: FastifyReply, type: FlowType, start: () => Promise<Flow | FastifyReply>): Promise<FastifyReply> {
     try {
-      const started: Flow | FastifyReply = await start();
-      if ((started as unknown) === reply) return reply;
+      const started: Flow | FastifyReply | undefined = await start();
+      // A `start` that answered itself (an "already signed in" redirect) returns Fastify's reply, a thenable: the
+      // async function adopts it, so what arrives here is undefined once the reply is sent (issue 14, finding 6).
+      if (started === undefined || (started as unknown) === reply || reply.sent) return reply;
       const flow = started as Flow;
       if (type === 'browser' && !isJsonRequest(request)) {
         this.csrf.ensure(request, reply);

@@ -13,7 +13,7 @@ export const SESSION_TOKEN_PREFIX = 'ory_st_';
 const TOKEN_RANDOM_CHARS = 32;
 const LOGOUT_TOKEN_PREFIX = 'ory_lo_';
 
-function rowToSession(row: SessionsTable): Session {
+export function rowToSession(row: SessionsTable): Session {
   return {
     id: row.id,
     identityId: row.identity_id,

@@ -334,10 +334,9 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       const codes = this.pendingCodes(flow);
       // Kratos's text (`selfservice/strategy/lookup/settings.go`).
       if (!codes) throw FlowValidationError.global(msg.generic('You must (re-)generate recovery backup codes before you can save them.'));
-      const transient = body.transient_payload as Record<string, unknown> | undefined;
-      if (!truthy(body.lookup_secret_acknowledged) && !truthy(transient?.lookup_secret_acknowledged)) {
-        throw FlowValidationError.field('lookup_secret_acknowledged', lookupMsg.acknowledgeRequired());
-      }
+      // `lookup_secret_confirm` is itself the person's confirmation that the codes are saved: Kratos SDK clients send
+      // nothing else (their serializers drop unknown fields). UIs that render the nodes also show the required
+      // `lookup_secret_acknowledged` checkbox, so a person using one ticks it before the confirm is sent.
       // A TOTP enrollment waiting for these codes commits with them. When another flow enrolled TOTP in the
       // meantime, the atomic insert refuses (4900202) and neither this flow's secret nor its codes are stored.
       if (this.totp?.hasVerifiedPendingEnrollment(flow)) {
@@ -357,9 +356,19 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
         delete flow.internal[PENDING_KEY];
         return { outcome: 'saved', amr: [amr] };
       }
-      await this.deps.identities.inTransaction(input.trx, (trx) => this.storeCodes(identity, codes, trx, { ...auditContext, context: 'settings' }));
+      await this.deps.identities.inTransaction(input.trx, async (trx) => {
+        // Checked again here, in the transaction that replaces the codes, not only when the regenerate began: a
+        // second factor the owner enrolled meanwhile makes an aal1 session unfit to replace their codes (issue 14,
+        // finding 7).
+        const current = (await this.deps.identities.get(identity.id, trx)) ?? identity;
+        if (this.deps.identities.hasSecondFactor(current) && deriveAal(session.amr) !== 'aal2') {
+          throw errors.sessionAal2Required(this.deps.urls.browserInit('login', { aal: 'aal2', return_to: this.deps.urls.flowUi('settings', flow.id) }));
+        }
+        await this.storeCodes(current, codes, trx, { ...auditContext, context: 'settings' });
+      });
       delete flow.internal[PENDING_KEY];
-      return { outcome: 'saved', amr: [this.amr()] };
+      // Saving codes proves nothing about this session: it gains no authentication method (finding 7).
+      return { outcome: 'saved' };
     }
 
     const credential = identity.credentials[LOOKUP_SECRET];

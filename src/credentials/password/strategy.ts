@@ -3,7 +3,8 @@ import type { Identity } from '../../identity/identity.js';
 import type { Db } from '../../storage/db.js';
 import { findIdentityIdByIdentifier } from '../../identity/repository.js';
 import { TraitsInvalidError } from '../../identity/identity-service.js';
-import { coerceTraits, traitNodes } from '../../identity/trait-nodes.js';
+import { BCRYPT_MAX_PASSWORD_BYTES } from './hasher.js';
+import { coerceTraits, flattenTraits, traitNodes } from '../../identity/trait-nodes.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
 import {
   NOT_RESPONSIBLE,
@@ -43,7 +44,8 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
 
   private get policy() {
     const c = this.deps.config.selfservice.methods.password.config;
-    return { minLength: c.min_password_length, maxLength: c.max_password_length, identifierSimilarityCheck: c.identifier_similarity_check_enabled };
+    const maxBytes = this.deps.config.hashers.algorithm === 'bcrypt' ? BCRYPT_MAX_PASSWORD_BYTES : undefined;
+    return { minLength: c.min_password_length, maxLength: c.max_password_length, maxBytes, identifierSimilarityCheck: c.identifier_similarity_check_enabled };
   }
 
   private passwordNode(autocomplete: 'current-password' | 'new-password'): UiNode {
@@ -136,7 +138,7 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     }
     if (input.identity && input.identity.id !== identity.id) throw errors.identityMismatch('The identifier belongs to another identity than the session.');
     if (identity.state !== 'active') throw FlowValidationError.global(msg.accountDisabled());
-    if (this.deps.hasher.needsRehash(hashed)) {
+    if (this.deps.hasher.needsRehash(hashed, password!)) {
       const rehashed = prepared?.hashed === hashed && prepared.newHash ? prepared.newHash : await this.deps.hasher.hash(password!);
       credential!.config = { ...credential!.config, hashed_password: rehashed };
       credential!.updatedAtMs = this.deps.clock.nowMs();
@@ -211,10 +213,4 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
   }
 }
 
-/** `{email: "a"}` → `{"traits.email": "a"}`, to keep values in a re-rendered form. */
-export function flattenTraits(traits: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (typeof traits !== 'object' || traits === null) return out;
-  for (const [k, v] of Object.entries(traits)) out[`traits.${k}`] = v;
-  return out;
-}
+export { flattenTraits };

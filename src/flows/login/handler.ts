@@ -191,7 +191,7 @@ export class LoginFlows {
     const kairosExtras = result.sessionExtras ? { kairos: result.sessionExtras } : {};
     const currentAfter: CurrentSession = { session, identity: result.identity, token: token!, facts: {} };
     const needsSecondFactor = !engine.satisfiesAal(currentAfter, deps.config.session.whoami.required_aal);
-    const returnTo = result.redirectBrowserTo ?? flow.returnTo ?? deps.urls.defaultReturn();
+    const returnTo = result.redirectBrowserTo ?? flow.returnTo ?? deps.urls.defaultReturn('login', strategyId);
     const secondFactorUrl = deps.urls.browserInit('login', { aal: 'aal2', return_to: flow.returnTo ?? undefined });
     const browser = flow.type === 'browser';
 

@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { DuplicateIdentifierError } from '../../identity/identity-service.js';
+import { flattenTraits } from '../../identity/trait-nodes.js';
+import { hasAfterHook } from '../../config/hooks.js';
 import { sessionToJson } from '../../session/session.js';
 import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
@@ -74,8 +76,7 @@ export class RegistrationFlows {
       await deps.identities.create(identity, trx);
     } catch (err) {
       if (err instanceof DuplicateIdentifierError) {
-        const keep: Record<string, unknown> = {};
-        for (const [k, v] of Object.entries(identity.traits)) keep[`traits.${k}`] = v;
+        const keep = flattenTraits(identity.traits);
         throw new FlowValidationError([{ field: null, message: msg.duplicateCredentials() }], keep);
       }
       throw err;
@@ -91,11 +92,17 @@ export class RegistrationFlows {
     deps.metrics.counter('kairos_registrations_total', 'Completed registrations').inc();
 
     const fresh = (await deps.identities.get(identity.id, trx))!;
-    const returnTo = flow.returnTo ?? deps.urls.defaultReturn();
+    const returnTo = flow.returnTo ?? deps.urls.defaultReturn('registration', strategyId);
     const now = deps.clock.nowMs();
     if (flow.type === 'browser') {
       setSessionCookie(engine, reply, token, session);
-      if (!isJsonRequest(request)) return reply.redirect(returnTo, 303);
+      if (!isJsonRequest(request)) {
+        // Kratos's show_verification_ui hook: a browser goes on to the verification flow that was just started.
+        const verification = hasAfterHook(deps.config.selfservice.flows, 'registration', strategyId, 'show_verification_ui')
+          ? (continueWith.find((c) => c.action === 'show_verification_ui') as { flow?: { url?: string } } | undefined)?.flow?.url
+          : undefined;
+        return reply.redirect(verification ?? returnTo, 303);
+      }
       return reply.send({
         identity: engine.identityJson(fresh),
         session: sessionToJson(session, now, engine.identityJson(fresh)),

@@ -109,7 +109,8 @@ export class SettingsFlows {
     if (messages.length) flow.ui.messages = messages;
     else delete flow.ui.messages;
     if (result.outcome === 'saved') flow.state = 'success';
-    const returnTo = result.outcome === 'saved' && flow.returnTo ? flow.returnTo : null;
+    // Kratos: after a save, browsers go to return_to, else to settings.after[.<method>].default_browser_return_url when set.
+    const returnTo = result.outcome === 'saved' ? (flow.returnTo ?? deps.urls.configuredAfterReturn('settings', flow.active ?? undefined)) : null;
     if (returnTo && flow.type === 'browser') flow.internal.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }];
     else delete flow.internal.continue_with;
     if (result.outcome === 'saved' && this.afterHooks.length > 0) {

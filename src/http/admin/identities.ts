@@ -4,7 +4,7 @@ import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import { identityToJson, type Identity } from '../../identity/identity.js';
 import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/identity-service.js';
-import { PasswordHasher } from '../../credentials/password/hasher.js';
+import { BCRYPT_MAX_PASSWORD_BYTES, PasswordHasher } from '../../credentials/password/hasher.js';
 import { checkPassword } from '../../credentials/password/policy.js';
 import * as repo from '../../identity/repository.js';
 import type { CredentialAdapter } from '../../identity/credential-adapters.js';
@@ -287,7 +287,8 @@ async function importPassword(deps: Deps, identity: Identity, config: Record<str
     hashed = config.hashed_password;
   } else if (typeof config.password === 'string') {
     const c = deps.config.selfservice.methods.password.config;
-    const problem = checkPassword(config.password, [], { minLength: 1, maxLength: c.max_password_length, identifierSimilarityCheck: false });
+    const maxBytes = deps.config.hashers.algorithm === 'bcrypt' ? BCRYPT_MAX_PASSWORD_BYTES : undefined;
+    const problem = checkPassword(config.password, [], { minLength: 1, maxLength: c.max_password_length, maxBytes, identifierSimilarityCheck: false });
     if (problem) throw errors.badRequest(`credentials.password.config.password: ${problem.text}`);
     hashed = await deps.hasher.hash(config.password);
   } else {
