@@ -98,8 +98,8 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     logger,
     schemas,
     identities: new IdentityService(db, clock, random, schemas, () => secondFactorTypes),
-    sessions: new SessionService(db, clock, random, config.secrets.default, parseDurationMs(config.session.lifespan)),
-    flows: new FlowRepository(db),
+    sessions: new SessionService(db, clock, random, config.secrets.default, parseDurationMs(config.session.lifespan), storage.dialect),
+    flows: new FlowRepository(db, storage.dialect === 'postgres'),
     audit: new AuditLog(db, clock, random),
     metrics: new Metrics({ defaultMetrics: options.processMetrics ?? false }),
     urls: new Urls(config),
@@ -119,7 +119,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),
     recoveryAddresses: new RecoveryAddressBook(db, clock, random),
   };
-  deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
+  deps.secondFactorGuard = new SecondFactorGuard({ ...(deps as Deps), flowAttempts: deps.flows });
   return deps as Deps;
 }
 

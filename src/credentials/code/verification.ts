@@ -200,8 +200,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
             await deps.recoveryAddresses.markSecondaryVerified(target.id, identityId, trx);
           }
         }
-        await deps.audit.record(
-          {
+        await deps.audit.record(trx, {
             type: 'verification.completed',
             identityId,
             flowId: flow.id,
@@ -209,9 +208,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
             ipAddress: request.ip,
             userAgent: request.userAgent,
             details: { method: 'code', via: 'email', addresses: targets.map((t) => ({ id: t.id, kind: t.kind })) },
-          },
-          trx,
-        );
+        });
         return { ok: true as const, targets };
       });
     } catch (err) {

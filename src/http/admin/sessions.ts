@@ -84,7 +84,7 @@ export async function adminSessionRoutes(app: FastifyInstance, options: { deps: 
     if (outcome === 'not_found') throw errors.notFound('Unable to locate the resource');
     const session = (await deps.sessions.findById(id))!;
     if (outcome === 'extended') {
-      await deps.audit.record({
+      await deps.audit.record(deps.db, {
         type: 'admin.action_performed',
         identityId: session.identityId,
         sessionId: id,

@@ -55,7 +55,7 @@ export async function publicSessionRoutes(app: FastifyInstance, options: { engin
     noStore(reply);
     const current = await signedIn(request);
     const count = await deps.sessions.revokeAllForIdentity(current.identity.id, current.session.id);
-    await deps.audit.record({
+    await deps.audit.record(deps.db, {
       type: 'session.revoked',
       identityId: current.identity.id,
       sessionId: current.session.id,
@@ -76,7 +76,7 @@ export async function publicSessionRoutes(app: FastifyInstance, options: { engin
     const revoked = await revokeOwnSession(deps.db, current.identity.id, id, deps.clock.nowMs());
     // Kratos answers 204 also for a session that is not the caller's; nothing of another identity is touched.
     if (revoked) {
-      await deps.audit.record({
+      await deps.audit.record(deps.db, {
         type: 'session.revoked',
         identityId: current.identity.id,
         sessionId: id,
