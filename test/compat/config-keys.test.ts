@@ -15,6 +15,16 @@ const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url)
 const devDirectory = mkdtempSync(join(tmpdir(), 'kairos-compat-config-'));
 const secrets = { default: ['0123456789abcdef0123'], cipher: ['0123456789abcdef0123456789abcdef'] };
 
+/**
+ * Kratos's quickstart mounts its identity schema at /etc/config/kratos/ in the container; here the same schema comes
+ * from the fixture through Kratos's environment override (same schema id), and the config file itself stays unchanged.
+ */
+const quickstartSchema = new URL('./fixtures/quickstart-identity.schema.json', import.meta.url).href;
+const envFor = (variant: string) => ({
+  IDENTITY_SCHEMAS: JSON.stringify([{ id: variant === 'cloud' ? 'preset://email' : 'default', url: quickstartSchema }]),
+});
+const quickstartEnv = envFor('email-password');
+
 function load(overrides: Record<string, unknown>) {
   return loadConfig({ overrides: { dsn: 'memory', secrets, ...overrides }, env: {} });
 }
@@ -47,7 +57,7 @@ const listedAt = (path: string[]) =>
 
 describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, unchanged)", () => {
   it.each(['email-password', 'cloud'])('%s loads in --dev as Kratos\'s quickstart runs it', (variant) => {
-    const { config, warnings } = loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: {} });
+    const { config, warnings } = loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: envFor(variant) });
     expect(config.dsn).toBe('memory');
     expect(config.hashers.algorithm).toBe('bcrypt');
     expect(config.hashers.bcrypt.cost).toBe(8);
@@ -57,7 +67,7 @@ describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, u
   });
 
   it('email-password: hooks, CORS defaults, custom-scheme return URLs and after-URLs are read as Kratos reads them', () => {
-    const { config } = loadConfig({ file: fixture('quickstart-email-password.kratos.yml'), dev: true, devDirectory, env: {} });
+    const { config } = loadConfig({ file: fixture('quickstart-email-password.kratos.yml'), dev: true, devDirectory, env: quickstartEnv });
     expect(config.selfservice.flows.registration.after.password).toEqual({ hooks: [{ hook: 'session' }, { hook: 'show_verification_ui' }] });
     expect(config.serve.public.cors.allowed_origins).toEqual(['*']);
     expect(config.selfservice.allowed_return_urls).toContain('exp://localhost:8081/--/Callback');
@@ -72,7 +82,7 @@ describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, u
   ])('%s is refused at startup, naming %j and saying Kairos does not support it yet', (variant, keys) => {
     let message = '';
     try {
-      loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: {} });
+      loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: envFor(variant) });
     } catch (err) {
       message = (err as Error).message;
     }

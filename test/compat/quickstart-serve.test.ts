@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/harness.js';
+import { KAIROS_BIN } from '../support/build.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
 
@@ -17,7 +18,7 @@ async function serveQuickstart(extraArgs: string[], extraEnv: Record<string, str
   const publicPort = await freePort();
   const adminPort = await freePort();
   const cwd = mkdtempSync(join(tmpdir(), 'kairos-quickstart-'));
-  const child = spawn(process.execPath, [join(process.cwd(), 'bin/kairos.mjs'), 'serve', '-c', fixture('quickstart-email-password.kratos.yml').pathname, ...extraArgs], {
+  const child = spawn(process.execPath, [KAIROS_BIN, 'serve', '-c', fixture('quickstart-email-password.kratos.yml').pathname, ...extraArgs], {
     cwd,
     env: {
       ...process.env,
