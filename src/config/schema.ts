@@ -6,6 +6,17 @@
 const duration = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' } as const;
 const url = { type: 'string', minLength: 1 } as const;
 const aal = { type: 'string', enum: ['aal1', 'highest_available'], default: 'highest_available' } as const;
+/** Kratos's `rp` block for webauthn and passkey: the relying party id, the name shown by the browser, allowed origins. */
+const webauthnRp = {
+  type: 'object',
+  default: {},
+  properties: {
+    id: { type: 'string', minLength: 1, description: 'RP ID (a registrable domain; default: the host of serve.public.base_url).' },
+    display_name: { type: 'string', minLength: 1, description: 'Shown by the browser (default: ui.brand.name).' },
+    origin: { type: 'string', minLength: 1, description: 'Kratos (deprecated): one allowed origin.' },
+    origins: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Allowed origins (default: the origin of serve.public.base_url).' },
+  },
+} as const;
 const flow = (extra: Record<string, unknown> = {}, lifespan = '1h') => ({
   type: 'object',
   default: {},
@@ -211,7 +222,46 @@ export const configSchema = {
                 config: { type: 'object', default: {}, properties: { lifespan: { ...duration, default: '15m' } } },
               },
             },
-            webauthn: { type: 'object', default: {}, properties: { enabled: { type: 'boolean', default: false } } },
+            webauthn: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: false },
+                config: {
+                  type: 'object',
+                  default: {},
+                  properties: {
+                    passwordless: {
+                      type: 'boolean',
+                      default: false,
+                      description: 'Kratos: keys as a first factor. Kairos supports webauthn as a second factor only; use the passkey method for passwordless.',
+                    },
+                    rp: webauthnRp,
+                    attestation: {
+                      type: 'string',
+                      enum: ['none', 'direct', 'enterprise'],
+                      default: 'none',
+                      description: 'Kairos: the attestation conveyance asked of new keys (WebAuthn Level 2 §5.4.7); none by default.',
+                    },
+                    user_verification: {
+                      type: 'string',
+                      enum: ['required', 'preferred', 'discouraged'],
+                      default: 'discouraged',
+                      description: 'Kairos: user verification asked of a security key used as a second factor (the password is the first).',
+                    },
+                    timeout: { ...duration, default: '5m', description: 'Kairos: how long the browser waits for the key (WebAuthn `timeout`).' },
+                  },
+                },
+              },
+            },
+            passkey: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: false },
+                config: { type: 'object', default: {}, properties: { rp: webauthnRp, timeout: { ...duration, default: '5m' } } },
+              },
+            },
           },
         },
       },
@@ -330,6 +380,13 @@ export const configSchema = {
   },
 } as const;
 
+export interface WebAuthnRpConfig {
+  id?: string;
+  display_name?: string;
+  origin?: string;
+  origins?: string[];
+}
+
 type Flow = { enabled: boolean; ui_url: string; lifespan: string; after: Record<string, unknown>; before: Record<string, unknown> };
 
 /** The validated configuration, every default filled in. */
@@ -392,7 +449,17 @@ export interface KairosConfig {
       };
       lookup_secret: { enabled: boolean; config: { count: number } };
       code: { enabled: boolean; config: { lifespan: string } };
-      webauthn: { enabled: boolean };
+      webauthn: {
+        enabled: boolean;
+        config: {
+          passwordless: boolean;
+          rp: WebAuthnRpConfig;
+          attestation: 'none' | 'direct' | 'enterprise';
+          user_verification: 'required' | 'preferred' | 'discouraged';
+          timeout: string;
+        };
+      };
+      passkey: { enabled: boolean; config: { rp: WebAuthnRpConfig; timeout: string } };
     };
   };
   session: {

@@ -8,6 +8,7 @@ import * as totpDiagnostics from './20261201T1200_totp_diagnostics.js';
 import * as recovery from './20261201T1400_recovery.js';
 import * as courier from './20261201T1300_courier.js';
 import * as addressIdentityIndexes from './20261201T2000_address_identity_indexes.js';
+import * as webauthnKeys from './20261204T1000_webauthn_keys.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T1300_courier': courier,
   '20261201T1400_recovery': recovery,
   '20261201T2000_address_identity_indexes': addressIdentityIndexes,
+  '20261204T1000_webauthn_keys': webauthnKeys,
 };
