@@ -12,7 +12,11 @@ export type WebAuthnRejectionCause =
   | 'unknown_key'
   | 'user_verification'
   | 'cloned_key'
-  | 'bad_signature';
+  | 'bad_signature'
+  /** The browser refused before any key answered (cancelled, timed out, or no key for this site), reported by webauthn.js. */
+  | 'not_allowed'
+  /** The browser refused because the page is not on the RP ID's domain (SecurityError), reported by webauthn.js. */
+  | 'wrong_domain';
 
 export class WebAuthnRejection extends Error {
   override readonly name = 'WebAuthnRejection';

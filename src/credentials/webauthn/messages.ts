@@ -40,6 +40,10 @@ const HINTS: Record<WebAuthnRejectionCause, { text: string; steps?: string[] }> 
     text: 'This key reported a use count lower than before, which is what a copied key does. It was refused; if it is really yours, sign in with another second factor and remove it.',
   },
   bad_signature: { text: 'The key\'s signature did not match. Try again; if it keeps failing, use another second factor.' },
+  not_allowed: {
+    text: 'Your browser got no answer from a key: the request was cancelled or timed out, or none of your keys is registered for this site. Try again and touch the key when it blinks, or use another second factor.',
+  },
+  wrong_domain: { text: 'Your browser refused because this page is not on the domain your keys are registered for. Open the sign-in page from the address you normally use.' },
 };
 
 /** Kairos's WebAuthn messages. */
@@ -56,6 +60,8 @@ export const webauthnMsg = {
       user_verification: 4900606,
       cloned_key: 4900607,
       bad_signature: 4900608,
+      not_allowed: 4900609,
+      wrong_domain: 4900615,
     };
     const hint = HINTS[cause];
     return kairosWarning(ids[cause], hint.text, { cause, title: 'Why your security key was not accepted', ...context });
