@@ -106,6 +106,7 @@ describe.each(DIALECTS)('WebAuthn second factor (%s)', (dialect) => {
     const first = new SoftwareAuthenticator(ORIGIN);
     const second = new SoftwareAuthenticator(ORIGIN);
     await addKey(user.token, first, 'Home');
+    k.clock.advanceSeconds(60);
     const { saved, codesShown } = await addKey(user.token, second, 'Drawer backup');
     expect(codesShown).toBe(false);
     expect(saved.state).toBe('success');
