@@ -73,6 +73,9 @@ function groupPresentation(kind: FlowKind, group: string, nodes: UiNode[]): { ti
       return { title: 'Profile', help: '' };
     case 'code':
       return { title: 'Email code', help: '' };
+    case 'webauthn':
+      if (kind === 'login') return { title: 'Security key', help: 'Insert or hold your security key near the device, select the button, and touch the key when it blinks.' };
+      return { title: 'Security keys', help: 'A security key (USB, NFC or built into this device) is the strongest second factor: it only answers this site, so it cannot be phished. Register a backup key too, and keep it somewhere safe.' };
     case 'recovery_address':
       return { title: 'Recovery email addresses', help: 'Another address where we can send you a code if you lose access to your account.' };
     default:
