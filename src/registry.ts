@@ -29,6 +29,7 @@ import { OneTimeCodes } from './credentials/code/one-time-codes.js';
 import { RecoveryAddressBook } from './identity/recovery-address-book.js';
 import { codeModule } from './credentials/code/module.js';
 import { webauthnModule } from './credentials/webauthn/module.js';
+import { codeMfaModule } from './credentials/code/mfa-module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -136,6 +137,7 @@ export function createModules(deps: Deps): KairosModule[] {
     }
     modules.push(lookup);
   }
+  if (methods.code.mfa_enabled) modules.push(codeMfaModule(deps));
   modules.push(clockModule(deps));
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));

@@ -219,6 +219,12 @@ export const configSchema = {
               default: {},
               properties: {
                 enabled: { type: 'boolean', default: false },
+                mfa_enabled: {
+                  type: 'boolean',
+                  default: false,
+                  description: 'Kratos: a one-time code to a verified address of a `credentials.code.identifier` trait completes aal2.',
+                },
+                passwordless_enabled: { type: 'boolean', default: false, description: 'Kratos: codes as a first factor (not supported by Kairos; refused when true).' },
                 config: { type: 'object', default: {}, properties: { lifespan: { ...duration, default: '15m' } } },
               },
             },
@@ -448,7 +454,7 @@ export interface KairosConfig {
         };
       };
       lookup_secret: { enabled: boolean; config: { count: number } };
-      code: { enabled: boolean; config: { lifespan: string } };
+      code: { enabled: boolean; mfa_enabled: boolean; passwordless_enabled: boolean; config: { lifespan: string } };
       webauthn: {
         enabled: boolean;
         config: {
