@@ -30,6 +30,7 @@ import { RecoveryAddressBook } from './identity/recovery-address-book.js';
 import { codeModule } from './credentials/code/module.js';
 import { webauthnModule } from './credentials/webauthn/module.js';
 import { codeMfaModule } from './credentials/code/mfa-module.js';
+import { passkeyModule } from './credentials/passkey/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -121,6 +122,7 @@ export function createModules(deps: Deps): KairosModule[] {
     const password = new PasswordStrategy(deps);
     modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
   }
+  if (methods.passkey.enabled) modules.push(passkeyModule(deps));
   const cipher = methods.totp.enabled || methods.lookup_secret.enabled ? new SecretCipher(deps.config.secrets.cipher, deps.random) : null;
   const totp = methods.totp.enabled ? totpModule(deps, cipher!) : null;
   if (totp) modules.push(totp);

@@ -76,6 +76,9 @@ function groupPresentation(kind: FlowKind, group: string, nodes: UiNode[]): { ti
     case 'webauthn':
       if (kind === 'login') return { title: 'Security key', help: 'Insert or hold your security key near the device, select the button, and touch the key when it blinks.' };
       return { title: 'Security keys', help: 'A security key (USB, NFC or built into this device) is the strongest second factor: it only answers this site, so it cannot be phished. Register a backup key too, and keep it somewhere safe.' };
+    case 'passkey':
+      if (kind === 'login') return { title: 'Passkey', help: 'Sign in without a password, with the passkey saved on this device, your phone or your password manager.' };
+      return { title: 'Passkeys', help: 'A passkey signs you in without a password, unlocked by your fingerprint, face or device PIN.' };
     case 'recovery_address':
       return { title: 'Recovery email addresses', help: 'Another address where we can send you a code if you lose access to your account.' };
     default:
@@ -104,6 +107,7 @@ const FACTOR_LABELS: Record<string, string> = {
   totp: 'Authenticator app',
   lookup_secret: 'Backup codes',
   webauthn: 'Security key',
+  passkey: 'Passkey',
   code: 'Email code',
 };
 
