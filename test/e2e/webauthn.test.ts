@@ -13,14 +13,14 @@ import { ManualClock } from '../../src/support/clock.js';
 import { arrive, clickAndLoad, DESKTOP, openBrowser, type E2eBrowser } from './support/browser.js';
 import { E2E_BRAND, newEmail, PASSWORD } from './support/kairos.js';
 
-async function startAt(host: string, rpId: string, database: TestDatabase): Promise<{ k: TestKairos; url: string }> {
+async function startAt(host: string, rpId: string, database: TestDatabase, methods: Record<string, unknown> = {}): Promise<{ k: TestKairos; url: string }> {
   const port = await freePort();
   const url = `http://${host}:${port}`;
   const config = {
     ui: { brand: E2E_BRAND },
     serve: { public: { port, base_url: `${url}/`, rate_limit: { enabled: false } } },
     selfservice: {
-      methods: { webauthn: { enabled: true, config: { rp: { id: rpId, display_name: E2E_BRAND.name } } } },
+      methods: { webauthn: { enabled: true, config: { rp: { id: rpId, display_name: E2E_BRAND.name } } }, ...methods },
       flows: { settings: { privileged_session_max_age: '1h' } },
     },
   };
@@ -146,5 +146,56 @@ describe('security keys in Chromium (virtual authenticator)', () => {
     await page.waitForURL(/\/ui\/login\?flow=/);
     expect(await page.getByTestId('ui/message/4900609').textContent()).toContain('none of your keys is registered for this site');
     await arrive(page, b, 'webauthn-06-other-rp-id');
+  });
+});
+
+describe('passkeys in Chromium (virtual authenticator)', () => {
+  let database: TestDatabase;
+  let b: E2eBrowser;
+  let cdp: CDPSession;
+  let authenticatorId: string;
+  let k: TestKairos | undefined;
+
+  beforeAll(async () => {
+    database = await createTestDatabase('sqlite');
+    b = await openBrowser(DESKTOP);
+    cdp = await b.context.newCDPSession(b.page);
+    authenticatorId = await addVirtualAuthenticator(cdp);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await k?.close();
+    await database?.drop();
+  });
+
+  it('adds a passkey in settings, signs out, and signs in with the passkey alone (no identifier, no password)', async () => {
+    const started = await startAt('localhost', 'localhost', database, { passkey: { enabled: true, config: { rp: { id: 'localhost', display_name: E2E_BRAND.name } } } });
+    k = started.k;
+    const { url } = started;
+    const { page } = b;
+    const email = newEmail('passkey');
+    await page.goto(`${url}/ui/registration`);
+    await page.getByLabel('E-Mail').fill(email);
+    await page.getByLabel('Password').fill(PASSWORD);
+    await clickAndLoad(page, page.getByRole('button', { name: 'Sign up' }));
+    await page.waitForURL(/\/ui\/welcome/);
+    await page.goto(`${url}/ui/settings`);
+    await page.waitForURL(/\/ui\/settings\?flow=/);
+    await clickAndLoad(page, page.getByTestId('ui/group/passkey').getByRole('button', { name: 'Add passkey' }));
+    expect(await page.getByTestId('ui/message/1050001').isVisible()).toBe(true);
+    expect(await page.getByTestId('node/text/passkey_keys/text').textContent()).toContain('Passkey 1');
+    const [credential] = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
+    expect(credential!.isResidentCredential).toBe(true);
+    await arrive(page, b, 'passkey-01-added');
+
+    await b.context.clearCookies();
+    await page.goto(`${url}/ui/login`);
+    await page.waitForURL(/\/ui\/login\?flow=/);
+    await arrive(page, b, 'passkey-02-login');
+    await clickAndLoad(page, page.getByRole('button', { name: 'Sign in with passkey' }));
+    await page.waitForURL(/\/ui\/welcome/);
+    expect(await page.getByTestId('ui/session').textContent()).toContain(email);
+    // Kratos counts a passkey as a first factor: aal1.
+    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('aal1');
   });
 });
