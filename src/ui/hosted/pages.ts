@@ -203,7 +203,9 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
     if (kinds.includes('recovery')) links.push(`<a href="/ui/logout?then=recovery" data-testid="ui/link/lost-second-factor">Lost your authenticator and codes?</a>`);
     links.push(`<a href="/ui/logout">Sign out</a>`);
   } else {
-    forms = `<div class="card"><form method="POST" action="${escapeHtml(ui.action)}">${ui.nodes.map((n, i) => renderNode(n, i, context)).join('')}</form></div>`;
+    // A passkey is an alternative to the whole identifier + password form: its button comes after it.
+    const ordered = [...ui.nodes.filter((n) => n.group !== 'passkey'), ...ui.nodes.filter((n) => n.group === 'passkey')];
+    forms = `<div class="card"><form method="POST" action="${escapeHtml(ui.action)}">${ordered.map((n, i) => renderNode(n, i, context)).join('')}</form></div>`;
     if (kind === 'login') {
       if (kinds.includes('registration')) links.push(`<a href="/ui/registration">Create an account</a>`);
       if (kinds.includes('recovery') && !refresh) links.push(`<a href="/ui/recovery">Forgot your password?</a>`);
