@@ -10,10 +10,13 @@ import { loginWithPassword, registerWithPassword } from '../support/users.js';
 import { errorBody, messageIds } from '../support/flows.js';
 import { SoftwareAuthenticator } from '../support/software-authenticator.js';
 import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
+import { submitTotpEnrollment } from '../support/enroll.js';
+import { totpCodeNow } from '../support/totp.js';
+import { secretOf } from '../support/flows.js';
 
 const PASSWORD = 'a long enough passphrase';
 const ORIGIN = 'https://app.example.test';
-const WEBAUTHN_ON = { selfservice: { methods: { webauthn: { enabled: true, config: { rp: { id: 'example.test', display_name: 'Kairos Test', origins: [ORIGIN] } } } } } };
+const WEBAUTHN_ON = { selfservice: { methods: { totp: { enabled: true }, webauthn: { enabled: true, config: { rp: { id: 'example.test', display_name: 'Kairos Test', origins: [ORIGIN] } } } } } };
 
 const node = (flow: any, name: string) => flow.ui.nodes.find((n: any) => n.attributes.name === name || n.attributes.id === name);
 const optionsOf = (flow: any, trigger: string) => JSON.parse(node(flow, trigger).attributes.value);
@@ -118,6 +121,24 @@ describe.each(DIALECTS)('WebAuthn second factor (%s)', (dialect) => {
     const options = optionsOf(flow, 'webauthn_login_trigger');
     expect(options.publicKey.allowCredentials).toHaveLength(2);
     const done = await submitKey(flow.id, login.session_token!, second.get(options));
+    expect(done.session.authenticator_assurance_level).toBe('aal2');
+  });
+
+  it('a key kept as a backup beside the authenticator app: the second-factor page offers every factor, and the key alone completes aal2', async () => {
+    const user = await register();
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    await submitTotpEnrollment(k, { flowId: settings.id, token: user.token, code: totpCodeNow(k, secretOf(settings)) });
+    // The session is aal2 (TOTP), the identity already has recovery codes: the key is added directly.
+    const backup = new SoftwareAuthenticator(ORIGIN);
+    const { saved, codesShown } = await addKey(user.token, backup, 'Backup key');
+    expect(codesShown).toBe(false);
+    expect(saved.state).toBe('success');
+    const login = await loginWithPassword(k, user.email, PASSWORD);
+    const flow = await aal2Flow(login.session_token!);
+    const groups = [...new Set(flow.ui.nodes.map((n: any) => n.group))];
+    expect(groups).toEqual(['default', 'webauthn', 'totp', 'lookup_secret']);
+    // The phone is lost: the key in the drawer signs in.
+    const done = await submitKey(flow.id, login.session_token!, backup.get(optionsOf(flow, 'webauthn_login_trigger')));
     expect(done.session.authenticator_assurance_level).toBe('aal2');
   });
 
