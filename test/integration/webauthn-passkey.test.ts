@@ -62,6 +62,16 @@ describe.each(DIALECTS)('passkeys (%s)', (dialect) => {
     expect(messageIds(unknown.body)).toContain(4900605);
   });
 
+  it('threat: a re-authentication (refresh) cannot switch the session to another person\'s passkey', async () => {
+    const { authenticator } = await withPasskey();
+    const other = await registerWithPassword(k, `pk-other-${Math.random().toString(36).slice(2, 8)}@example.com`, PASSWORD);
+    const refresh = await k.frontend.createNativeLoginFlow({ refresh: true, xSessionToken: other.token });
+    const challenge = JSON.parse(node(refresh, 'passkey_challenge').attributes.value);
+    const refused = await errorBody(k.frontend.updateLoginFlow({ flow: refresh.id, xSessionToken: other.token, updateLoginFlowBody: { method: 'passkey', passkey_login: authenticator.get(challenge) } }));
+    expect(refused.status).toBe(400);
+    expect(messageIds(refused.body)).toContain(4900605);
+  });
+
   it('removes a passkey in settings (the identity keeps its password); the passkey credential goes with the last one', async () => {
     const { user, saved } = await withPasskey();
     const removed = await k.frontend.updateSettingsFlow({ flow: saved.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'passkey', passkey_remove: node(saved, 'passkey_remove').attributes.value } });

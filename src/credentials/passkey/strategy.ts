@@ -124,6 +124,8 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
     const identity = await this.deps.identities.get(key!.identityId);
     // Kratos's generic "invalid credentials" for a disabled or vanished identity: nothing about the account leaks.
     if (!identity || identity.state !== 'active' || !identity.credentials[PASSKEY]) throw FlowValidationError.global(webauthnKratosMsg.webAuthnVerifierWrong());
+    // Re-authentication (refresh) proves the session's own identity, never switches to another person's passkey.
+    if (flow.refresh && flow.identityId && identity.id !== flow.identityId) throw FlowValidationError.global(webauthnMsg.rejected('unknown_key'));
     return { identity, amr: this.amr() };
   }
 

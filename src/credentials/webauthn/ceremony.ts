@@ -5,14 +5,14 @@
  * verifier leaves to the caller: the challenge's lifetime, which key answered, and a named cause for every rejection.
  */
 import { createHash } from 'node:crypto';
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-  type AuthenticationResponseJSON,
-  type RegistrationResponseJSON,
-} from '@simplewebauthn/server';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
+
+/**
+ * The verifier, loaded on first use: it takes seconds to import on a busy machine, and servers without WebAuthn
+ * enabled (and every CLI command) should not pay for it.
+ */
+let verifier: Promise<typeof import('@simplewebauthn/server')> | null = null;
+const simpleWebAuthn = () => (verifier ??= import('@simplewebauthn/server'));
 import type { Clock } from '../../support/clock.js';
 import type { Random } from '../../support/random.js';
 import type { RelyingParty } from './relying-party.js';
@@ -106,6 +106,7 @@ export class WebAuthnCeremonies {
     userVerification: UserVerification;
     attestation: 'none' | 'direct' | 'enterprise';
   }): Promise<{ options: { publicKey: Record<string, unknown> }; pending: PendingCeremony }> {
+    const { generateRegistrationOptions } = await simpleWebAuthn();
     const publicKey = await generateRegistrationOptions({
       rpName: this.rp.name,
       rpID: this.rp.id,
@@ -125,6 +126,7 @@ export class WebAuthnCeremonies {
 
   /** Kratos's `{publicKey: …}` request options; `allow` empty means a discoverable credential (passkey). */
   async authenticationOptions(input: { allow: WebAuthnKey[]; userVerification: UserVerification }): Promise<{ options: { publicKey: Record<string, unknown> }; pending: PendingCeremony }> {
+    const { generateAuthenticationOptions } = await simpleWebAuthn();
     const publicKey = await generateAuthenticationOptions({
       rpID: this.rp.id,
       challenge: own(this.deps.random.bytes(CHALLENGE_BYTES)),
@@ -154,6 +156,7 @@ export class WebAuthnCeremonies {
     const fresh = this.checkFresh(pending);
     const response = parseJson(raw) as unknown as RegistrationResponseJSON;
     response.clientExtensionResults ??= {};
+    const { verifyRegistrationResponse } = await simpleWebAuthn();
     let result: Awaited<ReturnType<typeof verifyRegistrationResponse>>;
     try {
       result = await verifyRegistrationResponse({
@@ -197,6 +200,7 @@ export class WebAuthnCeremonies {
       if (this.rpIdMatches(response.response.authenticatorData) === false) throw new WebAuthnRejection('rp_id_mismatch', { rp_id: this.rp.id });
       throw new WebAuthnRejection('unknown_key', {});
     }
+    const { verifyAuthenticationResponse } = await simpleWebAuthn();
     let result: Awaited<ReturnType<typeof verifyAuthenticationResponse>>;
     try {
       result = await verifyAuthenticationResponse({
