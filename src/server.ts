@@ -1,12 +1,14 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import rateLimit from '@fastify/rate-limit';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Deps } from './deps.js';
 import { HttpError, errors } from './errors/http-error.js';
 import { FlowEngine } from './flows/engine.js';
 import { Csrf } from './http/plugins/csrf.js';
+import { registerRateLimits } from './http/plugins/rate-limit.js';
+import { installInputGuard } from './http/plugins/input-guard.js';
+import { databaseConstraintError } from './storage/db.js';
 import { LoginFlows } from './flows/login/handler.js';
 import { RegistrationFlows } from './flows/registration/handler.js';
 import { SettingsFlows } from './flows/settings/handler.js';
@@ -51,6 +53,15 @@ function installErrorHandling(app: FastifyInstance, deps: Deps): void {
       if (status !== err.status && status !== 400) err.body.code = status;
       return reply.code(err.status).send(err.toJSON());
     }
+    // A row this request refers to vanished or appeared meanwhile (an identity deleted while its settings flow is
+    // created; two requests creating the same row): the answer is the one for the state the request lost to.
+    const constraint = databaseConstraintError(error);
+    if (constraint === 'foreign_key') {
+      const err = errors.notFound('A resource this request refers to does not exist (any more).');
+      return reply.code(404).send(err.toJSON());
+    }
+    if (constraint === 'unique') return reply.code(409).send(errors.conflict('The resource was created by a concurrent request.').toJSON());
+    if (constraint === 'invalid_text') return reply.code(400).send(errors.badRequest('The request contains characters that cannot be stored.').toJSON());
     request.log.error({ err: error }, 'unhandled error');
     return reply.code(500).send(errors.internal().toJSON());
   });
@@ -107,6 +118,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
 
   for (const app of [publicApp, adminApp]) {
     installErrorHandling(app, deps);
+    installInputGuard(app);
     // Only JSON and forms are accepted; anything else (text/plain included) is a 415.
     app.removeContentTypeParser('text/plain');
     await app.register(cookie);
@@ -130,24 +142,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     app.get('/version', async (_r, reply) => reply.send({ version: KAIROS_VERSION }));
   }
 
-  // Per-IP limits on flow submissions. The client IP is the socket's unless a trusted proxy forwarded it.
-  // This hook must come before the plugin's own onRoute hook, which reads `config.rateLimit` when a route is added.
-  const submitLimit = config.serve.public.rate_limit.enabled ? { rateLimit: { max: config.serve.public.rate_limit.max_per_minute, timeWindow: 60_000 } } : {};
-  publicApp.addHook('onRoute', (route) => {
-    if (route.method === 'POST' && route.url.startsWith('/self-service/')) route.config = { ...(route.config as object), ...submitLimit };
-  });
-  if (config.serve.public.rate_limit.enabled) {
-    await publicApp.register(rateLimit, {
-      global: false,
-      max: config.serve.public.rate_limit.max_per_minute,
-      timeWindow: 60_000,
-      errorResponseBuilder: (_req, context) => {
-        const err = errors.tooManyRequests('Too many requests from this client. Retry later.', Math.ceil(context.ttl / 1000));
-        (err as unknown as { statusCode: number }).statusCode = 429;
-        return err;
-      },
-    });
-  }
+  // Per-IP and per-identity limits on every endpoint that checks a secret, shared by all instances (http/plugins/rate-limit.ts).
+  const closeRateLimits = await registerRateLimits(publicApp, deps);
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
   await publicApp.register(hostedUiRoutes, { engine, flowKinds: Object.keys(handlers) as FlowKind[] });
@@ -192,6 +188,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     async close() {
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
+      await closeRateLimits();
     },
   };
 }

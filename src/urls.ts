@@ -35,6 +35,16 @@ export class Urls {
     return this.config.selfservice.default_browser_return_url;
   }
 
+  /**
+   * `url` as Kairos will use it as a return_to, or null when it is not allowed: re-serialised from the parsed URL,
+   * never the raw string, so no control character or unencoded byte can reach a `Location` header (the parser drops
+   * TAB and newlines the raw string would have kept; issue 14, finding 5). A raw control character refuses it.
+   */
+  allowedReturnUrl(url: string): string | null {
+    if (/[\u0000-\u001f\u007f]/.test(url) || !this.isAllowedReturnUrl(url)) return null;
+    return new URL(url).toString();
+  }
+
   /** Is `url` allowed as a return_to (same origin as the public base URL or the default return URL, or listed)? */
   isAllowedReturnUrl(url: string): boolean {
     let target: URL;

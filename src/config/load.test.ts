@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from './load.js';
+import { ConfigError, isLiteralLoopback, loadConfig } from './load.js';
 import { parseDurationMs } from './duration.js';
 
 const secrets = { default: ['0123456789abcdef0123'], cipher: ['0123456789abcdef0123456789abcdef'] };
@@ -51,6 +51,14 @@ describe('configuration', () => {
   it('refuses production without secrets, and an admin API beyond loopback without keys', () => {
     expect(() => loadConfig({ overrides: { dsn: 'memory' }, env: {} })).toThrow(/secrets\.default: is required/);
     expect(() => loadConfig({ overrides: { dsn: 'memory', secrets, serve: { admin: { host: '0.0.0.0' } } }, env: {} })).toThrow(/serve\.admin\.api_keys/);
+  });
+
+  it('an admin API bound to a name (localhost) needs keys: only literal loopback addresses are trusted without one', () => {
+    expect(() => loadConfig({ overrides: { dsn: 'memory', secrets, serve: { admin: { host: 'localhost' } } }, env: {} })).toThrow(/serve\.admin\.api_keys/);
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', '[::1]', '::ffff:127.0.0.1']) {
+      expect(() => loadConfig({ overrides: { dsn: 'memory', secrets, serve: { admin: { host } } }, env: {} })).not.toThrow();
+    }
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', 'localhost.', 'example.org', '::ffff:10.0.0.1']) expect(isLiteralLoopback(host)).toBe(false);
   });
 
   it('dev mode generates secrets once and keeps them', () => {

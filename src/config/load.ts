@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -245,11 +246,30 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   if (c.selfservice.methods.totp.config.require_recovery_codes && !c.selfservice.methods.lookup_secret.enabled) {
     throw new ConfigError('selfservice.methods.totp.config.require_recovery_codes: needs selfservice.methods.lookup_secret.enabled (recovery codes are what it requires)');
   }
-  const isLoopback = (h: string) => h === '127.0.0.1' || h === '::1' || h === 'localhost';
-  if (!isLoopback(c.serve.admin.host) && c.serve.admin.api_keys.length === 0) {
+  if (!isLiteralLoopback(c.serve.admin.host) && c.serve.admin.api_keys.length === 0) {
     throw new ConfigError(
-      `serve.admin.api_keys: is required when serve.admin.host is "${c.serve.admin.host}" (the admin API must not be reachable beyond loopback without a key)`,
+      `serve.admin.api_keys: is required when serve.admin.host is "${c.serve.admin.host}" (the admin API must not be reachable beyond loopback without a key; only the literal addresses 127.0.0.0/8 and ::1 count as loopback, a name such as "localhost" is resolved at listen time and may not be)`,
     );
   }
+  if (c.serve.public.rate_limit.store === 'redis' && !c.serve.public.rate_limit.redis_url) {
+    throw new ConfigError('serve.public.rate_limit.redis_url: is required when serve.public.rate_limit.store is "redis"');
+  }
   return { config: Object.freeze(c) as KairosConfig, warnings, devNotes };
+}
+
+/**
+ * Is `host` a literal loopback address (127.0.0.0/8, ::1, ::ffff:127.x)? Names are not: `localhost` is resolved by
+ * the system when the listener binds (/etc/hosts, NSS), so the rule "loopback needs no admin key" would depend on
+ * something outside Kairos's configuration (issue 14, finding 9).
+ */
+export function isLiteralLoopback(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1');
+  if (isIPv4(bare)) return bare.startsWith('127.');
+  if (isIPv6(bare)) {
+    const lower = bare.toLowerCase();
+    if (lower === '::1' || lower === '0:0:0:0:0:0:0:1') return true;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(lower);
+    return mapped !== null && mapped[1]!.startsWith('127.');
+  }
+  return false;
 }

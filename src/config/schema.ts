@@ -61,7 +61,26 @@ export const configSchema = {
               default: {},
               properties: {
                 enabled: { type: 'boolean', default: true },
-                max_per_minute: { type: 'integer', minimum: 1, default: 120, description: 'Flow submissions per client IP per minute.' },
+                max_per_minute: {
+                  type: 'integer',
+                  minimum: 1,
+                  default: 120,
+                  description: 'Requests per client IP per minute to each endpoint that checks a secret (flow submissions, emailed links).',
+                },
+                identity_max_per_minute: {
+                  type: 'integer',
+                  minimum: 1,
+                  default: 60,
+                  description: 'Flow submissions per identity per minute, whatever the IP, when the flow or session names the identity.',
+                },
+                store: {
+                  type: 'string',
+                  enum: ['database', 'redis', 'memory'],
+                  default: 'database',
+                  description:
+                    'Where the counters live: `database` (the configured SQLite or PostgreSQL; every instance sharing the database shares the limits), `redis` (`redis_url`), or `memory` (this instance only).',
+                },
+                redis_url: { type: 'string', description: 'redis://host:port/db for `store: redis`.' },
               },
             },
           },
@@ -407,7 +426,7 @@ export interface KairosConfig {
       port: number;
       trusted_proxies: string[];
       request_body_limit_bytes: number;
-      rate_limit: { enabled: boolean; max_per_minute: number };
+      rate_limit: { enabled: boolean; max_per_minute: number; identity_max_per_minute: number; store: 'database' | 'redis' | 'memory'; redis_url?: string };
     };
     admin: { base_url: string; host: string; port: number; api_keys: string[] };
   };

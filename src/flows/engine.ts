@@ -106,8 +106,9 @@ export class FlowEngine {
   returnToOf(request: FastifyRequest): string | null {
     const value = (request.query as Record<string, unknown>).return_to;
     if (typeof value !== 'string' || value === '') return null;
-    if (!this.deps.urls.isAllowedReturnUrl(value)) throw errors.returnToForbidden(value);
-    return value;
+    const allowed = this.deps.urls.allowedReturnUrl(value);
+    if (allowed === null) throw errors.returnToForbidden(value);
+    return allowed;
   }
 
   async currentSession(request: FastifyRequest): Promise<CurrentSession | null> {
@@ -186,8 +187,10 @@ export class FlowEngine {
    */
   async runInit(request: FastifyRequest, reply: FastifyReply, type: FlowType, start: () => Promise<Flow | FastifyReply>): Promise<FastifyReply> {
     try {
-      const started: Flow | FastifyReply = await start();
-      if ((started as unknown) === reply) return reply;
+      const started: Flow | FastifyReply | undefined = await start();
+      // A `start` that answered itself (an "already signed in" redirect) returns Fastify's reply, a thenable: the
+      // async function adopts it, so what arrives here is undefined once the reply is sent (issue 14, finding 6).
+      if (started === undefined || (started as unknown) === reply || reply.sent) return reply;
       const flow = started as Flow;
       if (type === 'browser' && !isJsonRequest(request)) {
         this.csrf.ensure(request, reply);

@@ -115,6 +115,19 @@ export function isUniqueViolation(error: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/**
+ * Which constraint a database error broke, whatever the dialect (for the error handler's 404/409/400 answers):
+ * `foreign_key` (PostgreSQL 23503, SQLite SQLITE_CONSTRAINT_FOREIGNKEY), `unique`, or `invalid_text` (PostgreSQL
+ * 22021 invalid byte sequence, 22P05 untranslatable character, 22001 value too long); null for anything else.
+ */
+export function databaseConstraintError(error: unknown): 'foreign_key' | 'unique' | 'invalid_text' | null {
+  const code = (error as { code?: string } | null)?.code;
+  if (code === '23503' || code === 'SQLITE_CONSTRAINT_FOREIGNKEY') return 'foreign_key';
+  if (isUniqueViolation(error)) return 'unique';
+  if (code === '22021' || code === '22P05' || code === '22001') return 'invalid_text';
+  return null;
+}
+
 /** Rows changed by an UPDATE/DELETE, as a number (Kysely reports bigint). */
 export function affectedRows(result: { numUpdatedRows?: bigint; numDeletedRows?: bigint } | undefined): number {
   return Number(result?.numUpdatedRows ?? result?.numDeletedRows ?? 0n);

@@ -275,6 +275,17 @@ export interface OneTimeCodesTable {
   used_at: number | null;
   revoked_at: number | null;
   created_at: number;
+  /** The requesting client (its IP), for the per-client mail quota; null for codes sent without a request. */
+  client_key: Generated<string | null>;
+  /** 1 when the address's owner asked (their session, or a client they signed in from): drawn from the reserve. */
+  owner_request: Generated<number>;
+}
+
+/** Fixed-window request counters of the rate limits (http/plugins/rate-limit-store.ts). */
+export interface RateLimitCountersTable {
+  key: string;
+  hits: number;
+  window_ends_at: number;
 }
 
 /** Recovery addresses added in settings (Kairos); they count for recovery only when verified. */
@@ -327,5 +338,6 @@ export interface Database extends CoreTables {
   courier_message_dispatches: CourierMessageDispatchesTable;
   one_time_codes: OneTimeCodesTable;
   identity_secondary_recovery_addresses: SecondaryRecoveryAddressesTable;
+  rate_limit_counters: RateLimitCountersTable;
   _unused?: Generated<never>;
 }

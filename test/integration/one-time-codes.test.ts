@@ -4,7 +4,7 @@ import { openStorage, type Storage } from '../../src/storage/db.js';
 import { migrateToLatest } from '../../src/storage/migrate.js';
 import { ManualClock } from '../../src/support/clock.js';
 import { cryptoRandom } from '../../src/support/random.js';
-import { CodeThrottledError, MAX_ATTEMPTS_PER_CODE, MAX_CODES_PER_ADDRESS, OneTimeCodes } from '../../src/credentials/code/one-time-codes.js';
+import { CodeThrottledError, MAX_ATTEMPTS_PER_CODE, MAX_CODES_PER_ADDRESS, OWNER_RESERVE_PER_ADDRESS, OneTimeCodes } from '../../src/credentials/code/one-time-codes.js';
 import type { KairosConfig } from '../../src/config/schema.js';
 
 const config = (keys: string[]) => ({ secrets: { default: keys } }) as unknown as KairosConfig;
@@ -94,9 +94,13 @@ describe.each(DIALECTS)('one-time codes (%s)', (dialect) => {
     expect((await codes.verify({ purpose: 'verification', flowId: flow, code: second.code })).ok).toBe(true);
   });
 
-  it('throttles how many codes one address is sent per hour', async () => {
+  it('throttles how many codes one address is sent per hour, keeping a reserve only the owner can use', async () => {
     const addr = address();
-    for (let i = 0; i < MAX_CODES_PER_ADDRESS; i++) await issue(flowId(), addr);
+    for (let i = 0; i < MAX_CODES_PER_ADDRESS - OWNER_RESERVE_PER_ADDRESS; i++) await issue(flowId(), addr);
+    await expect(issue(flowId(), addr)).rejects.toBeInstanceOf(CodeThrottledError);
+    const asOwner = () => codes.issue({ purpose: 'verification', flowId: flowId(), identityId: null, address: addr, expiresAtMs: clock.nowMs() + 60_000, owner: true });
+    for (let i = 0; i < OWNER_RESERVE_PER_ADDRESS; i++) await asOwner();
+    await expect(asOwner()).rejects.toBeInstanceOf(CodeThrottledError);
     await expect(issue(flowId(), addr)).rejects.toBeInstanceOf(CodeThrottledError);
     clock.advanceMs(60 * 60 * 1000 + 1);
     await expect(issue(flowId(), addr)).resolves.toMatchObject({ code: expect.stringMatching(/^\d{6}$/) });

@@ -10,8 +10,15 @@
  *   is compared, so concurrent guesses cannot exceed the budget; a code with no attempts left is dead.
  * - Single use: success is a second conditional UPDATE (`used_at IS NULL`) checked by its row count.
  * - One open code per flow and purpose: issuing a new one revokes the earlier ones.
- * - Issuance is throttled per address (MAX_CODES_PER_ADDRESS per ISSUE_WINDOW_MS), which bounds the guesses against
- *   one address to MAX_CODES_PER_ADDRESS × MAX_ATTEMPTS_PER_CODE per window and limits mail bombing.
+ * - Mail quotas (issue 14, findings 1 and 2). Per address and purpose, at most MAX_CODES_PER_ADDRESS codes per
+ *   ISSUE_WINDOW_MS, which bounds the guesses against one address to MAX_CODES_PER_ADDRESS × MAX_ATTEMPTS_PER_CODE
+ *   per window. Of those, OWNER_RESERVE_PER_ADDRESS are kept for the address's owner: requests from other clients
+ *   stop at MAX_CODES_PER_ADDRESS − OWNER_RESERVE_PER_ADDRESS, so someone asking for codes for a victim's address,
+ *   from any number of IPs, can never use up the codes the owner's own request needs. Each requesting client (IP) is
+ *   also limited to MAX_CODES_PER_CLIENT codes per window across all addresses (mail bombing). The owner is a request
+ *   that carries a session of the identity, or that comes from an IP the identity signed in or registered from
+ *   within OWNER_CLIENT_MEMORY_MS (audit trail). Callers never show a throttle: the answer is the same, only no mail
+ *   goes out.
  */
 import type { Deps } from '../../deps.js';
 import type { Db } from '../../identity/repository.js';
@@ -23,9 +30,28 @@ import { randomString } from '../../support/random.js';
 export const CODE_DIGITS = 6;
 /** Wrong submissions one code survives (Kratos allows 5 per code; NIST SP 800-63B §5.2.2 asks for a limit). */
 export const MAX_ATTEMPTS_PER_CODE = 5;
-/** Codes one address may be sent per window (Kairos). 5 × 5 guesses per hour against 10^6 codes. */
+/** Codes one address may be sent per window and purpose (Kairos). 5 × 5 guesses per hour against 10^6 codes. */
 export const MAX_CODES_PER_ADDRESS = 5;
+/** Of MAX_CODES_PER_ADDRESS, how many only the owner's own requests may use (Kairos). */
+export const OWNER_RESERVE_PER_ADDRESS = 2;
+/** Codes one client (IP) may request per window, across addresses and purposes (Kairos). */
+export const MAX_CODES_PER_CLIENT = 20;
 export const ISSUE_WINDOW_MS = 60 * 60 * 1000;
+/** How long a client IP the identity signed in from counts as the owner's (Kairos: one month). */
+export const OWNER_CLIENT_MEMORY_MS = 30 * 24 * 60 * 60 * 1000;
+/** Audit events that show an identity's owner at an IP. */
+const OWNER_EVIDENCE_EVENTS = ['login.succeeded', 'registration.succeeded'] as const;
+/** Stands in for "no identity" so the owner lookup costs the same for unknown addresses (no timing oracle). */
+const NO_IDENTITY = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * Who asks for a code: the client's IP (null for codes sent without a request) and the identity of the session the
+ * request carries, if any.
+ */
+export interface CodeRequester {
+  ip: string | null;
+  sessionIdentityId: string | null;
+}
 
 const HASH_DOMAIN = 'kairos/one-time-code/v1';
 
@@ -85,24 +111,66 @@ export class OneTimeCodes {
     return match;
   }
 
+  /** Is this request the owner of `identityId`'s address (see the header)? Costs one indexed query either way. */
+  async isOwner(identityId: string | null, requester: CodeRequester, trx: Db = this.deps.db): Promise<boolean> {
+    if (identityId !== null && requester.sessionIdentityId === identityId) return true;
+    const since = this.deps.clock.nowMs() - OWNER_CLIENT_MEMORY_MS;
+    const seen = await trx
+      .selectFrom('audit_events')
+      .select('id')
+      .where('identity_id', '=', identityId ?? NO_IDENTITY)
+      .where('created_at', '>', since)
+      .where('type', 'in', [...OWNER_EVIDENCE_EVENTS])
+      .where('ip_address', '=', requester.ip ?? '')
+      .limit(1)
+      .executeTakeFirst();
+    return identityId !== null && requester.ip !== null && seen !== undefined;
+  }
+
   /**
    * A new code for `flowId` (earlier open codes of the flow and purpose are revoked). Write it in the same
-   * transaction as the outbox message that carries it. Throws CodeThrottledError when the address had too many.
+   * transaction as the outbox message that carries it. Throws CodeThrottledError when a quota is used up (see the
+   * header); `owner: true` marks a request made for the owner without a client (after registration, from settings).
    */
   async issue(
-    input: { purpose: string; flowId: string; identityId: string | null; address: string; expiresAtMs: number; maxAttempts?: number },
+    input: {
+      purpose: string;
+      flowId: string;
+      identityId: string | null;
+      address: string;
+      expiresAtMs: number;
+      maxAttempts?: number;
+      requester?: CodeRequester;
+      owner?: boolean;
+    },
     trx: Db = this.deps.db,
   ): Promise<IssuedCode> {
     const now = this.deps.clock.nowMs();
+    const since = now - ISSUE_WINDOW_MS;
+    const requester = input.requester ?? { ip: null, sessionIdentityId: null };
+    const owner = input.owner === true || (await this.isOwner(input.identityId, requester, trx));
     const recent = await trx
       .selectFrom('one_time_codes')
-      .select('created_at')
+      .select(['created_at', 'owner_request'])
       .where('address', '=', input.address)
       .where('purpose', '=', input.purpose)
-      .where('created_at', '>', now - ISSUE_WINDOW_MS)
+      .where('created_at', '>', since)
       .orderBy('created_at')
       .execute();
+    const byOthers = recent.filter((r) => r.owner_request !== 1);
     if (recent.length >= MAX_CODES_PER_ADDRESS) throw new CodeThrottledError(recent[0]!.created_at + ISSUE_WINDOW_MS - now);
+    if (!owner && byOthers.length >= MAX_CODES_PER_ADDRESS - OWNER_RESERVE_PER_ADDRESS) throw new CodeThrottledError(byOthers[0]!.created_at + ISSUE_WINDOW_MS - now);
+    if (!owner && requester.ip !== null) {
+      const fromClient = await trx
+        .selectFrom('one_time_codes')
+        .select('created_at')
+        .where('client_key', '=', requester.ip)
+        .where('created_at', '>', since)
+        .orderBy('created_at')
+        .limit(MAX_CODES_PER_CLIENT)
+        .execute();
+      if (fromClient.length >= MAX_CODES_PER_CLIENT) throw new CodeThrottledError(fromClient[0]!.created_at + ISSUE_WINDOW_MS - now);
+    }
     await trx
       .updateTable('one_time_codes')
       .set({ revoked_at: now })
@@ -128,6 +196,8 @@ export class OneTimeCodes {
         used_at: null,
         revoked_at: null,
         created_at: now,
+        client_key: requester.ip === null ? null : requester.ip.slice(0, 64),
+        owner_request: owner ? 1 : 0,
       })
       .execute();
     return { id, code, expiresAtMs: input.expiresAtMs };

@@ -9,7 +9,9 @@
  *   throttle reveals whether the address exists.
  * - The code expires with the flow or after `selfservice.methods.code.config.lifespan`, whichever is first.
  * - Guessing: MAX_ATTEMPTS_PER_CODE per code, MAX_CODES_PER_ADDRESS codes per address per hour (one-time-codes.ts),
- *   and the per-IP limit on flow submissions.
+ *   and the per-IP limit on flow submissions. A used-up mail quota is never shown (no 4900301 any more): the flow
+ *   answers `sent_email` as always and no mail goes out, so neither the answer nor the quota tells a known address
+ *   from an unknown one.
  * - The addresses a code can verify: the identity's verifiable addresses (schema `verification.via: email`) and its
  *   secondary recovery addresses (recovery-address-settings.ts).
  */
@@ -22,7 +24,7 @@ import type { VerificationStrategy } from '../../flows/verification/handler.js';
 import { normalizeEmail, RecoveryAddressTakenError } from '../../identity/recovery-address-book.js';
 import { anchorNode, inputNode, type UiNode } from '../../ui/nodes.js';
 import { msg } from '../../ui/messages.js';
-import { CodeThrottledError, normalizeCode } from './one-time-codes.js';
+import { CodeThrottledError, normalizeCode, type CodeRequester } from './one-time-codes.js';
 import { codeMsg } from './messages.js';
 
 export const VERIFICATION_PURPOSE = 'verification';
@@ -110,17 +112,22 @@ export class CodeVerificationStrategy implements VerificationStrategy {
    * Sends a code for `address` on `flow` and moves the flow to `sent_email` (the caller stores the flow). The code
    * row, the outbox message and the address status commit together (in `db` when it is a transaction).
    */
-  async sendCode(flow: Flow, address: string, options: { identityId?: string; db?: Db } = {}): Promise<void> {
+  async sendCode(flow: Flow, address: string, options: { identityId?: string; db?: Db; requester?: CodeRequester } = {}): Promise<void> {
     const { deps } = this;
     const internal = internalOf(flow);
     if (options.identityId) internal.verification_identity_id = options.identityId;
     const now = deps.clock.nowMs();
     const expiresAtMs = Math.min(flow.expiresAtMs, now + parseDurationMs(deps.config.selfservice.methods.code.config.lifespan));
+    // A flow started for one identity (after registration, from settings) was handed only to that identity's client.
+    const owner = internal.verification_identity_id !== undefined;
     try {
       await deps.identities.inTransaction(options.db ?? deps.db, async (trx) => {
         const targets = await this.targets(address, trx);
         const identityId = this.chooseIdentity(targets, internal.verification_identity_id);
-        const issued = await deps.oneTimeCodes.issue({ purpose: VERIFICATION_PURPOSE, flowId: flow.id, identityId, address, expiresAtMs }, trx);
+        const issued = await deps.oneTimeCodes.issue(
+          { purpose: VERIFICATION_PURPOSE, flowId: flow.id, identityId, address, expiresAtMs, owner, ...(options.requester ? { requester: options.requester } : {}) },
+          trx,
+        );
         if (!identityId) return; // unknown address: no email, same answer
         await deps.courier.enqueue(
           {
@@ -142,10 +149,12 @@ export class CodeVerificationStrategy implements VerificationStrategy {
         }
       });
     } catch (err) {
-      if (err instanceof CodeThrottledError) {
-        throw new FlowValidationError([{ field: 'email', message: codeMsg.tooManyCodesRequested(Math.ceil(err.retryAfterMs / 1000)) }], { email: address });
-      }
-      throw err;
+      if (!(err instanceof CodeThrottledError)) throw err;
+      // A used-up quota never shows (issue 14, finding 1): the answer is the one every request gets, no mail goes
+      // out, and the flow's earlier code stops working exactly as when a code is resent.
+      deps.metrics.counter('kairos_code_mails_withheld_total', 'Code mails not sent because a quota was used up', ['purpose']).inc({ purpose: VERIFICATION_PURPOSE });
+      deps.logger.info({ flow_id: flow.id, retry_after_seconds: Math.ceil(err.retryAfterMs / 1000) }, 'verification code not sent: quota used up');
+      await deps.oneTimeCodes.revokeFlow(flow.id, VERIFICATION_PURPOSE, options.db ?? deps.db);
     }
     internal.verification_address = address;
     flow.state = 'sent_email';
@@ -159,7 +168,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     const code = normalizeCode(body.code);
     if (code !== '') return this.checkCode(flow, code, input.request);
     const address = parseEmail(body.email, 'email');
-    await this.sendCode(flow, address);
+    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null } });
   }
 
   private async checkCode(flow: Flow, code: string, request: RequestInfo): Promise<void> {

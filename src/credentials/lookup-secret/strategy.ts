@@ -354,9 +354,19 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
         delete flow.internal[PENDING_KEY];
         return { outcome: 'saved', amr: [amr] };
       }
-      await this.deps.identities.inTransaction(this.deps.db, (trx) => this.storeCodes(identity, codes, trx, { ...auditContext, context: 'settings' }));
+      await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+        // Checked again here, in the transaction that replaces the codes, not only when the regenerate began: a
+        // second factor the owner enrolled meanwhile makes an aal1 session unfit to replace their codes (issue 14,
+        // finding 7).
+        const current = (await this.deps.identities.get(identity.id, trx)) ?? identity;
+        if (this.deps.identities.hasSecondFactor(current) && deriveAal(session.amr) !== 'aal2') {
+          throw errors.sessionAal2Required(this.deps.urls.browserInit('login', { aal: 'aal2', return_to: this.deps.urls.flowUi('settings', flow.id) }));
+        }
+        await this.storeCodes(current, codes, trx, { ...auditContext, context: 'settings' });
+      });
       delete flow.internal[PENDING_KEY];
-      return { outcome: 'saved', amr: [this.amr()] };
+      // Saving codes proves nothing about this session: it gains no authentication method (finding 7).
+      return { outcome: 'saved' };
     }
 
     const credential = identity.credentials[LOOKUP_SECRET];

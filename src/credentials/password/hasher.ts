@@ -3,6 +3,7 @@ import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 /** `Algorithm.Argon2id` of @node-rs/argon2 (a const enum, which isolated modules cannot import). */
 const ARGON2ID = 2;
 import bcrypt from 'bcryptjs';
+import { isImportedHash, verifyImportedHash } from './imported-hashes.js';
 
 export interface Argon2Parameters {
   memoryKib: number;
@@ -12,7 +13,7 @@ export interface Argon2Parameters {
 
 /**
  * argon2id with parameters from config (OWASP Password Storage Cheat Sheet minimum by default: m=19 MiB, t=2, p=1).
- * Verifies imported argon2 (any variant) and bcrypt hashes too, so identities can move over from other systems;
+ * Verifies imported argon2 (any variant), bcrypt and Kratos's other import formats (imported-hashes.ts) too, so identities can move over from other systems;
  * `needsRehash` tells the login to upgrade such hashes to the configured argon2id.
  */
 export class PasswordHasher {
@@ -30,13 +31,14 @@ export class PasswordHasher {
   }
 
   static isSupportedHash(hashed: string): boolean {
-    return /^\$argon2(id|i|d)\$/.test(hashed) || /^\$2[aby]\$\d{2}\$/.test(hashed);
+    return /^\$argon2(id|i|d)\$/.test(hashed) || /^\$2[aby]\$\d{2}\$/.test(hashed) || isImportedHash(hashed);
   }
 
   async verify(hashed: string, password: string): Promise<boolean> {
     try {
       if (hashed.startsWith('$argon2')) return await argon2Verify(hashed, password);
       if (/^\$2[aby]\$/.test(hashed)) return await bcrypt.compare(password, hashed);
+      if (isImportedHash(hashed)) return await verifyImportedHash(hashed, password);
     } catch {
       return false;
     }

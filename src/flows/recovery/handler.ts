@@ -117,31 +117,32 @@ export class RecoveryFlows implements FlowHandlers {
 
   /**
    * The identity whose verified recovery address this is, or null: a trait address marked `recovery.via: email`
-   * that is also a verified address, or a secondary recovery address (settings) once verified.
+   * that is also a verified address, or a secondary recovery address (settings) once verified; the identity must be
+   * active. Two queries whatever the answer, so the lookup costs a known and an unknown address the same.
    */
-  private async recoveryTarget(email: string): Promise<{ identity: Identity; address: string } | null> {
+  private async recoveryTarget(email: string): Promise<{ identityId: string; address: string } | null> {
     const primary = await this.deps.db
       .selectFrom('identity_recovery_addresses as r')
       .innerJoin('identity_verifiable_addresses as v', (join) => join.onRef('v.identity_id', '=', 'r.identity_id').onRef('v.value', '=', 'r.value'))
+      .innerJoin('identities as i', 'i.id', 'r.identity_id')
       .select(['r.identity_id', 'r.value'])
       .where('r.value', '=', email)
       .where('r.via', '=', 'email')
       .where('v.verified', '=', 1)
+      .where('i.state', '=', 'active')
       .limit(1)
       .executeTakeFirst();
-    const row =
-      primary ??
-      (await this.deps.db
-        .selectFrom('identity_secondary_recovery_addresses')
-        .select(['identity_id', 'value'])
-        .where('verified_value', '=', email)
-        .where('via', '=', 'email')
-        .where('verified', '=', 1)
-        .executeTakeFirst());
-    if (!row) return null;
-    const identity = await this.deps.identities.get(row.identity_id);
-    if (!identity || identity.state !== 'active') return null;
-    return { identity, address: row.value };
+    const secondary = await this.deps.db
+      .selectFrom('identity_secondary_recovery_addresses as s')
+      .innerJoin('identities as i', 'i.id', 's.identity_id')
+      .select(['s.identity_id', 's.value'])
+      .where('s.verified_value', '=', email)
+      .where('s.via', '=', 'email')
+      .where('s.verified', '=', 1)
+      .where('i.state', '=', 'active')
+      .executeTakeFirst();
+    const row = primary ?? secondary;
+    return row ? { identityId: row.identity_id, address: row.value } : null;
   }
 
   /** Sends a code if the address is a verified recovery address; answers the same either way (no enumeration). */
@@ -156,27 +157,30 @@ export class RecoveryFlows implements FlowHandlers {
     const now = deps.clock.nowMs();
     const target = await this.recoveryTarget(email);
     let cause: string | null = target ? null : 'no_verified_recovery_address';
-    if (target) {
-      const lifespanMs = parseDurationMs(deps.config.selfservice.methods.code.config.lifespan);
-      const expiresAtMs = Math.min(now + lifespanMs, flow.expiresAtMs);
-      try {
-        await deps.identities.inTransaction(deps.db, async (trx) => {
-          const issued = await deps.oneTimeCodes.issue({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, identityId: target.identity.id, address: target.address, expiresAtMs }, trx);
-          await deps.courier.enqueue(
-            { template: 'recovery_code_valid', recipient: target.address, identityId: target.identity.id, carriesSecret: true, data: { RecoveryCode: issued.code, ExpiresInMinutes: Math.round((expiresAtMs - now) / 60_000) } },
-            trx,
-          );
-          await deps.audit.record({ type: 'recovery.requested', identityId: target.identity.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: true, expires_at: new Date(expiresAtMs).toISOString() } }, trx);
-        });
-      } catch (err) {
-        if (!(err instanceof CodeThrottledError)) throw err;
-        cause = 'address_code_budget_used';
-      }
+    const lifespanMs = parseDurationMs(deps.config.selfservice.methods.code.config.lifespan);
+    const expiresAtMs = Math.min(now + lifespanMs, flow.expiresAtMs);
+    try {
+      await deps.identities.inTransaction(deps.db, async (trx) => {
+        // Quotas per address and per client, with a reserve the owner's own request draws on (one-time-codes.ts).
+        // An unknown address goes through the same issue (its code names no identity: never mailed, never accepted,
+        // revoked below), so the two answers cost the same work (issue 14, finding 1).
+        const requester = { ip: info.ip, sessionIdentityId: null };
+        const issued = await deps.oneTimeCodes.issue({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, identityId: target?.identityId ?? null, address: target?.address ?? email, expiresAtMs, requester }, trx);
+        if (!target) return;
+        await deps.courier.enqueue(
+          { template: 'recovery_code_valid', recipient: target.address, identityId: target.identityId, carriesSecret: true, data: { RecoveryCode: issued.code, ExpiresInMinutes: Math.round((expiresAtMs - now) / 60_000) } },
+          trx,
+        );
+        await deps.audit.record({ type: 'recovery.requested', identityId: target.identityId, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: true, expires_at: new Date(expiresAtMs).toISOString() } }, trx);
+      });
+    } catch (err) {
+      if (!(err instanceof CodeThrottledError)) throw err;
+      cause ??= 'address_code_budget_used';
     }
     if (cause) {
       // Nothing is mailed; an earlier code of this flow stops working, exactly as when a code is resent.
       await deps.oneTimeCodes.revokeFlow(flow.id, RECOVERY_CODE_PURPOSE);
-      await deps.audit.record({ type: 'recovery.requested', identityId: target?.identity.id ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause } });
+      await deps.audit.record({ type: 'recovery.requested', identityId: target?.identityId ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause } });
     }
     flow.state = 'sent_email';
     flow.ui.nodes = sortNodes('recovery', codeNodes(email));

@@ -1,0 +1,101 @@
+/**
+ * What a flow needs to run a web_hook and act on its outcome, in Kairos's own types, so that registering the
+ * executor in the per-flow hook registry is a few lines:
+ *
+ * - `webHookContext(request, parts)`: `ctx` as Kratos builds it (web_hook.go `templateContext`) from the plain
+ *   request description and the JSON the public API already renders (flow, identity, session).
+ * - `interruptError(groups)`: an `interrupt` as the `FlowValidationError` the engine already renders into the flow
+ *   (messages on the node named by `instance_ptr`, or on the flow).
+ * - `applyIdentityPatch(identity, patch)`: a `patch` applied to the identity before it is stored (pre-persist);
+ *   the caller then stores it through `IdentityService` (create/update validate the traits against the schema and
+ *   derive addresses, so a hook cannot store traits the schema refuses).
+ */
+import { FlowValidationError } from '../flows/flow.js';
+import type { Identity } from '../identity/identity.js';
+import type { UiText } from '../ui/messages.js';
+import type { IdentityPatch, WebHookContext, WebHookMessageGroup } from './web-hook.js';
+
+export interface HookRequest {
+  method: string;
+  /** The full URL of the request as the client sent it (Kratos's `x.RequestURL`). */
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  cookies?: Record<string, string | undefined>;
+}
+
+export function webHookContext(request: HookRequest, parts: { flow: unknown; identity?: unknown; session?: unknown }): WebHookContext {
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(request.headers)) if (value !== undefined) headers[name] = value;
+  const cookies: Record<string, string> = {};
+  for (const [name, value] of Object.entries(request.cookies ?? {})) if (name !== '' && value !== undefined) cookies[name] = value;
+  return {
+    flow: parts.flow,
+    request_headers: headers,
+    request_method: request.method,
+    request_url: request.url,
+    request_cookies: cookies,
+    ...(parts.identity !== undefined ? { identity: parts.identity } : {}),
+    ...(parts.session !== undefined ? { session: parts.session } : {}),
+  };
+}
+
+/** The hook's messages in the flow, as Kratos shows a `can_interrupt` answer (`schema.NewHookValidationError`). */
+export function interruptError(groups: WebHookMessageGroup[], keepValues: Record<string, unknown> = {}): FlowValidationError {
+  const problems: { field: string | null; message: UiText }[] = [];
+  for (const group of groups) {
+    for (const m of group.messages) {
+      const message: UiText = { id: m.id, text: m.text, type: m.type };
+      if (m.context !== undefined && typeof m.context === 'object' && m.context !== null && !Array.isArray(m.context)) message.context = m.context as Record<string, unknown>;
+      problems.push({ field: group.field, message });
+    }
+  }
+  return new FlowValidationError(problems, keepValues);
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Kratos's `parseWebhookResponse`: the fields present replace the identity's. Addresses: Kairos derives them from
+ * the traits, so a hook's `verifiable_addresses` can only set the verified state of addresses the traits have.
+ * Returns the names of the fields changed (for the audit trail).
+ */
+export function applyIdentityPatch(identity: Identity, patch: IdentityPatch, nowMs: number): string[] {
+  const changed: string[] = [];
+  if (patch.traits) {
+    identity.traits = patch.traits;
+    changed.push('traits');
+  }
+  if (patch.schema_id) {
+    identity.schemaId = patch.schema_id;
+    changed.push('schema_id');
+  }
+  if (patch.state === 'active' || patch.state === 'inactive') {
+    if (identity.state !== patch.state) identity.stateChangedAtMs = nowMs;
+    identity.state = patch.state;
+    changed.push('state');
+  }
+  if ('metadata_public' in patch) {
+    identity.metadataPublic = patch.metadata_public;
+    changed.push('metadata_public');
+  }
+  if ('metadata_admin' in patch) {
+    identity.metadataAdmin = patch.metadata_admin;
+    changed.push('metadata_admin');
+  }
+  if ('external_id' in patch) {
+    identity.externalId = patch.external_id ?? null;
+    changed.push('external_id');
+  }
+  for (const entry of patch.verifiable_addresses ?? []) {
+    if (!isObject(entry) || typeof entry.value !== 'string') continue;
+    const address = identity.verifiableAddresses.find((a) => a.value.toLowerCase() === String(entry.value).toLowerCase() && (entry.via === undefined || a.via === entry.via));
+    if (address && typeof entry.verified === 'boolean') {
+      address.verified = entry.verified;
+      address.status = entry.verified ? 'completed' : address.status === 'completed' ? 'pending' : address.status;
+      address.verifiedAtMs = entry.verified ? (address.verifiedAtMs ?? nowMs) : null;
+      address.updatedAtMs = nowMs;
+      if (!changed.includes('verifiable_addresses')) changed.push('verifiable_addresses');
+    }
+  }
+  return changed;
+}
