@@ -149,7 +149,8 @@ export class CodeMfaStrategy implements LoginStrategy {
     try {
       await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
         await this.throttleIdentity(identity.id, now, trx);
-        const issued = await this.deps.oneTimeCodes.issue({ purpose: MFA_PURPOSE, flowId: flow.id, identityId: identity.id, address, expiresAtMs }, trx);
+        // The requester passed the first factor of this identity: the owner's own request (one-time-codes.ts quotas).
+        const issued = await this.deps.oneTimeCodes.issue({ purpose: MFA_PURPOSE, flowId: flow.id, identityId: identity.id, address, expiresAtMs, requester: { ip: request.ip, sessionIdentityId: identity.id }, owner: true }, trx);
         await this.deps.courier.enqueue(
           {
             template: 'login_code_valid',
