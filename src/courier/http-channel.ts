@@ -5,16 +5,15 @@
  * template_data, message_type}`. Auth as Kratos: `basic_auth {user, password}` or `api_key {name, value, in: header |
  * cookie}`.
  *
- * Jsonnet is evaluated by a real implementation, jrsonnet compiled to WebAssembly (`@arakoodev/jsonnet`, the package the
- * web_hook renderer in src/hooks uses; once that renderer is on main this file should call it instead of its own
- * `renderBody`). Templates are Kratos's: `function(ctx) { … }`.
+ * Jsonnet is evaluated by the web_hook renderer (src/hooks/jsonnet.ts: jrsonnet compiled to WebAssembly), with `ctx`
+ * as Kratos's top-level argument. Templates are Kratos's: `function(ctx) { … }`.
  *
  * Status: the channel is built and tested against a real HTTP receiver; it is not yet wired into the outbox worker
  * (no `sms` message type, no phone verification, no SMS codes).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import Jsonnet from '@arakoodev/jsonnet';
+import { renderJsonnet } from '../hooks/jsonnet.js';
 
 export interface HttpChannelAuth {
   type: 'basic_auth' | 'api_key';
@@ -54,7 +53,6 @@ export class HttpChannelError extends Error {
 const RESPONSE_BYTES_READ = 1024;
 /** Kratos: `ResilientClientWithConnectionTimeout(10*time.Second)`. */
 const REQUEST_TIMEOUT_MS = 10_000;
-const CTX_VAR = 'kairos_courier_ctx';
 
 function loadTemplate(source: string): string {
   if (source.startsWith('base64://')) return Buffer.from(source.slice('base64://'.length), 'base64').toString('utf8');
@@ -64,18 +62,10 @@ function loadTemplate(source: string): string {
 
 /** Evaluates a Kratos body template (`function(ctx) {…}`, or a plain value) with `ctx`. */
 export function renderBody(template: string, ctx: unknown): unknown {
-  const vm = new Jsonnet();
   try {
-    vm.extString(CTX_VAR, JSON.stringify(ctx));
-    const output = vm.evaluateSnippet(`local ${CTX_VAR} = std.parseJson(std.extVar('${CTX_VAR}'));\nlocal template = (\n${template}\n);\nif std.isFunction(template) then template(ctx=${CTX_VAR}) else template\n`);
-    try {
-      return JSON.parse(output);
-    } catch {
-      // This binding returns the error text instead of throwing.
-      throw new HttpChannelError(`courier body template: ${output.split('\n').slice(0, 2).join(' ').slice(0, 300)}`, null);
-    }
-  } finally {
-    vm.destroy();
+    return renderJsonnet(template, ctx);
+  } catch (err) {
+    throw new HttpChannelError(`courier body template: ${(err as Error).message.slice(0, 300)}`, null);
   }
 }
 
