@@ -13,6 +13,7 @@ const update = process.argv.includes('-u') || process.argv.includes('--update') 
 export default defineConfig({
   test: {
     include: ['test/e2e/**/*.test.ts'],
+    globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',

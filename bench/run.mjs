@@ -10,7 +10,7 @@ import { execSync } from 'node:child_process';
 import pg from 'pg';
 import cliProgress from 'cli-progress';
 import { register } from 'tsx/esm/api';
-import { cannon, freePort, memoryOf, parallel, peakTracker, shuffle, sleep, startProcess, summary } from './lib/util.mjs';
+import { cannon, ensureBuilt, freePort, memoryOf, parallel, peakTracker, shuffle, sleep, startProcess, summary } from './lib/util.mjs';
 import { renderMarkdown } from './lib/report.mjs';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -21,6 +21,9 @@ if (process.argv.includes('--render')) {
   writeFileSync(join(BENCH_DIR, 'RESULTS.md'), renderMarkdown(saved, existsSync(analysisPath) ? readFileSync(analysisPath, 'utf8') : ''));
   process.exit(0);
 }
+// The server under test is the compiled one (dist/, what `npm start` and production run); rebuilt here if older
+// than src/. The fixtures (seeding through Kairos's own services, in this process) still load the sources via tsx.
+ensureBuilt(resolve(dirname(fileURLToPath(import.meta.url)), '..'));
 register();
 const fixturesModule = await import('./kairos-fixtures.ts');
 const { openFixtures, seedCode, seedEmail, seedRecoveryCode, SEED_PASSWORD } = fixturesModule;
@@ -33,6 +36,9 @@ const PROFILE = argv.includes('--profile');
 const NO_PEER = argv.includes('--no-peer');
 const DIALECTS = (argv.find((a) => a.startsWith('--dialects='))?.split('=')[1] ?? 'sqlite,postgres').split(',');
 const ONLY = argv.find((a) => a.startsWith('--only='))?.split('=')[1]?.split(',') ?? null;
+// A quick run (harness check) never overwrites the full run's committed results.
+const RESULTS_JSON = QUICK ? 'results.quick.json' : 'results.json';
+const RESULTS_MD = QUICK ? 'RESULTS.quick.md' : 'RESULTS.md';
 const PG_URL = process.env.KAIROS_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 const MODE = QUICK
@@ -93,7 +99,14 @@ async function measure(target, scenario) {
     } else {
       request = scenario.setupRequest ? { ...scenario.base, setupRequest: (req) => ({ ...req, ...scenario.setupRequest() }) } : scenario.base;
     }
-    return cannon({ url: target.url + (scenario.base.path ?? '/'), connections, durationS, amount, request, pid: target.pid, expectStatus: scenario.expectStatus ?? null });
+    const before = target.statements ? await target.statements() : null;
+    const result = await cannon({ url: target.url + (scenario.base.path ?? '/'), connections, durationS, amount, request, pid: target.pid, expectStatus: scenario.expectStatus ?? null });
+    if (before) {
+      const after = await target.statements();
+      result.statements_per_request = (after.total - before.total) / result.total;
+      result.statements_by_kind = Object.fromEntries(Object.entries(after.by_kind).map(([kind, n]) => [kind, +((n - (before.by_kind[kind] ?? 0)) / result.total).toFixed(2)]).filter(([, n]) => n > 0));
+    }
+    return result;
   };
   const warmup = await one(CONNECTIONS, MODE.warmupS);
   rate = Math.max(warmup.rps, 5);
@@ -120,8 +133,13 @@ async function measure(target, scenario) {
     errors: all.reduce((s, r) => s + r.errors, 0),
     run_durations_s: runs.map((r) => +r.durationS.toFixed(1)),
     peak_rss_mib: +peak.toFixed(1),
+    // SQL statements the server sent per request (KAIROS_COUNT_STATEMENTS=1), over the measured runs.
+    ...(runs[0]?.statements_per_request !== undefined
+      ? { statements_per_request: summary(runs.map((r) => r.statements_per_request)), statements_by_kind: runs.at(-1).statements_by_kind }
+      : {}),
   };
-  log(`  ${scenario.id}: ${out.rps.median.toFixed(0)} req/s [${out.rps.min.toFixed(0)}–${out.rps.max.toFixed(0)}], p50 ${out.p50_ms.median} ms, p99 ${out.p99_ms.median} ms, unloaded p50 ${unloaded.p50} ms, non-2xx ${out.non2xx}, errors ${out.errors}, peak RSS ${out.peak_rss_mib} MiB, CPU ${out.cpu_ms_per_request.median.toFixed(3)} ms/request`);
+  const statements = out.statements_per_request ? `, SQL ${out.statements_per_request.median.toFixed(2)} statements/request (${Object.entries(out.statements_by_kind).map(([k, n]) => `${k} ${n}`).join(', ')})` : '';
+  log(`  ${scenario.id}: ${out.rps.median.toFixed(0)} req/s [${out.rps.min.toFixed(0)}–${out.rps.max.toFixed(0)}], p50 ${out.p50_ms.median} ms, p99 ${out.p99_ms.median} ms, unloaded p50 ${unloaded.p50} ms, non-2xx ${out.non2xx}, errors ${out.errors}, peak RSS ${out.peak_rss_mib} MiB, CPU ${out.cpu_ms_per_request.median.toFixed(3)} ms/request${statements}`);
   return out;
 }
 
@@ -206,14 +224,20 @@ async function startKairos(config, tag) {
   const nodeArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(BENCH, "profiles", tag)}`] : [];
   const proc = startProcess({
     command: process.execPath,
-    args: [...nodeArgs, join(ROOT, 'bin/kairos.mjs'), 'serve', '-c', file, '--migrate'],
+    args: [...nodeArgs, join(ROOT, 'dist/cli/bin.js'), 'serve', '-c', file, '--migrate'],
     cwd: ROOT,
-    env: { NODE_ENV: 'production' },
+    // The statement counter (storage/db.ts) is off in production; here it reports statements per request.
+    env: { NODE_ENV: 'production', KAIROS_COUNT_STATEMENTS: '1' },
     logFile: join(WORK, `kairos-${tag}.log`),
     readyUrl: `http://127.0.0.1:${config.serve.public.port}/health/ready`,
   });
   const readyMs = await proc.ready;
-  return { ...proc, url: `http://127.0.0.1:${config.serve.public.port}`, readyMs };
+  const statements = async () => {
+    const res = await fetch(`http://127.0.0.1:${config.serve.admin.port}/debug/statements`);
+    if (res.status !== 200) throw new Error(`statement counter: ${res.status} (is KAIROS_COUNT_STATEMENTS=1 reaching the server?)`);
+    return res.json();
+  };
+  return { ...proc, url: `http://127.0.0.1:${config.serve.public.port}`, readyMs, statements };
 }
 
 const json = (body) => JSON.stringify(body);
@@ -556,7 +580,7 @@ log(`  HOTP (HMAC-SHA1): ${Math.round(results.floors.hmac_sha1.ops_per_s)} ops/s
 
 for (const dialect of DIALECTS) {
   results.kairos[dialect] = await benchKairos(dialect);
-  writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n'); // partial, in case a later part fails
+  writeFileSync(join(BENCH, RESULTS_JSON), JSON.stringify(results, null, 2) + '\n'); // partial, in case a later part fails
 }
 results.peer = NO_PEER ? { skipped: 'skipped with --no-peer' } : await benchPeer();
 if (!QUICK) {
@@ -566,9 +590,9 @@ if (!QUICK) {
 results.not_yet_available = [];
 results.finished_at = new Date().toISOString();
 
-writeFileSync(join(BENCH, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+writeFileSync(join(BENCH, RESULTS_JSON), JSON.stringify(results, null, 2) + '\n');
 const analysisFile = join(BENCH, 'analysis.md');
-writeFileSync(join(BENCH, 'RESULTS.md'), renderMarkdown(results, existsSync(analysisFile) ? readFileSync(analysisFile, 'utf8') : ''));
-log(`\nwrote bench/results.json and bench/RESULTS.md`);
+writeFileSync(join(BENCH, RESULTS_MD), renderMarkdown(results, QUICK ? '' : existsSync(analysisFile) ? readFileSync(analysisFile, 'utf8') : ''));
+log(`\nwrote bench/${RESULTS_JSON} and bench/${RESULTS_MD}`);
 rmSync(WORK, { recursive: true, force: true });
 process.exit(0);

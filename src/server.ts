@@ -22,8 +22,11 @@ import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
 import { registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
+import { statementCounter } from './storage/db.js';
 
-export const KAIROS_VERSION = '0.1.0';
+import { KAIROS_VERSION } from './version.js';
+
+export { KAIROS_VERSION };
 
 export interface KairosServer {
   publicApp: FastifyInstance;
@@ -31,7 +34,13 @@ export interface KairosServer {
   engine: FlowEngine;
   modules: KairosModule[];
   deps: Deps;
+  /** Listens on both ports, then starts the modules' background work (`start`). */
   listen(): Promise<{ publicUrl: string; adminUrl: string }>;
+  /**
+   * Starts the modules' background work without listening: for callers that drive the apps in-process with
+   * `inject()` (the integration tests). `listen()` calls it.
+   */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -168,10 +177,20 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   });
   await adminApp.register(adminMfaRoutes, { deps, modules, actorOf: adminActorOf });
   await adminApp.register(adminAuditRoutes, { deps });
+  if (statementCounter.enabled) {
+    // Only with KAIROS_COUNT_STATEMENTS=1 (the bench): statements this process sent to the database so far.
+    adminApp.get('/debug/statements', async (_r, reply) => reply.send({ total: statementCounter.total, by_kind: statementCounter.byKind }));
+  }
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 
   let started = false;
+  const start = async () => {
+    if (started) return;
+    await Promise.all([publicApp.ready(), adminApp.ready()]);
+    started = true;
+    for (const module of modules) await module.start?.(context);
+  };
   return {
     publicApp,
     adminApp,
@@ -181,10 +200,10 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     async listen() {
       const publicAddress = await publicApp.listen({ host: config.serve.public.host, port: config.serve.public.port });
       const adminAddress = await adminApp.listen({ host: config.serve.admin.host, port: config.serve.admin.port });
-      started = true;
-      for (const module of modules) await module.start?.(context);
+      await start();
       return { publicUrl: publicAddress, adminUrl: adminAddress };
     },
+    start,
     async close() {
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);

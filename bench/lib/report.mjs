@@ -28,7 +28,7 @@ export function renderMarkdown(r, analysis) {
   lines.push(`Each figure: median of ${r.mode.runs} runs of ${r.mode.runS} s at ${r.connections} connections after a ${r.mode.warmupS} s warm-up, [min–max] of the runs; "unloaded" is one run at 1 connection. See bench/README.md for what each scenario does.`, '');
 
   // ---- ratios
-  lines.push('## Ratios (targets from issues 2, 3 and 8)', '');
+  lines.push('## Ratios (targets from issue 12; earlier ones from issues 2, 3 and 8)', '');
   lines.push(
     'Each ratio twice: **throughput** (requests/s of the scenario ÷ the floor\'s, both at 50 connections) and **CPU** (the floor\'s CPU time per operation ÷ the scenario\'s CPU time per request, read from /proc for the server process and all its threads). ' +
       'On a dedicated machine the two agree for CPU-bound servers; on this shared machine (load average at start: ' + r.machine.load_average_at_start.join(', ') + ') throughput moves with whatever else runs, while CPU per request does not, so the verdicts use the CPU ratio where both exist.',
@@ -60,10 +60,10 @@ export function renderMarkdown(r, analysis) {
   };
   const vs = (s, floorName) => (d) => ({ thr: k(d, s)?.rps.median / floorOf(d, floorName).rps, cpu: floorOf(d, floorName).cpu / cpuOf(k(d, s)) });
   const x2 = (v) => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
-  def('whoami / bare Fastify route', pct, vs('whoami', 'fastify'), '≥ 50%', (v) => v >= 0.5);
+  def('whoami / bare Fastify route', pct, vs('whoami', 'fastify'), '≥ 30% (SQLite), ≥ 15% (PostgreSQL)', (v, d) => v >= (d === 'sqlite' ? 0.3 : 0.15));
   def('password login / argon2id verify', pct, vs('login', 'argon2'), '≥ 90% (overhead ≤ 10%)', (v) => v >= 0.9);
   def('password login, unloaded: one verify ÷ login p50', pct, (d) => (r.kairos[d].floors?.argon2 ?? r.floors.argon2).single_ms / k(d, 'login')?.unloaded.p50_ms, 'for information (1 connection)');
-  def('TOTP step / bare Fastify route', pct, vs('totp', 'fastify'), '≥ 15%', (v) => v >= 0.15);
+  def('TOTP step / bare Fastify route', pct, vs('totp', 'fastify'), '≥ 8%', (v) => v >= 0.08);
   def('TOTP step p99 at 50 connections (ms)', f1, (d) => k(d, 'totp')?.p99_ms.median, '< 50 ms (SQLite)', (v, d) => (d === 'sqlite' ? v < 50 : null));
   def('TOTP step / HOTP floor (one HMAC-SHA1)', (v) => (Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : '–'), vs('totp', 'hmac_sha1'), 'for information');
   if (k(dialects[0], 'recovery')) def('recovery-code step / bare Fastify route', pct, vs('recovery', 'fastify'), 'for information');
@@ -72,10 +72,10 @@ export function renderMarkdown(r, analysis) {
   }
   if (peer) {
     const pv = (s) => (d) => ({ thr: k(d, s)?.rps.median / peer.scenarios[s].rps.median, cpu: cpuOf(peer.scenarios[s]) / cpuOf(k(d, s)) });
-    def(`TOTP step, Kairos ÷ Better Auth ${peer.version} (SQLite)`, times, pv('totp'), '≥ 20× (SQLite)', (v, d) => (d === 'sqlite' ? v >= 20 : null));
+    def(`TOTP step, Kairos ÷ Better Auth ${peer.version} verify-totp (Better Auth on SQLite)`, times, pv('totp'), '≥ 12× (SQLite), ≥ 6× (PostgreSQL), CPU', (v, d) => v >= (d === 'sqlite' ? 12 : 6));
     def('password login, Kairos ÷ Better Auth sign-in (argon2id vs scrypt, see notes)', times, pv('login'), 'for information');
   }
-  def('registration / argon2id verify (one hash of the same cost)', pct, vs('registration', 'argon2'), 'for information');
+  def('registration / argon2id verify (one hash of the same cost)', pct, vs('registration', 'argon2'), '≥ 85% (overhead ≤ 15%)', (v) => v >= 0.85);
   if (dialects.some((d) => r.kairos[d].scale?.totp)) {
     const ids = r.kairos[dialects[0]].scale.identities;
     const growth = (s, field) => (d) => {
@@ -91,7 +91,17 @@ export function renderMarkdown(r, analysis) {
   }
   const peakOf = (d) => Math.max(...Object.values(r.kairos[d].scenarios).map((s) => s.peak_rss_mib), ...Object.values(r.kairos[d].scale ?? {}).filter((s) => s?.peak_rss_mib).map((s) => s.peak_rss_mib));
   def('peak RSS over all scenarios (MiB)', f1, peakOf, '< 150 MiB', (v) => v < 150);
-  def('process start → /health/ready 200 (ms)', f0, (d) => r.kairos[d].ready_ms.base, '< 1000 ms', (v) => v < 1000);
+  def('idle RSS after start (MiB)', f1, (d) => r.kairos[d].idle_rss_mib, '< 90 MiB', (v) => v < 90);
+  def('process start → /health/ready 200 (ms)', f0, (d) => r.kairos[d].ready_ms.base, '< 500 ms (SQLite)', (v, d) => (d === 'sqlite' ? v < 500 : null));
+  // SQL statements the server sends per request (counted in the server: KAIROS_COUNT_STATEMENTS=1), so a
+  // regression in the hot path is visible in every run. BEGIN/COMMIT count as statements.
+  const stmts = (s) => (d) => k(d, s)?.statements_per_request?.median;
+  const f2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+  def('SQL statements per request: TOTP step', f2, stmts('totp'), '≤ 9', (v) => v <= 9);
+  def('SQL statements per request: whoami', f2, stmts('whoami'), '1', (v) => v <= 1);
+  for (const [s, label] of [['login', 'password login'], ['recovery', 'recovery-code step'], ['registration', 'registration'], ['rejected_diagnosis_on', 'rejected TOTP code (diagnosis on)']]) {
+    if (dialects.some((d) => Number.isFinite(stmts(s)(d)))) def(`SQL statements per request: ${label}`, f2, stmts(s), 'for information');
+  }
   lines.push('');
 
   // ---- absolute
@@ -113,9 +123,10 @@ export function renderMarkdown(r, analysis) {
       const fl = kd.floors;
       lines.push(`From another run: ${kd.reconstructed_from_log}. Its floors: bare Fastify ${range(fl.fastify.rps)} req/s (CPU ${f3(cpuOf(fl.fastify))} ms/request), argon2id ${f1(fl.argon2.ops_per_s)} ops/s (${f1(fl.argon2.single_ms)} ms alone), HOTP ${f0(fl.hmac_sha1.ops_per_s)} ops/s; CPU per argon2id verify and per HOTP are this run's (the log did not print them). Unloaded p99, request counts, start time, seeding rate and database size were not logged.`, '');
     }
-    row(['scenario', 'req/s at 50 conn.', 'p50 ms', 'p99 ms', 'unloaded p50 / p99 ms', 'CPU ms/request', 'peak RSS MiB', 'unexpected status / errors']);
-    row(['---', '---', '---', '---', '---', '---', '---', '---']);
-    const scen = (label, s) => s && row([label, range(s.rps), f1(s.p50_ms.median), f1(s.p99_ms.median), `${f1(s.unloaded.p50_ms)} / ${f1(s.unloaded.p99_ms)}`, f3(s.cpu_ms_per_request?.median), f1(s.peak_rss_mib), `${s.non2xx} / ${s.errors} of ${f0(s.requests)}`]);
+    row(['scenario', 'req/s at 50 conn.', 'p50 ms', 'p99 ms', 'unloaded p50 / p99 ms', 'CPU ms/request', 'peak RSS MiB', 'SQL statements/request', 'unexpected status / errors']);
+    row(['---', '---', '---', '---', '---', '---', '---', '---', '---']);
+    const sqlOf = (s) => (s.statements_per_request ? `${s.statements_per_request.median.toFixed(2)} (${Object.entries(s.statements_by_kind ?? {}).map(([kind, n]) => `${kind} ${n}`).join(', ')})` : '–');
+    const scen = (label, s) => s && row([label, range(s.rps), f1(s.p50_ms.median), f1(s.p99_ms.median), `${f1(s.unloaded.p50_ms)} / ${f1(s.unloaded.p99_ms)}`, f3(s.cpu_ms_per_request?.median), f1(s.peak_rss_mib), sqlOf(s), `${s.non2xx} / ${s.errors} of ${f0(s.requests)}`]);
     scen('whoami', kd.scenarios.whoami);
     scen('password login', kd.scenarios.login);
     scen(`TOTP step (${f0(r.mode.baseIds)} identities)`, kd.scenarios.totp);
@@ -127,7 +138,7 @@ export function renderMarkdown(r, analysis) {
       scen(`TOTP step (${f0(kd.scale.identities)} identities)`, kd.scale.totp);
       scen(`password login (${f0(kd.scale.identities)} identities)`, kd.scale.login);
     }
-    for (const n of r.not_yet_available) row([n.scenario, 'not yet available', '', '', '', '', n.reason]);
+    for (const n of r.not_yet_available) row([n.scenario, 'not yet available', '', '', '', '', '', n.reason]);
     lines.push('');
     lines.push(
       `Idle RSS ${f1(kd.idle_rss_mib)} MiB; start → ready ${f0(kd.ready_ms.base)} ms (${f0(r.mode.baseIds)} identities)` +

@@ -1,8 +1,28 @@
 // Small helpers for bench/run.mjs: child processes, memory of a process, autocannon runs, statistics.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, openSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync, openSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { createServer } from 'node:net';
 import autocannon from 'autocannon';
+
+/**
+ * Builds dist/ (`npm run build`) when it is missing or older than src/, package.json or a tsconfig: the bench
+ * measures the compiled server. The same rule as test/support/build.ts.
+ */
+export function ensureBuilt(root) {
+  const newest = (path) => {
+    const stat = statSync(path);
+    return stat.isDirectory() ? Math.max(stat.mtimeMs, ...readdirSync(path).map((e) => newest(join(path, e)))) : stat.mtimeMs;
+  };
+  const stamp = join(root, 'dist/version.js');
+  const stale = !existsSync(join(root, 'dist/cli/bin.js')) || !existsSync(stamp) ||
+    Math.max(newest(join(root, 'src')), ...['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(join(root, f)).mtimeMs)) > statSync(stamp).mtimeMs;
+  if (stale) {
+    process.stderr.write('bench: dist/ is missing or older than src/: npm run build\n');
+    execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });
+  }
+}
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

@@ -2,8 +2,6 @@
  * `kairos audit`: reads the audit trail straight from the database in the config (no admin key needed: whoever can
  * read the config can read the database). Same filters as `GET /admin/audit-events`.
  */
-import type { Command } from 'commander';
-import type { CommandContext } from './commands.js';
 import { AuditLog, type StoredAuditEvent } from '../audit/audit-log.js';
 import { openStorage } from '../storage/db.js';
 import { systemClock } from '../support/clock.js';
@@ -67,23 +65,4 @@ export async function runAuditCommand(dsn: string, options: AuditCommandOptions,
   } finally {
     await storage.close();
   }
-}
-
-export function addAuditCommand(program: Command, context: CommandContext): void {
-  program
-    .command('audit')
-    .description('list audit events (who did what, when, from where); never shows a secret')
-    .option('-c, --config <file>', 'config file (its dsn is read)')
-    .option('--dsn <dsn>', 'database DSN instead of the config\'s')
-    .option('--identity <id>', 'only events of this identity')
-    .option('--type <type...>', 'only these event types (repeat or comma-separate)')
-    .option('--since <time>', 'from this RFC 3339 time (inclusive)')
-    .option('--until <time>', 'up to this RFC 3339 time (exclusive)')
-    .option('--limit <n>', 'page size (1–1000, default 250)')
-    .option('--page-token <token>', 'continue after a previous page')
-    .option('--json', 'JSON output')
-    .action(async (options: AuditCommandOptions & { config?: string; dsn?: string }) => {
-      const dsn = options.dsn ?? process.env.DSN ?? context.load({ config: options.config }).config.dsn;
-      process.exitCode = await runAuditCommand(dsn, options, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
-    });
 }

@@ -1,14 +1,18 @@
-import { courierCommand } from '../courier/cli.js';
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../config/load.js';
+import { courierCommand } from '../courier/cli.js';
 import { secretsCommand } from './secrets.js';
-import { doctorCommands } from './doctor.js';
-import { addAuditCommand } from './audit.js';
-import { importCommand } from './import.js';
+import { doctorCommands } from './doctor-command.js';
+import { addAuditCommand } from './audit-command.js';
+import { importCommand } from './import-command.js';
 
 export interface CommandContext {
-  load(options: { config?: string; dev?: boolean }): LoadedConfig;
+  /** The config from a file (or dev mode); a config error ends the process with status 2. Loads ajv/yaml lazily. */
+  load(options: { config?: string; dev?: boolean }): Promise<LoadedConfig>;
 }
 
-/** Further `kairos` commands (doctor, secrets, audit, courier); each module adds one line here. */
+/**
+ * Further `kairos` commands (doctor, secrets, audit, courier, import); each module adds one line here. These modules only
+ * define the commands: each action imports its implementation when it runs (`kairos --help` loads none of them).
+ */
 export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [secretsCommand, doctorCommands, addAuditCommand, courierCommand, importCommand];

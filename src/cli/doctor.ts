@@ -7,9 +7,7 @@
  * Works against the database from the config and only reads: SQLite is opened read-only, PostgreSQL sessions are
  * `default_transaction_read_only`. Nothing here prints a secret.
  */
-import type { Command } from 'commander';
 import type { KairosConfig } from '../config/schema.js';
-import type { CommandContext } from './commands.js';
 import { parseDurationMs } from '../config/duration.js';
 import { openStorage, type Storage } from '../storage/db.js';
 import { SecretCipher } from '../crypto/secret-cipher.js';
@@ -219,42 +217,4 @@ export function formatClockReport(report: ClockDoctorReport): string {
     `ntp offset     ${ntpLine}`,
     `population     ${p.identities} identities (need ${p.min_identities}), median TOTP offset ${p.median_offset_seconds} s: ${p.message ?? p.status}`,
   ].join('\n') + '\n';
-}
-
-export function doctorCommands(program: Command, context: CommandContext): void {
-  const doctor = program.command('doctor').description('diagnose MFA problems from the database (reads only)');
-  doctor
-    .command('clock')
-    .description('server time, NTP offset, and the clock error TOTP users suggest')
-    .option('-c, --config <file>', 'YAML config file')
-    .option('--json', 'machine-readable output')
-    .action(async (options: { config?: string; json?: boolean }) => {
-      const { config } = context.load({ config: options.config, dev: !options.config });
-      const report = await doctorClock(config);
-      process.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : formatClockReport(report));
-    });
-  doctor
-    .command('totp')
-    .description('the runbook for one user: authenticator entry, parameters, drift, old secrets, lockout, rejections')
-    .argument('<identity>', 'identity id, or an identifier (e.g. the email)')
-    .option('-c, --config <file>', 'YAML config file')
-    .option('--code <code>', 'diagnose this code (as the user typed it)')
-    .option('--at <time>', 'when the code was typed: ISO 8601 or Unix seconds (default: now)')
-    .option('--json', 'machine-readable output')
-    .action(async (needle: string, options: { config?: string; code?: string; at?: string; json?: boolean }) => {
-      const { config } = context.load({ config: options.config, dev: !options.config });
-      let atMs: number;
-      try {
-        atMs = parseAt(options.at, systemClock.nowMs());
-      } catch (err) {
-        process.stderr.write(`kairos: ${(err as Error).message}\n`);
-        process.exit(2);
-      }
-      const report = await doctorTotp(config, needle, { code: options.code, atMs });
-      if (!report) {
-        process.stderr.write(`kairos: no identity matches "${needle}"\n`);
-        process.exit(1);
-      }
-      process.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : formatTotpReport(report));
-    });
 }

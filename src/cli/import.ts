@@ -4,7 +4,6 @@
  * terminal; the summary on stdout (text, or JSON with --json). Exit code 0 when every identity was imported or
  * already there, 1 when some failed (listed), 2 for unusable arguments or an unmigrated Kairos database.
  */
-import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { createDeps, createLogger, createModules } from '../registry.js';
 import { pendingMigrations } from '../storage/migrate.js';
@@ -12,67 +11,58 @@ import { KratosImporter, type ImportSummary } from '../import/kratos/importer.js
 import { KratosSource, redactDsn } from '../import/kratos/source.js';
 import type { CommandContext } from './commands.js';
 
-export function importCommand(program: Command, context: CommandContext): void {
-  const command = program.command('import').description('bring identities over from another system');
-  command
-    .command('kratos')
-    .description('import identities, addresses, passwords, TOTP and recovery codes from a Kratos database')
-    .requiredOption('--from <dsn>', 'DSN of the Kratos database (postgres://… or sqlite://…), opened read-only')
-    .option('-c, --config <file>', 'Kairos config (its dsn is the database imported into)')
-    .option('--dry-run', 'do everything in transactions that are rolled back: report what would happen, write nothing')
-    .option('--network <nid>', 'Kratos network id (needed only when the database has several)')
-    .option('--concurrency <n>', 'identities imported at once on PostgreSQL (SQLite: always 1)', '4')
-    .option('--json', 'print the summary as JSON')
-    .action(async (options: { from: string; config?: string; dryRun?: boolean; network?: string; concurrency: string; json?: boolean }) => {
-      const concurrency = Number(options.concurrency);
-      if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 16) {
-        process.stderr.write('kairos: --concurrency must be an integer from 1 to 16\n');
-        process.exit(2);
-      }
-      const { config } = context.load({ config: options.config });
-      const deps = createDeps(config, { logger: createLogger({ ...config, log: { ...config.log, level: 'warn' } }) });
-      let source: KratosSource | null = null;
-      try {
-        const pending = await pendingMigrations(deps.storage);
-        if (pending.length > 0) {
-          process.stderr.write(`kairos: the Kairos database has pending migrations (${pending.join(', ')}); run "kairos migrate sql" first\n`);
-          process.exitCode = 2;
-          return;
-        }
-        try {
-          source = KratosSource.open(options.from);
-        } catch (err) {
-          process.stderr.write(`kairos: ${(err as Error).message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-        const adapters = Object.fromEntries(createModules(deps).flatMap((m) => m.adapters ?? []).map((a) => [a.type, a]));
-        const bar = process.stderr.isTTY
-          ? new cliProgress.SingleBar({ format: `${options.dryRun ? 'dry run: ' : ''}importing [{bar}] {percentage}% | {value}/{total} identities`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
-          : null;
-        let summary: ImportSummary;
-        try {
-          summary = await new KratosImporter(deps, adapters).run(source, {
-            dryRun: options.dryRun,
-            network: options.network,
-            concurrency,
-            onStart: (total) => bar?.start(total, 0),
-            onProgress: (done) => bar?.update(done),
-          });
-        } catch (err) {
-          bar?.stop();
-          process.stderr.write(`kairos: import from ${redactDsn(options.from)} failed: ${(err as Error).message}\n`);
-          process.exitCode = 2;
-          return;
-        }
-        bar?.stop();
-        process.stdout.write(options.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
-        if (summary.failed.length > 0) process.exitCode = 1;
-      } finally {
-        await source?.close();
-        await deps.storage.close();
-      }
-    });
+export interface ImportKratosOptions { from: string; config?: string; dryRun?: boolean; network?: string; concurrency: string; json?: boolean }
+
+/** The `kairos import kratos` action; src/cli/import-command.ts defines the command and loads this module when it runs. */
+export async function runImportKratos(options: ImportKratosOptions, context: CommandContext): Promise<void> {
+  const concurrency = Number(options.concurrency);
+  if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 16) {
+    process.stderr.write('kairos: --concurrency must be an integer from 1 to 16\n');
+    process.exit(2);
+  }
+  const { config } = await context.load({ config: options.config });
+  const deps = createDeps(config, { logger: createLogger({ ...config, log: { ...config.log, level: 'warn' } }) });
+  let source: KratosSource | null = null;
+  try {
+    const pending = await pendingMigrations(deps.storage);
+    if (pending.length > 0) {
+      process.stderr.write(`kairos: the Kairos database has pending migrations (${pending.join(', ')}); run "kairos migrate sql" first\n`);
+      process.exitCode = 2;
+      return;
+    }
+    try {
+      source = KratosSource.open(options.from);
+    } catch (err) {
+      process.stderr.write(`kairos: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    const adapters = Object.fromEntries(createModules(deps).flatMap((m) => m.adapters ?? []).map((a) => [a.type, a]));
+    const bar = process.stderr.isTTY
+      ? new cliProgress.SingleBar({ format: `${options.dryRun ? 'dry run: ' : ''}importing [{bar}] {percentage}% | {value}/{total} identities`, stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+      : null;
+    let summary: ImportSummary;
+    try {
+      summary = await new KratosImporter(deps, adapters).run(source, {
+        dryRun: options.dryRun,
+        network: options.network,
+        concurrency,
+        onStart: (total) => bar?.start(total, 0),
+        onProgress: (done) => bar?.update(done),
+      });
+    } catch (err) {
+      bar?.stop();
+      process.stderr.write(`kairos: import from ${redactDsn(options.from)} failed: ${(err as Error).message}\n`);
+      process.exitCode = 2;
+      return;
+    }
+    bar?.stop();
+    process.stdout.write(options.json ? JSON.stringify(summary, null, 2) + '\n' : formatSummary(summary));
+    if (summary.failed.length > 0) process.exitCode = 1;
+  } finally {
+    await source?.close();
+    await deps.storage.close();
+  }
 }
 
 export function formatSummary(s: ImportSummary): string {

@@ -4,12 +4,6 @@
  * some token could not be decrypted with any configured key (those rows are left unchanged and listed by source).
  */
 import type { Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { SecretCipher } from '../crypto/secret-cipher.js';
-import { rotateAllSecrets } from '../crypto/rotation.js';
-import { openStorage } from '../storage/db.js';
-import { pendingMigrations } from '../storage/migrate.js';
-import { cryptoRandom } from '../support/random.js';
 import type { CommandContext } from './commands.js';
 
 const DEFAULT_BATCH_SIZE = 500;
@@ -27,7 +21,16 @@ export function secretsCommand(program: Command, context: CommandContext): void 
         process.stderr.write('kairos: --batch-size must be a positive integer\n');
         process.exit(2);
       }
-      const { config } = context.load({ config: options.config });
+      const { config } = await context.load({ config: options.config });
+      // Loaded when the command runs, so `kairos --help` does not load the database drivers.
+      const [{ default: cliProgress }, { SecretCipher }, { rotateAllSecrets }, { openStorage }, { pendingMigrations }, { cryptoRandom }] = await Promise.all([
+        import('cli-progress'),
+        import('../crypto/secret-cipher.js'),
+        import('../crypto/rotation.js'),
+        import('../storage/db.js'),
+        import('../storage/migrate.js'),
+        import('../support/random.js'),
+      ]);
       if (config.secrets.cipher.length === 0) {
         process.stderr.write('kairos: secrets.cipher is empty: nothing to encrypt with\n');
         process.exit(2);

@@ -23,6 +23,21 @@ describe('configuration', () => {
     expect(config.selfservice.methods.totp.config.issuer).toBe('127.0.0.1');
   });
 
+  it('the default TOTP issuer is the brand name when one is set, else the public host; an explicit issuer wins', () => {
+    const load = (overrides: Record<string, unknown>) => loadConfig({ overrides: { dsn: 'memory', secrets, ...overrides }, env: {} }).config;
+    expect(load({ ui: { brand: { name: 'Acme Cloud' } } }).selfservice.methods.totp.config.issuer).toBe('Acme Cloud');
+    const unbranded = load({});
+    expect(unbranded.selfservice.methods.totp.config.issuer).toBe('127.0.0.1');
+    expect(unbranded.ui.brand.name).toBe('Kairos');
+    expect(load({ ui: { brand: { name: 'Acme' } }, selfservice: { methods: { totp: { config: { issuer: 'Acme Login' } } } } }).selfservice.methods.totp.config.issuer).toBe('Acme Login');
+  });
+
+  it('ui.languages: the hosted UI offers English and German by default; only shipped languages are accepted', () => {
+    expect(loadConfig({ overrides: { dsn: 'memory', secrets }, env: {} }).config.ui.languages).toEqual(['en', 'de']);
+    expect(loadConfig({ overrides: { dsn: 'memory', secrets, ui: { languages: ['de'] } }, env: {} }).config.ui.languages).toEqual(['de']);
+    expect(() => loadConfig({ overrides: { dsn: 'memory', secrets, ui: { languages: ['fr'] } }, env: {} })).toThrow(/ui\.languages/);
+  });
+
   it('lets environment variables override keys Kratos-style', () => {
     const { config } = loadConfig({
       overrides: { dsn: 'memory', secrets },

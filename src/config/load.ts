@@ -187,7 +187,9 @@ function derive(config: Json): void {
   if (methods.lookup_secret.enabled === undefined) methods.lookup_secret.enabled = methods.totp.enabled || methods.webauthn.enabled;
   if (methods.totp.config.require_recovery_codes === undefined)
     methods.totp.config.require_recovery_codes = methods.lookup_secret.enabled;
-  if (!methods.totp.config.issuer) methods.totp.config.issuer = new URL(pub.base_url).hostname;
+  // The name authenticator apps show: the configured issuer, else the brand when one is set, else the public host.
+  if (!methods.totp.config.issuer) methods.totp.config.issuer = c.ui.brand.name || new URL(pub.base_url).hostname;
+  c.ui.brand.name ||= 'Kairos';
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });

@@ -386,11 +386,14 @@ export const configSchema = {
           type: 'object',
           default: {},
           properties: {
-            name: { type: 'string', default: 'Kairos' },
+            /** Default `Kairos` (applied after load: when set, it is also the default TOTP issuer). */
+            name: { type: 'string', minLength: 1 },
             primary_color: { type: 'string', pattern: '^#[0-9a-fA-F]{6}$', default: '#4f46e5' },
             logo_url: { type: 'string' },
           },
         },
+        /** Languages the hosted UI offers (shipped: en, de); the first is used when Accept-Language matches none. */
+        languages: { type: 'array', items: { type: 'string', enum: ['en', 'de'] }, minItems: 1, uniqueItems: true, default: ['en', 'de'] },
       },
     },
     log: {
@@ -501,6 +504,6 @@ export interface KairosConfig {
     worker: { enabled: boolean; poll_interval: string };
   };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
-  ui: { brand: { name: string; primary_color: string; logo_url?: string } };
+  ui: { brand: { name: string; primary_color: string; logo_url?: string }; languages: ('en' | 'de')[] };
   log: { level: string; format: 'json' | 'text'; leak_sensitive_values: boolean };
 }

@@ -12,7 +12,7 @@ export function courierCommand(program: Command, context: CommandContext): void 
       const { createDeps, createLogger } = await import('../registry.js');
       const { assertMigrated } = await import('../server.js');
       const { courierModule } = await import('./module.js');
-      const { config, warnings } = context.load({ config: options.config });
+      const { config, warnings } = await context.load({ config: options.config });
       const logger = createLogger(config);
       for (const warning of warnings) logger.warn(warning);
       const deps = createDeps(config, { logger });

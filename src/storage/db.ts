@@ -1,8 +1,9 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
-import pg from 'pg';
+import type pg from 'pg';
 import type { Database } from './tables.js';
 
 export type DialectName = 'sqlite' | 'postgres';
@@ -18,9 +19,32 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-// PostgreSQL returns int8 (bigint) as strings by default; every bigint column here holds milliseconds or counters
-// well inside Number.MAX_SAFE_INTEGER.
-pg.types.setTypeParser(20, (value) => Number(value));
+/** The PostgreSQL driver, loaded on first use: a server on SQLite never loads it (startup time and memory). */
+let pgModule: typeof pg | null = null;
+function loadPg(): typeof pg {
+  if (!pgModule) {
+    pgModule = createRequire(import.meta.url)('pg') as typeof pg;
+    // PostgreSQL returns int8 (bigint) as strings by default; every bigint column here holds milliseconds or counters
+    // well inside Number.MAX_SAFE_INTEGER.
+    pgModule.types.setTypeParser(20, (value) => Number(value));
+  }
+  return pgModule;
+}
+
+/**
+ * Statements sent to the database by this process, counted only when `KAIROS_COUNT_STATEMENTS=1` (`npm run bench`
+ * sets it and prints statements per request for each scenario, so a regression in the hot path shows). Off, the
+ * counting wrappers are not installed at all: the query path is the same code as without this feature.
+ * Counted where SQL reaches the driver (better-sqlite3 `prepare`, pg `client.query`), so transaction control
+ * statements (BEGIN, COMMIT) count like any other.
+ */
+export const statementCounter = { enabled: process.env.KAIROS_COUNT_STATEMENTS === '1', total: 0, byKind: {} as Record<string, number> };
+
+function countStatement(sqlText: string): void {
+  const kind = /^\s*(\w+)/.exec(sqlText)?.[1]?.toLowerCase() ?? 'other';
+  statementCounter.total++;
+  statementCounter.byKind[kind] = (statementCounter.byKind[kind] ?? 0) + 1;
+}
 
 export function dialectOf(dsn: string): DialectName {
   if (/^postgres(ql)?:\/\//.test(dsn)) return 'postgres';
@@ -63,13 +87,23 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
   // Kairos extension: ?search_path=schema puts every table in that schema (tests use one schema per run).
   const searchPath = url.searchParams.get('search_path');
   url.searchParams.delete('search_path');
-  const pool = new pg.Pool({
+  const pool = new (loadPg().Pool)({
     connectionString: url.toString(),
     max: options.poolSize ?? 10,
     ...(searchPath || options.readOnly
       ? { options: [searchPath ? `-c search_path=${searchPath}` : '', options.readOnly ? '-c default_transaction_read_only=on' : ''].filter(Boolean).join(' ') }
       : {}),
   });
+  if (statementCounter.enabled) {
+    pool.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        const first = args[0] as string | { text?: string };
+        countStatement(typeof first === 'string' ? first : (first?.text ?? ''));
+        return query(...args);
+      };
+    });
+  }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
@@ -105,7 +139,12 @@ function withStatementCache(database: SQLite.Database): SQLite.Database {
     }
     return statement;
   };
-  database.prepare = cachedPrepare as SQLite.Database['prepare'];
+  // Kysely prepares once per execution, so counting prepares counts statements.
+  const counted = (source: string): SQLite.Statement => {
+    countStatement(source);
+    return cachedPrepare(source);
+  };
+  database.prepare = (statementCounter.enabled ? counted : cachedPrepare) as SQLite.Database['prepare'];
   return database;
 }
 

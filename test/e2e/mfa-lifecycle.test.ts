@@ -3,7 +3,9 @@
  * off the rendered page and computes codes with oathtool; nothing here reads a secret from the DOM or the database.
  * Each step is a browser action checked by an assertion, with a screenshot and an accessibility check of every page.
  *
- * Two runs: SQLite at desktop size, and PostgreSQL at phone size.
+ * Three runs: SQLite at desktop size in English; PostgreSQL at phone size in German (the browser asks for de-DE);
+ * SQLite at desktop size in dark mode (prefers-color-scheme: dark), where axe also checks every colour contrast.
+ * The words a run looks for come from the catalogue in its language, so a page in the wrong language fails.
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,16 +15,42 @@ import { arrive, clickAndLoad, DESKTOP, openBrowser, PHONE, type E2eBrowser, typ
 import { Phone } from './support/phone.js';
 import { TestSmtpServer, eventually } from '../support/smtp.js';
 import { E2E_BRAND, newEmail, PASSWORD, startE2eKairos } from './support/kairos.js';
+import { translator, type Language } from '../../src/ui/i18n/catalogue.js';
+import type { MessageKey } from '../../src/ui/i18n/en.js';
+import { msg, type UiText } from '../../src/ui/messages.js';
+import { lookupMsg } from '../../src/credentials/lookup-secret/messages.js';
 
 /** One TOTP step (RFC 6238's default period, the one the server enrolls with). */
 const STEP_SECONDS = 30;
 
-const RUNS: { dialect: Dialect; viewport: Viewport }[] = [
-  { dialect: 'sqlite' as const, viewport: DESKTOP },
-  { dialect: 'postgres' as const, viewport: PHONE },
-].filter((run) => DIALECTS.includes(run.dialect));
+interface Run {
+  dialect: Dialect;
+  viewport: Viewport;
+  language: Language;
+  locale: string;
+  colorScheme: 'light' | 'dark';
+  shotPrefix: string;
+}
 
-describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ dialect, viewport }) => {
+const RUNS: Run[] = (
+  [
+    { dialect: 'sqlite', viewport: DESKTOP, language: 'en', locale: 'en-GB', colorScheme: 'light', shotPrefix: 'desktop' },
+    { dialect: 'postgres', viewport: PHONE, language: 'de', locale: 'de-DE', colorScheme: 'light', shotPrefix: 'phone-de' },
+    { dialect: 'sqlite', viewport: DESKTOP, language: 'en', locale: 'en-US', colorScheme: 'dark', shotPrefix: 'dark' },
+  ] as Run[]
+).filter((run) => DIALECTS.includes(run.dialect));
+
+/** Literal phrases of the diagnosis hints, per language (checked as written, not taken from the catalogue). */
+const PHRASES = {
+  en: { skew: 'about 3 minutes ahead', oldEntry: 'old entry' },
+  de: { skew: 'etwa 3 Minuten vor', oldEntry: 'alten Eintrag' },
+} as const;
+
+describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name, $language, $colorScheme)', ({ dialect, viewport, language, locale, colorScheme, shotPrefix }) => {
+  const tr = translator(language);
+  const L = (key: MessageKey, values?: Record<string, string | number | Date>) => tr.t(key, values);
+  const M = (m: UiText) => tr.message(m);
+  const phrases = PHRASES[language];
   let k: TestKairos;
   let b: E2eBrowser;
   let page: Page;
@@ -36,6 +64,11 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
   const heading = () => page.getByRole('heading', { level: 1 }).textContent();
   /** The next TOTP step: what a person does by waiting for the app to show a new code. */
   const nextStep = () => k.clock.advanceSeconds(STEP_SECONDS);
+  /** Settings: "Set up an authenticator app" — only then is a QR code on the page. */
+  const setUpApp = async () => {
+    await clickAndLoad(page, page.getByTestId('ui/totp/setup'));
+    await page.locator('figure.qr img').waitFor();
+  };
 
   let smtp: TestSmtpServer;
   /** The next mail with this subject for the user, read from the test SMTP server. */
@@ -49,7 +82,7 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
   beforeAll(async () => {
     smtp = await new TestSmtpServer().start();
     k = await startE2eKairos(dialect, { courier: { smtp: { connection_uri: smtp.uri, from_address: 'accounts@acme.example' }, worker: { poll_interval: '50ms' } } });
-    b = await openBrowser(viewport);
+    b = await openBrowser(viewport, { locale, colorScheme, shotPrefix });
     page = b.page;
     phone = new Phone(() => k.clock.nowMs());
   });
@@ -61,24 +94,33 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
 
   it('1. registers, opens settings and scans the QR code with the phone', async () => {
     await page.goto(`${k.publicUrl}/ui/registration`);
-    await page.getByLabel('E-Mail').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await clickAndLoad(page, page.getByRole('button', { name: 'Sign up' }));
+    await page.getByLabel(L('label.email'), { exact: true }).fill(email);
+    await page.getByLabel(M(msg.labelPassword()), { exact: true }).fill(PASSWORD);
+    await clickAndLoad(page, page.getByRole('button', { name: M(msg.registrationSignUp()) }));
+    // After sign-up: the verification step (when the registration hook sends the browser there) or the welcome
+    // page with the prompt to verify; this run verifies later, from the mail (step 7).
+    await page.waitForURL(/\/ui\/(welcome|verification)/);
+    expect(await page.locator('html').getAttribute('lang')).toBe(language);
+    if (new URL(page.url()).pathname === '/ui/verification') await clickAndLoad(page, page.getByTestId('ui/link/verify-later'));
     await page.waitForURL(/\/ui\/welcome/);
     await arrive(page, b, '01-welcome-after-registration');
+    expect(await page.getByTestId('ui/verify-prompt').isVisible()).toBe(true);
     expect(await page.getByTestId('ui/message/1900500').isVisible()).toBe(true);
 
-    await clickAndLoad(page, page.getByRole('link', { name: 'Account settings', exact: true }));
+    await clickAndLoad(page, page.getByRole('link', { name: L('welcome.settings'), exact: true }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('false');
+    // Nothing is generated for the person to scan until they choose to set up an app.
+    expect(await page.locator('figure.qr').count()).toBe(0);
+    await setUpApp();
     const totp = page.getByTestId('ui/group/totp');
-    expect(await totp.getByRole('heading').textContent()).toBe('Set up an authenticator app');
+    expect(await totp.getByRole('heading').textContent()).toBe(L('group.totp.setup'));
     const qr = totp.locator('figure.qr img');
     const box = (await qr.boundingBox())!;
     // Large enough for a phone camera across a desk: at least 200 CSS pixels, and fully inside the viewport width.
     expect(box.width).toBeGreaterThanOrEqual(200);
     expect(box.x + box.width).toBeLessThanOrEqual(viewport.width);
-    const input = totp.getByLabel('Verify code');
+    const input = totp.getByLabel(M(msg.labelVerifyCode()));
     expect(await input.getAttribute('inputmode')).toBe('numeric');
     expect(await input.getAttribute('autocomplete')).toBe('one-time-code');
     await qr.scrollIntoViewIfNeeded();
@@ -93,63 +135,66 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     const shown = (await totp.locator('code.secret').textContent())!;
     expect(shown.split(' ').every((group, i, all) => group.length === 4 || (i === all.length - 1 && group.length <= 4))).toBe(true);
     expect(shown.replaceAll(' ', '')).toBe(entry.secretBase32);
-    expect(await totp.getByRole('button', { name: 'Copy the secret key' }).isVisible()).toBe(true);
+    expect(await totp.getByRole('button', { name: L('secret.copy.label') }).isVisible()).toBe(true);
   });
 
   it('2. enters the code, is shown recovery codes, downloads them, confirms, and sees TOTP enrolled', async () => {
     const totp = page.getByTestId('ui/group/totp');
-    await totp.getByLabel('Verify code').fill(phone.code());
-    await clickAndLoad(page, totp.getByRole('button', { name: 'Save' }));
+    await totp.getByLabel(M(msg.labelVerifyCode())).fill(phone.code());
+    await clickAndLoad(page, totp.getByRole('button', { name: M(msg.labelSave()) }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     // The code was right, but nothing is enrolled until the recovery codes are saved.
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('false');
     const group = page.getByTestId('ui/group/lookup_secret');
-    expect(await group.getByRole('heading').textContent()).toBe('Save your backup codes');
+    expect(await group.getByRole('heading').textContent()).toBe(L('group.lookup_secret.save'));
     codes = await group.locator('[data-testid="node/text/lookup_secret_codes/text"] code').allTextContents();
     expect(codes.length).toBeGreaterThanOrEqual(10);
     expect(new Set(codes).size).toBe(codes.length);
     await arrive(page, b, '03-recovery-codes');
 
-    const [download] = await Promise.all([page.waitForEvent('download'), group.getByRole('link', { name: 'Download codes (.txt)' }).click()]);
+    const [download] = await Promise.all([page.waitForEvent('download'), group.getByRole('link', { name: M(lookupMsg.downloadLabel()) }).click()]);
     expect(download.suggestedFilename()).toMatch(/\.txt$/);
     const file = readFileSync((await download.path())!, 'utf8');
     const fileCodes = [...file.matchAll(/^\s*\d+\.\s+(\S+)\s*$/gm)].map((m) => m[1]);
     expect(fileCodes).toEqual(codes);
 
     // "I have saved these codes" is required: the browser does not send the form without it.
-    const confirm = group.getByRole('button', { name: 'Confirm backup recovery codes' });
+    const confirm = group.getByRole('button', { name: M(msg.settingsLookupConfirm()) });
     await confirm.click();
     expect(await group.getByRole('checkbox').evaluate((el) => (el as HTMLInputElement).validity.valueMissing)).toBe(true);
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('false');
-    await group.getByRole('checkbox', { name: 'I have saved these backup recovery codes in a safe place' }).check();
+    await group.getByRole('checkbox', { name: M(lookupMsg.acknowledgeLabel()) }).check();
     await clickAndLoad(page, confirm);
     await page.waitForURL(/\/ui\/settings\?flow=/);
     expect(await messageIds()).toContain(1050001);
     for (const factor of ['totp', 'lookup_secret']) expect(await page.getByTestId(`ui/factor/${factor}`).getAttribute('data-enrolled')).toBe('true');
-    expect(await page.getByTestId('ui/factor/totp').textContent()).toMatch(/Added \d{1,2} \w{3} \d{4}/);
-    expect(await page.getByTestId('ui/group/totp').getByRole('button', { name: 'Unlink TOTP Authenticator App' }).isVisible()).toBe(true);
+    const today = new Intl.DateTimeFormat(language, { year: 'numeric', month: 'short', day: 'numeric', timeZone: 'UTC' }).format(k.clock.nowMs());
+    const added = (await page.getByTestId('ui/factor/totp').textContent())!;
+    expect(added).toContain(L('factor.added', { at: new Date(k.clock.nowMs()) }).split(' ')[0]!);
+    expect(added).toContain(today);
+    expect(await page.getByTestId('ui/group/totp').getByRole('button', { name: M(msg.settingsUnlinkTotp()) }).isVisible()).toBe(true);
     await arrive(page, b, '04-settings-totp-enrolled');
   });
 
   it('3. signs out, signs in with the password, gets the second-factor page and lands at aal2 with a fresh code', async () => {
     await page.goto(`${k.publicUrl}/ui/logout`);
     await page.waitForURL(/\/ui\/login\?flow=/);
-    await page.getByLabel('ID').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await clickAndLoad(page, page.getByRole('button', { name: 'Sign in' }));
+    await page.getByLabel(L('label.email'), { exact: true }).fill(email);
+    await page.getByLabel(M(msg.labelPassword()), { exact: true }).fill(PASSWORD);
+    await clickAndLoad(page, page.getByRole('button', { name: M(msg.loginSignIn()) }));
     await page.waitForURL(/\/ui\/login\?flow=/);
-    expect(await heading()).toBe('Two-Factor Authentication');
+    expect(await heading()).toBe(L('title.secondFactor'));
     expect(await messageIds()).toContain(1010004);
-    const code = page.getByTestId('ui/group/totp').getByLabel('Authentication code');
+    const code = page.getByTestId('ui/group/totp').getByLabel(M(msg.loginTotpLabel()));
     expect(await code.getAttribute('inputmode')).toBe('numeric');
     expect(await code.getAttribute('autocomplete')).toBe('one-time-code');
     await arrive(page, b, '05-second-factor');
 
     nextStep();
     await code.fill(phone.code());
-    await clickAndLoad(page, page.getByRole('button', { name: 'Use Authenticator' }));
+    await clickAndLoad(page, page.getByRole('button', { name: M(msg.loginUseTotp()) }));
     await page.waitForURL(/\/ui\/welcome/);
-    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('aal2');
+    expect(await page.getByTestId('ui/session/aal').getAttribute('data-aal')).toBe('aal2');
     await arrive(page, b, '06-signed-in-aal2');
   });
 
@@ -157,45 +202,46 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
   async function passwordStep(): Promise<void> {
     await page.goto(`${k.publicUrl}/ui/logout`);
     await page.waitForURL(/\/ui\/login\?flow=/);
-    await page.getByLabel('ID').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await clickAndLoad(page, page.getByRole('button', { name: 'Sign in' }));
-    expect(await heading()).toBe('Two-Factor Authentication');
+    await page.getByLabel(L('label.email'), { exact: true }).fill(email);
+    await page.getByLabel(M(msg.labelPassword()), { exact: true }).fill(PASSWORD);
+    await clickAndLoad(page, page.getByRole('button', { name: M(msg.loginSignIn()) }));
+    expect(await heading()).toBe(L('title.secondFactor'));
   }
 
   async function useBackupCode(code: string): Promise<void> {
-    await page.getByRole('link', { name: 'Use a backup code' }).click();
     const group = page.getByTestId('ui/group/lookup_secret');
-    await group.getByLabel('Backup recovery code').fill(code);
-    await clickAndLoad(page, group.getByRole('button', { name: 'Use backup recovery code' }));
+    // After a rejected code every form is on the page already, with no link to it.
+    if (!(await group.isVisible())) await page.getByRole('link', { name: L('switch.lookup_secret') }).click();
+    await group.getByLabel(M(msg.loginLookupLabel())).fill(code);
+    await clickAndLoad(page, group.getByRole('button', { name: M(msg.loginUseLookup()) }));
   }
 
   async function useAppCode(code: string): Promise<void> {
     const group = page.getByTestId('ui/group/totp');
-    await group.getByLabel('Authentication code').fill(code);
-    await clickAndLoad(page, group.getByRole('button', { name: 'Use Authenticator' }));
+    await group.getByLabel(M(msg.loginTotpLabel())).fill(code);
+    await clickAndLoad(page, group.getByRole('button', { name: M(msg.loginUseTotp()) }));
   }
 
-  const aal = () => page.getByTestId('ui/session/aal').textContent();
+  const aal = () => page.getByTestId('ui/session/aal').getAttribute('data-aal');
 
   it('4. loses the phone: a backup code works once, shows what remains; regenerated codes replace the old ones', async () => {
     await passwordStep();
     // Without JavaScript the backup-code form sits behind a plain link; it is hidden until asked for.
     expect(await page.getByTestId('ui/group/lookup_secret').isVisible()).toBe(false);
-    await page.getByRole('link', { name: 'Use a backup code' }).click();
+    await page.getByRole('link', { name: L('switch.lookup_secret') }).click();
     expect(await page.getByTestId('ui/group/lookup_secret').isVisible()).toBe(true);
     await arrive(page, b, '07-use-backup-code');
     await useBackupCode(codes[0]!);
     await page.waitForURL(/\/ui\/welcome/);
     expect(await aal()).toBe('aal2');
     const remaining = page.getByTestId('ui/message/1900200');
-    expect(await remaining.textContent()).toContain(`${codes.length - 1} codes remain`);
+    expect(await remaining.textContent()).toContain(M(lookupMsg.codesRemaining(codes.length - 1)));
     await arrive(page, b, '08-backup-code-remaining');
 
     await passwordStep();
     await useBackupCode(codes[0]!);
     expect(await messageIds()).toContain(4000012);
-    expect(await page.getByTestId('ui/message/4000012').textContent()).toBe('This backup recovery code has already been used.');
+    expect(await page.getByTestId('ui/message/4000012').textContent()).toBe(M(msg.lookupAlreadyUsed()));
     // After a rejected code every option is on the page.
     expect(await page.getByTestId('ui/group/lookup_secret').isVisible()).toBe(true);
     await arrive(page, b, '09-backup-code-reused');
@@ -205,17 +251,17 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     await page.goto(`${k.publicUrl}/ui/settings`);
     await page.waitForURL(/\/ui\/settings\?flow=/);
     let group = page.getByTestId('ui/group/lookup_secret');
-    expect(await group.getByTestId('node/text/lookup_secret_status/text').textContent()).toContain(`${codes.length - 2} of ${codes.length}`);
-    await clickAndLoad(page, group.getByRole('button', { name: 'Reveal backup recovery codes' }));
+    expect(await group.getByTestId('node/text/lookup_secret_status/text').textContent()).toContain(M(lookupMsg.codesStatus(codes.length - 2, codes.length)));
+    await clickAndLoad(page, group.getByRole('button', { name: M(msg.settingsRevealLookup()) }));
     group = page.getByTestId('ui/group/lookup_secret');
     expect(await group.locator('li.used').count()).toBe(2);
-    await clickAndLoad(page, group.getByRole('button', { name: 'Generate new backup recovery codes' }));
+    await clickAndLoad(page, group.getByRole('button', { name: M(msg.settingsRegenerateLookup()) }));
     group = page.getByTestId('ui/group/lookup_secret');
     const fresh = await group.locator('[data-testid="node/text/lookup_secret_codes/text"] code').allTextContents();
     expect(fresh.length).toBe(codes.length);
     expect(fresh.some((c) => codes.includes(c))).toBe(false);
     await group.getByRole('checkbox').check();
-    await clickAndLoad(page, group.getByRole('button', { name: 'Confirm backup recovery codes' }));
+    await clickAndLoad(page, group.getByRole('button', { name: M(msg.settingsLookupConfirm()) }));
     expect(await messageIds()).toContain(1050001);
 
     await passwordStep();
@@ -234,8 +280,8 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     await useAppCode(phone.code());
     const hint = page.getByTestId('ui/message/4900003');
     expect(await hint.getAttribute('data-message-type')).toBe('error');
-    expect(await hint.textContent()).toContain('about 3 minutes ahead');
-    expect(await hint.textContent()).toContain('Why this did not work');
+    expect(await hint.textContent()).toContain(phrases.skew);
+    expect(await hint.textContent()).toContain(L('callout.error'));
     await arrive(page, b, '10-clock-skew-hint');
     phone.clockOffsetSeconds = 0;
     nextStep();
@@ -250,15 +296,16 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     const old = phone.latest;
     nextStep();
     let totp = page.getByTestId('ui/group/totp');
-    await totp.getByLabel('Code from your authenticator app, or one of your backup recovery codes').fill(phone.code(old));
-    await clickAndLoad(page, totp.getByRole('button', { name: 'Unlink TOTP Authenticator App' }));
+    await totp.getByLabel(L('1900101')).fill(phone.code(old));
+    await clickAndLoad(page, totp.getByRole('button', { name: M(msg.settingsUnlinkTotp()) }));
     expect(await messageIds()).toContain(1050001);
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('false');
+    await setUpApp();
     totp = page.getByTestId('ui/group/totp');
     const entry = await phone.scan(totp.locator('figure.qr img'));
     expect(entry.secretBase32).not.toBe(old.secretBase32);
-    await totp.getByLabel('Verify code').fill(phone.code(entry));
-    await clickAndLoad(page, totp.getByRole('button', { name: 'Save' }));
+    await totp.getByLabel(M(msg.labelVerifyCode())).fill(phone.code(entry));
+    await clickAndLoad(page, totp.getByRole('button', { name: M(msg.labelSave()) }));
     // Unused backup codes remain, so the new app is enrolled at once.
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('true');
 
@@ -266,7 +313,7 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     nextStep();
     await useAppCode(phone.code(old));
     const hint = page.getByTestId('ui/message/4900004');
-    expect(await hint.textContent()).toContain('old entry');
+    expect(await hint.textContent()).toContain(phrases.oldEntry);
     await arrive(page, b, '11-old-entry-hint');
     nextStep();
     await useAppCode(phone.code(entry));
@@ -286,21 +333,21 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     codes = [];
 
     await passwordStep();
-    await clickAndLoad(page, page.getByRole('link', { name: 'Lost your authenticator and codes?' }));
+    await clickAndLoad(page, page.getByRole('link', { name: L('link.lostSecondFactor') }));
     await page.waitForURL(/\/ui\/recovery\?flow=/);
-    expect(await heading()).toBe('Recover your account');
+    expect(await heading()).toBe(L('title.recovery'));
     await arrive(page, b, '13-recovery-start');
-    await page.getByLabel('Email').fill(email);
-    await clickAndLoad(page, page.getByRole('button', { name: /Submit|Continue|Send/ }).first());
+    await page.getByLabel(M(msg.labelEmail()), { exact: true }).fill(email);
+    await clickAndLoad(page, page.getByRole('button', { name: L('action.sendCode') }));
     expect(await messageIds()).toContain(1060003);
     const code = /\b(\d{6})\b/.exec((await mail('Recover access to your account')).text)![1]!;
-    await page.getByLabel('Recovery code').fill(code);
-    await clickAndLoad(page, page.getByRole('button', { name: /Submit|Continue/ }).first());
+    await page.getByLabel(M(msg.labelRecoveryCode())).fill(code);
+    await clickAndLoad(page, page.getByRole('button', { name: M(msg.labelSubmit()), exact: true }));
     // Email alone does not remove the second factor: the password completes the reset.
     expect(await messageIds()).toContain(1900400);
     await arrive(page, b, '14-recovery-mfa-reset');
-    await page.getByLabel('Password').fill(PASSWORD);
-    await clickAndLoad(page, page.getByRole('button').filter({ hasText: /Sign in|Continue|Submit|Reset/ }).first());
+    await page.getByLabel(M(msg.labelPassword()), { exact: true }).fill(PASSWORD);
+    await clickAndLoad(page, page.getByRole('button', { name: M(msg.labelSubmit()), exact: true }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     expect(await messageIds()).toEqual(expect.arrayContaining([1060001, 1900401]));
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('false');
@@ -311,15 +358,16 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
 
     await page.goto(`${k.publicUrl}/ui/settings`);
     await page.waitForURL(/\/ui\/settings\?flow=/);
+    await setUpApp();
     const totp = page.getByTestId('ui/group/totp');
     await phone.scan(totp.locator('figure.qr img'));
     nextStep();
-    await totp.getByLabel('Verify code').fill(phone.code());
-    await clickAndLoad(page, totp.getByRole('button', { name: 'Save' }));
+    await totp.getByLabel(M(msg.labelVerifyCode())).fill(phone.code());
+    await clickAndLoad(page, totp.getByRole('button', { name: M(msg.labelSave()) }));
     const group = page.getByTestId('ui/group/lookup_secret');
     codes = await group.locator('[data-testid="node/text/lookup_secret_codes/text"] code').allTextContents();
     await group.getByRole('checkbox').check();
-    await clickAndLoad(page, group.getByRole('button', { name: 'Confirm backup recovery codes' }));
+    await clickAndLoad(page, group.getByRole('button', { name: M(msg.settingsLookupConfirm()) }));
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('true');
     await page.goto(`${k.publicUrl}/ui/welcome`);
     expect(await aal()).toBe('aal2');
@@ -341,24 +389,25 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name)', ({ d
     phone.lose();
     await page.goto(`${k.publicUrl}/ui/logout`);
     await page.waitForURL(/\/ui\/login\?flow=/);
-    await page.getByLabel('ID').fill(email);
-    await page.getByLabel('Password').fill(PASSWORD);
-    await clickAndLoad(page, page.getByRole('button', { name: 'Sign in' }));
+    await page.getByLabel(L('label.email'), { exact: true }).fill(email);
+    await page.getByLabel(M(msg.labelPassword()), { exact: true }).fill(PASSWORD);
+    await clickAndLoad(page, page.getByRole('button', { name: M(msg.loginSignIn()) }));
     await page.waitForURL(/\/ui\/welcome/);
     const guide = page.getByTestId('ui/message/1900500');
     expect(await guide.isVisible()).toBe(true);
     await arrive(page, b, '16-after-admin-reset');
-    await clickAndLoad(page, guide.getByRole('link', { name: 'Open account settings' }));
+    await clickAndLoad(page, guide.getByRole('link', { name: L('link.openSettings') }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
+    await setUpApp();
     const totp = page.getByTestId('ui/group/totp');
-    expect(await totp.getByRole('heading').textContent()).toBe('Set up an authenticator app');
+    expect(await totp.getByRole('heading').textContent()).toBe(L('group.totp.setup'));
     await phone.scan(totp.locator('figure.qr img'));
     nextStep();
-    await totp.getByLabel('Verify code').fill(phone.code());
-    await clickAndLoad(page, totp.getByRole('button', { name: 'Save' }));
+    await totp.getByLabel(M(msg.labelVerifyCode())).fill(phone.code());
+    await clickAndLoad(page, totp.getByRole('button', { name: M(msg.labelSave()) }));
     const group = page.getByTestId('ui/group/lookup_secret');
     await group.getByRole('checkbox').check();
-    await clickAndLoad(page, group.getByRole('button', { name: 'Confirm backup recovery codes' }));
+    await clickAndLoad(page, group.getByRole('button', { name: M(msg.settingsLookupConfirm()) }));
     expect(await page.getByTestId('ui/factor/totp').getAttribute('data-enrolled')).toBe('true');
   });
 });

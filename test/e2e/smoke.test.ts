@@ -27,10 +27,11 @@ describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
     expect(new URL(page.url()).pathname).toBe('/ui/registration');
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Create your account');
     await arrive(page, b, 'smoke-registration');
-    await page.getByLabel('E-Mail').fill(email);
+    await page.getByLabel('Email', { exact: true }).fill(email);
     await page.getByLabel('Password').fill(PASSWORD);
-    await clickAndLoad(page, page.getByRole('button', { name: 'Sign up' }));
-    await page.waitForURL(/\/ui\/welcome/);
+    await clickAndLoad(page, page.getByRole('button', { name: 'Create account' }));
+    await page.waitForURL(/\/ui\/(welcome|verification)/);
+    if (new URL(page.url()).pathname === '/ui/verification') await clickAndLoad(page, page.getByTestId('ui/link/verify-later'));
     expect(await page.getByTestId('ui/session').textContent()).toContain(email);
 
     await clickAndLoad(page, page.getByRole('link', { name: 'Sign out' }));
@@ -41,12 +42,13 @@ describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
     await clickAndLoad(page, page.getByRole('link', { name: 'Sign in' }).first());
     await page.waitForURL(/\/ui\/login\?flow=/);
     await arrive(page, b, 'smoke-login');
-    await page.getByLabel('ID').fill(email);
+    await page.getByLabel('Email', { exact: true }).fill(email);
     await page.getByLabel('Password').fill(PASSWORD);
     await clickAndLoad(page, page.getByRole('button', { name: 'Sign in' }));
     await page.waitForURL(/\/ui\/welcome/);
     expect(await page.getByTestId('ui/session').textContent()).toContain(email);
-    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('aal1');
+    expect(await page.getByTestId('ui/session/aal').getAttribute('data-aal')).toBe('aal1');
+    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('Signed in with one step: Password.');
   });
 
   it('a form sent without its security cookie ends on an error page that explains what to do', async () => {
@@ -56,7 +58,7 @@ describe('hosted UI smoke test (Chromium): register, sign out, sign in', () => {
     await page.waitForURL(/\/ui\/login\?flow=/);
     // The cookie is lost between opening the form and sending it (blocked cookies, another browser).
     await b.context.clearCookies();
-    await page.getByLabel('ID').fill('someone@example.com');
+    await page.getByLabel('Email', { exact: true }).fill('someone@example.com');
     await page.getByLabel('Password').fill(PASSWORD);
     await clickAndLoad(page, page.getByRole('button', { name: 'Sign in' }));
     await page.waitForURL(/\/ui\/error\?id=/);
@@ -84,21 +86,23 @@ describe('hosted UI without JavaScript (Chromium, scripts disabled)', () => {
     const { page } = b;
     const phone = new Phone(() => k.clock.nowMs());
     await page.goto(`${k.publicUrl}/ui/registration`);
-    await page.getByLabel('E-Mail').fill(newEmail('nojs'));
+    await page.getByLabel('Email', { exact: true }).fill(newEmail('nojs'));
     await page.getByLabel('Password').fill(PASSWORD);
-    await clickAndLoad(page, page.getByRole('button', { name: 'Sign up' }));
-    await page.waitForURL(/\/ui\/welcome/);
-    await clickAndLoad(page, page.getByRole('link', { name: 'Account settings', exact: true }));
+    await clickAndLoad(page, page.getByRole('button', { name: 'Create account' }));
+    await page.waitForURL(/\/ui\/(welcome|verification)/);
+    await page.goto(`${k.publicUrl}/ui/settings`);
     await page.waitForURL(/\/ui\/settings\?flow=/);
+    // "Set up an authenticator app" is a plain link to the same flow: no script needed.
+    await clickAndLoad(page, page.getByRole('link', { name: 'Set up an authenticator app' }));
     const totp = page.getByTestId('ui/group/totp');
     expect(await totp.getByRole('button', { name: 'Copy the secret key' }).isVisible()).toBe(false);
     await phone.scan(totp.locator('figure.qr img'));
-    await totp.getByLabel('Verify code').fill(phone.code());
+    await totp.getByLabel('Code from the app').fill(phone.code());
     await clickAndLoad(page, totp.getByRole('button', { name: 'Save' }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     const codes = page.getByTestId('ui/group/lookup_secret');
     await codes.getByRole('checkbox').check();
-    await clickAndLoad(page, codes.getByRole('button', { name: 'Confirm backup recovery codes' }));
+    await clickAndLoad(page, codes.getByRole('button', { name: 'Confirm backup codes' }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     expect(await page.getByTestId('ui/message/1050001').isVisible()).toBe(true);
   });

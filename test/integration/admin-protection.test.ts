@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Configuration, IdentityApi, ResponseError } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { runCli } from '../support/cli.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 
 const KEY = 'kairos-admin-key-for-tests-0123456789';
@@ -22,12 +22,12 @@ describe('admin API binding', () => {
     expect(() => loadConfig({ overrides: { dsn: 'memory', secrets: { default: ['x'.repeat(32)] }, serve: { admin: { host: '0.0.0.0' } } }, env: { SERVE_ADMIN_API_KEYS: sha256(KEY) } })).not.toThrow();
   });
 
-  it('kairos serve exits with the reason when the admin host is public and no key is set', () => {
+  it('kairos serve exits with the reason when the admin host is public and no key is set', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kairos-admin-'));
     const file = join(dir, 'kairos.yml');
     writeFileSync(file, `dsn: memory\nsecrets:\n  default: ["${'s'.repeat(32)}"]\nserve:\n  admin:\n    host: 0.0.0.0\n`);
-    const run = spawnSync(process.execPath, ['bin/kairos.mjs', 'serve', '-c', file], { encoding: 'utf8', timeout: 60_000 });
-    expect(run.status).toBe(2);
+    const run = await runCli(['serve', '-c', file]);
+    expect(run.code).toBe(2);
     expect(run.stderr).toContain('serve.admin.api_keys');
   });
 });

@@ -1,16 +1,15 @@
 /**
- * `kairos doctor totp` and `kairos doctor clock` run as the real CLI (bin/kairos.mjs) against the database a running
+ * `kairos doctor totp` and `kairos doctor clock` run as the real CLI (its `main`, in-process: support/cli.ts) against the database a running
  * Kairos uses, reading only; human-readable and --json output.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import type { SettingsFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { runCli } from '../support/cli.js';
 import { describeWithTool } from '../support/external-tool.js';
 import { oathtoolCode } from '../support/oathtool.js';
 import { confirmRecoveryCodes } from '../support/enroll.js';
@@ -18,8 +17,7 @@ import { startNtpResponder, type NtpResponder } from '../support/ntp-responder.j
 import { systemClock } from '../../src/support/clock.js';
 import type { TotpParameters } from '../../src/credentials/totp/otp.js';
 
-const run = promisify(execFile);
-/** Each test starts the CLI (tsx compiles on start); generous so a loaded machine cannot fail it. */
+/** Generous so a loaded machine cannot fail it (argon2 and enrollments before the CLI runs). */
 const CLI_TIMEOUT_MS = 120_000;
 const PASSWORD = 'a long enough passphrase';
 const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
@@ -29,13 +27,9 @@ function secretOf(flow: SettingsFlow): string {
   return (flow.ui.nodes.find((n: any) => n.attributes.id === 'totp_secret_key') as any).attributes.text.context.secret;
 }
 
-async function kairos(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['bin/kairos.mjs', ...args], { encoding: 'utf8', env: { ...process.env, CI: '' } });
-    return { stdout, stderr, code: 0 };
-  } catch (err: any) {
-    return { stdout: err.stdout ?? '', stderr: err.stderr ?? '', code: err.code ?? 1 };
-  }
+/** `kairos …` in-process (support/cli.ts): the real command tree and code, without a Node start per command. */
+function kairos(args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return runCli(args, { CI: '' });
 }
 
 describeWithTool('oathtool', 'oathtool', 'kairos doctor', () => {

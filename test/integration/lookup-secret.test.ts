@@ -301,7 +301,7 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
       // The hosted UI warns, with a link to regenerate.
       const welcome = await (await browser.get('/ui/welcome', { accept: 'text/html' })).text();
       expect(welcome).toContain('data-testid="ui/message/1900201"');
-      expect(welcome).toContain('Only 1 backup recovery code is left.');
+      expect(welcome).toContain('Only 1 backup code is left.');
       expect(welcome).toContain('href="/ui/settings"');
 
       // The last code, in the browser: the answer is the settings, where regenerating is offered.
@@ -331,7 +331,7 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
     const codes = codesOf(await (await browser.get(`/self-service/settings/flows?id=${id}`, { accept: 'application/json' })).json());
     for (const code of codes) expect(html).toContain(code);
     // The checkbox sits inside its label (hosted UI markup), unticked and required.
-    expect(html).toMatch(/<label class="check" for="([^"]+)"><input type="checkbox" value="true" id="\1" name="lookup_secret_acknowledged" required[^>]*><span>I have saved these backup recovery codes in a safe place<\/span><\/label>/);
+    expect(html).toMatch(/<label class="check" for="([^"]+)"><input type="checkbox" value="true" id="\1" name="lookup_secret_acknowledged" required[^>]*><span>I have saved these backup codes in a safe place<\/span><\/label>/);
     const download = /<a [^>]*href="([^"]+codes\.txt[^"]*)"[^>]*>Download codes \(\.txt\)<\/a>/.exec(html)![1]!.replaceAll('&amp;', '&');
     const print = /<a [^>]*href="([^"]+print[^"]*)"[^>]*>Print codes<\/a>/.exec(html)![1]!.replaceAll('&amp;', '&');
 
@@ -385,7 +385,7 @@ describe.each(DIALECTS)('recovery codes (lookup_secret) (%s)', (dialect) => {
     const requiredTextInputs = (form: string) =>
       [...form.matchAll(/<input\b[^>]*>/g)].map((m) => m[0]).filter((tag) => / type="text"/.test(tag) && /\brequired\b/.test(tag)).map((tag) => / name="([a-z_]+)"/.exec(tag)![1]);
     expect(forms.map(requiredTextInputs)).toEqual([['totp_code'], ['lookup_secret']]);
-    expect(forms[1]).toContain('Use backup recovery code');
+    expect(forms[1]).toContain('Use backup code');
     const done = await fresh.postForm(`/self-service/login?flow=${second.id}`, { csrf_token: csrfTokenOf(second.flow), method: 'lookup_secret', lookup_secret: codes[0]! });
     expect(done.status).toBe(303);
     const whoami = await (await fresh.get('/sessions/whoami')).json();

@@ -2,21 +2,19 @@
  * `kairos secrets rotate` end to end: prepend a new `secrets.cipher` key, run the real CLI, drop the old key, and every
  * user still logs in with TOTP (and a pending enrollment still completes).
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import type { SettingsFlow } from '@ory/client-fetch';
 import { createTestDatabase, DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { runCli } from '../support/cli.js';
 import { totpCodeNow } from '../support/totp.js';
 import { ManualClock } from '../../src/support/clock.js';
 import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
 import { confirmRecoveryCodes, submitTotpEnrollment } from '../support/enroll.js';
 
-const run = promisify(execFile);
 const PASSWORD = 'a long enough passphrase';
 const OLD_KEY = 'old-cipher-key-0123456789abcdef0123456789';
 const NEW_KEY = 'new-cipher-key-fedcba9876543210fedcba9876';
@@ -62,7 +60,11 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
 
       const file = join(dir, 'kairos.yml');
       writeFileSync(file, JSON.stringify({ dsn: database.dsn, ...configWith([NEW_KEY, OLD_KEY]), log: { level: 'error' } }));
-      const cli = (args: string[]) => run(process.execPath, ['bin/kairos.mjs', 'secrets', 'rotate', '-c', file, ...args], { cwd: process.cwd(), env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+      const cli = async (args: string[]) => {
+        const result = await runCli(['secrets', 'rotate', '-c', file, ...args]);
+        expect(result.code, result.stderr).toBe(0);
+        return result;
+      };
       const first = await cli(['--batch-size', '2']);
       expect(first.stdout).toContain('totp_credentials.secret_ciphertext: 5 re-encrypted, 0 undecryptable (5 rows scanned)');
       // The scanning flow's secret, and the confirming flow's secret and recovery codes.
@@ -118,12 +120,9 @@ describe.each(DIALECTS)('kairos secrets rotate (%s)', (dialect) => {
       const file = join(dir, 'kairos.yml');
       // The old key was dropped before rotating: nothing can be decrypted.
       writeFileSync(file, JSON.stringify({ dsn: database.dsn, ...configWith([NEW_KEY]) }));
-      const failure = await run(process.execPath, ['bin/kairos.mjs', 'secrets', 'rotate', '-c', file], { env: { ...process.env, NODE_NO_WARNINGS: '1' } }).then(
-        () => null,
-        (err: { code: number; stdout: string; stderr: string }) => err,
-      );
-      expect(failure?.code).toBe(1);
-      expect(failure?.stdout).toContain('totp_credentials.secret_ciphertext: 0 re-encrypted, 1 undecryptable (1 rows scanned)');
+      const failure = await runCli(['secrets', 'rotate', '-c', file]);
+      expect(failure.code).toBe(1);
+      expect(failure.stdout).toContain('totp_credentials.secret_ciphertext: 0 re-encrypted, 1 undecryptable (1 rows scanned)');
       const after = await server.deps.db.selectFrom('totp_credentials').selectAll().executeTakeFirstOrThrow();
       expect(after.secret_ciphertext).toBe(before.secret_ciphertext);
     } finally {

@@ -1,7 +1,11 @@
 /**
- * Starts a real Kairos (both listeners on loopback) against SQLite or PostgreSQL for integration tests, with an
- * injected clock. Each server gets its own database (a temp SQLite file, or a fresh PostgreSQL schema), so runs
- * never collide.
+ * Starts a real Kairos against SQLite or PostgreSQL for integration tests, with an injected clock. Each server gets
+ * its own database (a temp SQLite file, or a fresh PostgreSQL schema), so runs never collide.
+ *
+ * Transport: by default the server does not listen; requests to its URLs (the SDK clients here, and plain `fetch`
+ * in the test worker) go through Fastify's `inject()` in this process (support/in-process-fetch.ts), which runs the
+ * whole Fastify request path without a TCP socket. `transport: 'socket'` listens on loopback for tests that need a
+ * real socket (a browser, another process); `KAIROS_TEST_TRANSPORT=socket` runs every test over sockets.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +21,14 @@ import { buildServer, type KairosServer } from '../../src/server.js';
 import { migrateToLatest } from '../../src/storage/migrate.js';
 import { ManualClock } from '../../src/support/clock.js';
 import type { Deps } from '../../src/deps.js';
+import { inProcessFetch, installInProcessFetch, routeInProcess } from './in-process-fetch.js';
+
+export type Transport = 'inject' | 'socket';
+
+/** The transport when a test does not ask for one: KAIROS_TEST_TRANSPORT=socket|inject (default inject). */
+export const DEFAULT_TRANSPORT: Transport = process.env.KAIROS_TEST_TRANSPORT === 'socket' ? 'socket' : 'inject';
+
+installInProcessFetch();
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -100,7 +112,10 @@ export async function startKairos(options: {
   clock?: ManualClock;
   /** Reuse a database (a second instance sharing it). */
   database?: TestDatabase;
+  /** 'socket' to listen on loopback (browsers, other processes); default DEFAULT_TRANSPORT. */
+  transport?: Transport;
 } ): Promise<TestKairos> {
+  const transport = options.transport ?? DEFAULT_TRANSPORT;
   const database = options.database ?? (await createTestDatabase(options.dialect));
   const publicPort = await freePort();
   const adminPort = await freePort();
@@ -121,20 +136,28 @@ export async function startKairos(options: {
   const deps = createDeps(config, { clock, logger });
   await migrateToLatest(deps.storage);
   const server = await buildServer(deps, createModules(deps));
-  await server.listen();
   const publicUrl = `http://127.0.0.1:${publicPort}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
+  const unroute: (() => void)[] = [];
+  if (transport === 'socket') {
+    await server.listen();
+  } else {
+    // The ports stay reserved only by convention (nothing listens); the URLs keep their real shape for base_url.
+    unroute.push(routeInProcess(publicUrl, server.publicApp), routeInProcess(adminUrl, server.adminApp));
+    await server.start();
+  }
   return {
     publicUrl,
     adminUrl,
-    frontend: new FrontendApi(new Configuration({ basePath: publicUrl })),
-    identityApi: new IdentityApi(new Configuration({ basePath: adminUrl })),
+    frontend: new FrontendApi(new Configuration({ basePath: publicUrl, fetchApi: inProcessFetch })),
+    identityApi: new IdentityApi(new Configuration({ basePath: adminUrl, fetchApi: inProcessFetch })),
     clock,
     deps,
     server,
     logs,
     dsn: database.dsn,
     async close() {
+      for (const u of unroute) u();
       await server.close();
       await deps.storage.close();
       if (!options.database) await database.drop();

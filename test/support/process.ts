@@ -1,10 +1,13 @@
 /**
- * Runs `node bin/kairos.mjs …` as a real child process for tests that need separate processes (two instances
- * sharing PostgreSQL, signal handling). Output is collected; `waitFor` resolves on a log line, never on a timer.
+ * Runs the packaged `kairos` binary (dist/cli/bin.js, see support/build.ts) as a real child process for tests that
+ * need separate processes (two instances sharing PostgreSQL, signal handling, the packaged binary itself). Output is
+ * collected; `waitFor` resolves on a log line, never on a timer. Everything else calls the CLI in-process
+ * (support/cli.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { KAIROS_BIN, ROOT } from './build.js';
 
 export interface KairosProcess {
   child: ChildProcess;
@@ -24,7 +27,7 @@ export function writeConfig(dir: string, name: string, config: Record<string, un
 }
 
 export function spawnKairos(args: string[]): KairosProcess {
-  const child = spawn(process.execPath, ['bin/kairos.mjs', ...args], { cwd: process.cwd(), env: { ...process.env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [KAIROS_BIN, ...args], { cwd: ROOT, env: { ...process.env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const waiters: { pattern: RegExp; resolve(line: string): void; reject(err: Error): void }[] = [];
   const onData = (chunk: Buffer) => {

@@ -42,11 +42,17 @@ export interface E2eBrowser {
   context: BrowserContext;
   page: Page;
   viewport: Viewport;
+  /** Screenshot names start with this (the viewport's name unless a run says otherwise). */
+  shotPrefix: string;
   downloadsDir: string;
   close(): Promise<void>;
 }
 
-export async function openBrowser(viewport: Viewport, options: { javaScript?: boolean } = {}): Promise<E2eBrowser> {
+/**
+ * A fresh browser. `locale` sets the language it asks for (Accept-Language), `colorScheme` what
+ * `prefers-color-scheme` answers (also set on the page with `emulateMedia`), `shotPrefix` names its screenshots.
+ */
+export async function openBrowser(viewport: Viewport, options: { javaScript?: boolean; locale?: string; colorScheme?: 'light' | 'dark'; shotPrefix?: string } = {}): Promise<E2eBrowser> {
   const profile = mkdtempSync(join(tmpdir(), 'kairos-e2e-profile-'));
   const downloadsDir = mkdtempSync(join(tmpdir(), 'kairos-e2e-downloads-'));
   const context = await chromium.launchPersistentContext(profile, {
@@ -59,16 +65,19 @@ export async function openBrowser(viewport: Viewport, options: { javaScript?: bo
     hasTouch: viewport.mobile,
     acceptDownloads: true,
     downloadsPath: downloadsDir,
-    locale: 'en-GB',
+    locale: options.locale ?? 'en-GB',
+    colorScheme: options.colorScheme ?? 'light',
     timezoneId: 'UTC',
     javaScriptEnabled: options.javaScript ?? true,
   });
   context.setDefaultTimeout(30_000);
   const page = context.pages()[0] ?? (await context.newPage());
+  await page.emulateMedia({ colorScheme: options.colorScheme ?? 'light' });
   return {
     context,
     page,
     viewport,
+    shotPrefix: options.shotPrefix ?? viewport.name,
     downloadsDir,
     async close() {
       await context.close();
@@ -124,7 +133,7 @@ export async function arrive(page: Page, browser: E2eBrowser, step: string): Pro
   await page.waitForLoadState('load');
   await expectAccessible(page, step);
   await expectNoHorizontalScroll(page, step);
-  await screenshot(page, `${browser.viewport.name}-${step}`);
+  await screenshot(page, `${browser.shotPrefix}-${step}`);
 }
 
 /**

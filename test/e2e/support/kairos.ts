@@ -20,7 +20,8 @@ export function startE2eKairos(dialect: Dialect, config: Record<string, unknown>
       flows: { settings: { privileged_session_max_age: '1h' } },
     },
   };
-  return startKairos({ dialect, config: deepMerge(base, config), clock: new ManualClock(Math.floor(Date.now() / 1000) * 1000) });
+  // A real browser needs real sockets.
+  return startKairos({ dialect, config: deepMerge(base, config), clock: new ManualClock(Math.floor(Date.now() / 1000) * 1000), transport: 'socket' });
 }
 
 let counter = 0;
