@@ -87,12 +87,12 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
   const issuer = config.selfservice.methods.totp.config.issuer ?? new URL(config.serve.public.base_url).hostname;
   const ids = new Map<number, string>();
 
-  async function seedOne(index: number, trx: Parameters<Deps['identities']['create']>[1]) {
+  async function seedOne(index: number, trx: Deps['db']) {
     const identity = deps.identities.build({ schemaId, traits: { email: seedEmail(index) } });
     const facts = deps.identities.facts(identity);
     identity.credentials.password = deps.identities.newCredential('password', { hashed_password: hashedPassword }, facts.passwordIdentifiers);
     await deps.identities.create(identity, trx);
-    await deps.audit.record({ type: 'registration.succeeded', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { method: 'password' } }, trx);
+    await deps.audit.record(trx, { type: 'registration.succeeded', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { method: 'password' } });
     const credential = deps.identities.newCredential('totp', {}, [identity.id]);
     await deps.identities.saveCredential(identity.id, credential, trx);
     await totp.insert(
@@ -108,7 +108,7 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
       },
       trx,
     );
-    await deps.audit.record({ type: 'second_factor.enrolled', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { method: 'totp', algorithm: 'SHA1', digits: 6, period_seconds: 30 } }, trx);
+    await deps.audit.record(trx, { type: 'second_factor.enrolled', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { method: 'totp', algorithm: 'SHA1', digits: 6, period_seconds: 30 } });
     if (recoveryCodeCount > 0) {
       // As LookupSecretStrategy.storeCodes at TOTP enrollment: a lookup_secret credential and keyed hashes of the codes.
       const codes = deps.identities.newCredential('lookup_secret', {}, [identity.id]);
@@ -120,7 +120,7 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
         usedAtMs: null,
       }));
       await lookup.insertCodes(codes.id, identity.id, rows, deps.clock.nowMs(), trx);
-      await deps.audit.record({ type: 'recovery_codes.generated', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { count: recoveryCodeCount, context: 'totp_enrollment' } }, trx);
+      await deps.audit.record(trx, { type: 'recovery_codes.generated', identityId: identity.id, actor: 'self', ipAddress: '127.0.0.1', details: { count: recoveryCodeCount, context: 'totp_enrollment' } });
     }
     ids.set(index, identity.id);
   }
@@ -167,7 +167,7 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
             const identityId = ids.get(index);
             if (!identityId) throw new Error(`identity ${index} was not seeded`);
             const amr = [{ method: 'password', aal: 'aal1' as const, completedAtMs: deps.clock.nowMs() }];
-            const { token } = await deps.sessions.create(identityId, amr, { ipAddress: '127.0.0.1', userAgent: 'autocannon' }, trx);
+            const { token } = await deps.sessions.create(trx, identityId, amr, { ipAddress: '127.0.0.1', userAgent: 'autocannon' });
             tokens.push(token);
           }
         });

@@ -1,4 +1,5 @@
 import pino, { type Logger } from 'pino';
+import pinoPretty from 'pino-pretty';
 import type { KairosConfig } from './config/schema.js';
 import type { Deps } from './deps.js';
 import { parseDurationMs } from './config/duration.js';
@@ -65,12 +66,22 @@ export const LOG_REDACT_PATHS = [
   'res.headers["set-cookie"]',
 ];
 
-export function createLogger(config: KairosConfig): Logger {
-  return pino({
+/**
+ * JSON lines on stdout by default; `log.format: text` pipes the same records through pino's pretty printer
+ * (in-process and synchronous, so a fatal line is written before the process exits). Redaction happens before
+ * either, so the text format hides exactly what the JSON format hides.
+ */
+export function createLogger(config: KairosConfig, destination: NodeJS.WritableStream = process.stdout): Logger {
+  const options = {
     level: config.log.level,
     redact: config.log.leak_sensitive_values ? [] : { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
     base: { service: 'kairos' },
-  });
+  };
+  if (config.log.format === 'text') {
+    const colorize = (destination as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR;
+    return pino(options, pinoPretty({ destination, sync: true, colorize, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }));
+  }
+  return destination === process.stdout ? pino(options) : pino(options, destination);
 }
 
 export function createDeps(config: KairosConfig, options: RegistryOptions = {}): Deps {
@@ -90,8 +101,8 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     logger,
     schemas,
     identities: new IdentityService(db, clock, random, schemas, () => secondFactorTypes),
-    sessions: new SessionService(db, clock, random, config.secrets.default, parseDurationMs(config.session.lifespan)),
-    flows: new FlowRepository(db),
+    sessions: new SessionService(db, clock, random, config.secrets.default, parseDurationMs(config.session.lifespan), storage.dialect),
+    flows: new FlowRepository(db, storage.dialect === 'postgres'),
     audit: new AuditLog(db, clock, random),
     metrics: new Metrics({ defaultMetrics: options.processMetrics ?? false }),
     urls: new Urls(config),
@@ -99,6 +110,8 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       memoryKib: config.hashers.argon2.memory_kib,
       iterations: config.hashers.argon2.iterations,
       parallelism: config.hashers.argon2.parallelism,
+      algorithm: config.hashers.algorithm,
+      bcryptCost: config.hashers.bcrypt.cost,
     }),
     secondFactorTypes,
     courier: new OutboxCourier(
@@ -109,7 +122,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),
     recoveryAddresses: new RecoveryAddressBook(db, clock, random),
   };
-  deps.secondFactorGuard = new SecondFactorGuard(deps as Deps);
+  deps.secondFactorGuard = new SecondFactorGuard({ ...(deps as Deps), flowAttempts: deps.flows });
   return deps as Deps;
 }
 

@@ -16,12 +16,21 @@ import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service
 import { adminIdentityRoutes } from './http/admin/identities.js';
 import { adminMfaRoutes } from './http/admin/mfa.js';
 import { adminAuditRoutes } from './http/admin/audit.js';
+import { adminSessionRoutes } from './http/admin/sessions.js';
+import { adminIdentityBatchRoutes } from './http/admin/identities-batch.js';
+import { adminSchemaRoutes } from './http/admin/schemas.js';
+import { publicSessionRoutes } from './http/public/sessions.js';
+import { registerCors } from './http/plugins/cors.js';
 import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
 import { registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
+import { instrumentHttp } from './audit/http-metrics.js';
+import { registerOperationalGauges } from './audit/operational-gauges.js';
+import { listenFailure } from './errors/fatal.js';
+import { registerOpenApi } from './http/openapi.js';
 import { statementCounter } from './storage/db.js';
 
 import { KAIROS_VERSION } from './version.js';
@@ -125,28 +134,35 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     requestIdHeader: false,
   });
 
+  registerOperationalGauges(deps);
   for (const app of [publicApp, adminApp]) {
     installErrorHandling(app, deps);
     installInputGuard(app);
+    instrumentHttp(app, deps.metrics, app === publicApp ? 'public' : 'admin');
+    await registerOpenApi(app, {
+      title: app === publicApp ? 'public' : 'admin',
+      version: KAIROS_VERSION,
+      serverUrl: app === publicApp ? config.serve.public.base_url : config.serve.admin.base_url,
+    });
     // Only JSON and forms are accepted; anything else (text/plain included) is a 415.
     app.removeContentTypeParser('text/plain');
     await app.register(cookie);
     await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
+    // serve.public.cors (Kratos's keys), before any route so preflights are answered for all of them.
+    if (app === publicApp) await registerCors(app, config.serve.public.cors, deps.logger);
     app.addHook('onResponse', (request, reply, done) => {
       request.log.info({ req_id: request.id, method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       done();
     });
     const health = async (_r: FastifyRequest, reply: import('fastify').FastifyReply) => reply.send({ status: 'ok' });
     app.get('/health/alive', health);
+    // Public port: ready or not ready, nothing else (Kratos answers {"status":"ok"}). The database error, the courier
+    // and the clock details stay on the admin port, which is not reachable from the internet.
+    const detailed = app === adminApp;
     app.get('/health/ready', async (_request, reply) => {
-      try {
-        await deps.storage.ping();
-      } catch {
-        return reply.code(503).send({ errors: { database: 'the database is not reachable' } });
-      }
-      const details: Record<string, unknown> = {};
-      for (const module of modules) if (module.health) details[module.name] = await module.health();
-      return reply.send({ status: 'ok', ...(Object.keys(details).length ? { details } : {}) });
+      const readiness = await readinessOf(deps, modules, detailed);
+      if (!readiness.ready) return reply.code(503).send(detailed ? { status: 'unavailable', errors: readiness.errors } : { status: 'unavailable' });
+      return reply.send(detailed && readiness.details ? { status: 'ok', details: readiness.details } : { status: 'ok' });
     });
     app.get('/version', async (_r, reply) => reply.send({ version: KAIROS_VERSION }));
   }
@@ -155,6 +171,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   const closeRateLimits = await registerRateLimits(publicApp, deps);
 
   await publicApp.register(selfServiceRoutes, { engine, handlers });
+  await publicApp.register(publicSessionRoutes, { engine });
   await publicApp.register(hostedUiRoutes, { engine, flowKinds: Object.keys(handlers) as FlowKind[] });
   for (const module of modules) await module.publicRoutes?.(publicApp, context);
 
@@ -181,6 +198,9 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     // Only with KAIROS_COUNT_STATEMENTS=1 (the bench): statements this process sent to the database so far.
     adminApp.get('/debug/statements', async (_r, reply) => reply.send({ total: statementCounter.total, by_kind: statementCounter.byKind }));
   }
+  await adminApp.register(adminSessionRoutes, { deps, actorOf: adminActorOf });
+  await adminApp.register(adminIdentityBatchRoutes);
+  await adminApp.register(adminSchemaRoutes, { config });
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 
@@ -198,8 +218,16 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     modules,
     deps,
     async listen() {
-      const publicAddress = await publicApp.listen({ host: config.serve.public.host, port: config.serve.public.port });
-      const adminAddress = await adminApp.listen({ host: config.serve.admin.host, port: config.serve.admin.port });
+      const listenOn = async (listener: 'public' | 'admin', app: FastifyInstance) => {
+        const { host, port } = config.serve[listener];
+        try {
+          return await app.listen({ host, port });
+        } catch (err) {
+          throw listenFailure(err, { listener, host, port }) ?? err;
+        }
+      };
+      const publicAddress = await listenOn('public', publicApp);
+      const adminAddress = await listenOn('admin', adminApp);
       await start();
       return { publicUrl: publicAddress, adminUrl: adminAddress };
     },
@@ -210,6 +238,23 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
       await closeRateLimits();
     },
   };
+}
+
+/** The database answers; with details, each module's readiness details (courier queue, clock health…). */
+async function readinessOf(
+  deps: Deps,
+  modules: KairosModule[],
+  detailed: boolean,
+): Promise<{ ready: true; details?: Record<string, unknown> } | { ready: false; errors: Record<string, string> }> {
+  try {
+    await deps.storage.ping();
+  } catch {
+    return { ready: false, errors: { database: 'the database is not reachable' } };
+  }
+  if (!detailed) return { ready: true };
+  const details: Record<string, unknown> = {};
+  for (const module of modules) if (module.health) details[module.name] = await module.health();
+  return { ready: true, ...(Object.keys(details).length ? { details } : {}) };
 }
 
 /** Refuses to serve an unmigrated database (Kratos does the same) unless told to migrate. */

@@ -1,6 +1,6 @@
 import type { Clock } from '../support/clock.js';
 import type { Random } from '../support/random.js';
-import type { Db } from '../identity/repository.js';
+import type { Db } from '../storage/db.js';
 import type { AuditEvent, AuditEventType } from './events.js';
 
 export interface StoredAuditEvent {
@@ -53,8 +53,8 @@ export class AuditLog {
     return `${ms.slice(0, 8)}-${ms.slice(8)}-${seq}-${variant}${rand.slice(17, 20)}-${rand.slice(20, 32)}`;
   }
 
-  /** Records an event; pass `trx` to make it part of the action's transaction. */
-  async record(event: AuditEvent, trx: Db = this.db): Promise<void> {
+  /** Records an event in `trx`, the action's transaction (a step's unit of work), so it commits with the action. */
+  async record(trx: Db, event: AuditEvent): Promise<void> {
     await trx
       .insertInto('audit_events')
       .values({

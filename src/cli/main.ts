@@ -7,17 +7,23 @@ import { Command, Option } from 'commander';
 import type { LoadedConfig } from '../config/load.js';
 import { KAIROS_VERSION } from '../version.js';
 import { extraCommands, type CommandContext } from './commands.js';
+import { FatalError, renderFatal, wantsStack } from '../errors/fatal.js';
 
-/** Loads the config (file, or dev mode without one); a config error ends the process with status 2 and the reason. */
+/** The log level of the last configuration loaded, so a fatal error knows whether to print its stack. */
+let loadedLogLevel: string | undefined;
+
+/**
+ * Config discovery, the same for every command: `-c <file>` (environment variables override its keys, Kratos's
+ * style), or without a file, dev mode (`./.kairos`). An invalid configuration is a FatalError (exit 2).
+ */
 async function load(options: { config?: string; dev?: boolean }): Promise<LoadedConfig> {
   const { ConfigError, loadConfig } = await import('../config/load.js');
   try {
-    return loadConfig({ file: options.config, dev: options.dev || !options.config });
+    const loaded = loadConfig({ file: options.config, dev: options.dev || !options.config });
+    loadedLogLevel = loaded.config.log.level;
+    return loaded;
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`kairos: ${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) throw new FatalError(err.message);
     throw err;
   }
 }
@@ -28,7 +34,8 @@ export function createProgram(): Command {
   const program = new Command()
     .name('kairos')
     .description('Kairos: a Kratos-compatible identity server that gets multi-factor authentication right')
-    .version(KAIROS_VERSION);
+    .version(KAIROS_VERSION)
+    .option('--debug', 'print the stack trace of a fatal error');
 
   program
     .command('serve')
@@ -57,5 +64,11 @@ export function createProgram(): Command {
 
 /** Runs `kairos` with `argv` as process.argv (node, script, args…). */
 export async function main(argv: string[]): Promise<void> {
-  await createProgram().parseAsync(argv);
+  try {
+    await createProgram().parseAsync(argv);
+  } catch (err) {
+    const { text, exitCode } = renderFatal(err, wantsStack(argv, loadedLogLevel));
+    process.stderr.write(text);
+    process.exit(exitCode);
+  }
 }

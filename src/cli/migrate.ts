@@ -1,30 +1,33 @@
 /** `kairos migrate sql`: apply (or list) the database migrations, like Kratos's command of the same name. */
 import { migrateToLatest, migrationStatus } from '../storage/migrate.js';
-import { openStorage } from '../storage/db.js';
+import { FatalError } from '../errors/fatal.js';
 import type { CommandContext } from './commands.js';
+import { openStorageOrFail, withStorage } from './storage-errors.js';
 
 export async function migrateSql(
   dsnArg: string | undefined,
   options: { config?: string; readFromEnv?: boolean; yes?: boolean; status?: boolean },
   context: CommandContext,
 ): Promise<void> {
-  const dsn = dsnArg ?? (options.readFromEnv ? process.env.DSN : undefined) ?? (options.config ? (await context.load({ config: options.config })).config.dsn : undefined);
-  if (!dsn) {
-    process.stderr.write('kairos: no DSN: pass one, use -e with DSN set, or -c config\n');
-    process.exit(2);
+  // The same discovery as `serve`: the DSN argument, else -e (the DSN variable, like Kratos), else the config
+  // (-c file with environment overrides, or dev mode without one).
+  let dsn = dsnArg;
+  if (!dsn && options.readFromEnv) {
+    dsn = process.env.DSN;
+    if (!dsn) throw new FatalError('migrate sql -e: the DSN environment variable is not set');
   }
-  const storage = openStorage(dsn);
+  dsn ??= (await context.load({ config: options.config })).config.dsn;
+  const storage = openStorageOrFail(dsn);
   try {
-    if (options.status) {
-      for (const m of await migrationStatus(storage)) process.stdout.write(`${m.executedAt ? 'applied' : 'pending'}  ${m.name}\n`);
-      return;
-    }
-    if (!options.yes) {
-      process.stderr.write('kairos: refusing to migrate without --yes\n');
-      process.exit(2);
-    }
-    const applied = await migrateToLatest(storage);
-    process.stdout.write(applied.length ? applied.map((m) => `applied  ${m.migrationName}\n`).join('') : 'database is up to date\n');
+    await withStorage(storage, async () => {
+      if (options.status) {
+        for (const m of await migrationStatus(storage)) process.stdout.write(`${m.executedAt ? 'applied' : 'pending'}  ${m.name}\n`);
+        return;
+      }
+      if (!options.yes) throw new FatalError('refusing to migrate without --yes');
+      const applied = await migrateToLatest(storage);
+      process.stdout.write(applied.length ? applied.map((m) => `applied  ${m.migrationName}\n`).join('') : 'database is up to date\n');
+    });
   } finally {
     await storage.close();
   }

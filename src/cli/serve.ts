@@ -2,8 +2,11 @@
 import { createDeps, createModules, createLogger } from '../registry.js';
 import { assertMigrated, buildServer } from '../server.js';
 import { migrateToLatest } from '../storage/migrate.js';
+import { dialectOf, sqlitePath } from '../storage/db.js';
 import { KAIROS_VERSION } from '../version.js';
 import type { CommandContext } from './commands.js';
+import { FatalError } from '../errors/fatal.js';
+import { openStorageOrFail, withStorage } from './storage-errors.js';
 
 const DEV_BANNER = (publicUrl: string, adminUrl: string, notes: string[]) => `
 ################################################################################
@@ -19,22 +22,32 @@ ${notes.map((n) => `  - ${n}`).join('\n')}
   secrets.cipher in a config file (see README "Configuration").
 `;
 
+const isInMemoryDsn = (dsn: string) => dialectOf(dsn) === 'sqlite' && sqlitePath(dsn) === ':memory:';
+
 export async function serve(options: { config?: string; dev?: boolean; migrate?: boolean }, context: CommandContext): Promise<void> {
   const { config, warnings, devNotes } = await context.load(options);
   const logger = createLogger(config);
   for (const warning of warnings) logger.warn(warning);
-  const deps = createDeps(config, { logger, processMetrics: true });
-  if (config.dev || options.migrate) {
-    const applied = await migrateToLatest(deps.storage);
-    if (applied.length) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'applied database migrations');
-  } else {
-    await assertMigrated(deps).catch((err) => {
-      logger.fatal(err.message);
-      process.exit(1);
-    });
-  }
+  const storage = openStorageOrFail(config.dsn);
+  const deps = createDeps(config, { logger, processMetrics: true, storage });
+  await withStorage(storage, async () => {
+    // An in-memory database starts empty every time, so it is migrated on every start (as Kratos does with dsn: memory).
+    if (config.dev || options.migrate || isInMemoryDsn(config.dsn)) {
+      const applied = await migrateToLatest(deps.storage);
+      if (applied.length) logger.info({ migrations: applied.map((m) => m.migrationName) }, 'applied database migrations');
+    } else {
+      await storage.ping();
+      await assertMigrated(deps).catch((err) => {
+        throw err instanceof Error && /pending migration/.test(err.message) ? new FatalError(err.message) : err;
+      });
+    }
+  });
   const server = await buildServer(deps, createModules(deps));
-  const { publicUrl, adminUrl } = await server.listen();
+  const { publicUrl, adminUrl } = await server.listen().catch(async (err) => {
+    await server.close();
+    await storage.close();
+    throw err;
+  });
   logger.info({ public: publicUrl, admin: adminUrl, database: deps.storage.description, version: KAIROS_VERSION }, 'kairos is listening');
   const devMail = config.courier.smtp.connection_uri
     ? []

@@ -1,11 +1,15 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { Ajv, type ErrorObject } from 'ajv';
 import { configSchema, type KairosConfig } from './schema.js';
+import { checkKratosKeys, isKratosKeyOrParent } from './kratos-keys.js';
+import { hookRefusal, placedHooks, registrationWithoutSession } from './hooks.js';
+import { corsOriginProblem } from './cors.js';
+import { dialectOf } from '../storage/db.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -19,6 +23,8 @@ export interface LoadOptions {
   file?: string;
   dev?: boolean;
   env?: NodeJS.ProcessEnv;
+  /** Whether stdout is a terminal (default: process.stdout.isTTY); decides dev mode's default log.format. */
+  stdoutIsTTY?: boolean;
   /** Applied after the file and before the environment (tests use this). */
   overrides?: Record<string, unknown>;
   /** Where dev mode keeps its SQLite file and generated secrets. */
@@ -98,8 +104,10 @@ function unknownKeys(value: unknown, schema: Json, path: string[] = []): string[
   const found: string[] = [];
   for (const [key, sub] of Object.entries(value)) {
     const subSchema = properties[key] as Json | undefined;
-    // Free-form objects (hooks under after/before) are Kratos's; Kairos accepts and ignores what it does not run.
-    if (!subSchema) found.push([...path, key].join('.'));
+    if (!subSchema) {
+      // Kratos keys Kairos does not honour are checked by checkKratosKeys (refused or documented), not warned about.
+      if (!isKratosKeyOrParent([...path, key])) found.push([...path, key].join('.'));
+    }
     else if (subSchema.properties) found.push(...unknownKeys(sub, subSchema, [...path, key]));
   }
   return found;
@@ -190,6 +198,19 @@ function derive(config: Json): void {
   // The name authenticator apps show: the configured issuer, else the brand when one is set, else the public host.
   if (!methods.totp.config.issuer) methods.totp.config.issuer = c.ui.brand.name || new URL(pub.base_url).hostname;
   c.ui.brand.name ||= 'Kairos';
+  // Kratos's log levels are logrus's; pino calls two of them differently.
+  if (c.log.level === 'warning') c.log.level = 'warn';
+  if (c.log.level === 'panic') c.log.level = 'fatal';
+  if (c.hashers.argon2.memory) c.hashers.argon2.memory_kib = parseMemoryKib(c.hashers.argon2.memory);
+}
+
+/** Kratos's argon2 `memory` ("128MB"): binary units, as Kratos's bytesize parser reads them. */
+function parseMemoryKib(value: string): number {
+  const m = /^(\d+)(B|KB|MB|GB|KiB|MiB|GiB)$/.exec(value)!;
+  const bytesPerUnit: Record<string, number> = { B: 1, KB: 1024, KiB: 1024, MB: 1024 ** 2, MiB: 1024 ** 2, GB: 1024 ** 3, GiB: 1024 ** 3 };
+  const kib = Math.floor((Number(m[1]) * bytesPerUnit[m[2]!]!) / 1024);
+  if (kib < 1024) throw new ConfigError(`hashers.argon2.memory: ${value} is below 1MB`);
+  return kib;
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
@@ -207,6 +228,8 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   raw = deepMerge(raw, environmentOverrides(env));
   if (options.dev) raw.dev = true;
 
+  const kratosKeys = checkKratosKeys(raw);
+  warnings.push(...kratosKeys.differences);
   for (const key of unknownKeys(raw, configSchema as unknown as Json)) warnings.push(`unknown config key "${key}" is ignored`);
 
   const config = structuredClone(raw);
@@ -216,6 +239,18 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   derive(config);
   const c = config as unknown as KairosConfig;
+  // Readable lines for a developer at a terminal (dev mode, stdout a TTY); JSON lines, one object per line, for log
+  // shippers and pipes everywhere else. An explicit log.format always wins.
+  c.log.format ??= c.dev && (options.stdoutIsTTY ?? process.stdout.isTTY === true) ? 'text' : 'json';
+
+  const flows = c.selfservice.flows;
+  const refusals = [
+    ...kratosKeys.refusals,
+    ...placedHooks(flows).map(hookRefusal).filter((m): m is string => m !== null),
+    ...registrationWithoutSession(flows),
+    ...c.serve.public.cors.allowed_origins.map((o) => corsOriginProblem(o)).filter((m): m is string => m !== null).map((m) => `serve.public.cors.allowed_origins: ${m}`),
+  ];
+  if (refusals.length > 0) throw new ConfigError(`unsupported configuration:\n  - ${refusals.join('\n  - ')}`);
 
   if (c.dev) {
     const missing = (['default', 'cookie', 'cipher'] as const).filter((k) => c.secrets[k].length === 0);
@@ -236,6 +271,21 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
 
   if (c.identity.schemas.length === 0) {
     c.identity.schemas = [{ id: c.identity.default_schema_id, url: 'file://' + DEFAULT_SCHEMA_PATH }];
+  }
+  try {
+    dialectOf(c.dsn);
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message}; set dsn in the config file or the DSN environment variable`);
+  }
+  for (const [index, schema] of c.identity.schemas.entries()) {
+    if (!schema.url.startsWith('file://')) continue;
+    const path = fileURLToPath(schema.url);
+    try {
+      accessSync(path, fsConstants.R_OK);
+    } catch (err) {
+      const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : 'not readable';
+      throw new ConfigError(`identity.schemas[${index}].url: the identity schema "${schema.id}" cannot be read from ${path} (${reason})`);
+    }
   }
   if (!c.identity.schemas.some((s) => s.id === c.identity.default_schema_id)) {
     throw new ConfigError(`identity.default_schema_id: "${c.identity.default_schema_id}" is not one of identity.schemas[].id`);

@@ -3,6 +3,8 @@
  * This JSON Schema is the reference documentation of every key; `load.ts` validates against it, fills defaults and
  * applies environment overrides (SERVE_PUBLIC_PORT, SELFSERVICE_METHODS_TOTP_ENABLED, …).
  */
+import { hookSchemas, type HookFlow, type HookList } from './hooks.js';
+
 const duration = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' } as const;
 const url = { type: 'string', minLength: 1 } as const;
 const aal = { type: 'string', enum: ['aal1', 'highest_available'], default: 'highest_available' } as const;
@@ -17,18 +19,39 @@ const webauthnRp = {
     origins: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Allowed origins (default: the origin of serve.public.base_url).' },
   },
 } as const;
-const flow = (extra: Record<string, unknown> = {}, lifespan = '1h') => ({
+const flow = (kind: HookFlow, extra: Record<string, unknown> = {}, lifespan = '1h') => ({
   type: 'object',
   default: {},
   properties: {
     enabled: { type: 'boolean', default: true },
     ui_url: url,
     lifespan: { ...duration, default: lifespan },
-    after: { type: 'object', default: {} },
-    before: { type: 'object', default: {} },
+    ...hookSchemas[kind],
     ...extra,
   },
 });
+
+/** Kratos's `serve.public.cors` keys and defaults (embedx/config.schema.json). */
+const cors = {
+  type: 'object',
+  default: {},
+  description: 'CORS for the public API, with Kratos\'s keys and defaults. Origins may use one wildcard (https://*.example.org).',
+  properties: {
+    enabled: { type: 'boolean', default: false },
+    allowed_origins: { type: 'array', items: { type: 'string', minLength: 1 }, default: ['*'] },
+    allowed_methods: { type: 'array', items: { type: 'string' }, default: ['POST', 'GET', 'PUT', 'PATCH', 'DELETE'] },
+    allowed_headers: {
+      type: 'array',
+      items: { type: 'string' },
+      default: ['Authorization', 'Content-Type', 'Max-Age', 'X-Session-Token', 'X-XSRF-TOKEN', 'X-CSRF-TOKEN'],
+    },
+    exposed_headers: { type: 'array', items: { type: 'string' }, default: ['Content-Type'] },
+    allow_credentials: { type: 'boolean', default: true },
+    options_passthrough: { type: 'boolean', default: false },
+    max_age: { type: 'integer', minimum: 0, default: 0, description: 'Seconds a preflight may be cached; 0 sends no Access-Control-Max-Age.' },
+    debug: { type: 'boolean', default: false },
+  },
+} as const;
 
 export const configSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
@@ -56,6 +79,7 @@ export const configSchema = {
               description: 'Addresses/CIDRs whose X-Forwarded-For is believed. Anyone else\'s is ignored.',
             },
             request_body_limit_bytes: { type: 'integer', minimum: 1024, default: 65536 },
+            cors,
             rate_limit: {
               type: 'object',
               default: {},
@@ -139,17 +163,17 @@ export const configSchema = {
           type: 'object',
           default: {},
           properties: {
-            login: flow(),
-            registration: flow(),
-            settings: flow({
+            login: flow('login'),
+            registration: flow('registration'),
+            settings: flow('settings', {
               privileged_session_max_age: { ...duration, default: '15m' },
               required_aal: aal,
             }),
-            recovery: flow({
+            recovery: flow('recovery', {
               use: { type: 'string', enum: ['code'], default: 'code' },
               mfa_reset_delay: { ...duration, default: '72h' },
             }),
-            verification: flow({ use: { type: 'string', enum: ['code'], default: 'code' } }),
+            verification: flow('verification', { use: { type: 'string', enum: ['code'], default: 'code' } }),
             error: { type: 'object', default: {}, properties: { ui_url: url } },
             logout: {
               type: 'object',
@@ -308,6 +332,7 @@ export const configSchema = {
           },
         },
         whoami: { type: 'object', default: {}, properties: { required_aal: aal } },
+        earliest_possible_extend: { ...duration, description: 'Kratos: a session can be extended only once it expires within this duration; unset means always.' },
       },
     },
     secrets: {
@@ -323,12 +348,23 @@ export const configSchema = {
       type: 'object',
       default: {},
       properties: {
-        algorithm: { type: 'string', enum: ['argon2'], default: 'argon2' },
+        algorithm: {
+          type: 'string',
+          enum: ['argon2', 'bcrypt'],
+          default: 'argon2',
+          description: 'Hash of new passwords (Kratos: argon2 | bcrypt). Both kinds always verify; a login re-hashes a password stored with the other algorithm or other parameters.',
+        },
+        bcrypt: {
+          type: 'object',
+          default: {},
+          properties: { cost: { type: 'integer', minimum: 4, maximum: 31, default: 12, description: 'Kratos: 12 by default, at least 4.' } },
+        },
         argon2: {
           type: 'object',
           default: {},
           description: 'OWASP Password Storage Cheat Sheet minimum for argon2id: m=19 MiB, t=2, p=1.',
           properties: {
+            memory: { type: 'string', pattern: '^\\d+(B|KB|MB|GB|KiB|MiB|GiB)$', description: 'Kratos\'s key (e.g. 128MB, binary units); overrides memory_kib.' },
             memory_kib: { type: 'integer', minimum: 1024, default: 19456 },
             iterations: { type: 'integer', minimum: 1, default: 2 },
             parallelism: { type: 'integer', minimum: 1, default: 1 },
@@ -396,12 +432,26 @@ export const configSchema = {
         languages: { type: 'array', items: { type: 'string', enum: ['en', 'de'] }, minItems: 1, uniqueItems: true, default: ['en', 'de'] },
       },
     },
+    feature_flags: {
+      type: 'object',
+      default: {},
+      description: 'Kratos feature flags Kairos honours; the others are listed in src/config/kratos-keys.ts.',
+      properties: {
+        faster_session_extend: { type: 'boolean', default: false, description: 'PATCH /admin/sessions/{id}/extend answers 204 without a body.' },
+      },
+    },
     log: {
       type: 'object',
       default: {},
       properties: {
-        level: { type: 'string', enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
-        format: { type: 'string', enum: ['json', 'text'], default: 'json' },
+        level: {
+          type: 'string',
+          enum: ['trace', 'debug', 'info', 'warn', 'warning', 'error', 'fatal', 'panic', 'silent'],
+          default: 'info',
+          description: 'Kratos\'s `warning` and `panic` mean pino\'s `warn` and `fatal`.',
+        },
+        // No schema default: dev mode defaults to text, everything else to json (see derive() in load.ts).
+        format: { type: 'string', enum: ['json', 'text'] },
         leak_sensitive_values: { type: 'boolean', default: false },
       },
     },
@@ -414,8 +464,19 @@ export interface WebAuthnRpConfig {
   origin?: string;
   origins?: string[];
 }
+type Flow = { enabled: boolean; ui_url: string; lifespan: string; before: HookList; after: HookList & Record<string, unknown> };
 
-type Flow = { enabled: boolean; ui_url: string; lifespan: string; after: Record<string, unknown>; before: Record<string, unknown> };
+export interface CorsConfig {
+  enabled: boolean;
+  allowed_origins: string[];
+  allowed_methods: string[];
+  allowed_headers: string[];
+  exposed_headers: string[];
+  allow_credentials: boolean;
+  options_passthrough: boolean;
+  max_age: number;
+  debug: boolean;
+}
 
 /** The validated configuration, every default filled in. */
 export interface KairosConfig {
@@ -430,6 +491,7 @@ export interface KairosConfig {
       trusted_proxies: string[];
       request_body_limit_bytes: number;
       rate_limit: { enabled: boolean; max_per_minute: number; identity_max_per_minute: number; store: 'database' | 'redis' | 'memory'; redis_url?: string };
+      cors: CorsConfig;
     };
     admin: { base_url: string; host: string; port: number; api_keys: string[] };
   };
@@ -494,9 +556,14 @@ export interface KairosConfig {
     lifespan: string;
     cookie: { name: string; domain?: string; path: string; same_site: 'Lax' | 'Strict' | 'None'; persistent: boolean };
     whoami: { required_aal: 'aal1' | 'highest_available' };
+    earliest_possible_extend?: string;
   };
   secrets: { default: string[]; cookie: string[]; cipher: string[] };
-  hashers: { algorithm: 'argon2'; argon2: { memory_kib: number; iterations: number; parallelism: number } };
+  hashers: {
+    algorithm: 'argon2' | 'bcrypt';
+    bcrypt: { cost: number };
+    argon2: { memory?: string; memory_kib: number; iterations: number; parallelism: number };
+  };
   courier: {
     smtp: { connection_uri?: string; from_address: string; from_name: string };
     template_override_path?: string;
@@ -505,5 +572,6 @@ export interface KairosConfig {
   };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string }; languages: ('en' | 'de')[] };
+  feature_flags: { faster_session_extend: boolean };
   log: { level: string; format: 'json' | 'text'; leak_sensitive_values: boolean };
 }

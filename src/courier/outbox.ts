@@ -8,6 +8,7 @@
  * Kairos warns at startup.
  */
 import type { Deps } from '../deps.js';
+import { afterCommit } from '../storage/unit-of-work.js';
 import type { Db } from '../identity/repository.js';
 import type { SecretCipher } from '../crypto/secret-cipher.js';
 import type { CourierMessagesTable } from '../storage/tables.js';
@@ -74,9 +75,9 @@ export class OutboxCourier implements Courier {
         updated_at: now,
       })
       .execute();
-    // A listener runs after the caller's transaction had a chance to commit; a worker that looks too early simply
-    // finds nothing and the poll picks the message up.
-    setImmediate(() => {
+    // Listeners (the worker) run once the enqueuing step committed (storage/unit-of-work.ts), outside it; a worker
+    // that still looks too early (a caller's own transaction) finds nothing and the poll picks the message up.
+    afterCommit(() => {
       for (const listener of this.listeners) listener();
     });
     return id;

@@ -210,15 +210,12 @@ export class CourierWorker {
         .insertInto('courier_message_dispatches')
         .values({ id: this.deps.random.uuid(), message_id: id, status: 'failed', error: JSON.stringify(failure), created_at: now })
         .execute();
-      await this.deps.audit.record(
-        {
+      await this.deps.audit.record(trx, {
           type: 'courier.delivery_failed',
           identityId: row.identity_id,
           actor: 'system',
           details: { message_id: id, template_type: row.template_type, attempt: sendCount, abandoned, error_code: failure.code ?? null, response_code: failure.response_code ?? null },
-        },
-        trx,
-      );
+      });
     });
     counter.inc({ outcome: abandoned ? 'abandoned' : 'failed' });
     logger.warn({ message_id: id, template_type: row.template_type, send_count: sendCount, abandoned, error: failure }, abandoned ? 'courier: message abandoned' : 'courier: delivery failed, will retry');

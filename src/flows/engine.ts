@@ -8,18 +8,22 @@ import type { Deps } from '../deps.js';
 import { HttpError, errors } from '../errors/http-error.js';
 import { identityToJson, type Identity } from '../identity/identity.js';
 import { deriveAal, type Session } from '../session/session.js';
+import type { SessionFact } from '../session/session-service.js';
 import { inputNode, type UiNode } from '../ui/nodes.js';
 import { FLOW_EXPIRED_MESSAGE } from '../ui/messages.js';
 import { isJsonRequest, sessionTokenOf, submittedBody } from '../http/request.js';
 import type { Csrf } from '../http/plugins/csrf.js';
 import { applyProblems, FlowValidationError, INITIAL_STATE, type Flow, type FlowKind, type FlowType } from './flow.js';
-import type { Strategies, SubmittedBody } from './strategy.js';
+import { prepareSubmission, type PreparesSubmission, type Strategies, type SubmittedBody } from './strategy.js';
 import { parseDurationMs } from '../config/duration.js';
+import type { Db } from '../storage/db.js';
 
 export interface CurrentSession {
   session: Session;
   identity: Identity;
   token: string;
+  /** The session facts modules declared (`FlowEngine.sessionFacts`), loaded with the session. */
+  facts: Record<string, unknown>;
 }
 
 /** Kratos's node order for each flow (`selfservice/flow/<flow>/sort.go`): csrf first, then groups in this order. */
@@ -43,9 +47,25 @@ export function sortNodes(kind: FlowKind, nodes: UiNode[]): UiNode[] {
     .map((x) => x.node);
 }
 
+const stepOutcomes = new WeakMap<object, Promise<boolean>>();
+
+/**
+ * For a request whose submission ran as a step: resolves once its unit of work ended, true when it committed.
+ * Null for other requests. The HTTP layer holds the response until then (http/public/self-service.ts).
+ */
+export function stepOutcome(request: object): Promise<boolean> | null {
+  return stepOutcomes.get(request) ?? null;
+}
+
 export class FlowEngine {
-  /** Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes). */
-  readonly sessionExtraProviders: ((identityId: string) => Promise<Record<string, unknown>>)[] = [];
+  /**
+   * Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes), from the session's
+   * facts when it was loaded with them (no query), else by reading them.
+   */
+  readonly sessionExtraProviders: ((identityId: string, facts: Record<string, unknown> | null) => Promise<Record<string, unknown>> | Record<string, unknown>)[] = [];
+
+  /** Values loaded by the current session's own statement (session/session-service.ts `findCurrent`). */
+  readonly sessionFacts: SessionFact[] = [];
 
   /**
    * Modules that keep a secret out of the stored flow (the pending TOTP secret is stored only encrypted in
@@ -60,10 +80,11 @@ export class FlowEngine {
    */
   readonly sessionGates: ((current: CurrentSession) => Promise<HttpError | null>)[] = [];
 
-  async sessionExtras(identityId: string): Promise<Record<string, unknown>> {
+  async sessionExtras(current: CurrentSession | string): Promise<Record<string, unknown>> {
     if (this.sessionExtraProviders.length === 0) return {};
     const kairos: Record<string, unknown> = {};
-    for (const provider of this.sessionExtraProviders) Object.assign(kairos, await provider(identityId));
+    const [identityId, facts] = typeof current === 'string' ? [current, null] : [current.identity.id, current.facts];
+    for (const provider of this.sessionExtraProviders) Object.assign(kairos, await provider(identityId, facts));
     return Object.keys(kairos).length ? { kairos } : {};
   }
 
@@ -99,26 +120,26 @@ export class FlowEngine {
       expiresAtMs: now + this.lifespanMs(kind),
       createdAtMs: now,
       updatedAtMs: now,
+      failedAttempts: 0,
     };
   }
 
-  /** `return_to` from the query, checked against `selfservice.allowed_return_urls`. */
+  /** `return_to` from the query, resolved against the default return URL and checked against `selfservice.allowed_return_urls`. */
   returnToOf(request: FastifyRequest): string | null {
     const value = (request.query as Record<string, unknown>).return_to;
     if (typeof value !== 'string' || value === '') return null;
-    const allowed = this.deps.urls.allowedReturnUrl(value);
-    if (allowed === null) throw errors.returnToForbidden(value);
-    return allowed;
+    const resolved = this.deps.urls.resolveReturnUrl(value);
+    if (resolved === null) throw errors.returnToForbidden(value);
+    return resolved;
   }
 
-  async currentSession(request: FastifyRequest): Promise<CurrentSession | null> {
+  async currentSession(request: FastifyRequest, db: Db = this.deps.db, extraFacts: readonly SessionFact[] = []): Promise<CurrentSession | null> {
     const found = sessionTokenOf(request, this.deps.config.session.cookie.name);
     if (!found) return null;
-    const session = await this.deps.sessions.findByToken(found.token);
-    if (!session) return null;
-    const identity = await this.deps.identities.get(session.identityId);
-    if (!identity || identity.state !== 'active') return null;
-    return { session, identity, token: found.token };
+    const facts = extraFacts.length ? [...this.sessionFacts, ...extraFacts.filter((f) => !this.sessionFacts.some((g) => g.name === f.name))] : this.sessionFacts;
+    const current = await this.deps.sessions.findCurrent(found.token, facts, db);
+    if (!current || current.identity.state !== 'active') return null;
+    return { ...current, token: found.token };
   }
 
   /**
@@ -204,24 +225,58 @@ export class FlowEngine {
   }
 
   /**
-   * POST /self-service/<kind>?flow=: loads the flow, checks a browser flow's CSRF token, runs `handle`, and answers
-   * whatever it throws (see `fail`).
+   * POST /self-service/<kind>?flow=: the unit of work of a submission (storage/unit-of-work.ts). Opens one
+   * transaction, loads and locks the flow, checks a browser flow's CSRF token, runs `handle` with the transaction,
+   * and answers whatever it throws (see `fail`). A decision (success, a validation problem, an error in Kratos's
+   * shape) commits with everything the step wrote, the flow's new state and its audit events included; anything
+   * else (a bug, a lost database) rolls the whole step back.
    */
   async runSubmit(
     kind: FlowKind,
     request: FastifyRequest,
     reply: FastifyReply,
-    handle: (flow: Flow, body: SubmittedBody) => Promise<FastifyReply>,
+    handle: (trx: Db, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>) => Promise<FastifyReply>,
+    /** The strategies whose `prepare` runs before the unit of work opens (flows/strategy.ts `PreparesSubmission`). */
+    preparers: readonly (PreparesSubmission & { id: string })[] = [],
   ): Promise<FastifyReply> {
-    let flow: Flow | null = null;
-    try {
-      flow = await this.loadFlow(kind, (request.query as Record<string, unknown>).flow);
-      const body = submittedBody(request);
-      if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
-      return await handle(flow, body);
-    } catch (err) {
-      return this.fail(request, reply, flow, err);
+    let prepared = new Map<string, unknown>();
+    if (preparers.length > 0) {
+      try {
+        prepared = await prepareSubmission(preparers, submittedBody(request));
+      } catch (err) {
+        // A malformed body: the step below answers it in the flow's shape.
+        if (!(err instanceof HttpError)) throw err;
+      }
     }
+    // The answer is written only once the step committed (`stepOutcome`, awaited by the HTTP layer's onSend hook):
+    // a client never sees a decision the database does not hold yet.
+    let settle!: (committed: boolean) => void;
+    stepOutcomes.set(request, new Promise<boolean>((resolve) => (settle = resolve)));
+    // A FastifyReply is a thenable that settles once the response is written, which waits for this commit (the
+    // onSend hook): while the step runs, the reply is made a plain object (its `then` shadowed), so code that
+    // returns it from an async function does not wait for the response; the shadow goes when the step ends.
+    Object.defineProperty(reply, 'then', { value: undefined, configurable: true, writable: true });
+    let boxed: { reply: FastifyReply };
+    try {
+      boxed = await this.deps.storage.transaction(async (trx) => {
+        let flow: Flow | null = null;
+        try {
+          flow = await this.loadFlow(kind, (request.query as Record<string, unknown>).flow, trx);
+          const body = submittedBody(request);
+          if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
+          return { reply: await handle(trx, flow, body, prepared) };
+        } catch (err) {
+          return { reply: await this.fail(request, reply, flow, err, trx) };
+        }
+      });
+      settle(true);
+    } catch (err) {
+      settle(false);
+      throw err;
+    } finally {
+      delete (reply as { then?: unknown }).then;
+    }
+    return boxed.reply;
   }
 
   /**
@@ -237,9 +292,9 @@ export class FlowEngine {
    * A submission to an expired flow: `replacement` (a new flow of the same kind, rendered) is stored with the
    * expired message; browsers go to it, others get the 410 naming it.
    */
-  async replaceExpired(request: FastifyRequest, reply: FastifyReply, expired: Flow, replacement: Flow): Promise<FastifyReply> {
+  async replaceExpired(request: FastifyRequest, reply: FastifyReply, expired: Flow, replacement: Flow, trx: Db = this.deps.db): Promise<FastifyReply> {
     replacement.ui.messages = [this.expiredMessage(expired)];
-    await this.deps.flows.insert(replacement);
+    await this.deps.flows.insert(replacement, trx);
     if (expired.type === 'browser' && !isJsonRequest(request)) return this.redirectToUi(reply, replacement);
     throw this.expiredError(expired, replacement.id);
   }
@@ -249,9 +304,10 @@ export class FlowEngine {
     return reply.redirect(this.deps.urls.flowUi(flow.kind, flow.id), 303);
   }
 
-  async loadFlow(kind: FlowKind, id: unknown): Promise<Flow> {
+  /** The flow of a request; with `trx` (a submission), locked for the step. */
+  async loadFlow(kind: FlowKind, id: unknown, trx?: Db): Promise<Flow> {
     if (typeof id !== 'string' || id === '') throw errors.badRequest('The flow query parameter is missing or malformed.');
-    const flow = await this.deps.flows.get(id);
+    const flow = trx ? await this.deps.flows.getForStep(trx, id) : await this.deps.flows.get(id);
     if (!flow || flow.kind !== kind) throw errors.notFound(`Unable to locate the ${kind} flow.`);
     return flow;
   }
@@ -276,26 +332,26 @@ export class FlowEngine {
    * browsers); errors in Kratos's envelope go out as JSON, or for browsers as a redirect (to `redirect_browser_to`
    * when the error carries one, else to the error page).
    */
-  async fail(request: FastifyRequest, reply: FastifyReply, flow: Flow | null, err: unknown): Promise<FastifyReply> {
+  async fail(request: FastifyRequest, reply: FastifyReply, flow: Flow | null, err: unknown, trx: Db = this.deps.db): Promise<FastifyReply> {
     if (err instanceof FlowValidationError && flow) {
       applyProblems(flow.ui, err);
-      await this.deps.flows.update(flow, this.deps.clock.nowMs());
+      await this.deps.flows.update(flow, this.deps.clock.nowMs(), trx);
       if (flow.type === 'browser' && !isJsonRequest(request)) return this.redirectToUi(reply, flow);
       return this.respondFlow(request, reply, flow, 400);
     }
-    if (err instanceof HttpError) return this.sendError(request, reply, err, flow);
+    if (err instanceof HttpError) return this.sendError(request, reply, err, flow, trx);
     throw err;
   }
 
   /** `context`: the flow, or the flow type of an init request (browser inits redirect; api inits answer JSON). */
-  async sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError, context: Flow | FlowType | null = null): Promise<FastifyReply> {
+  async sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError, context: Flow | FlowType | null = null, trx: Db = this.deps.db): Promise<FastifyReply> {
     const type = context === null ? 'browser' : typeof context === 'string' ? context : context.type;
     const browser = type === 'browser' && !isJsonRequest(request);
     if (browser) {
       const redirect = err.extra.redirect_browser_to;
       if (typeof redirect === 'string') return reply.redirect(redirect, 303);
       const id = this.deps.random.uuid();
-      await this.deps.db
+      await trx
         .insertInto('selfservice_errors')
         .values({ id, error: JSON.stringify(err.body), created_at: this.deps.clock.nowMs() })
         .execute();

@@ -4,7 +4,8 @@
  */
 import type { UiContainer, UiNode } from '../ui/nodes.js';
 import type { UiText } from '../ui/messages.js';
-import type { Db } from '../identity/repository.js';
+import type { Db } from '../storage/db.js';
+import type { Selectable } from 'kysely';
 import type { FlowsTable } from '../storage/tables.js';
 
 export type FlowKind = 'login' | 'registration' | 'settings' | 'recovery' | 'verification';
@@ -29,6 +30,8 @@ export interface Flow {
   expiresAtMs: number;
   createdAtMs: number;
   updatedAtMs: number;
+  /** Wrong second-factor submissions charged to this flow (the guard's per-flow budget); read with the flow. */
+  failedAttempts: number;
 }
 
 export const INITIAL_STATE: Record<FlowKind, string> = {
@@ -77,7 +80,7 @@ export function applyProblems(ui: UiContainer, error: FlowValidationError): void
   if (ui.messages.length === 0) delete ui.messages;
 }
 
-function rowToFlow(row: Omit<FlowsTable, 'failed_attempts'>): Flow {
+function rowToFlow(row: Selectable<FlowsTable>): Flow {
   return {
     id: row.id,
     kind: row.kind as FlowKind,
@@ -96,14 +99,19 @@ function rowToFlow(row: Omit<FlowsTable, 'failed_attempts'>): Flow {
     expiresAtMs: row.expires_at,
     createdAtMs: row.created_at,
     updatedAtMs: row.updated_at,
+    failedAttempts: Number(row.failed_attempts ?? 0),
   };
 }
 
 export class FlowRepository {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** Whether the dialect has `SELECT … FOR UPDATE` (PostgreSQL; SQLite's step transactions hold the write lock). */
+    private readonly rowLocks = false,
+  ) {}
 
-  async insert(flow: Flow): Promise<void> {
-    await this.db
+  async insert(flow: Flow, db: Db = this.db): Promise<void> {
+    await db
       .insertInto('selfservice_flows')
       .values({
         id: flow.id,
@@ -127,9 +135,21 @@ export class FlowRepository {
       .execute();
   }
 
-  async get(id: string): Promise<Flow | null> {
+  async get(id: string, db: Db = this.db): Promise<Flow | null> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
-    const row = await this.db.selectFrom('selfservice_flows').selectAll().where('id', '=', id).executeTakeFirst();
+    const row = await db.selectFrom('selfservice_flows').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? rowToFlow(row) : null;
+  }
+
+  /**
+   * The flow a submission works on, locked for the step's transaction (lock order, storage/unit-of-work.ts: the flow
+   * row first), so concurrent submissions of one flow run one after the other.
+   */
+  async getForStep(trx: Db, id: string): Promise<Flow | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    let query = trx.selectFrom('selfservice_flows').selectAll().where('id', '=', id);
+    if (this.rowLocks) query = query.forUpdate();
+    const row = await query.executeTakeFirst();
     return row ? rowToFlow(row) : null;
   }
 
@@ -155,8 +175,8 @@ export class FlowRepository {
    * submissions cannot both take the last attempt). Returns the count after this attempt, or null when the
    * budget was already used up.
    */
-  async recordFailedAttempt(flowId: string, max: number): Promise<number | null> {
-    const row = await this.db
+  async recordFailedAttempt(flowId: string, max: number, db: Db = this.db): Promise<number | null> {
+    const row = await db
       .updateTable('selfservice_flows')
       .set((eb) => ({ failed_attempts: eb('failed_attempts', '+', 1) }))
       .where('id', '=', flowId)

@@ -6,9 +6,11 @@
 import type { Identity } from '../identity/identity.js';
 import type { IdentitySchema } from '../identity/schemas.js';
 import type { AmrEntry, Session } from '../session/session.js';
+import type { SessionFact } from '../session/session-service.js';
 import type { UiNode } from '../ui/nodes.js';
 import type { UiText } from '../ui/messages.js';
 import type { Flow } from './flow.js';
+import type { Db } from '../storage/db.js';
 
 export const NOT_RESPONSIBLE = Symbol('strategy not responsible');
 export type NotResponsible = typeof NOT_RESPONSIBLE;
@@ -22,21 +24,39 @@ export interface RequestInfo {
 
 export type SubmittedBody = Record<string, unknown>;
 
-export interface LoginStrategy {
+/**
+ * Work a strategy does before the step's unit of work opens (no transaction held): CPU-heavy or slow parts, such as
+ * hashing or verifying a password, so the transaction (on SQLite, the database's write lock) is held for
+ * milliseconds only. Reads done here are re-checked inside the step. Returns an opaque value the strategy receives
+ * back as `prepared`, or undefined when the submission is not its own.
+ */
+export interface PreparesSubmission {
+  prepare?(body: SubmittedBody): Promise<unknown>;
+}
+
+export interface LoginStrategy extends PreparesSubmission {
   readonly id: string;
   /** The level this method proves: aal1 (first factor) or aal2 (second factor). */
   readonly aal: 'aal1' | 'aal2';
+  /** Values this method needs at login, loaded by the statement that loads the session (session/session-service.ts). */
+  readonly sessionFacts?: readonly SessionFact[];
   /**
    * Nodes for a login flow. For aal2 and refresh flows `identity` is the session's identity and a strategy that the
    * identity has not set up returns none.
    */
   loginNodes(flow: Flow, identity: Identity | null): Promise<UiNode[]> | UiNode[];
   login(input: {
+    /** The step's transaction (flows/engine.ts `runSubmit`): every write of the step goes through it. */
+    trx: Db;
     flow: Flow;
     body: SubmittedBody;
     session: Session | null;
     identity: Identity | null;
     request: RequestInfo;
+    /** What `prepare` returned for this submission, if anything. */
+    prepared?: unknown;
+    /** The session facts loaded with the session (including this strategy's `sessionFacts`). */
+    facts?: Record<string, unknown>;
   }): Promise<LoginResult | NotResponsible>;
 }
 
@@ -54,10 +74,10 @@ export interface LoginResult {
   redirectBrowserTo?: string;
 }
 
-export interface RegistrationStrategy {
+export interface RegistrationStrategy extends PreparesSubmission {
   readonly id: string;
   registrationNodes(flow: Flow, schema: IdentitySchema): Promise<UiNode[]> | UiNode[];
-  register(input: { flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<RegistrationResult | NotResponsible>;
+  register(input: { trx: Db; flow: Flow; body: SubmittedBody; request: RequestInfo; prepared?: unknown }): Promise<RegistrationResult | NotResponsible>;
 }
 
 export interface RegistrationResult {
@@ -66,10 +86,12 @@ export interface RegistrationResult {
   amr: AmrEntry;
 }
 
-export interface SettingsStrategy {
+export interface SettingsStrategy extends PreparesSubmission {
   readonly id: string;
   settingsNodes(flow: Flow, identity: Identity): Promise<UiNode[]> | UiNode[];
   settings(input: {
+    /** The step's transaction (flows/engine.ts `runSubmit`): every write of the step goes through it. */
+    trx: Db;
     flow: Flow;
     body: SubmittedBody;
     identity: Identity;
@@ -77,6 +99,8 @@ export interface SettingsStrategy {
     request: RequestInfo;
     /** Throws the Kratos `session_refresh_required` error when the session is not privileged. */
     requirePrivileged(): void;
+    /** What `prepare` returned for this submission, if anything. */
+    prepared?: unknown;
   }): Promise<SettingsResult | NotResponsible>;
 }
 
@@ -96,4 +120,15 @@ export interface Strategies {
   login: LoginStrategy[];
   registration: RegistrationStrategy[];
   settings: SettingsStrategy[];
+}
+
+/** Runs every strategy's `prepare` for a submission, outside the unit of work; results by strategy id. */
+export async function prepareSubmission(strategies: readonly (PreparesSubmission & { id: string })[], body: SubmittedBody): Promise<Map<string, unknown>> {
+  const prepared = new Map<string, unknown>();
+  for (const strategy of strategies) {
+    if (!strategy.prepare) continue;
+    const value = await strategy.prepare(body);
+    if (value !== undefined) prepared.set(strategy.id, value);
+  }
+  return prepared;
 }

@@ -1,5 +1,6 @@
 import type { Clock } from '../support/clock.js';
 import type { Random } from '../support/random.js';
+import { withSavepoint } from '../storage/unit-of-work.js';
 import { isUniqueViolation } from '../storage/db.js';
 import type { Credential, Identity, RecoveryAddress, VerifiableAddress } from './identity.js';
 import * as repo from './repository.js';
@@ -186,7 +187,7 @@ export class IdentityService {
         });
         return;
       }
-      await repo.upsertCredential(db, identityId, credential);
+      await withSavepoint(db, (trx) => repo.upsertCredential(trx, identityId, credential));
     } catch (err) {
       if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
       throw err;
@@ -199,7 +200,7 @@ export class IdentityService {
    */
   async addCredential(identityId: string, credential: Credential, db: Db = this.db): Promise<void> {
     try {
-      await repo.insertCredential(db, identityId, credential);
+      await withSavepoint(db, (trx) => repo.insertCredential(trx, identityId, credential));
     } catch (err) {
       if (isUniqueViolation(err)) throw new CredentialExistsError(credential.type);
       throw err;
@@ -214,10 +215,13 @@ export class IdentityService {
     });
   }
 
-  /** Runs `fn` in a transaction, or inside the caller's when `db` already is one. */
+  /**
+   * Runs `fn` in a transaction, or inside the caller's when `db` already is one, as a savepoint of it: a failure
+   * (a unique violation the caller turns into a message) undoes only `fn`'s writes and leaves the step's
+   * transaction usable (storage/unit-of-work.ts).
+   */
   async inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
-    if ((db as { isTransaction?: boolean }).isTransaction) return fn(db);
-    return (db as import('kysely').Kysely<import('../storage/tables.js').Database>).transaction().execute((trx) => fn(trx));
+    return withSavepoint(db, fn);
   }
 
   /** The highest level this identity can reach: aal2 when it has any second factor (Kratos `SetAvailableAAL`). */

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
-import type { Database } from '../storage/tables.js';
+import { sql } from 'kysely';
+import type { Db } from '../storage/db.js';
 import type { Credential, Identity, RecoveryAddress, VerifiableAddress } from './identity.js';
 
-export type Db = Kysely<Database> | Transaction<Database>;
+export type { Db };
 
 const parse = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 const json = (value: unknown): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
@@ -249,3 +249,96 @@ export async function deleteIdentity(db: Db, id: string): Promise<boolean> {
   const result = await db.deleteFrom('identities').where('id', '=', id).executeTakeFirst();
   return Number(result.numDeletedRows) > 0;
 }
+
+/**
+ * The identity of a row joined as `i` (identities), with its credentials and addresses aggregated as JSON by
+ * correlated subqueries, so a caller that joins `identities i` (e.g. a session lookup) loads a whole identity in its
+ * own single statement. The JSON functions differ per dialect (SQLite json1, PostgreSQL json_agg); the result is
+ * the same. Column aliases: `i_*`, `credentials_json`, `verifiable_json`, `recovery_json`.
+ */
+export function joinedIdentityColumns(dialect: 'sqlite' | 'postgres') {
+  if (dialect === 'postgres') {
+    return [
+      sql<unknown>`(select coalesce(json_agg(json_build_object('id', c.id, 'type', c.type, 'config', c.config, 'version', c.version, 'created_at', c.created_at, 'updated_at', c.updated_at, 'identifiers', (select coalesce(json_agg(x.identifier order by x.created_at, x.identifier), '[]'::json) from identity_credential_identifiers x where x.credential_id = c.id)) order by c.created_at), '[]'::json) from identity_credentials c where c.identity_id = i.id)`.as('credentials_json'),
+      sql<unknown>`(select coalesce(json_agg(json_build_object('id', a.id, 'value', a.value, 'via', a.via, 'verified', a.verified, 'status', a.status, 'verified_at', a.verified_at, 'created_at', a.created_at, 'updated_at', a.updated_at) order by a.created_at), '[]'::json) from identity_verifiable_addresses a where a.identity_id = i.id)`.as('verifiable_json'),
+      sql<unknown>`(select coalesce(json_agg(json_build_object('id', r.id, 'value', r.value, 'via', r.via, 'created_at', r.created_at, 'updated_at', r.updated_at) order by r.created_at), '[]'::json) from identity_recovery_addresses r where r.identity_id = i.id)`.as('recovery_json'),
+    ];
+  }
+  return [
+    sql<unknown>`(select json_group_array(json_object('id', c.id, 'type', c.type, 'config', c.config, 'version', c.version, 'created_at', c.created_at, 'updated_at', c.updated_at, 'identifiers', json((select json_group_array(identifier) from (select x.identifier from identity_credential_identifiers x where x.credential_id = c.id order by x.created_at, x.identifier))))) from (select * from identity_credentials c0 where c0.identity_id = i.id order by c0.created_at) c)`.as('credentials_json'),
+    sql<unknown>`(select json_group_array(json_object('id', a.id, 'value', a.value, 'via', a.via, 'verified', a.verified, 'status', a.status, 'verified_at', a.verified_at, 'created_at', a.created_at, 'updated_at', a.updated_at)) from (select * from identity_verifiable_addresses a0 where a0.identity_id = i.id order by a0.created_at) a)`.as('verifiable_json'),
+    sql<unknown>`(select json_group_array(json_object('id', r.id, 'value', r.value, 'via', r.via, 'created_at', r.created_at, 'updated_at', r.updated_at)) from (select * from identity_recovery_addresses r0 where r0.identity_id = i.id order by r0.created_at) r)`.as('recovery_json'),
+  ];
+}
+
+interface JoinedCredential {
+  id: string;
+  type: string;
+  config: string;
+  version: number;
+  created_at: number;
+  updated_at: number;
+  identifiers: string[];
+}
+
+const jsonValue = <T>(value: unknown): T => (typeof value === 'string' ? JSON.parse(value) : value) as T;
+
+/** The identity from a row selected with `i_*` identity columns and `joinedIdentityColumns`. */
+export function identityFromJoinedRow(row: Record<string, unknown>): Identity {
+  const identity: Identity = {
+    id: row.i_id as string,
+    schemaId: row.i_schema_id as string,
+    state: row.i_state as Identity['state'],
+    stateChangedAtMs: row.i_state_changed_at === null ? null : Number(row.i_state_changed_at),
+    traits: JSON.parse(row.i_traits as string),
+    metadataPublic: parse(row.i_metadata_public as string | null),
+    metadataAdmin: parse(row.i_metadata_admin as string | null),
+    externalId: row.i_external_id as string | null,
+    createdAtMs: Number(row.i_created_at),
+    updatedAtMs: Number(row.i_updated_at),
+    credentials: {},
+    verifiableAddresses: [],
+    recoveryAddresses: [],
+  };
+  for (const c of jsonValue<JoinedCredential[]>(row.credentials_json)) {
+    identity.credentials[c.type] = {
+      id: c.id,
+      type: c.type,
+      identifiers: c.identifiers,
+      config: JSON.parse(c.config),
+      version: Number(c.version),
+      createdAtMs: Number(c.created_at),
+      updatedAtMs: Number(c.updated_at),
+    };
+  }
+  for (const a of jsonValue<Record<string, unknown>[]>(row.verifiable_json)) {
+    identity.verifiableAddresses.push({
+      id: a.id as string,
+      value: a.value as string,
+      via: a.via as string,
+      verified: Number(a.verified) === 1,
+      status: a.status as VerifiableAddress['status'],
+      verifiedAtMs: a.verified_at === null ? null : Number(a.verified_at),
+      createdAtMs: Number(a.created_at),
+      updatedAtMs: Number(a.updated_at),
+    });
+  }
+  for (const a of jsonValue<Record<string, unknown>[]>(row.recovery_json)) {
+    identity.recoveryAddresses.push({ id: a.id as string, value: a.value as string, via: a.via as string, createdAtMs: Number(a.created_at), updatedAtMs: Number(a.updated_at) });
+  }
+  return identity;
+}
+
+/** The `identities` columns under `i_*` aliases, for `identityFromJoinedRow`. */
+export const JOINED_IDENTITY_ROW_COLUMNS = [
+  'i.id as i_id',
+  'i.schema_id as i_schema_id',
+  'i.state as i_state',
+  'i.state_changed_at as i_state_changed_at',
+  'i.traits as i_traits',
+  'i.metadata_public as i_metadata_public',
+  'i.metadata_admin as i_metadata_admin',
+  'i.external_id as i_external_id',
+  'i.created_at as i_created_at',
+  'i.updated_at as i_updated_at',
+] as const;

@@ -38,6 +38,16 @@ export interface TraitFacts {
   recoveryAddresses: { value: string; via: string }[];
 }
 
+/** One leaf trait: `name` is its dotted path below `traits` (`email`, `name.first`). */
+export interface TraitField {
+  name: string;
+  path: string[];
+  type: string;
+  format?: string;
+  title?: string;
+  required: boolean;
+}
+
 export interface TraitProblem {
   /** Node name the message belongs to (`traits.email`), or null for the whole form. */
   field: string | null;
@@ -69,18 +79,24 @@ export class IdentitySchema {
     }
   }
 
-  /** Trait fields the schema declares at the top level, with their types, for form rendering. */
-  traitFields(): { name: string; type: string; format?: string; title?: string; required: boolean }[] {
+  /**
+   * The leaf trait fields, for form rendering: like Kratos, an object trait is not a field of its own, its properties
+   * are (`name.first`, `name.last`). `required` holds only when every level on the way is required.
+   */
+  traitFields(): TraitField[] {
     const traits = (this.schema.properties as Record<string, any> | undefined)?.traits;
-    if (!traits?.properties) return [];
-    const required: string[] = traits.required ?? [];
-    return Object.entries<Record<string, any>>(traits.properties).map(([name, def]) => ({
-      name,
-      type: def.type ?? 'string',
-      format: def.format,
-      title: def.title,
-      required: required.includes(name),
-    }));
+    const out: TraitField[] = [];
+    const walk = (node: Record<string, any>, prefix: string[], parentRequired: boolean): void => {
+      const required: string[] = Array.isArray(node.required) ? node.required : [];
+      for (const [key, def] of Object.entries<Record<string, any>>(node.properties ?? {})) {
+        const path = [...prefix, key];
+        const isRequired = parentRequired && required.includes(key);
+        if (def.type === 'object' && def.properties) walk(def, path, isRequired);
+        else out.push({ name: path.join('.'), path, type: def.type ?? 'string', format: def.format, title: def.title, required: isRequired });
+      }
+    };
+    if (traits?.properties) walk(traits, [], true);
+    return out;
   }
 
   /** Validates `{traits}`; returns Kratos-style messages per field (empty when valid). */

@@ -76,7 +76,7 @@ export async function adminRecoveryRoutes(app: FastifyInstance, options: { conte
         })
         .execute();
       value = await codes.issue({ identityId: identity.id, flowId: flow.id, kind, expiresAtMs: flow.expiresAtMs, address: null, issuedBy: actor }, trx);
-      await deps.audit.record({ type: 'recovery.requested', identityId: identity.id, flowId: flow.id, actor, ipAddress: request.ip, details: { method: kind === 'code' ? 'admin_code' : 'admin_link', reason, expires_at: new Date(flow.expiresAtMs).toISOString() } }, trx);
+      await deps.audit.record(trx, { type: 'recovery.requested', identityId: identity.id, flowId: flow.id, actor, ipAddress: request.ip, details: { method: kind === 'code' ? 'admin_code' : 'admin_link', reason, expires_at: new Date(flow.expiresAtMs).toISOString() } });
     });
     return { flow, value };
   }

@@ -89,7 +89,7 @@ export class MfaResets {
       for (const recipient of recipients) {
         await this.deps.courier.enqueue({ template: 'mfa_reset_requested', recipient, identityId: identity.id, carriesSecret: true, data: { CancelURL: cancelUrl, EffectiveAt: new Date(row.not_before).toISOString() } }, trx);
       }
-      await this.deps.audit.record({ type: 'mfa_reset.requested', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { completes_at: new Date(row.not_before).toISOString(), notified_addresses: recipients.length } }, trx);
+      await this.deps.audit.record(trx, { type: 'mfa_reset.requested', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { completes_at: new Date(row.not_before).toISOString(), notified_addresses: recipients.length } });
     });
     return { request: row, created: true };
   }
@@ -119,9 +119,9 @@ export class MfaResets {
         removed.push(type);
       }
       for (const type of removed) {
-        await this.deps.audit.record({ type: 'second_factor.removed', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { method: type, via: 'mfa_reset' } }, trx);
+        await this.deps.audit.record(trx, { type: 'second_factor.removed', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { method: type, via: 'mfa_reset' } });
       }
-      await this.deps.audit.record({ type: 'mfa_reset.completed', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { via: context.via, removed } }, trx);
+      await this.deps.audit.record(trx, { type: 'mfa_reset.completed', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { via: context.via, removed } });
       for (const recipient of await this.verifiedAddresses(identity, trx)) {
         await this.deps.courier.enqueue({ template: 'mfa_reset_completed', recipient, identityId: identity.id, data: { CompletedAt: new Date(now).toISOString() } }, trx);
       }
@@ -146,7 +146,7 @@ export class MfaResets {
       .where('status', '=', 'pending')
       .executeTakeFirst();
     if (Number(result.numUpdatedRows) !== 1) return null;
-    await this.deps.audit.record({ type: 'mfa_reset.cancelled', identityId: row.identity_id, flowId: row.flow_id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { via: 'notification_link' } });
+    await this.deps.audit.record(this.deps.db, { type: 'mfa_reset.cancelled', identityId: row.identity_id, flowId: row.flow_id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { via: 'notification_link' } });
     const identity = await this.deps.identities.get(row.identity_id);
     for (const recipient of identity ? await this.verifiedAddresses(identity) : []) {
       await this.deps.courier.enqueue({ template: 'mfa_reset_cancelled', recipient, identityId: row.identity_id, data: { CancelledAt: new Date(now).toISOString() } });

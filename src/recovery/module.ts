@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 /**
  * Recovery, tiers 2 and 3 (issue 6): the Kratos recovery flow with the `code` method, MFA reset requests for
  * identities with a second factor, their cancel links, the whoami gate that makes a reset identity enroll again,
@@ -45,9 +46,15 @@ export function recoveryModule(deps: Deps): KairosModule {
     },
     init(context) {
       if (flows) flows.settings = (context.handlers.settings as SettingsFlows | undefined) ?? null;
-      context.engine.sessionGates.push(async (current) =>
-        (await resets.enrollmentRequired(current.identity)) ? enrollmentRequiredError(deps.urls.browserInit('settings')) : null,
-      );
+      // Whether a completed MFA reset waits for re-enrollment, loaded with the session (no query when none does).
+      context.engine.sessionFacts.push({
+        name: 'mfa_reset_pending',
+        expression: () => sql<unknown>`(select count(*) from mfa_reset_requests m where m.identity_id = i.id and m.status = 'completed' and m.reenrolled_at is null)`,
+      });
+      context.engine.sessionGates.push(async (current) => {
+        if (current.facts.mfa_reset_pending !== undefined && Number(current.facts.mfa_reset_pending) === 0) return null;
+        return (await resets.enrollmentRequired(current.identity)) ? enrollmentRequiredError(deps.urls.browserInit('settings')) : null;
+      });
     },
     publicRoutes(app) {
       // Kratos's link method: GET /self-service/recovery?flow=&token= (admin recovery links).

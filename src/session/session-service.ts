@@ -1,7 +1,10 @@
 import type { Clock } from '../support/clock.js';
 import { randomString, type Random } from '../support/random.js';
 import { keyedHash } from '../support/crypto.js';
-import type { Db } from '../identity/repository.js';
+import { sql, type RawBuilder } from 'kysely';
+import type { Identity } from '../identity/identity.js';
+import { identityFromJoinedRow, joinedIdentityColumns, JOINED_IDENTITY_ROW_COLUMNS } from '../identity/repository.js';
+import type { Db } from '../storage/db.js';
 import type { SessionsTable } from '../storage/tables.js';
 import { isSessionActive, type AmrEntry, type Session } from './session.js';
 
@@ -10,7 +13,7 @@ export const SESSION_TOKEN_PREFIX = 'ory_st_';
 const TOKEN_RANDOM_CHARS = 32;
 const LOGOUT_TOKEN_PREFIX = 'ory_lo_';
 
-function rowToSession(row: SessionsTable): Session {
+export function rowToSession(row: SessionsTable): Session {
   return {
     id: row.id,
     identityId: row.identity_id,
@@ -18,14 +21,27 @@ function rowToSession(row: SessionsTable): Session {
     issuedAtMs: row.issued_at,
     expiresAtMs: row.expires_at,
     authenticatedAtMs: row.authenticated_at,
-    amr: (JSON.parse(row.amr) as { method: string; aal: 'aal1' | 'aal2'; completed_at: number }[]).map((e) => ({
-      method: e.method,
-      aal: e.aal,
-      completedAtMs: e.completed_at,
-    })),
+    amr: parseAmr(row.amr),
     ipAddress: row.ip_address,
     userAgent: row.user_agent,
   };
+}
+
+function parseAmr(text: string): AmrEntry[] {
+  return (JSON.parse(text) as { method: string; aal: 'aal1' | 'aal2'; completed_at: number }[]).map((e) => ({
+    method: e.method,
+    aal: e.aal,
+    completedAtMs: e.completed_at,
+  }));
+}
+
+/**
+ * A value a module needs wherever a session is used (e.g. the identity's remaining recovery codes), loaded by the
+ * session's own statement: a scalar SQL expression correlated on the identity `i.id`.
+ */
+export interface SessionFact {
+  name: string;
+  expression(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown>;
 }
 
 const amrJson = (amr: AmrEntry[]) =>
@@ -42,6 +58,8 @@ export class SessionService {
     private readonly random: Random,
     private readonly secrets: string[],
     private readonly lifespanMs: number,
+    /** The SQL dialect (the atomic AMR append is written per dialect). */
+    private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
   ) {}
 
   private hashes(token: string): string[] {
@@ -49,10 +67,10 @@ export class SessionService {
   }
 
   async create(
+    db: Db,
     identityId: string,
     amr: AmrEntry[],
     client: { ipAddress: string | null; userAgent: string | null },
-    db: Db = this.db,
   ): Promise<{ session: Session; token: string; logoutToken: string }> {
     const now = this.clock.nowMs();
     const token = SESSION_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
@@ -90,12 +108,42 @@ export class SessionService {
   }
 
   /** The active session for a token, or null (expired, revoked, unknown). */
-  async findByToken(token: string): Promise<Session | null> {
+  async findByToken(token: string, db: Db = this.db): Promise<Session | null> {
     if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
-    const row = await this.db.selectFrom('sessions').selectAll().where('token_hash', 'in', this.hashes(token)).executeTakeFirst();
+    const row = await db.selectFrom('sessions').selectAll().where('token_hash', 'in', this.hashes(token)).executeTakeFirst();
     if (!row) return null;
     const session = rowToSession(row);
     return isSessionActive(session, this.clock.nowMs()) ? session : null;
+  }
+
+  /**
+   * The active session for a token joined with its identity (credentials and addresses included) and the
+   * `facts` modules declared (scalar subqueries correlated on the identity `i.id`), in ONE statement: whoami and
+   * every flow step that needs the current session pay one round trip. Null for an unknown, expired or revoked
+   * token. Nothing is cached, so a revocation is seen by every instance at once.
+   */
+  async findCurrent(
+    token: string,
+    facts: readonly SessionFact[],
+    db: Db = this.db,
+  ): Promise<{ session: Session; identity: Identity; facts: Record<string, unknown> } | null> {
+    if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
+    const hashes = this.hashes(token);
+    const row = (await db
+      .selectFrom('sessions as s')
+      .innerJoin('identities as i', 'i.id', 's.identity_id')
+      .selectAll('s')
+      .select([...JOINED_IDENTITY_ROW_COLUMNS])
+      .select(joinedIdentityColumns(this.dialect))
+      .select(facts.map((f) => f.expression(this.dialect).as(`fact_${f.name}`)))
+      .where(hashes.length === 1 ? sql<boolean>`s.token_hash = ${hashes[0]}` : sql<boolean>`s.token_hash in (${sql.join(hashes)})`)
+      .executeTakeFirst()) as (SessionsTable & Record<string, unknown>) | undefined;
+    if (!row) return null;
+    const session = rowToSession(row);
+    if (!isSessionActive(session, this.clock.nowMs())) return null;
+    const found: Record<string, unknown> = {};
+    for (const f of facts) found[f.name] = row[`fact_${f.name}`];
+    return { session, identity: identityFromJoinedRow(row), facts: found };
   }
 
   async findById(id: string): Promise<Session | null> {
@@ -125,17 +173,24 @@ export class SessionService {
 
   /**
    * Records completed methods on an existing session (second factor, refresh): same id and token, AMR appended,
-   * `authenticated_at` moved to now. Returns the updated session.
+   * `authenticated_at` moved to now. One statement appends to the stored list (no read-modify-write: two steps of
+   * one session completing at once both keep their entry) and returns the list as stored.
    */
-  async addAuthenticationMethods(session: Session, entries: AmrEntry[], db: Db = this.db): Promise<Session> {
+  async addAuthenticationMethods(db: Db, session: Session, entries: AmrEntry[]): Promise<Session> {
     const now = this.clock.nowMs();
-    const updated: Session = { ...session, amr: [...session.amr, ...entries], authenticatedAtMs: now };
-    await db
+    const appended = amrJson(entries);
+    const amr =
+      this.dialect === 'postgres'
+        ? sql<string>`(coalesce(amr::jsonb, '[]'::jsonb) || ${appended}::jsonb)::text`
+        : sql<string>`(select json_group_array(json(value)) from (select 0 as part, key, value from json_each(amr) union all select 1, key, value from json_each(${appended}) order by part, key))`;
+    const row = await db
       .updateTable('sessions')
-      .set({ amr: amrJson(updated.amr), authenticated_at: now, updated_at: now })
+      .set({ amr, authenticated_at: now, updated_at: now })
       .where('id', '=', session.id)
-      .execute();
-    return updated;
+      .returning('amr')
+      .executeTakeFirst();
+    const stored = row ? parseAmr(row.amr) : [...session.amr, ...entries];
+    return { ...session, amr: stored, authenticatedAtMs: now };
   }
 
   async revoke(sessionId: string): Promise<boolean> {

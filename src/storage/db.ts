@@ -5,6 +5,10 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import type pg from 'pg';
 import type { Database } from './tables.js';
+import { runStep, UnitOfWorkDialect } from './unit-of-work.js';
+
+/** A database handle: the root Kysely instance or a step's transaction (a Kysely `Transaction` is one). */
+export type Db = Kysely<Database>;
 
 export type DialectName = 'sqlite' | 'postgres';
 
@@ -17,6 +21,11 @@ export interface Storage {
   description: string;
   ping(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Runs `fn` as one unit of work (storage/unit-of-work.ts: isolation, lock order, BEGIN IMMEDIATE on SQLite):
+   * everything written through `trx` commits together when `fn` resolves, or not at all when it throws.
+   */
+  transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
 }
 
 /** The PostgreSQL driver, loaded on first use: a server on SQLite never loads it (startup time and memory). */
@@ -71,7 +80,9 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
     if (!options.readOnly) database.pragma('synchronous = NORMAL');
-    const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(database) }) });
+    const db = new Kysely<Database>({
+      dialect: new UnitOfWorkDialect(new SqliteDialect({ database: withStatementCache(database) }), { beginStatement: 'begin immediate' }),
+    });
     return {
       db,
       dialect,
@@ -81,6 +92,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
         await sql`select 1`.execute(db);
       },
       close: () => db.destroy(),
+      transaction: (fn) => runStep(db, fn),
     };
   }
   const url = new URL(dsn);
@@ -104,7 +116,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
       };
     });
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new UnitOfWorkDialect(new PostgresDialect({ pool }), { beginStatement: null }) });
   return {
     db,
     dialect,
@@ -114,6 +126,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
       await sql`select 1`.execute(db);
     },
     close: () => db.destroy(),
+    transaction: (fn) => runStep(db, fn),
   };
 }
 

@@ -66,7 +66,7 @@ export async function migrateToLatest(storage: Storage): Promise<MigrationResult
   });
   if (error) {
     const failed = results?.find((r) => r.status === 'Error');
-    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`);
+    throw new Error(`migration ${failed?.migrationName ?? '(unknown)'} failed: ${(error as Error).message ?? String(error)}`, { cause: error });
   }
   return results ?? [];
 }

@@ -204,11 +204,13 @@ describe.each(DIALECTS)('second-factor lockout (%s)', (dialect) => {
     const identity = (await k.deps.identities.get(user.identityId))!;
     const flow = await k.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: user.token });
     const stored = (await k.deps.flows.get(flow.id))!;
-    const attempt = (n: number) => ({ flow: stored, identity, method: 'lookup_secret', request: { ip: '127.0.0.1', userAgent: null, requestId: `r${n}` } });
+    const attempt = () => ({ flowId: stored.id, flowFailedAttempts: 0, identityId: identity.id, method: 'lookup_secret', request: { ip: '127.0.0.1', userAgent: null } });
     for (let n = 0; n < 3; n++) {
-      const a = attempt(n);
-      await k.deps.secondFactorGuard.beginAttempt(a);
-      await k.deps.secondFactorGuard.recordFailure(a);
+      const a = attempt();
+      await k.deps.storage.transaction(async (trx) => {
+        expect(await k.deps.secondFactorGuard.check(trx, a)).toBeNull();
+        expect(await k.deps.secondFactorGuard.recordFailure(trx, a)).toBeNull();
+      });
     }
     for (let i = 0; i < 2; i++) await errorBody(submit(k, user.token, wrongNow(k, user.secret)));
     expect(globalMessages((await errorBody(submit(k, user.token, codeNow(k, user.secret)))).body)[0].id).toBe(4900100);

@@ -245,7 +245,7 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect(step.continue_with ?? []).toEqual([]);
       expect(messageIds(step)).toEqual([1900400]);
       expect((step.ui.messages![0] as any).context.delay_seconds).toBe(72 * 3600);
-      expect(nodeNames(step)).toEqual(['default:csrf_token:hidden', 'password:password:password', 'password:method:submit']);
+      expect(nodeNames(step)).toEqual(['default:csrf_token:hidden', 'code:password:password', 'code:method:submit']);
       expect(await hasTotp(user.id)).toBe(true);
       const notice = await mailOf(user.email, 'mfa_reset_requested');
       expect(notice.text).toContain('/self-service/recovery/mfa-reset/cancel?token=');

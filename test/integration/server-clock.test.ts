@@ -19,7 +19,7 @@ describe('server clock check against a local NTP responder', () => {
   });
 
   it('reports a server 60 s behind on /health/ready, in the gauge and as a warning, without failing readiness', async () => {
-    const ready = await fetch(k.publicUrl + '/health/ready');
+    const ready = await fetch(k.adminUrl + '/health/ready');
     expect(ready.status).toBe(200);
     const body = await ready.json();
     expect(body.details.server_clock.status).toBe('skewed');

@@ -369,7 +369,7 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
     afterAll(async () => k?.close());
 
     const warnings = () => k.logs.records().filter((r) => r.level === 40 && typeof r.estimated_server_offset_seconds === 'number');
-    const ready = async () => (await fetch(`${k.publicUrl}/health/ready`)).json() as Promise<any>;
+    const ready = async () => (await fetch(`${k.adminUrl}/health/ready`)).json() as Promise<any>;
 
     it('many identities with scattered device skews raise no warning', async () => {
       const users = new Users(k);
@@ -394,7 +394,7 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       const [warning] = warnings();
       expect(warning).toMatchObject({ estimated_server_offset_seconds: 30, identities: 20 });
       expect(warning!.msg).toContain('the server clock is probably about 30 s behind real time');
-      const response = await fetch(`${k.publicUrl}/health/ready`);
+      const response = await fetch(`${k.adminUrl}/health/ready`);
       expect(response.status).toBe(200);
       const health = (await response.json()) as any;
       expect(health.details.totp.population_drift).toMatchObject({ status: 'suspect', estimated_server_offset_seconds: 30 });

@@ -26,8 +26,9 @@ export function writeConfig(dir: string, name: string, config: Record<string, un
   return file;
 }
 
-export function spawnKairos(args: string[]): KairosProcess {
-  const child = spawn(process.execPath, [KAIROS_BIN, ...args], { cwd: ROOT, env: { ...process.env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnKairos(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): KairosProcess {
+  const env = { ...process.env, NODE_NO_WARNINGS: '1', ...options.env };
+  const child = spawn(process.execPath, [KAIROS_BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const waiters: { pattern: RegExp; resolve(line: string): void; reject(err: Error): void }[] = [];
   const onData = (chunk: Buffer) => {

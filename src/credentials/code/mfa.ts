@@ -21,6 +21,9 @@ import { NOT_RESPONSIBLE, type LoginResult, type LoginStrategy, type NotResponsi
 import { inputNode, type UiNode } from '../../ui/nodes.js';
 import { kairosInfo, kairosWarning, type UiText } from '../../ui/messages.js';
 import type { AmrEntry } from '../../session/session.js';
+import type { SessionFact } from '../../session/session-service.js';
+import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
+import { refusalMessage } from '../../mfa/attempts/messages.js';
 import { CodeThrottledError, ISSUE_WINDOW_MS } from './one-time-codes.js';
 
 export const CODE = 'code';
@@ -95,6 +98,16 @@ export class CodeMfaStrategy implements LoginStrategy {
     return { method: CODE, aal: 'aal2', completedAtMs: this.deps.clock.nowMs() };
   }
 
+  /** The lockout state, loaded with the session of an aal2 step (the guard's check needs no statement of its own). */
+  get sessionFacts(): SessionFact[] {
+    return [this.deps.secondFactorGuard.sessionFact];
+  }
+
+  /** A guard's refusal becomes the flow's message (the code's verdict is never shown with it). */
+  private refuseIf(refusal: GuardRefusal | null): void {
+    if (refusal) throw FlowValidationError.global(refusalMessage(refusal, this.deps.clock.nowMs()));
+  }
+
   private chooseNodes(addresses: string[]): UiNode[] {
     return addresses.map((address) => inputNode(CODE, 'address', 'submit', { value: address, label: codeMfaKratosMsg.sendCodeTo(address) }));
   }
@@ -133,13 +146,13 @@ export class CodeMfaStrategy implements LoginStrategy {
     const sentTo = str(flow.internal[SENT_KEY]);
     if (resend || code === '') {
       const address = resend ? sentTo ?? str(body.address)?.toLowerCase() ?? null : str(body.address)?.toLowerCase() ?? null;
-      return this.send(flow, identity, address, addresses, input.request);
+      return this.send(input.trx, flow, identity, address, addresses, input.request);
     }
     return this.check(flow, identity, code, input);
   }
 
   /** Sends a code (Kratos answers this step with the flow, state `sent_email`, and the code form). */
-  private async send(flow: Flow, identity: Identity, address: string | null, addresses: string[], request: { ip: string; userAgent: string | null }): Promise<never> {
+  private async send(stepTrx: Db, flow: Flow, identity: Identity, address: string | null, addresses: string[], request: { ip: string; userAgent: string | null }): Promise<never> {
     if (!address || !addresses.includes(address)) {
       this.count('other_address', 'send');
       throw new FlowValidationError([{ field: null, message: codeMfaMsg.rejected(address ? 'other_address' : 'none') }]);
@@ -147,7 +160,8 @@ export class CodeMfaStrategy implements LoginStrategy {
     const now = this.deps.clock.nowMs();
     const expiresAtMs = Math.min(flow.expiresAtMs, now + parseDurationMs(this.deps.config.selfservice.methods.code.config.lifespan));
     try {
-      await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+      // A savepoint of the step's transaction: a refused send rolls back only its own rows.
+      await this.deps.identities.inTransaction(stepTrx, async (trx) => {
         await this.throttleIdentity(identity.id, now, trx);
         // The requester passed the first factor of this identity: the owner's own request (one-time-codes.ts quotas).
         const issued = await this.deps.oneTimeCodes.issue({ purpose: MFA_PURPOSE, flowId: flow.id, identityId: identity.id, address, expiresAtMs, requester: { ip: request.ip, sessionIdentityId: identity.id }, owner: true }, trx);
@@ -202,22 +216,23 @@ export class CodeMfaStrategy implements LoginStrategy {
   }
 
   private async check(flow: Flow, identity: Identity, code: string, input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult> {
-    // The guard takes an attempt slot before the code is looked at (the limits every second factor shares).
-    const attempt = { flow, identity, method: CODE, request: input.request };
-    await this.deps.secondFactorGuard.beginAttempt(attempt);
-    const result = await this.deps.oneTimeCodes.verify({ purpose: MFA_PURPOSE, flowId: flow.id, code });
+    const { trx } = input;
+    // The guard decides whether this submission may be checked at all (brute-force limits live in mfa/attempts).
+    const attempt: SecondFactorAttempt = { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method: CODE, request: input.request };
+    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt, this.deps.secondFactorGuard.stateFromFacts(identity.id, input.facts)));
+    const result = await this.deps.oneTimeCodes.verify({ purpose: MFA_PURPOSE, flowId: flow.id, code }, trx);
     if (!result.ok || result.code.identityId !== identity.id) {
       const cause: CodeRejectionCause = result.ok ? 'invalid' : result.reason;
-      await this.deps.secondFactorGuard.recordFailure(attempt);
       this.count(cause, 'check');
       this.deps.logger.info({ identity_id: identity.id, flow_id: flow.id, cause, method: CODE }, 'second-factor code rejected');
-      await this.deps.audit.record({ type: 'second_factor.rejected', identityId: identity.id, sessionId: input.session?.id ?? null, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: CODE, cause } });
+      await this.deps.audit.record(trx, { type: 'second_factor.rejected', identityId: identity.id, sessionId: input.session?.id ?? null, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: CODE, cause } });
+      this.refuseIf(await this.deps.secondFactorGuard.recordFailure(trx, attempt));
       throw new FlowValidationError([
         { field: 'code', message: codeMfaKratosMsg.invalidOrUsed() },
         { field: null, message: codeMfaMsg.rejected(cause) },
       ]);
     }
-    await this.deps.secondFactorGuard.recordSuccess(attempt);
+    this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, attempt));
     delete flow.internal[SENT_KEY];
     return { identity, amr: this.amr() };
   }

@@ -53,7 +53,7 @@ export class RecoveryAddressSettingsStrategy implements SettingsStrategy {
     if (body.method !== RECOVERY_ADDRESS_METHOD && !(body.method === undefined && remove !== null)) return NOT_RESPONSIBLE;
     input.requirePrivileged();
     const audit = (details: Record<string, unknown>) =>
-      this.deps.audit.record({ type: 'identity.updated', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { via: 'settings', ...details } });
+      this.deps.audit.record(input.trx, { type: 'identity.updated', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { via: 'settings', ...details } });
 
     if (remove !== null) {
       const removed = await this.deps.recoveryAddresses.removeSecondary(identity.id, remove);

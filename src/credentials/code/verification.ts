@@ -200,8 +200,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
             await deps.recoveryAddresses.markSecondaryVerified(target.id, identityId, trx);
           }
         }
-        await deps.audit.record(
-          {
+        await deps.audit.record(trx, {
             type: 'verification.completed',
             identityId,
             flowId: flow.id,
@@ -209,9 +208,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
             ipAddress: request.ip,
             userAgent: request.userAgent,
             details: { method: 'code', via: 'email', addresses: targets.map((t) => ({ id: t.id, kind: t.kind })) },
-          },
-          trx,
-        );
+        });
         return { ok: true as const, targets };
       });
     } catch (err) {
@@ -224,7 +221,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
       throw FlowValidationError.global(outcome.reason === 'exhausted' ? codeMsg.tooManyWrongCodes() : msg.verificationCodeInvalid());
     }
     flow.state = 'passed_challenge';
-    const continueTo = flow.returnTo ?? deps.urls.defaultReturn();
+    const continueTo = flow.returnTo ?? deps.urls.defaultReturn('verification');
     flow.ui.nodes = [anchorNode('code', 'continue', continueTo, msg.labelContinue())];
     flow.ui.messages = [msg.verificationSuccessful()];
   }

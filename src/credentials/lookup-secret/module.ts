@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import type { SecretCipher } from '../../crypto/secret-cipher.js';
@@ -40,10 +41,10 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
   const hashSecret = () => deps.config.secrets.default[0]!;
 
   const atEnrollment: RecoveryCodesAtEnrollment = {
-    async required(identity) {
+    async required(identity, db) {
       // An identity that still has unused codes (confirmed earlier) keeps them; one without gets new ones now.
       if (!identity.credentials[LOOKUP_SECRET]) return true;
-      return (await repository.remaining(identity.id)).remaining === 0;
+      return (await repository.remaining(identity.id, db)).remaining === 0;
     },
     async begin(flow) {
       strategy.beginPending(flow);
@@ -53,7 +54,7 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
       if (!identity.credentials[LOOKUP_SECRET]) return false;
       return (await repository.remaining(identity.id)).remaining > 0;
     },
-    consumeAsProof: (input) => strategy.consumeAsProof(input),
+    consumeAsProof: (trx, input) => strategy.consumeAsProof(trx, input),
   };
 
   const adapter: CredentialAdapter = {
@@ -93,7 +94,7 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
         identity.credentials[LOOKUP_SECRET] = credential;
       }
       await repository.insertCodes(credential.id, identity.id, rows, deps.clock.nowMs(), trx);
-      await deps.audit.record({ type: 'recovery_codes.generated', identityId: identity.id, actor: 'admin', details: { count: rows.length, context: 'import' } }, trx);
+      await deps.audit.record(trx, { type: 'recovery_codes.generated', identityId: identity.id, actor: 'admin', details: { count: rows.length, context: 'import' } });
     },
 
     /** Kratos returns the codes in clear here; Kairos has only hashes, so it returns each code's status. */
@@ -135,8 +136,11 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
     init({ engine }) {
       engine.nodeRevealers.push((flow, nodes) => strategy.revealNodes(flow, nodes));
       // `kairos.recovery_codes_remaining` in whoami (and every session JSON built through the engine).
-      engine.sessionExtraProviders.push(async (identityId) => {
-        const { total, remaining } = await repository.remaining(identityId);
+      // Loaded by the session's own statement (whoami in one query); read separately only when a caller has no facts.
+      engine.sessionFacts.push({ name: 'lookup_secret_codes', expression: (dialect) => remainingCodesFact(dialect) });
+      engine.sessionExtraProviders.push(async (identityId, facts) => {
+        const fact = facts?.lookup_secret_codes;
+        const { total, remaining } = fact !== undefined ? parseRemainingCodesFact(fact) : await repository.remaining(identityId);
         return total > 0 ? { recovery_codes_remaining: remaining } : {};
       });
     },
@@ -197,4 +201,16 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
       };
     },
   };
+}
+
+/** `[total, remaining]` recovery codes of the identity `i.id`, as one scalar (a session fact). */
+function remainingCodesFact(dialect: 'sqlite' | 'postgres') {
+  return dialect === 'postgres'
+    ? sql<unknown>`(select json_build_array(count(*), count(*) filter (where l.used_at is null)) from lookup_secret_codes l where l.identity_id = i.id)`
+    : sql<unknown>`(select json_array(count(*), count(*) filter (where l.used_at is null)) from lookup_secret_codes l where l.identity_id = i.id)`;
+}
+
+function parseRemainingCodesFact(value: unknown): { total: number; remaining: number } {
+  const [total, remaining] = (typeof value === 'string' ? JSON.parse(value) : value) as [number, number];
+  return { total: Number(total), remaining: Number(remaining) };
 }

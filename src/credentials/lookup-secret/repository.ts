@@ -41,27 +41,21 @@ export class LookupSecretRepository {
    * one changes the row (the database serialises the update and the others no longer match). Returns the position
    * of the consumed code, or null.
    */
-  async consume(identityId: string, hashes: string[], nowMs: number): Promise<number | null> {
-    const result = await this.db
+  async consume(db: Db, identityId: string, hashes: string[], nowMs: number): Promise<number | null> {
+    const row = await db
       .updateTable('lookup_secret_codes')
       .set({ used_at: nowMs })
       .where('identity_id', '=', identityId)
       .where('code_hash', 'in', hashes)
       .where('used_at', 'is', null)
-      .executeTakeFirst();
-    if (affectedRows(result) !== 1) return null;
-    const row = await this.db
-      .selectFrom('lookup_secret_codes')
-      .select('position')
-      .where('identity_id', '=', identityId)
-      .where('code_hash', 'in', hashes)
+      .returning('position')
       .executeTakeFirst();
     return row ? Number(row.position) : null;
   }
 
   /** Whether a code with one of `hashes` exists for the identity (used or not): tells 4000012 from 4000016. */
-  async exists(identityId: string, hashes: string[]): Promise<boolean> {
-    const row = await this.db
+  async exists(db: Db, identityId: string, hashes: string[]): Promise<boolean> {
+    const row = await db
       .selectFrom('lookup_secret_codes')
       .select('id')
       .where('identity_id', '=', identityId)

@@ -1,6 +1,8 @@
 import type { Deps } from '../../deps.js';
 import type { Identity } from '../../identity/identity.js';
-import type { Db } from '../../identity/repository.js';
+import type { Db } from '../../storage/db.js';
+import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
+import { refusalMessage } from '../../mfa/attempts/messages.js';
 import type { SecretCipher } from '../../crypto/secret-cipher.js';
 import { errors } from '../../errors/http-error.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
@@ -37,7 +39,7 @@ interface PendingCodes {
 export interface TotpEnrollmentPort {
   isEnrolled(identity: Identity): boolean;
   hasVerifiedPendingEnrollment(flow: Flow): boolean;
-  confirmPendingEnrollment(input: {
+  confirmPendingEnrollment(trx: Db, input: {
     flow: Flow;
     identity: Identity;
     sessionId: string;
@@ -91,6 +93,16 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
   /** The secrets codes are hashed under: the first stores, all are tried (rotation of `secrets.default`). */
   private get hashSecrets(): readonly string[] {
     return this.deps.config.secrets.default;
+  }
+
+  /** A guard's refusal becomes the flow's message (the code's verdict is never shown with it). */
+  private refuseIf(refusal: GuardRefusal | null): void {
+    if (refusal) throw FlowValidationError.global(refusalMessage(refusal, this.deps.clock.nowMs()));
+  }
+
+  /** The lockout state, loaded with the session of an aal2 step. */
+  get sessionFacts() {
+    return [this.deps.secondFactorGuard.sessionFact];
   }
 
   private amr(): AmrEntry {
@@ -152,8 +164,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       now,
       trx,
     );
-    await this.deps.audit.record(
-      {
+    await this.deps.audit.record(trx, {
         type: before ? 'recovery_codes.regenerated' : 'recovery_codes.generated',
         identityId: identity.id,
         sessionId: audit.sessionId,
@@ -162,9 +173,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
         ipAddress: audit.ip,
         userAgent: audit.userAgent,
         details: { count: codes.length, context: audit.context, ...(before ? { previous_total: before.total, previous_remaining: before.remaining } : {}) },
-      },
-      trx,
-    );
+      });
   }
 
   // ---- login ---------------------------------------------------------------------------------------------------
@@ -182,15 +191,16 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
    * by the same single conditional UPDATE as at login and audited the same way. The caller holds the attempt slot
    * (mfa/attempts). False for a malformed, unknown or used code.
    */
-  async consumeAsProof(input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo }): Promise<boolean> {
+  async consumeAsProof(trx: Db, input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo; attempt: SecondFactorAttempt }): Promise<boolean> {
     const { identity } = input;
     if (!identity.credentials[LOOKUP_SECRET]) return false;
     const normalized = normalizeCode(input.code);
     if (!normalized) return false;
-    const position = await this.repository.consume(identity.id, codeHashes(this.hashSecrets, identity.id, normalized), this.deps.clock.nowMs());
+    const position = await this.repository.consume(trx, identity.id, codeHashes(this.hashSecrets, identity.id, normalized), this.deps.clock.nowMs());
     if (position === null) return false;
-    const { remaining, total } = await this.repository.remaining(identity.id);
-    await this.deps.audit.record({
+    this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, input.attempt));
+    const { remaining, total } = await this.repository.remaining(identity.id, trx);
+    await this.deps.audit.record(trx, {
       type: 'recovery_codes.used',
       identityId: identity.id,
       sessionId: input.sessionId,
@@ -211,22 +221,25 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
     if (!identity || !identity.credentials[LOOKUP_SECRET]) throw FlowValidationError.global(msg.noLookup());
     // The guard takes an attempt slot before the code is looked at: wrong recovery codes and wrong TOTP codes share
     // the same limits (mfa/attempts).
-    const attempt = { flow, identity, method: LOOKUP_SECRET, request: input.request };
-    await this.deps.secondFactorGuard.beginAttempt(attempt);
+    const { trx } = input;
+    const attempt: SecondFactorAttempt = { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method: LOOKUP_SECRET, request: input.request };
+    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt, this.deps.secondFactorGuard.stateFromFacts(identity.id, input.facts)));
     const rejected = this.deps.metrics.counter('kairos_recovery_codes_rejected_total', 'Rejected recovery codes by reason', ['reason']);
     const normalized = normalizeCode(raw);
     const hashes = normalized ? codeHashes(this.hashSecrets, identity.id, normalized) : null;
-    const position = hashes ? await this.repository.consume(identity.id, hashes, this.deps.clock.nowMs()) : null;
+    // Consumed by one conditional UPDATE; the guard learns the verdict in the same transaction, so a code is never
+    // burned without its login (both commit, or neither).
+    const position = hashes ? await this.repository.consume(trx, identity.id, hashes, this.deps.clock.nowMs()) : null;
     if (position === null) {
-      const used = hashes ? await this.repository.exists(identity.id, hashes) : false;
-      await this.deps.secondFactorGuard.recordFailure(attempt);
+      const used = hashes ? await this.repository.exists(trx, identity.id, hashes) : false;
+      this.refuseIf(await this.deps.secondFactorGuard.recordFailure(trx, attempt));
       rejected.inc({ reason: used ? 'already_used' : 'unknown' });
       throw FlowValidationError.global(used ? msg.lookupAlreadyUsed() : msg.lookupInvalid());
     }
-    await this.deps.secondFactorGuard.recordSuccess(attempt);
-    const { remaining, total } = await this.repository.remaining(identity.id);
+    this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, attempt));
+    const { remaining, total } = await this.repository.remaining(identity.id, trx);
     this.deps.metrics.counter('kairos_recovery_codes_used_total', 'Recovery codes used at login').inc();
-    await this.deps.audit.record({
+    await this.deps.audit.record(trx, {
       type: 'recovery_codes.used',
       identityId: identity.id,
       sessionId: input.session?.id ?? null,
@@ -330,17 +343,16 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       const codes = this.pendingCodes(flow);
       // Kratos's text (`selfservice/strategy/lookup/settings.go`).
       if (!codes) throw FlowValidationError.global(msg.generic('You must (re-)generate recovery backup codes before you can save them.'));
-      const transient = body.transient_payload as Record<string, unknown> | undefined;
-      if (!truthy(body.lookup_secret_acknowledged) && !truthy(transient?.lookup_secret_acknowledged)) {
-        throw FlowValidationError.field('lookup_secret_acknowledged', lookupMsg.acknowledgeRequired());
-      }
+      // `lookup_secret_confirm` is itself the person's confirmation that the codes are saved: Kratos SDK clients send
+      // nothing else (their serializers drop unknown fields). UIs that render the nodes also show the required
+      // `lookup_secret_acknowledged` checkbox, so a person using one ticks it before the confirm is sent.
       // A TOTP enrollment waiting for these codes commits with them. When another flow enrolled TOTP in the
       // meantime, the atomic insert refuses (4900202) and neither this flow's secret nor its codes are stored.
       const waiting = this.enrollmentPorts().find((port) => port.hasVerifiedPendingEnrollment(flow));
       if (waiting) {
         let amr: AmrEntry;
         try {
-          amr = await waiting.confirmPendingEnrollment({
+          amr = await waiting.confirmPendingEnrollment(input.trx, {
             flow,
             identity,
             sessionId: session.id,
@@ -354,7 +366,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
         delete flow.internal[PENDING_KEY];
         return { outcome: 'saved', amr: [amr] };
       }
-      await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+      await this.deps.identities.inTransaction(input.trx, async (trx) => {
         // Checked again here, in the transaction that replaces the codes, not only when the regenerate began: a
         // second factor the owner enrolled meanwhile makes an aal1 session unfit to replace their codes (issue 14,
         // finding 7).
@@ -373,19 +385,19 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
     if (reveal) {
       // Kratos's text.
       if (!credential) throw FlowValidationError.global(msg.generic('Can not reveal lookup codes because you have none.'));
-      const { remaining, total } = await this.repository.remaining(identity.id);
+      const { remaining, total } = await this.repository.remaining(identity.id, input.trx);
       flow.internal[REVEAL_KEY] = true;
-      await this.deps.audit.record({ type: 'recovery_codes.revealed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { remaining, total, shown: 'status_only' } });
+      await this.deps.audit.record(input.trx, { type: 'recovery_codes.revealed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { remaining, total, shown: 'status_only' } });
       return { outcome: 'continue' };
     }
 
     // disable
     if (!credential) throw FlowValidationError.global(msg.noLookup());
     if (!this.canDisable(identity)) throw FlowValidationError.global(lookupMsg.disableRefused());
-    await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+    await this.deps.identities.inTransaction(input.trx, async (trx) => {
       const { remaining, total } = await this.repository.remaining(identity.id, trx);
       await this.deps.identities.deleteCredential(identity.id, LOOKUP_SECRET, trx);
-      await this.deps.audit.record({ type: 'recovery_codes.disabled', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { remaining, total } }, trx);
+      await this.deps.audit.record(trx, { type: 'recovery_codes.disabled', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { remaining, total } });
     });
     delete flow.internal[REVEAL_KEY];
     delete flow.internal[PENDING_KEY];

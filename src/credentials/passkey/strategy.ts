@@ -13,6 +13,7 @@ import { CredentialExistsError } from '../../identity/identity-service.js';
 import { inputNode, scriptNode, textNode, type UiNode } from '../../ui/nodes.js';
 import { kairosWarning, type UiText } from '../../ui/messages.js';
 import type { AmrEntry } from '../../session/session.js';
+import type { Db } from '../../storage/db.js';
 import { answeredKeyId, userHandleOf, type PendingCeremony, type WebAuthnCeremonies } from '../webauthn/ceremony.js';
 import { WebAuthnRejection } from '../webauthn/diagnosis.js';
 import { webauthnKratosMsg, webauthnMsg } from '../webauthn/messages.js';
@@ -63,12 +64,12 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
     return scriptNode(PASSKEY, 'webauthn_script', this.deps.urls.public(WEBAUTHN_SCRIPT_PATH), WEBAUTHN_SCRIPT_INTEGRITY);
   }
 
-  private async explain(rejection: WebAuthnRejection, flow: Flow, identityId: string | null, ceremony: string): Promise<FlowValidationError> {
+  private async explain(trx: Db, rejection: WebAuthnRejection, flow: Flow, identityId: string | null, ceremony: string): Promise<FlowValidationError> {
     const details = { cause: rejection.reason, ceremony, method: PASSKEY, rp_id: this.ceremonies.rp.id, ...rejection.detail };
     this.deps.logger.info({ identity_id: identityId, flow_id: flow.id, ...details }, 'webauthn response rejected');
     this.deps.metrics.counter('kairos_webauthn_rejections_total', 'Rejected WebAuthn answers by cause and ceremony', ['cause', 'ceremony', 'method']).inc({ cause: rejection.reason, ceremony, method: PASSKEY });
-    if (identityId) await this.deps.audit.record({ type: 'second_factor.rejected', identityId, flowId: flow.id, actor: 'self', details });
-    if (rejection.reason === 'cloned_key' && identityId) await this.deps.audit.record({ type: 'second_factor.clone_detected', identityId, flowId: flow.id, actor: 'self', details });
+    if (identityId) await this.deps.audit.record(trx, { type: 'second_factor.rejected', identityId, flowId: flow.id, actor: 'self', details });
+    if (rejection.reason === 'cloned_key' && identityId) await this.deps.audit.record(trx, { type: 'second_factor.clone_detected', identityId, flowId: flow.id, actor: 'self', details });
     return new FlowValidationError([
       { field: null, message: webauthnKratosMsg.webAuthnVerifierWrong() },
       { field: null, message: webauthnMsg.rejected(rejection.reason) },
@@ -102,7 +103,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
   }
 
   async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {
-    const { flow, body } = input;
+    const { trx, flow, body } = input;
     const answer = str(body.passkey_login);
     if (body.method !== PASSKEY && !answer) return NOT_RESPONSIBLE;
     if (flow.requestedAal === 'aal2') return NOT_RESPONSIBLE;
@@ -110,18 +111,18 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
     const pending = flow.internal[LOGIN_KEY] as PendingCeremony | undefined;
     this.replaceNodes(flow, await this.issueLogin(flow));
     const keyId = answeredKeyId(answer);
-    const key = keyId ? await this.keys.findByKeyId(PASSKEY, keyId) : null;
+    const key = keyId ? await this.keys.findByKeyId(PASSKEY, keyId, trx) : null;
     try {
       if (answer.includes('client_error')) throw new WebAuthnRejection(answer.includes('SecurityError') ? 'wrong_domain' : 'not_allowed', { reported_by: 'browser' });
       const { key: used, assertion } = await this.ceremonies.verifyAuthentication(answer, pending, key ? [key] : [], true);
-      if (!(await this.keys.recordUse(used.id, used.signCount, assertion.newSignCount, this.deps.clock.nowMs(), assertion.backedUp))) {
+      if (!(await this.keys.recordUse(used.id, used.signCount, assertion.newSignCount, this.deps.clock.nowMs(), assertion.backedUp, trx))) {
         throw new WebAuthnRejection('cloned_key', { key_id: used.id, reason: 'concurrent use' });
       }
     } catch (err) {
       if (!(err instanceof WebAuthnRejection)) throw err;
-      throw await this.explain(err, flow, key?.identityId ?? null, 'login');
+      throw await this.explain(trx, err, flow, key?.identityId ?? null, 'login');
     }
-    const identity = await this.deps.identities.get(key!.identityId);
+    const identity = await this.deps.identities.get(key!.identityId, trx);
     // Kratos's generic "invalid credentials" for a disabled or vanished identity: nothing about the account leaks.
     if (!identity || identity.state !== 'active' || !identity.credentials[PASSKEY]) throw FlowValidationError.global(webauthnKratosMsg.webAuthnVerifierWrong());
     // Re-authentication (refresh) proves the session's own identity, never switches to another person's passkey.
@@ -131,9 +132,9 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
 
   // ---- settings -------------------------------------------------------------------------------------------------
 
-  keysOf(identity: Identity): Promise<WebAuthnKey[]> {
+  keysOf(identity: Identity, db?: Db): Promise<WebAuthnKey[]> {
     if (!identity.credentials[PASSKEY]) return Promise.resolve([]);
-    return this.keys.listByIdentity(identity.id, PASSKEY);
+    return this.keys.listByIdentity(identity.id, PASSKEY, db);
   }
 
   async settingsNodes(flow: Flow, identity: Identity): Promise<UiNode[]> {
@@ -171,17 +172,17 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
     const remove = str(body.passkey_remove);
     if (!register && !remove) return NOT_RESPONSIBLE;
     input.requirePrivileged();
-    const keys = await this.keysOf(identity);
+    const keys = await this.keysOf(identity, input.trx);
     const audit = { identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent };
     if (remove) {
       const key = keys.find((k) => hexOf(k.keyId) === remove.toLowerCase());
       if (!key) throw FlowValidationError.global(webauthnMsg.keyNotFound());
       // Kratos: the last way to sign in cannot be removed.
       if (keys.length === 1 && !identity.credentials.password) throw FlowValidationError.global(passkeyMsg.lastSignInMethod());
-      await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+      await this.deps.identities.inTransaction(input.trx, async (trx) => {
         await this.keys.delete(key.id, trx);
         if ((await this.keys.count(identity.id, PASSKEY, trx)) === 0) await this.deps.identities.deleteCredential(identity.id, PASSKEY, trx);
-        await this.deps.audit.record({ ...audit, type: 'credential.deleted', details: { method: PASSKEY, display_name: key.displayName } }, trx);
+        await this.deps.audit.record(trx, { ...audit, type: 'credential.deleted', details: { method: PASSKEY, display_name: key.displayName } });
       });
       return { outcome: 'saved' };
     }
@@ -193,11 +194,11 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
       verified = await this.ceremonies.verifyRegistration(register, pending, true);
     } catch (err) {
       if (!(err instanceof WebAuthnRejection)) throw err;
-      throw await this.explain(err, flow, identity.id, 'registration');
+      throw await this.explain(input.trx, err, flow, identity.id, 'registration');
     }
     if (keys.some((k) => k.keyId === verified.keyId)) throw FlowValidationError.global(webauthnMsg.alreadyRegistered());
     const displayName = `Passkey ${keys.length + 1}`;
-    await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+    await this.deps.identities.inTransaction(input.trx, async (trx) => {
       const fresh = await this.deps.identities.get(identity.id, trx);
       let credential = fresh?.credentials[PASSKEY];
       if (!credential) {
@@ -232,7 +233,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
         },
         trx,
       );
-      await this.deps.audit.record({ ...audit, type: 'identity.updated', details: { method: PASSKEY, change: 'passkey_added', display_name: displayName, aaguid: verified.aaguid } }, trx);
+      await this.deps.audit.record(trx, { ...audit, type: 'identity.updated', details: { method: PASSKEY, change: 'passkey_added', display_name: displayName, aaguid: verified.aaguid } });
     });
     return { outcome: 'saved', messages: [webauthnMsg.registered(displayName)] };
   }

@@ -1,14 +1,21 @@
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
+import bcrypt from 'bcryptjs';
+import { isImportedHash, verifyImportedHash } from './imported-hashes.js';
 
 /** `Algorithm.Argon2id` of @node-rs/argon2 (a const enum, which isolated modules cannot import). */
 const ARGON2ID = 2;
-import bcrypt from 'bcryptjs';
-import { isImportedHash, verifyImportedHash } from './imported-hashes.js';
+
+/** bcrypt reads at most 72 bytes of a password (the rest is silently ignored); Kratos refuses longer ones. */
+export const BCRYPT_MAX_PASSWORD_BYTES = 72;
 
 export interface Argon2Parameters {
   memoryKib: number;
   iterations: number;
   parallelism: number;
+  /** `hashers.algorithm`: what new hashes use (default argon2id). */
+  algorithm?: 'argon2' | 'bcrypt';
+  /** `hashers.bcrypt.cost` when the algorithm is bcrypt. */
+  bcryptCost?: number;
 }
 
 /**
@@ -22,6 +29,10 @@ export class PasswordHasher {
   constructor(private readonly parameters: Argon2Parameters) {}
 
   hash(password: string): Promise<string> {
+    if (this.parameters.algorithm === 'bcrypt') {
+      if (Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_PASSWORD_BYTES) return Promise.reject(new PasswordTooLongForBcryptError());
+      return bcrypt.hash(password, this.parameters.bcryptCost ?? 12);
+    }
     return argon2Hash(password, {
       algorithm: ARGON2ID,
       memoryCost: this.parameters.memoryKib,
@@ -48,13 +59,30 @@ export class PasswordHasher {
   /** Spends the same time as a real verification, for identifiers that do not exist (no account enumeration). */
   async dummyVerify(password: string): Promise<void> {
     this.dummyHash ??= this.hash('kairos-dummy-password-for-timing');
-    await argon2Verify(await this.dummyHash, password).catch(() => false);
+    await this.verify(await this.dummyHash, password);
   }
 
-  needsRehash(hashed: string): boolean {
+  /**
+   * Should a login re-hash this stored hash with the configured algorithm? Given the password, a password bcrypt
+   * cannot take whole (over 72 bytes) keeps its current hash, which still verifies.
+   */
+  needsRehash(hashed: string, password?: string): boolean {
+    if (this.parameters.algorithm === 'bcrypt') {
+      if (password !== undefined && Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_PASSWORD_BYTES) return false;
+      const cost = /^\$2[aby]\$(\d{2})\$/.exec(hashed)?.[1];
+      return cost === undefined || Number(cost) !== (this.parameters.bcryptCost ?? 12);
+    }
     if (!hashed.startsWith('$argon2id$')) return true;
     const m = /\$m=(\d+),t=(\d+),p=(\d+)\$/.exec(hashed);
     if (!m) return true;
     return Number(m[1]) !== this.parameters.memoryKib || Number(m[2]) !== this.parameters.iterations || Number(m[3]) !== this.parameters.parallelism;
+  }
+}
+
+/** A password over bcrypt's 72 bytes: refused rather than hashed with its tail silently dropped. */
+export class PasswordTooLongForBcryptError extends Error {
+  constructor() {
+    super(`passwords are limited to ${BCRYPT_MAX_PASSWORD_BYTES} bytes with hashers.algorithm bcrypt`);
+    this.name = 'PasswordTooLongForBcryptError';
   }
 }

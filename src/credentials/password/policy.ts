@@ -3,6 +3,8 @@ import { msg, type UiText } from '../../ui/messages.js';
 export interface PasswordPolicyConfig {
   minLength: number;
   maxLength: number;
+  /** With bcrypt: its 72-byte input limit, so no password is hashed with its tail silently dropped. */
+  maxBytes?: number;
   identifierSimilarityCheck: boolean;
 }
 
@@ -30,6 +32,8 @@ export function checkPassword(password: string, identifiers: string[], config: P
   const length = [...password].length;
   if (length < config.minLength) return msg.passwordMinLength(config.minLength, length);
   if (length > config.maxLength) return msg.passwordMaxLength(config.maxLength, length);
+  const bytes = Buffer.byteLength(password, 'utf8');
+  if (config.maxBytes !== undefined && bytes > config.maxBytes) return msg.passwordMaxLength(config.maxBytes, bytes);
   if (config.identifierSimilarityCheck) {
     const pw = password.toLowerCase();
     for (const identifier of identifiers) {

@@ -1,8 +1,10 @@
 import type { Deps } from '../../deps.js';
 import type { Identity } from '../../identity/identity.js';
+import type { Db } from '../../storage/db.js';
 import { findIdentityIdByIdentifier } from '../../identity/repository.js';
 import { TraitsInvalidError } from '../../identity/identity-service.js';
-import { coerceTraits, traitNodes } from '../../identity/trait-nodes.js';
+import { BCRYPT_MAX_PASSWORD_BYTES } from './hasher.js';
+import { coerceTraits, flattenTraits, traitNodes } from '../../identity/trait-nodes.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
 import {
   NOT_RESPONSIBLE,
@@ -21,6 +23,16 @@ export const PASSWORD = 'password';
 
 type PasswordDeps = Pick<Deps, 'config' | 'db' | 'clock' | 'identities' | 'schemas' | 'hasher' | 'audit' | 'logger'>;
 
+/** What `prepare` learnt outside the unit of work (never logged; lives for one request). */
+interface PreparedPassword {
+  password: string;
+  /** The stored hash verified against (null: no such identity or no password, or registration/settings). */
+  hashed: string | null;
+  verified: boolean;
+  /** A new hash of `password` (registration, settings, or a rehash after login), or null. */
+  newHash: string | null;
+}
+
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 
 /** Password: a first factor in login, registration and settings (Kratos `selfservice/strategy/password`). */
@@ -32,7 +44,8 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
 
   private get policy() {
     const c = this.deps.config.selfservice.methods.password.config;
-    return { minLength: c.min_password_length, maxLength: c.max_password_length, identifierSimilarityCheck: c.identifier_similarity_check_enabled };
+    const maxBytes = this.deps.config.hashers.algorithm === 'bcrypt' ? BCRYPT_MAX_PASSWORD_BYTES : undefined;
+    return { minLength: c.min_password_length, maxLength: c.max_password_length, maxBytes, identifierSimilarityCheck: c.identifier_similarity_check_enabled };
   }
 
   private passwordNode(autocomplete: 'current-password' | 'new-password'): UiNode {
@@ -57,8 +70,48 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     ];
   }
 
-  async login(input: { flow: Flow; body: SubmittedBody; identity: Identity | null }) {
-    const { body, flow } = input;
+  /**
+   * Outside the unit of work (flows/strategy.ts `PreparesSubmission`): the argon2 work. At login, the identity's
+   * stored hash is read and verified (or a dummy verification runs); in registration and settings the new password
+   * is hashed. The step then only compares what it reads in its transaction with what was verified here.
+   */
+  async prepare(body: SubmittedBody): Promise<PreparedPassword | undefined> {
+    if (body.method !== PASSWORD) return undefined;
+    const password = str(body.password);
+    if (!password || password.length > this.policy.maxLength * 4) return undefined;
+    const identifierRaw = str(body.identifier) ?? str(body.password_identifier);
+    const newHash = () => this.deps.hasher.hash(password);
+    if (!identifierRaw) return { password, hashed: null, verified: false, newHash: await newHash() };
+    const identifier = identifierRaw.trim();
+    const identityId =
+      (await findIdentityIdByIdentifier(this.deps.db, PASSWORD, identifier)) ??
+      (await findIdentityIdByIdentifier(this.deps.db, PASSWORD, identifier.toLowerCase()));
+    const credential = identityId ? (await this.deps.identities.get(identityId))?.credentials[PASSWORD] : undefined;
+    const hashed = typeof credential?.config.hashed_password === 'string' ? credential.config.hashed_password : null;
+    if (!hashed) {
+      await this.deps.hasher.dummyVerify(password);
+      return { password, hashed: null, verified: false, newHash: null };
+    }
+    const verified = await this.deps.hasher.verify(hashed, password);
+    return { password, hashed, verified, newHash: verified && this.deps.hasher.needsRehash(hashed) ? await newHash() : null };
+  }
+
+  /** `password` verified against `hashed` (prepared), or verified now when the stored hash changed since. */
+  private async verified(hashed: string, password: string, prepared: PreparedPassword | undefined): Promise<boolean> {
+    if (prepared && prepared.password === password && prepared.hashed === hashed) return prepared.verified;
+    return this.deps.hasher.verify(hashed, password);
+  }
+
+  /** A hash of `password`: the prepared one when it is for this password. */
+  private async hashOf(password: string, prepared: unknown): Promise<string> {
+    const p = prepared as PreparedPassword | undefined;
+    if (p && p.password === password && p.newHash && p.hashed === null) return p.newHash;
+    return this.deps.hasher.hash(password);
+  }
+
+  async login(input: { trx: Db; flow: Flow; body: SubmittedBody; identity: Identity | null; prepared?: unknown }) {
+    const { body, flow, trx } = input;
+    const prepared = input.prepared as PreparedPassword | undefined;
     if (body.method !== PASSWORD) return NOT_RESPONSIBLE;
     if (flow.requestedAal === 'aal2') return NOT_RESPONSIBLE;
     const identifierRaw = str(body.identifier) ?? str(body.password_identifier);
@@ -71,24 +124,25 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     if (password!.length > this.policy.maxLength * 4) throw new FlowValidationError([{ field: null, message: msg.invalidCredentials() }], { identifier });
 
     const identityId =
-      (await findIdentityIdByIdentifier(this.deps.db, PASSWORD, identifier)) ??
-      (await findIdentityIdByIdentifier(this.deps.db, PASSWORD, identifier.toLowerCase()));
-    const identity = identityId ? await this.deps.identities.get(identityId) : null;
+      (await findIdentityIdByIdentifier(trx, PASSWORD, identifier)) ??
+      (await findIdentityIdByIdentifier(trx, PASSWORD, identifier.toLowerCase()));
+    const identity = identityId ? await this.deps.identities.get(identityId, trx) : null;
     const credential = identity?.credentials[PASSWORD];
     const hashed = typeof credential?.config.hashed_password === 'string' ? credential.config.hashed_password : null;
     if (!identity || !hashed) {
-      await this.deps.hasher.dummyVerify(password!);
+      if (!prepared) await this.deps.hasher.dummyVerify(password!);
       throw new FlowValidationError([{ field: null, message: msg.invalidCredentials() }], { identifier });
     }
-    if (!(await this.deps.hasher.verify(hashed, password!))) {
+    if (!(await this.verified(hashed, password!, prepared))) {
       throw new FlowValidationError([{ field: null, message: msg.invalidCredentials() }], { identifier });
     }
     if (input.identity && input.identity.id !== identity.id) throw errors.identityMismatch('The identifier belongs to another identity than the session.');
     if (identity.state !== 'active') throw FlowValidationError.global(msg.accountDisabled());
-    if (this.deps.hasher.needsRehash(hashed)) {
-      credential!.config = { ...credential!.config, hashed_password: await this.deps.hasher.hash(password!) };
+    if (this.deps.hasher.needsRehash(hashed, password!)) {
+      const rehashed = prepared?.hashed === hashed && prepared.newHash ? prepared.newHash : await this.deps.hasher.hash(password!);
+      credential!.config = { ...credential!.config, hashed_password: rehashed };
       credential!.updatedAtMs = this.deps.clock.nowMs();
-      await this.deps.identities.saveCredential(identity.id, credential!);
+      await this.deps.identities.saveCredential(identity.id, credential!, trx);
     }
     return { identity, amr: { method: PASSWORD, aal: 'aal1' as const, completedAtMs: this.deps.clock.nowMs() } };
   }
@@ -103,7 +157,7 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     ];
   }
 
-  async register(input: { flow: Flow; body: SubmittedBody }) {
+  async register(input: { flow: Flow; body: SubmittedBody; prepared?: unknown }) {
     const { body } = input;
     if (body.method !== PASSWORD) return NOT_RESPONSIBLE;
     const schema = this.deps.schemas.getDefault();
@@ -126,7 +180,7 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     if (problem) throw new FlowValidationError([{ field: 'password', message: problem }], keep);
     identity.credentials[PASSWORD] = this.deps.identities.newCredential(
       PASSWORD,
-      { hashed_password: await this.deps.hasher.hash(password) },
+      { hashed_password: await this.hashOf(password, input.prepared) },
       facts.passwordIdentifiers,
     );
     return { identity, amr: { method: PASSWORD, aal: 'aal1' as const, completedAtMs: this.deps.clock.nowMs() } };
@@ -150,19 +204,13 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     const now = this.deps.clock.nowMs();
     const existing = identity.credentials[PASSWORD];
     const credential = existing ?? this.deps.identities.newCredential(PASSWORD, {}, identifiers);
-    credential.config = { hashed_password: await this.deps.hasher.hash(password) };
+    credential.config = { hashed_password: await this.hashOf(password, input.prepared) };
     credential.identifiers = identifiers;
     credential.updatedAtMs = now;
-    await this.deps.identities.saveCredential(identity.id, credential);
-    await this.deps.audit.record({ type: 'password.changed', identityId: identity.id, sessionId: input.session.id, flowId: input.flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent });
+    await this.deps.identities.saveCredential(identity.id, credential, input.trx);
+    await this.deps.audit.record(input.trx, { type: 'password.changed', identityId: identity.id, sessionId: input.session.id, flowId: input.flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent });
     return { outcome: 'saved' };
   }
 }
 
-/** `{email: "a"}` → `{"traits.email": "a"}`, to keep values in a re-rendered form. */
-export function flattenTraits(traits: unknown): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  if (typeof traits !== 'object' || traits === null) return out;
-  for (const [k, v] of Object.entries(traits)) out[`traits.${k}`] = v;
-  return out;
-}
+export { flattenTraits };

@@ -49,7 +49,7 @@ export class ProfileStrategy implements SettingsStrategy {
       if (err instanceof DuplicateIdentifierError) throw new FlowValidationError([{ field: null, message: msg.duplicateCredentials() }], keep);
       throw err;
     }
-    await this.deps.audit.record({ type: 'identity.updated', identityId: identity.id, sessionId: input.session.id, flowId: input.flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { via: 'settings', identifiers_changed: protectedChanged } });
+    await this.deps.audit.record(input.trx, { type: 'identity.updated', identityId: identity.id, sessionId: input.session.id, flowId: input.flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { via: 'settings', identifiers_changed: protectedChanged } });
     return { outcome: 'saved' };
   }
 }

@@ -1,5 +1,5 @@
-import type { Selectable } from 'kysely';
-import type { Db } from '../../identity/repository.js';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
+import type { Db } from '../../storage/db.js';
 import { affectedRows } from '../../storage/db.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
 import { assertTotpParameters, totpParameterColumns, totpParametersOfColumns, type TotpParameters } from './totp-parameters.js';
@@ -80,13 +80,29 @@ export class TotpRepository {
    * database serialises the row update and only the first sees `last_used_step < step`. Refusing earlier steps too
    * means a code from the window's past can never be used after a later one.
    */
-  async consumeStep(credentialId: string, step: number, db: Db = this.db): Promise<boolean> {
+  async consumeStep(step: number, credentialId: string, drift: { driftSteps: number; recentOffsets: string } | null, db: Db = this.db): Promise<boolean> {
+    // The drift an accepted code teaches (mfa/diagnosis) is written by the same statement: one row update.
     const result = await db
       .updateTable('totp_credentials')
-      .set({ last_used_step: step })
+      .set(drift ? { last_used_step: step, drift_steps: drift.driftSteps, recent_offsets: drift.recentOffsets } : { last_used_step: step })
       .where('credential_id', '=', credentialId)
       .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
       .executeTakeFirst();
     return affectedRows(result) === 1;
   }
+}
+
+/**
+ * The identity `i.id`'s TOTP row as one JSON scalar, for a statement that loads the session (a session fact): the
+ * TOTP step then reads no row of its own.
+ */
+export function totpCredentialFact(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown> {
+  if (dialect === 'postgres') return sql`(select to_json(t) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
+  return sql`(select json_object('credential_id', t.credential_id, 'identity_id', t.identity_id, 'secret_ciphertext', t.secret_ciphertext, 'algorithm', t.algorithm, 'digits', t.digits, 'period_seconds', t.period_seconds, 'issuer', t.issuer, 'account_name', t.account_name, 'last_used_step', t.last_used_step, 'created_at', t.created_at, 'drift_steps', t.drift_steps, 'recent_offsets', t.recent_offsets, 'refused_steps', t.refused_steps) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
+}
+
+/** The row a `totpCredentialFact` loaded, or null. */
+export function totpRowFromFact(value: unknown): TotpCredentialRow | null {
+  if (value === null || value === undefined) return null;
+  return fromRow((typeof value === 'string' ? JSON.parse(value) : value) as Selectable<TotpCredentialsTable>);
 }

@@ -16,7 +16,9 @@ import type { AmrEntry } from '../../session/session.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
 import { kairosInfo, kairosWarning, msg, type UiText } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
-import type { Db } from '../../identity/repository.js';
+import type { Db } from '../../storage/db.js';
+import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
+import { refusalMessage } from '../../mfa/attempts/messages.js';
 import {
   buildOtpauthUrl,
   encodeBase32,
@@ -28,7 +30,8 @@ import {
   type TotpMatch,
   type TotpParameters,
 } from './otp.js';
-import { TotpRepository, type TotpCredentialRow } from './repository.js';
+import { TotpRepository, totpCredentialFact, totpRowFromFact, type TotpCredentialRow } from './repository.js';
+import type { SessionFact } from '../../session/session-service.js';
 import type { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
 
 export const TOTP = 'totp';
@@ -62,7 +65,7 @@ export interface PendingTotp {
  */
 export interface RecoveryCodesAtEnrollment {
   /** Whether this enrollment must stop to show new codes (false when the identity still has unused codes). */
-  required(identity: Identity): Promise<boolean>;
+  required(identity: Identity, db: Db): Promise<boolean>;
   /** Generates the codes for this flow (kept in the flow until confirmed); returns the messages to show with them. */
   begin(flow: Flow, identity: Identity): Promise<UiText[]>;
   /** Whether the identity has unused recovery codes (the unlink form then also asks for one, as an alternative). */
@@ -71,7 +74,7 @@ export interface RecoveryCodesAtEnrollment {
    * Consumes one unused recovery code of the identity as proof of the second factor (unlinking TOTP with a lost
    * phone); single use, audited as `recovery_codes.used`. False for a wrong or used code.
    */
-  consumeAsProof(input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo }): Promise<boolean>;
+  consumeAsProof(trx: Db, input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo; attempt: SecondFactorAttempt }): Promise<boolean>;
 }
 
 /** Kairos 4900202 (lookup-secret range): another settings flow enrolled TOTP first. */
@@ -115,24 +118,28 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   // ---- shared --------------------------------------------------------------------------------------------------
 
   /** The identity's TOTP row, or null when it has no (complete) TOTP credential. */
-  async credentialOf(identity: Identity): Promise<TotpCredentialRow | null> {
+  async credentialOf(identity: Identity, db: Db = this.deps.db): Promise<TotpCredentialRow | null> {
     const credential = identity.credentials[TOTP];
     if (!credential) return null;
-    return this.repository.findByCredentialId(credential.id);
+    return this.repository.findByCredentialId(credential.id, db);
   }
 
   /**
    * Checks a code against a stored credential with the credential's own parameters, in its window centred on the
    * learned drift (RFC 6238 §6), and consumes the matched step. Returns false for a malformed, wrong or replayed
-   * code, or a step a diagnosis revealed (`refusedSteps`). An accepted code's offset feeds the drift estimates.
+   * code, or a step a diagnosis revealed (`refusedSteps`). A right code is first reported to the guard (which may
+   * still refuse: a concurrent attempt delayed the identity; the code is then not consumed), then consumed with the
+   * drift it teaches in one conditional statement.
    */
-  private async verifyStored(row: TotpCredentialRow, rawCode: string): Promise<boolean> {
+  private async verifyStored(trx: Db, row: TotpCredentialRow, rawCode: string, attempt: SecondFactorAttempt): Promise<boolean> {
     const secret = this.cipher.decrypt(row.secretCiphertext, row.credentialId);
     const match = this.match(secret, row.parameters, rawCode, row.driftSteps ?? 0);
     secret.fill(0);
     if (!match || (row.refusedSteps ?? []).includes(match.step)) return false;
-    if (!(await this.repository.consumeStep(row.credentialId, match.step))) return false;
-    await this.diagnostics?.recordAccepted(row, match.offsetSteps);
+    this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, attempt));
+    const drift = this.diagnostics?.driftAfter(row, match.offsetSteps) ?? null;
+    if (!(await this.repository.consumeStep(match.step, row.credentialId, drift, trx))) return false;
+    if (drift) await this.diagnostics!.acceptedWith(trx, row, match.offsetSteps, drift);
     return true;
   }
 
@@ -152,14 +159,14 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
    * digits, else 4000008), plus the diagnosis hint (mfa/diagnosis) when hints are on. The diagnosis is logged,
    * counted and audited whatever `user_hints` says.
    */
-  private async rejection(row: TotpCredentialRow, rawCode: string, context: { identity: Identity; flow: Flow; sessionId?: string | null; request: { ip: string; userAgent: string | null } }): Promise<FlowValidationError> {
+  private async rejection(trx: Db, row: TotpCredentialRow, rawCode: string, context: { identity: Identity; flow: Flow; sessionId?: string | null; request: { ip: string; userAgent: string | null } }): Promise<FlowValidationError> {
     const code = normalizeTotpCode(rawCode);
     const problems: FlowValidationError['problems'] = [];
     const digits = row.parameters.digits;
     if (/^[0-9]*$/.test(code) && code.length < digits) problems.push({ field: 'totp_code', message: msg.minLength(digits, code.length) });
     else problems.push({ field: null, message: msg.totpWrong() });
     if (this.diagnostics) {
-      const { hint } = await this.diagnostics.reportRejection(row, code, {
+      const { hint } = await this.diagnostics.reportRejection(trx, row, code, {
         identityId: context.identity.id,
         flowId: context.flow.id,
         sessionId: context.sessionId ?? null,
@@ -190,22 +197,37 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     ];
   }
 
+  /** The TOTP row and the lockout state, loaded with the session of an aal2 step (no statement of their own). */
+  get sessionFacts(): SessionFact[] {
+    return [{ name: 'totp_credential', expression: totpCredentialFact }, this.deps.secondFactorGuard.sessionFact];
+  }
+
   async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {
-    const { flow, body, identity } = input;
+    const { trx, flow, body, identity } = input;
     if (body.method !== TOTP || flow.requestedAal !== 'aal2') return NOT_RESPONSIBLE;
     const code = str(body.totp_code);
     if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
-    const row = identity ? await this.credentialOf(identity) : null;
+    const loaded = input.facts && 'totp_credential' in input.facts ? totpRowFromFact(input.facts.totp_credential) : undefined;
+    const credentialId = identity?.credentials[TOTP]?.id;
+    const row = !identity || !credentialId ? null : loaded?.credentialId === credentialId ? loaded : await this.credentialOf(identity, trx);
     if (!identity || !row) throw FlowValidationError.global(msg.noTotpDevice());
-    // The guard takes an attempt slot before the code is checked (brute-force limits live in mfa/attempts).
-    const attempt = { flow, identity, method: TOTP, request: input.request };
-    await this.deps.secondFactorGuard.beginAttempt(attempt);
-    if (!(await this.verifyStored(row, code))) {
-      await this.deps.secondFactorGuard.recordFailure(attempt);
-      throw await this.rejection(row, code, { identity, flow, sessionId: input.session?.id ?? null, request: input.request });
+    // The guard decides whether this submission may be checked at all (brute-force limits live in mfa/attempts).
+    const attempt = this.attemptOf(flow, identity, TOTP, input.request);
+    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt, this.deps.secondFactorGuard.stateFromFacts(identity.id, input.facts)));
+    if (!(await this.verifyStored(trx, row, code, attempt))) {
+      this.refuseIf(await this.deps.secondFactorGuard.recordFailure(trx, attempt));
+      throw await this.rejection(trx, row, code, { identity, flow, sessionId: input.session?.id ?? null, request: input.request });
     }
-    await this.deps.secondFactorGuard.recordSuccess(attempt);
     return { identity, amr: this.amr() };
+  }
+
+  private attemptOf(flow: Flow, identity: Identity, method: string, request: RequestInfo): SecondFactorAttempt {
+    return { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method, request };
+  }
+
+  /** A guard's refusal becomes the flow's message (the code's verdict is never shown with it). */
+  private refuseIf(refusal: GuardRefusal | null): void {
+    if (refusal) throw FlowValidationError.global(refusalMessage(refusal, this.deps.clock.nowMs()));
   }
 
   // ---- settings ------------------------------------------------------------------------------------------------
@@ -316,20 +338,19 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
       // need no new field: digits only are a TOTP code, anything else a recovery code. Either goes through the
       // brute-force guard.
       if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
-      const row = await this.credentialOf(identity);
+      const row = await this.credentialOf(identity, input.trx);
       const recoveryCode = this.recoveryCodes !== null && !/^\d+$/.test(normalizeTotpCode(code));
-      const attempt = { flow, identity, method: recoveryCode ? 'lookup_secret' : TOTP, request: input.request };
-      await this.deps.secondFactorGuard.beginAttempt(attempt);
+      const attempt = this.attemptOf(flow, identity, recoveryCode ? 'lookup_secret' : TOTP, input.request);
+      this.refuseIf(await this.deps.secondFactorGuard.check(input.trx, attempt));
       const proven = recoveryCode
-        ? await this.recoveryCodes!.consumeAsProof({ identity, code, flow, sessionId: input.session.id, request: input.request })
-        : row !== null && (await this.verifyStored(row, code));
+        ? await this.recoveryCodes!.consumeAsProof(input.trx, { identity, code, flow, sessionId: input.session.id, request: input.request, attempt })
+        : row !== null && (await this.verifyStored(input.trx, row, code, attempt));
       if (!proven) {
-        await this.deps.secondFactorGuard.recordFailure(attempt);
+        this.refuseIf(await this.deps.secondFactorGuard.recordFailure(input.trx, attempt));
         throw FlowValidationError.field('totp_code', recoveryCode ? msg.lookupInvalid() : msg.totpWrong());
       }
-      await this.deps.secondFactorGuard.recordSuccess(attempt);
-      await this.deps.identities.deleteCredential(identity.id, TOTP);
-      await this.deps.audit.record({ type: 'second_factor.removed', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP } });
+      await this.deps.identities.deleteCredential(identity.id, TOTP, input.trx);
+      await this.deps.audit.record(input.trx, { type: 'second_factor.removed', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP } });
       return { outcome: 'saved' };
     }
 
@@ -339,14 +360,14 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
     const match = this.match(secret, this.pendingParameters(pending), code);
     if (!match) throw FlowValidationError.field('totp_code', msg.totpWrong());
-    if (this.recoveryCodes && this.config.require_recovery_codes && (await this.recoveryCodes.required(identity))) {
+    if (this.recoveryCodes && this.config.require_recovery_codes && (await this.recoveryCodes.required(identity, input.trx))) {
       // Nothing is stored yet: abandoning the flow now leaves no TOTP credential and no codes.
       pending.verified_step = Math.max(match.step, pending.verified_step ?? match.step);
       flow.internal[PENDING_KEY] = pending;
       const messages = await this.recoveryCodes.begin(flow, identity);
       return { outcome: 'continue', messages };
     }
-    await this.completeEnrollment({ flow, identity, pending, matchedStep: match.step, sessionId: input.session.id, request: input.request });
+    await this.completeEnrollment(input.trx, { flow, identity, pending, matchedStep: match.step, sessionId: input.session.id, request: input.request });
     return { outcome: 'saved', amr: [this.amr()] };
   }
 
@@ -354,7 +375,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
    * Commits the enrollment a right code verified earlier in this flow (see RecoveryCodesAtEnrollment), together with
    * whatever `alsoInTransaction` writes (the recovery codes), in one transaction. Returns the AMR entry to add.
    */
-  async confirmPendingEnrollment(input: {
+  async confirmPendingEnrollment(trx: Db, input: {
     flow: Flow;
     identity: Identity;
     sessionId: string;
@@ -363,7 +384,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   }): Promise<AmrEntry> {
     const pending = input.flow.internal[PENDING_KEY] as PendingTotp | undefined;
     if (!pending || typeof pending.verified_step !== 'number') throw new TypeError('no verified TOTP enrollment in this flow');
-    await this.completeEnrollment({ ...input, pending, matchedStep: pending.verified_step });
+    await this.completeEnrollment(trx, { ...input, pending, matchedStep: pending.verified_step });
     return this.amr();
   }
 
@@ -373,7 +394,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
    * and removes the pending secret from the flow. Kept as one step so a later confirmation step (recovery codes)
    * can call it.
    */
-  async completeEnrollment(input: {
+  async completeEnrollment(stepTrx: Db, input: {
     flow: Flow;
     identity: Identity;
     pending: PendingTotp;
@@ -386,7 +407,9 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     const credential = this.deps.identities.newCredential(TOTP, {}, [identity.id]);
     credential.id = pending.credential_id;
     try {
-      await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+      // A savepoint of the step's transaction: a concurrent enrollment that won makes this insert fail, and only the
+      // savepoint is rolled back (the step still commits its answer, 4900202).
+      await this.deps.identities.inTransaction(stepTrx, async (trx) => {
         // Insert, never replace: two flows enrolling at once must not leave the first one's secret silently deleted.
         await this.deps.identities.addCredential(identity.id, credential, trx);
         await this.repository.insert(
@@ -402,10 +425,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
           },
           trx,
         );
-        await this.deps.audit.record(
-          { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } },
-          trx,
-        );
+        await this.deps.audit.record(trx, { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } });
         if (input.alsoInTransaction) await input.alsoInTransaction(trx);
       });
     } catch (err) {

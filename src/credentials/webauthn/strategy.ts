@@ -17,6 +17,9 @@ import { deriveAal, type AmrEntry, type Session } from '../../session/session.js
 import { inputNode, scriptNode, textNode, type UiNode } from '../../ui/nodes.js';
 import type { UiText } from '../../ui/messages.js';
 import type { RecoveryCodesAtEnrollment } from '../totp/strategy.js';
+import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
+import { refusalMessage } from '../../mfa/attempts/messages.js';
+import type { SessionFact } from '../../session/session-service.js';
 import type { TotpEnrollmentPort } from '../lookup-secret/strategy.js';
 import { answeredKeyId, userHandleOf, WebAuthnCeremonies, type PendingCeremony, type VerifiedRegistration } from './ceremony.js';
 import { WebAuthnRejection, type WebAuthnRejectionCause } from './diagnosis.js';
@@ -96,6 +99,20 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
     return { method: WEBAUTHN, aal: 'aal2', completedAtMs: this.deps.clock.nowMs() };
   }
 
+  /** The lockout state, loaded with the session of an aal2 step (the guard's check needs no statement of its own). */
+  get sessionFacts(): SessionFact[] {
+    return [this.deps.secondFactorGuard.sessionFact];
+  }
+
+  private attemptOf(flow: Flow, identity: Identity, request: RequestInfo): SecondFactorAttempt {
+    return { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method: WEBAUTHN, request };
+  }
+
+  /** A guard's refusal becomes the flow's message (the answer's verdict is never shown with it). */
+  private refuseIf(refusal: GuardRefusal | null): void {
+    if (refusal) throw FlowValidationError.global(refusalMessage(refusal, this.deps.clock.nowMs()));
+  }
+
   private scriptNode(): UiNode {
     return scriptNode(WEBAUTHN, 'webauthn_script', this.deps.urls.public(WEBAUTHN_SCRIPT_PATH), WEBAUTHN_SCRIPT_INTEGRITY);
   }
@@ -114,16 +131,16 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
    * A rejection, explained like a rejected TOTP code: Kratos's 4000043, the cause's hint (49006xx), one log line, a
    * metric, and a `second_factor.rejected` audit event (a cloned key also `second_factor.clone_detected`).
    */
-  private async explain(rejection: WebAuthnRejection, context: { ceremony: 'login' | 'registration'; identity: Identity; flow: Flow; session: Session | null; request: RequestInfo }): Promise<FlowValidationError> {
+  private async explain(trx: Db, rejection: WebAuthnRejection, context: { ceremony: 'login' | 'registration'; identity: Identity; flow: Flow; session: Session | null; request: RequestInfo }): Promise<FlowValidationError> {
     const cause = rejection.reason;
     const details = { cause, ceremony: context.ceremony, method: WEBAUTHN, rp_id: this.ceremonies.rp.id, ...rejection.detail };
     this.deps.logger.info({ identity_id: context.identity.id, flow_id: context.flow.id, ...details }, 'webauthn response rejected');
     this.rejectionsTotal().inc({ cause, ceremony: context.ceremony, method: WEBAUTHN });
     const audit = { identityId: context.identity.id, sessionId: context.session?.id ?? null, flowId: context.flow.id, actor: 'self', ipAddress: context.request.ip, userAgent: context.request.userAgent };
-    await this.deps.audit.record({ ...audit, type: 'second_factor.rejected', details });
+    await this.deps.audit.record(trx, { ...audit, type: 'second_factor.rejected', details });
     if (cause === 'cloned_key') {
       this.deps.logger.warn({ identity_id: context.identity.id, key_id: rejection.detail.key_id }, 'webauthn signature counter did not grow: possible cloned key');
-      await this.deps.audit.record({ ...audit, type: 'second_factor.clone_detected', details });
+      await this.deps.audit.record(trx, { ...audit, type: 'second_factor.clone_detected', details });
     }
     const hintContext = cause === 'rp_id_mismatch' || cause === 'origin_mismatch' || cause === 'wrong_domain' ? { rp_id: this.ceremonies.rp.id, origins: this.ceremonies.rp.origins } : {};
     return new FlowValidationError([
@@ -174,11 +191,11 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
   }
 
   async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {
-    const { flow, body, identity } = input;
+    const { trx, flow, body, identity } = input;
     const answer = str(body.webauthn_login);
     if (body.method !== WEBAUTHN && !answer) return NOT_RESPONSIBLE;
     if (flow.requestedAal !== 'aal2') return NOT_RESPONSIBLE;
-    const keys = identity ? await this.keysOf(identity) : [];
+    const keys = identity ? await this.keysOf(identity, trx) : [];
     if (!identity || keys.length === 0) throw FlowValidationError.global(webauthnKratosMsg.noWebAuthnDevice());
     if (!answer) throw FlowValidationError.field('webauthn_login', { id: 4000002, text: 'Property webauthn_login is missing.', type: 'error', context: { property: 'webauthn_login' } });
     const context = { ceremony: 'login' as const, identity, flow, session: input.session, request: input.request };
@@ -187,23 +204,25 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
     this.replaceNodes(flow, await this.issueLogin(flow, keys));
 
     const refusedInBrowser = clientError(answer);
-    if (refusedInBrowser) throw await this.explain(new WebAuthnRejection(refusedInBrowser, { reported_by: 'browser' }), context);
+    if (refusedInBrowser) throw await this.explain(trx, new WebAuthnRejection(refusedInBrowser, { reported_by: 'browser' }), context);
 
-    // The guard takes an attempt slot before the answer is checked (the limits every second factor shares).
-    const attempt = { flow, identity, method: WEBAUTHN, request: input.request };
-    await this.deps.secondFactorGuard.beginAttempt(attempt);
+    // The guard decides whether this answer may be checked at all (brute-force limits live in mfa/attempts).
+    const attempt = this.attemptOf(flow, identity, input.request);
+    this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt, this.deps.secondFactorGuard.stateFromFacts(identity.id, input.facts)));
     try {
       const { key, assertion } = await this.ceremonies.verifyAuthentication(answer, pending, keys, this.requireUserVerification);
+      // A right answer is first reported to the guard (which may still refuse: a concurrent attempt delayed the
+      // identity; the counter then does not move), as TOTP does before consuming its step.
+      this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, attempt));
       // The counter moves by one conditional UPDATE: of two answers racing with one counter value, one wins.
-      if (!(await this.keys.recordUse(key.id, key.signCount, assertion.newSignCount, this.deps.clock.nowMs(), assertion.backedUp))) {
+      if (!(await this.keys.recordUse(key.id, key.signCount, assertion.newSignCount, this.deps.clock.nowMs(), assertion.backedUp, trx))) {
         throw new WebAuthnRejection('cloned_key', { key_id: key.id, stored_sign_count: key.signCount, reason: 'concurrent use' });
       }
-      await this.deps.secondFactorGuard.recordSuccess(attempt);
       return { identity, amr: this.amr() };
     } catch (err) {
       if (!(err instanceof WebAuthnRejection)) throw err;
-      await this.deps.secondFactorGuard.recordFailure(attempt);
-      throw await this.explain(err, context);
+      this.refuseIf(await this.deps.secondFactorGuard.recordFailure(trx, attempt));
+      throw await this.explain(trx, err, context);
     }
   }
 
@@ -267,7 +286,7 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
     if (this.deps.identities.hasSecondFactor(identity)) this.requireAal2(session, flow);
     const name = (str(body.webauthn_register_displayname) ?? '').trim();
     if (name.length > MAX_KEY_NAME_LENGTH) throw FlowValidationError.field('webauthn_register_displayname', webauthnMsg.nameTooLong(MAX_KEY_NAME_LENGTH));
-    const keys = await this.keysOf(identity);
+    const keys = await this.keysOf(identity, input.trx);
     const displayName = name || `Security key ${keys.length + 1}`;
     const context = { ceremony: 'registration' as const, identity, flow, session, request };
     const pending = flow.internal[REGISTER_KEY] as PendingCeremony | undefined;
@@ -279,32 +298,33 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
       verified = await this.ceremonies.verifyRegistration(register, pending, this.requireUserVerification);
     } catch (err) {
       if (!(err instanceof WebAuthnRejection)) throw err;
-      throw await this.explain(err, context);
+      throw await this.explain(input.trx, err, context);
     }
     if (keys.some((k) => k.keyId === verified.keyId)) throw FlowValidationError.global(webauthnMsg.alreadyRegistered());
     const pendingKey: PendingKey = { key: verified, display_name: displayName, user_handle: pending?.user_handle ?? '' };
-    if (this.recoveryCodes && this.deps.config.selfservice.methods.totp.config.require_recovery_codes && (await this.recoveryCodes.required(identity))) {
+    if (this.recoveryCodes && this.deps.config.selfservice.methods.totp.config.require_recovery_codes && (await this.recoveryCodes.required(identity, input.trx))) {
       // Nothing is stored yet: abandoning the flow now leaves no key and no codes.
       flow.internal[PENDING_KEY] = pendingKey;
       await this.recoveryCodes.begin(flow, identity);
       return { outcome: 'continue', messages: [webauthnMsg.saveCodesFirst()] };
     }
-    await this.storeKey({ flow, identity, pendingKey, sessionId: session.id, request });
+    await this.storeKey(input.trx, { flow, identity, pendingKey, sessionId: session.id, request });
     return { outcome: 'saved', amr: [this.amr()], messages: [webauthnMsg.registered(displayName)] };
   }
 
   /** Commits the key a registration verified earlier in this flow, with the recovery codes (lookup-secret calls it). */
-  async confirmPendingEnrollment(input: { flow: Flow; identity: Identity; sessionId: string; request: { ip: string; userAgent: string | null }; alsoInTransaction: (trx: Db) => Promise<void> }): Promise<AmrEntry> {
+  async confirmPendingEnrollment(trx: Db, input: { flow: Flow; identity: Identity; sessionId: string; request: { ip: string; userAgent: string | null }; alsoInTransaction: (trx: Db) => Promise<void> }): Promise<AmrEntry> {
     const pendingKey = input.flow.internal[PENDING_KEY] as PendingKey | undefined;
     if (!pendingKey) throw new TypeError('no verified WebAuthn key in this flow');
-    await this.storeKey({ ...input, pendingKey });
+    await this.storeKey(trx, { ...input, pendingKey });
     return this.amr();
   }
 
   /** Stores a verified key (and the identity's `webauthn` credential row with its first key) in one transaction. */
-  private async storeKey(input: { flow: Flow; identity: Identity; pendingKey: PendingKey; sessionId: string; request: { ip: string; userAgent: string | null }; alsoInTransaction?: (trx: Db) => Promise<void> }): Promise<void> {
+  private async storeKey(stepTrx: Db, input: { flow: Flow; identity: Identity; pendingKey: PendingKey; sessionId: string; request: { ip: string; userAgent: string | null }; alsoInTransaction?: (trx: Db) => Promise<void> }): Promise<void> {
     const { flow, identity, pendingKey } = input;
-    await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+    // A savepoint of the step's transaction (as TOTP's enrollment): a refused insert rolls back only this part.
+    await this.deps.identities.inTransaction(stepTrx, async (trx) => {
       const fresh = await this.deps.identities.get(identity.id, trx);
       let credential = fresh?.credentials[WEBAUTHN];
       if (!credential) {
@@ -340,10 +360,7 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
         },
         trx,
       );
-      await this.deps.audit.record(
-        { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: WEBAUTHN, display_name: pendingKey.display_name, aaguid: key.aaguid, attestation_format: key.attestationFormat } },
-        trx,
-      );
+      await this.deps.audit.record(trx, { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: WEBAUTHN, display_name: pendingKey.display_name, aaguid: key.aaguid, attestation_format: key.attestationFormat } });
       if (input.alsoInTransaction) await input.alsoInTransaction(trx);
     });
     delete flow.internal[PENDING_KEY];
@@ -357,16 +374,13 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
   private async removeKey(input: Parameters<SettingsStrategy['settings']>[0], hex: string): Promise<SettingsResult> {
     const { identity, flow, session, request } = input;
     this.requireAal2(session, flow);
-    const keys = await this.keysOf(identity);
+    const keys = await this.keysOf(identity, input.trx);
     const key = keys.find((k) => hexOf(k.keyId) === hex.toLowerCase());
     if (!key) throw FlowValidationError.global(webauthnMsg.keyNotFound());
-    await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
+    await this.deps.identities.inTransaction(input.trx, async (trx) => {
       await this.keys.delete(key.id, trx);
       if ((await this.keys.count(identity.id, WEBAUTHN, trx)) === 0) await this.deps.identities.deleteCredential(identity.id, WEBAUTHN, trx);
-      await this.deps.audit.record(
-        { type: 'second_factor.removed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { method: WEBAUTHN, display_name: key.displayName, remaining_keys: keys.length - 1 } },
-        trx,
-      );
+      await this.deps.audit.record(trx, { type: 'second_factor.removed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { method: WEBAUTHN, display_name: key.displayName, remaining_keys: keys.length - 1 } });
     });
     return { outcome: 'saved' };
   }

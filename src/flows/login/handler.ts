@@ -5,6 +5,7 @@ import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type LoginResult, type SubmittedBody } from '../strategy.js';
+import type { Db } from '../../storage/db.js';
 import { setSessionCookie, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
 
 function parseAal(value: unknown): 'aal1' | 'aal2' {
@@ -82,25 +83,25 @@ export class LoginFlows {
 
   /** POST /self-service/login?flow= */
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    return this.engine.runSubmit('login', request, reply, async (flow, body) => {
+    return this.engine.runSubmit('login', request, reply, async (trx, flow, body, prepared) => {
       try {
-        return await this.attempt(request, reply, flow, body);
+        return await this.attempt(trx, request, reply, flow, body, prepared);
       } catch (err) {
-        if (err instanceof FlowValidationError) await this.recordFailure(request, flow, err);
+        if (err instanceof FlowValidationError) await this.recordFailure(trx, request, flow, err);
         throw err;
       }
-    });
+    }, this.engine.strategies.login);
   }
 
   /** Metrics and audit of a rejected login submission. */
-  private async recordFailure(request: FastifyRequest, flow: Flow, err: FlowValidationError): Promise<void> {
+  private async recordFailure(trx: Db, request: FastifyRequest, flow: Flow, err: FlowValidationError): Promise<void> {
     const { deps } = this.engine;
     const body = (request.body ?? {}) as Record<string, unknown>;
     const method = String(body.method ?? 'unknown').slice(0, 32);
     deps.metrics.counter('kairos_login_failures_total', 'Rejected login submissions by method', ['method']).inc({ method });
     // Never the identifier or anything submitted: the method, the level asked for, and the message ids shown.
     const info = requestInfo(request);
-    await deps.audit.record({
+    await deps.audit.record(trx, {
       type: 'login.failed',
       identityId: flow.identityId,
       sessionId: flow.sessionId,
@@ -112,12 +113,14 @@ export class LoginFlows {
     });
   }
 
-  private async attempt(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody): Promise<FastifyReply> {
+  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FastifyReply> {
     const engine = this.engine;
-    if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, await this.replace(request, flow));
+    if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, await this.replace(request, flow), trx);
     if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
 
-    const current = await engine.currentSession(request);
+    // A second-factor step loads what its methods need (their credential rows, the lockout state) with the session.
+    const facts = flow.requestedAal === 'aal2' ? this.strategiesFor(flow).flatMap((s) => s.sessionFacts ?? []) : [];
+    const current = await engine.currentSession(request, trx, facts);
     if (flow.requestedAal === 'aal2' || flow.refresh) {
       if (!current) throw errors.sessionInactive();
       if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
@@ -129,11 +132,14 @@ export class LoginFlows {
     let strategyId = '';
     for (const strategy of this.strategiesFor(flow)) {
       const outcome = await strategy.login({
+        trx,
         flow,
         body,
         session: current?.session ?? null,
         identity: flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null,
         request: requestInfo(request),
+        prepared: prepared.get(strategy.id),
+        facts: current?.facts,
       });
       if (outcome === NOT_RESPONSIBLE) continue;
       result = outcome;
@@ -141,10 +147,11 @@ export class LoginFlows {
       break;
     }
     if (!result) throw FlowValidationError.global(msg.loginNoStrategy());
-    return await this.succeed(request, reply, flow, current, result, strategyId);
+    return await this.succeed(trx, request, reply, flow, current, result, strategyId);
   }
 
   private async succeed(
+    trx: Db,
     request: FastifyRequest,
     reply: FastifyReply,
     flow: Flow,
@@ -158,17 +165,17 @@ export class LoginFlows {
     let session = current?.session ?? null;
     let token = current?.token ?? null;
     if (session && session.identityId === result.identity.id) {
-      session = await deps.sessions.addAuthenticationMethods(session, [result.amr]);
+      session = await deps.sessions.addAuthenticationMethods(trx, session, [result.amr]);
     } else {
-      const created = await deps.sessions.create(result.identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent });
+      const created = await deps.sessions.create(trx, result.identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent });
       session = created.session;
       token = created.token;
     }
     flow.state = 'passed_challenge';
     flow.active = strategyId;
     if (result.messages?.length) flow.ui.messages = result.messages;
-    await deps.flows.update(flow, deps.clock.nowMs());
-    await deps.audit.record({
+    await deps.flows.update(flow, deps.clock.nowMs(), trx);
+    await deps.audit.record(trx, {
       type: 'login.succeeded',
       identityId: result.identity.id,
       sessionId: session.id,
@@ -182,9 +189,9 @@ export class LoginFlows {
 
     const now = deps.clock.nowMs();
     const kairosExtras = result.sessionExtras ? { kairos: result.sessionExtras } : {};
-    const currentAfter: CurrentSession = { session, identity: result.identity, token: token! };
+    const currentAfter: CurrentSession = { session, identity: result.identity, token: token!, facts: {} };
     const needsSecondFactor = !engine.satisfiesAal(currentAfter, deps.config.session.whoami.required_aal);
-    const returnTo = result.redirectBrowserTo ?? flow.returnTo ?? deps.urls.defaultReturn();
+    const returnTo = result.redirectBrowserTo ?? flow.returnTo ?? deps.urls.defaultReturn('login', strategyId);
     const secondFactorUrl = deps.urls.browserInit('login', { aal: 'aal2', return_to: flow.returnTo ?? undefined });
     const browser = flow.type === 'browser';
 

@@ -55,11 +55,15 @@ export function codeNodes(email: string | null): UiNode[] {
   ];
 }
 
+/**
+ * The password that completes an MFA reset sits in the `code` group: Ory's recovery cards (elements' LinkSection)
+ * render only the `link` and `code` groups, so a node in `password` would be invisible there and the flow a dead end.
+ */
 function mfaNodes(hasPassword: boolean): UiNode[] {
   if (!hasPassword) return [];
   return [
-    inputNode('password', 'password', 'password', { required: true, autocomplete: 'current-password', label: msg.labelPassword() }),
-    inputNode('password', 'method', 'submit', { value: 'password', label: msg.labelSubmit() }),
+    inputNode('code', 'password', 'password', { required: true, autocomplete: 'current-password', label: msg.labelPassword() }),
+    inputNode('code', 'method', 'submit', { value: 'password', label: msg.labelSubmit() }),
   ];
 }
 
@@ -101,8 +105,10 @@ export class RecoveryFlows implements FlowHandlers {
   /** POST /self-service/recovery?flow= */
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const engine = this.engine;
-    return engine.runSubmit('recovery', request, reply, async (flow, body) => {
-      if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, this.newEmailFlow(flow.type, request, flow.returnTo));
+    // The step's transaction (`trx`) is joined by every query below (storage/unit-of-work.ts); recovery's own services
+    // do not take it explicitly yet.
+    return engine.runSubmit('recovery', request, reply, async (trx, flow, body) => {
+      if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, this.newEmailFlow(flow.type, request, flow.returnTo), trx);
       if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
       if (flow.internal.step === 'mfa_reset') return await this.submitPassword(request, reply, flow, body);
       if (body.method !== 'code') throw FlowValidationError.global(msg.recoveryNoStrategy());
@@ -171,7 +177,7 @@ export class RecoveryFlows implements FlowHandlers {
           { template: 'recovery_code_valid', recipient: target.address, identityId: target.identityId, carriesSecret: true, data: { RecoveryCode: issued.code, ExpiresInMinutes: Math.round((expiresAtMs - now) / 60_000) } },
           trx,
         );
-        await deps.audit.record({ type: 'recovery.requested', identityId: target.identityId, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: true, expires_at: new Date(expiresAtMs).toISOString() } }, trx);
+        await deps.audit.record(trx, { type: 'recovery.requested', identityId: target.identityId, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: true, expires_at: new Date(expiresAtMs).toISOString() } });
       });
     } catch (err) {
       if (!(err instanceof CodeThrottledError)) throw err;
@@ -180,7 +186,7 @@ export class RecoveryFlows implements FlowHandlers {
     if (cause) {
       // Nothing is mailed; an earlier code of this flow stops working, exactly as when a code is resent.
       await deps.oneTimeCodes.revokeFlow(flow.id, RECOVERY_CODE_PURPOSE);
-      await deps.audit.record({ type: 'recovery.requested', identityId: target?.identityId ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause } });
+      await deps.audit.record(deps.db, { type: 'recovery.requested', identityId: target?.identityId ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause } });
     }
     flow.state = 'sent_email';
     flow.ui.nodes = sortNodes('recovery', codeNodes(email));
@@ -308,13 +314,13 @@ export class RecoveryFlows implements FlowHandlers {
     const { deps, engine } = this;
     const info = requestInfo(request);
     const revoked = await deps.sessions.revokeAllForIdentity(identity.id);
-    const { session, token } = await deps.sessions.create(identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
+    const { session, token } = await deps.sessions.create(deps.db, identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
     const settings = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
     settings.requestUrl = deps.urls.browserInit('settings');
     settings.identityId = identity.id;
     settings.sessionId = session.id;
     if (!this.settings) throw new Error('recovery needs the settings flow handler');
-    await this.settings.render(settings, { session, identity, token });
+    await this.settings.render(settings, { session, identity, token, facts: {} });
     settings.ui.messages = [msg.recoverySuccessful(parseDurationMs(deps.config.selfservice.flows.settings.privileged_session_max_age)), ...settingsMessages];
     await deps.flows.insert(settings);
 
@@ -325,7 +331,7 @@ export class RecoveryFlows implements FlowHandlers {
     delete flow.ui.messages;
     flow.internal = { ...flow.internal, continue_with: [{ action: 'show_settings_ui', flow: { id: settings.id, url: settingsUrl } }] };
     await deps.flows.update(flow, deps.clock.nowMs());
-    await deps.audit.record({ type: 'recovery.completed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { ...details, revoked_sessions: revoked } });
+    await deps.audit.record(deps.db, { type: 'recovery.completed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { ...details, revoked_sessions: revoked } });
 
     if (flow.type === 'browser') {
       setSessionCookie(engine, reply, token, session);

@@ -7,12 +7,13 @@ import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type SettingsResult, type SubmittedBody } from '../strategy.js';
 import { sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
 import type { Identity } from '../../identity/identity.js';
+import type { Db } from '../../storage/db.js';
 
 /**
  * Hooks other modules add after settings are saved (e.g. a verification code for an address added in this request,
  * i.e. created at or after `sinceMs`); they return `continue_with` items.
  */
-export type AfterSettingsHook = (input: { flow: Flow; identity: Identity; sinceMs: number; request: FastifyRequest }) => Promise<Record<string, unknown>[] | void>;
+export type AfterSettingsHook = (input: { trx: Db; flow: Flow; identity: Identity; sinceMs: number; request: FastifyRequest }) => Promise<Record<string, unknown>[] | void>;
 
 /** Settings (Kratos `selfservice/flow/settings`): needs a session, its AAL, and a privileged session to change credentials. */
 export class SettingsFlows {
@@ -27,9 +28,9 @@ export class SettingsFlows {
   }
 
   /** A session whose AAL satisfies `selfservice.flows.settings.required_aal`, or the Kratos error. */
-  private async requireSession(request: FastifyRequest, returnTo: string): Promise<CurrentSession> {
+  private async requireSession(request: FastifyRequest, returnTo: string, db: Db = this.engine.deps.db): Promise<CurrentSession> {
     const { deps } = this.engine;
-    const current = await this.engine.currentSession(request);
+    const current = await this.engine.currentSession(request, db);
     if (!current) {
       const err = errors.sessionInactive();
       err.extra.redirect_browser_to = deps.urls.browserInit('login', { return_to: returnTo });
@@ -64,20 +65,20 @@ export class SettingsFlows {
   }
 
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    return this.engine.runSubmit('settings', request, reply, (flow, body) => this.attempt(request, reply, flow, body));
+    return this.engine.runSubmit('settings', request, reply, (trx, flow, body, prepared) => this.attempt(trx, request, reply, flow, body, prepared), this.engine.strategies.settings);
   }
 
-  private async attempt(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody): Promise<FastifyReply> {
+  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FastifyReply> {
     const engine = this.engine;
     const { deps } = engine;
-    const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id));
+    const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id), trx);
     if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
     if (engine.isExpired(flow)) {
       const replacement = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
       replacement.identityId = current.identity.id;
       replacement.sessionId = current.session.id;
       await this.render(replacement, current);
-      return engine.replaceExpired(request, reply, flow, replacement);
+      return engine.replaceExpired(request, reply, flow, replacement, trx);
     }
     const privilegedMaxAgeMs = parseDurationMs(deps.config.selfservice.flows.settings.privileged_session_max_age);
     const settingsUi = deps.urls.flowUi('settings', flow.id);
@@ -91,7 +92,7 @@ export class SettingsFlows {
     let strategyId = '';
     const startedAtMs = deps.clock.nowMs();
     for (const strategy of engine.strategies.settings) {
-      const outcome = await strategy.settings({ flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
+      const outcome = await strategy.settings({ trx, prepared: prepared.get(strategy.id), flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
       if (outcome === NOT_RESPONSIBLE) continue;
       result = outcome;
       strategyId = strategy.id;
@@ -100,26 +101,27 @@ export class SettingsFlows {
     if (!result) throw FlowValidationError.global(msg.settingsNoStrategy());
 
     let session = current.session;
-    if (result.amr?.length) session = await deps.sessions.addAuthenticationMethods(session, result.amr);
-    const identity = (await deps.identities.get(current.identity.id))!;
+    if (result.amr?.length) session = await deps.sessions.addAuthenticationMethods(trx, session, result.amr);
+    const identity = (await deps.identities.get(current.identity.id, trx))!;
     flow.active = strategyId;
     await this.render(flow, { ...current, session, identity });
     const messages = [...(result.outcome === 'saved' ? [msg.settingsSaved()] : []), ...(result.messages ?? [])];
     if (messages.length) flow.ui.messages = messages;
     else delete flow.ui.messages;
     if (result.outcome === 'saved') flow.state = 'success';
-    const returnTo = result.outcome === 'saved' && flow.returnTo ? flow.returnTo : null;
+    // Kratos: after a save, browsers go to return_to, else to settings.after[.<method>].default_browser_return_url when set.
+    const returnTo = result.outcome === 'saved' ? (flow.returnTo ?? deps.urls.configuredAfterReturn('settings', flow.active ?? undefined)) : null;
     if (returnTo && flow.type === 'browser') flow.internal.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }];
     else delete flow.internal.continue_with;
     if (result.outcome === 'saved' && this.afterHooks.length > 0) {
       const extra: Record<string, unknown>[] = [];
-      for (const hook of this.afterHooks) extra.push(...((await hook({ flow, identity, sinceMs: startedAtMs, request })) ?? []));
+      for (const hook of this.afterHooks) extra.push(...((await hook({ trx, flow, identity, sinceMs: startedAtMs, request })) ?? []));
       if (extra.length) flow.internal.continue_with = [...extra, ...((flow.internal.continue_with as Record<string, unknown>[] | undefined) ?? [])];
     }
-    await deps.flows.update(flow, deps.clock.nowMs());
+    await deps.flows.update(flow, deps.clock.nowMs(), trx);
     if (result.outcome === 'saved') {
       const info = requestInfo(request);
-      await deps.audit.record({ type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
+      await deps.audit.record(trx, { type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
     }
     if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.flowUi('settings', flow.id), 303);
     return engine.respondFlow(request, reply, flow);

@@ -51,7 +51,8 @@ export class VerificationFlows {
   }
 
   async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
-    return this.engine.runSubmit('verification', request, reply, (flow, body) => this.handle(request, reply, flow, body));
+    // The step's transaction is joined by every query of `handle` (storage/unit-of-work.ts).
+    return this.engine.runSubmit('verification', request, reply, (_trx, flow, body) => this.handle(request, reply, flow, body));
   }
 
   /** Runs a submission on a loaded flow (also used by the emailed link, which carries flow and code in the query). */

@@ -4,7 +4,7 @@ import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import { identityToJson, type Identity } from '../../identity/identity.js';
 import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/identity-service.js';
-import { PasswordHasher } from '../../credentials/password/hasher.js';
+import { BCRYPT_MAX_PASSWORD_BYTES, PasswordHasher } from '../../credentials/password/hasher.js';
 import { checkPassword } from '../../credentials/password/policy.js';
 import * as repo from '../../identity/repository.js';
 import type { CredentialAdapter } from '../../identity/credential-adapters.js';
@@ -138,7 +138,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
         await identities.create(identity, trx);
         await applyImportedAddresses(deps, identity, body, trx);
         for (const [adapter, config] of imports) await adapter.importCredential!(identity, config, trx);
-        await deps.audit.record({ type: 'identity.created', identityId: identity.id, actor: options.actorOf(request), ipAddress: request.ip, details: { imported_credentials: Object.keys(credentials) } }, trx);
+        await deps.audit.record(trx, { type: 'identity.created', identityId: identity.id, actor: options.actorOf(request), ipAddress: request.ip, details: { imported_credentials: Object.keys(credentials) } });
       });
     } catch (err) {
       if (err instanceof Error && err.name === 'CredentialImportError') throw errors.badRequest(err.message);
@@ -176,7 +176,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
       traitsError(err);
     }
     if (identity.state === 'inactive') await deps.sessions.revokeAllForIdentity(identity.id);
-    await deps.audit.record({ type: 'identity.updated', identityId: identity.id, actor, ipAddress: ip, details: { via: 'admin' } });
+    await deps.audit.record(deps.db, { type: 'identity.updated', identityId: identity.id, actor, ipAddress: ip, details: { via: 'admin' } });
   }
 
   app.put('/admin/identities/:id', async (request, reply) => {
@@ -219,7 +219,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     const id = (request.params as { id: string }).id;
     await loadOr404(id);
     await repo.deleteIdentity(deps.db, id);
-    await deps.audit.record({ type: 'identity.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip });
+    await deps.audit.record(deps.db, { type: 'identity.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip });
     return reply.code(204).send();
   });
 
@@ -238,7 +238,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     if (reason && reason.length > 1000) throw errors.badRequest('reason must be at most 1000 characters');
     await identities.inTransaction(deps.db, async (trx) => {
       await identities.deleteCredential(id, type, trx);
-      await deps.audit.record({ type: 'credential.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { credential_type: type, reason: reason ?? 'no reason given' } }, trx);
+      await deps.audit.record(trx, { type: 'credential.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { credential_type: type, reason: reason ?? 'no reason given' } });
     });
     return reply.code(204).send();
   });
@@ -258,7 +258,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     const id = (request.params as { id: string }).id;
     await loadOr404(id);
     const count = await deps.sessions.revokeAllForIdentity(id);
-    await deps.audit.record({ type: 'session.revoked', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin', count } });
+    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin', count } });
     return reply.code(204).send();
   });
 
@@ -273,7 +273,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     const session = await deps.sessions.findById((request.params as { id: string }).id);
     if (!session) throw errors.notFound('Unable to locate the resource');
     await deps.sessions.revoke(session.id);
-    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin' } });
+    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin' } });
     return reply.code(204).send();
   });
 }
@@ -287,7 +287,8 @@ async function importPassword(deps: Deps, identity: Identity, config: Record<str
     hashed = config.hashed_password;
   } else if (typeof config.password === 'string') {
     const c = deps.config.selfservice.methods.password.config;
-    const problem = checkPassword(config.password, [], { minLength: 1, maxLength: c.max_password_length, identifierSimilarityCheck: false });
+    const maxBytes = deps.config.hashers.algorithm === 'bcrypt' ? BCRYPT_MAX_PASSWORD_BYTES : undefined;
+    const problem = checkPassword(config.password, [], { minLength: 1, maxLength: c.max_password_length, maxBytes, identifierSimilarityCheck: false });
     if (problem) throw errors.badRequest(`credentials.password.config.password: ${problem.text}`);
     hashed = await deps.hasher.hash(config.password);
   } else {

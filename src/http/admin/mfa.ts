@@ -61,7 +61,7 @@ export async function adminMfaRoutes(app: FastifyInstance, options: AdminMfaOpti
     const reason = typeof given === 'string' && given.trim() !== '' ? given.trim() : NO_REASON;
     const actor = options.actorOf(request);
     const cleared = await deps.secondFactorGuard.clearLockout({ identityId: id, by: 'admin', actor, reason, ipAddress: request.ip });
-    await deps.audit.record({ type: 'admin.action_performed', identityId: id, actor, ipAddress: request.ip, details: { action: 'mfa.unlock', reason, cleared } });
+    await deps.audit.record(deps.db, { type: 'admin.action_performed', identityId: id, actor, ipAddress: request.ip, details: { action: 'mfa.unlock', reason, cleared } });
     return reply.send({ cleared, ...(await report(id)) });
   });
 }

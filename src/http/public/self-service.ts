@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, HttpError } from '../../errors/http-error.js';
 import { sessionToJson } from '../../session/session.js';
-import { clearSessionCookie, type FlowEngine } from '../../flows/engine.js';
+import { clearSessionCookie, stepOutcome, type FlowEngine } from '../../flows/engine.js';
 import type { FlowKind, FlowType } from '../../flows/flow.js';
 import { isJsonRequest, noStore, sessionTokenOf, submittedBody } from '../request.js';
 
@@ -15,6 +15,15 @@ export interface FlowHandlers {
 export async function selfServiceRoutes(app: FastifyInstance, options: { engine: FlowEngine; handlers: Partial<Record<FlowKind, FlowHandlers>> }) {
   const { engine, handlers } = options;
   const { deps } = engine;
+
+  // A flow submission's answer leaves only after its unit of work committed (flows/engine.ts `runSubmit`); if the
+  // step rolled back after its answer was prepared, the client gets a 500 instead of a decision that was not stored.
+  app.addHook('onSend', async (request, reply, payload) => {
+    const outcome = stepOutcome(request);
+    if (!outcome || (await outcome)) return payload;
+    reply.code(500).header('content-type', 'application/json; charset=utf-8').removeHeader('location');
+    return JSON.stringify({ error: { code: 500, status: 'Internal Server Error', message: 'The request could not be completed; nothing was changed.' } });
+  });
 
   for (const [kind, handler] of Object.entries(handlers) as [FlowKind, FlowHandlers][]) {
     app.get(`/self-service/${kind}/browser`, (request, reply) => handler.init(request, noStore(reply), 'browser'));
@@ -66,7 +75,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
         if (refused) throw refused;
       }
       reply.header('x-kratos-authenticated-identity-id', current.identity.id);
-      const extras = await engine.sessionExtras(current.identity.id);
+      const extras = await engine.sessionExtras(current);
       return reply.send(sessionToJson(current.session, deps.clock.nowMs(), engine.identityJson(current.identity), extras));
     },
   });
@@ -88,7 +97,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     const session = token ? await deps.sessions.findByLogoutToken(token) : null;
     if (!session) throw errors.unauthorized('The logout token is invalid or has already been used.');
     await deps.sessions.revoke(session.id);
-    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout' } });
+    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout' } });
     clearSessionCookie(engine, reply);
     const returnTo = engine.returnToOf(request) ?? deps.config.selfservice.flows.logout.after.default_browser_return_url ?? deps.urls.browserInit('login');
     if (isJsonRequest(request)) return reply.code(204).send();
@@ -102,7 +111,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     const session = await deps.sessions.findByToken(token);
     if (!session) throw errors.forbidden('The provided session token is invalid or the session has expired.');
     await deps.sessions.revoke(session.id);
-    await deps.audit.record({ type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout_api' } });
+    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout_api' } });
     return reply.code(204).send();
   });
 

@@ -140,10 +140,7 @@ export class KratosImporter {
         await this.deps.identities.create(identity, trx);
         if (plan.totp) await this.adapters.totp!.importCredential!(identity, { totp_url: plan.totp.totpUrl }, trx);
         if (plan.lookupSecret) await this.adapters.lookup_secret!.importCredential!(identity, { recovery_codes: plan.lookupSecret.codes }, trx);
-        await this.deps.audit.record(
-          { type: 'identity.created', identityId: identity.id, actor: IMPORT_ACTOR, details: { source: 'kratos', imported_credentials: Object.keys(identity.credentials).sort() } },
-          trx,
-        );
+        await this.deps.audit.record(trx, { type: 'identity.created', identityId: identity.id, actor: IMPORT_ACTOR, details: { source: 'kratos', imported_credentials: Object.keys(identity.credentials).sort() } });
         if (summary.dryRun) throw new Rollback();
       });
     } catch (err) {

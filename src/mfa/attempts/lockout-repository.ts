@@ -1,4 +1,5 @@
-import type { Db } from '../../identity/repository.js';
+import { sql, type RawBuilder } from 'kysely';
+import type { Db } from '../../storage/db.js';
 import { affectedRows } from '../../storage/db.js';
 
 /** One identity's second-factor failure state (table `mfa_lockouts`). Times are Unix milliseconds. */
@@ -25,7 +26,9 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 
 /**
  * Every write is a single statement whose WHERE clause re-checks what the caller read, checked by its row count, so
- * instances sharing the database never both take the same slot (compare-and-swap on `consecutive_failures`).
+ * instances sharing the database never both take the same slot (compare-and-swap on `consecutive_failures`). Under
+ * PostgreSQL's READ COMMITTED a conditional UPDATE that waited for a concurrent one re-evaluates its WHERE clause on
+ * the committed row (storage/unit-of-work.ts).
  */
 export class LockoutRepository {
   constructor(private readonly db: Db) {}
@@ -43,44 +46,48 @@ export class LockoutRepository {
     };
   }
 
-  /** Creates the identity's row if it has none (idempotent, safe under concurrency). */
-  async ensure(identityId: string, nowMs: number): Promise<void> {
-    await this.db
-      .insertInto('mfa_lockouts')
-      .values({ identity_id: identityId, consecutive_failures: 0, last_failure_at: null, next_attempt_at: null, locked_at: null, updated_at: nowMs })
-      .onConflict((oc) => oc.column('identity_id').doNothing())
-      .execute();
-  }
-
   /**
-   * Counts one failure in advance for an attempt about to be checked, if and only if the state is still the one read
-   * (`expectedFailures`), nothing is locked, and the delay has passed. True: this caller owns the slot.
+   * Counts one failure, if and only if the identity's state is still the one read (`expectedFailures`), nothing is
+   * locked, the delay has passed and the count is below `maxFailures`; sets the next delay and, when `lock`, the hard
+   * lock, in the same statement (an upsert: the row is created by the first failure). True: this failure counted.
    */
-  async chargeFailure(input: { identityId: string; expectedFailures: number; nowMs: number; nextAttemptAtMs: number | null }): Promise<boolean> {
-    const result = await this.db
-      .updateTable('mfa_lockouts')
-      .set({
-        consecutive_failures: input.expectedFailures + 1,
-        last_failure_at: input.nowMs,
-        next_attempt_at: input.nextAttemptAtMs,
-        updated_at: input.nowMs,
-      })
-      .where('identity_id', '=', input.identityId)
-      .where('consecutive_failures', '=', input.expectedFailures)
-      .where('locked_at', 'is', null)
-      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', input.nowMs)]))
+  async chargeFailure(
+    db: Db,
+    input: { identityId: string; expectedFailures: number; failures: number; maxFailures: number; nowMs: number; nextAttemptAtMs: number | null; lock: boolean },
+  ): Promise<boolean> {
+    const values = {
+      consecutive_failures: input.failures,
+      last_failure_at: input.nowMs,
+      next_attempt_at: input.nextAttemptAtMs,
+      locked_at: input.lock ? input.nowMs : null,
+      updated_at: input.nowMs,
+    };
+    const row = await db
+      .insertInto('mfa_lockouts')
+      .values({ identity_id: input.identityId, ...values })
+      .onConflict((oc) =>
+        oc
+          .column('identity_id')
+          .doUpdateSet(values)
+          .where('mfa_lockouts.consecutive_failures', '=', input.expectedFailures)
+          .where('mfa_lockouts.consecutive_failures', '<', input.maxFailures)
+          .where('mfa_lockouts.locked_at', 'is', null)
+          .where((eb) => eb.or([eb('mfa_lockouts.next_attempt_at', 'is', null), eb('mfa_lockouts.next_attempt_at', '<=', input.nowMs)])),
+      )
+      .returning('consecutive_failures')
       .executeTakeFirst();
-    return affectedRows(result) === 1;
+    return row !== undefined;
   }
 
-  /** Sets the hard lock once the count reached `maxFailures`. True only for the caller that set it. */
-  async lockIfReached(identityId: string, maxFailures: number, nowMs: number): Promise<boolean> {
-    const result = await this.db
+  /** Resets the counter after a right code if the state is still the one read and not locked or delayed. */
+  async resetIfUnchanged(db: Db, identityId: string, expectedFailures: number, nowMs: number): Promise<boolean> {
+    const result = await db
       .updateTable('mfa_lockouts')
-      .set({ locked_at: nowMs, updated_at: nowMs })
+      .set({ consecutive_failures: 0, last_failure_at: null, next_attempt_at: null, updated_at: nowMs })
       .where('identity_id', '=', identityId)
+      .where('consecutive_failures', '=', expectedFailures)
       .where('locked_at', 'is', null)
-      .where('consecutive_failures', '>=', maxFailures)
+      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', nowMs)]))
       .executeTakeFirst();
     return affectedRows(result) === 1;
   }
@@ -95,4 +102,17 @@ export class LockoutRepository {
       .executeTakeFirst();
     return affectedRows(result) === 1;
   }
+}
+
+/** The identity `i.id`'s lockout row as one JSON scalar (a session fact), so a second-factor step reads no row of its own. */
+export function lockoutFact(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown> {
+  if (dialect === 'postgres') return sql`(select json_build_array(l.consecutive_failures, l.last_failure_at, l.next_attempt_at, l.locked_at) from mfa_lockouts l where l.identity_id = i.id)`;
+  return sql`(select json_array(l.consecutive_failures, l.last_failure_at, l.next_attempt_at, l.locked_at) from mfa_lockouts l where l.identity_id = i.id)`;
+}
+
+/** The state a `lockoutFact` loaded (no row: never failed). */
+export function lockoutFromFact(identityId: string, value: unknown): LockoutState {
+  if (value === null || value === undefined) return EMPTY(identityId);
+  const [failures, last, next, locked] = (typeof value === 'string' ? JSON.parse(value) : value) as (number | null)[];
+  return { identityId, consecutiveFailures: Number(failures), lastFailureAtMs: num(last), nextAttemptAtMs: num(next), lockedAtMs: num(locked), stored: true };
 }

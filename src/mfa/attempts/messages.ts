@@ -25,3 +25,10 @@ export const lockoutMessages = {
       { locked_at: new Date(lockedAtMs).toISOString() },
     ),
 } as const;
+
+/** The message for a guard's refusal (second-factor-guard.ts), shown instead of the code's verdict. */
+export function refusalMessage(refusal: { refused: 'delayed' | 'locked' | 'flow_budget'; retryAtMs: number | null }, nowMs: number, lockedAtMs: number | null = null): UiText {
+  if (refusal.refused === 'flow_budget') return lockoutMessages.flowBudgetUsed();
+  if (refusal.refused === 'locked') return lockoutMessages.locked(lockedAtMs ?? nowMs);
+  return lockoutMessages.delayed(refusal.retryAtMs ?? nowMs + 1000, nowMs);
+}

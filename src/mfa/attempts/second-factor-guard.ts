@@ -9,21 +9,25 @@
  *   lock at the NIST ceiling, cleared only by `clearLockout` (admin unlock, account recovery);
  * - per IP: @fastify/rate-limit on flow submissions (server.ts).
  *
- * A strategy calls `beginAttempt` before it looks at the code (so concurrent guesses cannot race past a limit),
- * then exactly one of `recordFailure` / `recordSuccess` with the same attempt object.
+ * The guard decides and the strategies speak: `check` (before the code is looked at) and `recordFailure` /
+ * `recordSuccess` (after) return a refusal (`{ refused: 'delayed' | 'locked' | 'flow_budget', retryAtMs }`) or null,
+ * and the strategy turns a refusal into its message (`refusalMessage`, messages.ts). Nothing here knows flows.
  *
- * `beginAttempt` counts the attempt as a failure in advance (a compare-and-swap on the identity's counter), so an
- * attempt that is never resolved (crash, timeout) stays a failure: fail closed. `recordSuccess` resets the counter.
+ * Every call takes the step's transaction (`trx`, storage/unit-of-work.ts): the charge or reset commits with the
+ * code's verdict, the flow's state and the audit events, or not at all. Each write is one conditional statement:
+ * - a failure is counted, its delay set and the hard lock decided by one upsert that only applies while the row is
+ *   still the one read (`consecutive_failures = read`, not locked, delay passed, `consecutive_failures < max`); a
+ *   concurrent attempt that changed it first makes this one refused, so a burst of guesses cannot race past a limit;
+ * - a success resets the counter by the same kind of conditional update (nothing to write when it was zero);
+ * - the per-flow budget is read with the flow (locked for the step) and charged by a conditional increment.
+ * The attempt is checked first (`check`), then the code, then the verdict is written: the lock order of a step
+ * (flow, lockout row, credential rows) is kept because the strategies record the verdict before consuming a code.
  */
 import type { Deps } from '../../deps.js';
-import type { Flow } from '../../flows/flow.js';
-import { FlowValidationError } from '../../flows/flow.js';
-import type { RequestInfo } from '../../flows/strategy.js';
-import type { Identity } from '../../identity/identity.js';
+import type { Db } from '../../storage/db.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { DEFAULT_DELAY_SCHEDULE, delayMsAfter, type DelaySchedule } from './delay-schedule.js';
-import { LockoutRepository, type LockoutState } from './lockout-repository.js';
-import { lockoutMessages } from './messages.js';
+import { LockoutRepository, lockoutFact, lockoutFromFact, type LockoutState } from './lockout-repository.js';
 
 /**
  * Code submissions allowed on one pending aal2 login flow (NIST SP 800-63B §5.2.2: a verifier limits failed
@@ -31,15 +35,28 @@ import { lockoutMessages } from './messages.js';
  */
 export const MAX_WRONG_CODES_PER_FLOW = 5;
 
-/** Compare-and-swap retries when concurrent attempts of one identity race for the next slot. */
-const CHARGE_RETRIES = 5;
+/** Retry hint when a concurrent attempt of the same identity changed the counter first. */
+const CONTENTION_RETRY_MS = 1000;
 
+/** One second-factor submission, as the guard sees it (no flow or HTTP types: mfa/ does not import flows/). */
 export interface SecondFactorAttempt {
-  flow: Flow;
-  identity: Identity;
+  flowId: string;
+  /** Wrong submissions already charged to the flow (read with the flow, which the step holds locked). */
+  flowFailedAttempts: number;
+  identityId: string;
   /** The method submitted (`totp`, `lookup_secret`). */
   method: string;
-  request: RequestInfo;
+  request: { ip: string; userAgent: string | null };
+  /** The identity's lockout state read by `check` (set by the guard). */
+  state?: LockoutState;
+  /** Set by `recordSuccess` when it reset a non-zero counter (a later failure of the same attempt restores it). */
+  resetFrom?: number;
+}
+
+/** Why a submission was refused, and when trying again may help (null: never, without recovery or an admin). */
+export interface GuardRefusal {
+  refused: 'delayed' | 'locked' | 'flow_budget';
+  retryAtMs: number | null;
 }
 
 /** The `lockout` section of `GET /admin/identities/{id}/mfa`. */
@@ -55,7 +72,12 @@ export interface LockoutReport {
 /** Who lifted a lock (recorded in `lockout.cleared`). */
 export type LockoutClearedBy = 'admin' | 'recovery' | 'success';
 
-type GuardDeps = Pick<Deps, 'flows' | 'db' | 'clock' | 'audit' | 'metrics' | 'logger' | 'config'>;
+/** Counts wrong submissions per flow (flows/flow.ts `FlowRepository` implements it; mfa/ does not import flows/). */
+export interface FlowAttemptCounter {
+  recordFailedAttempt(flowId: string, max: number, db: Db): Promise<number | null>;
+}
+
+type GuardDeps = Pick<Deps, 'db' | 'clock' | 'audit' | 'metrics' | 'logger' | 'config'> & { flowAttempts: FlowAttemptCounter };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -86,8 +108,6 @@ export function lockoutReport(state: LockoutState, schedule: DelaySchedule, nowM
 export class SecondFactorGuard {
   readonly schedule: DelaySchedule;
   private readonly lockouts: LockoutRepository;
-  /** The identity's failure count including a charged attempt, until it is resolved. */
-  private readonly charged = new WeakMap<SecondFactorAttempt, number>();
   private readonly refusedTotal;
   private readonly lockoutsTotal;
   private readonly clearedTotal;
@@ -108,79 +128,127 @@ export class SecondFactorGuard {
     this.clearedTotal = deps.metrics.counter('kairos_mfa_lockouts_cleared_total', 'Second-factor lockouts cleared', ['by']);
   }
 
+  /** The identity's lockout state as a session fact (loaded with the session by a second-factor step). */
+  readonly sessionFact = { name: 'mfa_lockout', expression: lockoutFact };
+
+  /** The lockout state a step loaded with its session (`sessionFact`), or undefined when it did not. */
+  stateFromFacts(identityId: string, facts: Record<string, unknown> | undefined): LockoutState | undefined {
+    if (!facts || !('mfa_lockout' in facts)) return undefined;
+    return lockoutFromFact(identityId, facts.mfa_lockout);
+  }
+
+  private refuse(attempt: SecondFactorAttempt, refusal: GuardRefusal): GuardRefusal {
+    this.refusedTotal.inc({ reason: refusal.refused === 'delayed' ? 'delay' : refusal.refused, method: attempt.method });
+    return refusal;
+  }
+
   /**
-   * Takes one attempt slot before the code is checked, atomically. Throws a FlowValidationError (the flow is shown
-   * again with a global message) when the submission may not be checked; the message never says whether the code
-   * would have been right.
+   * Whether the submission may be checked at all; call before looking at the code. A refusal never depends on the
+   * code, so it reveals nothing about it. Reads the identity's lockout state (one statement, unless `known`).
    */
-  async beginAttempt(attempt: SecondFactorAttempt): Promise<void> {
-    // A used-up flow is dead whatever the identity's state: say so first (the atomic check follows below).
-    if ((await this.deps.flows.failedAttempts(attempt.flow.id)) >= MAX_WRONG_CODES_PER_FLOW) this.refuseFlow(attempt);
-    await this.chargeIdentity(attempt);
-    // Once the flow's budget is used even the right code is refused, so a pending login allows at most
-    // MAX_WRONG_CODES_PER_FLOW guesses. (The identity's counter already holds this attempt: fail closed.)
-    const taken = await this.deps.flows.recordFailedAttempt(attempt.flow.id, MAX_WRONG_CODES_PER_FLOW);
-    if (taken === null) this.refuseFlow(attempt);
-  }
-
-  private refuseFlow(attempt: SecondFactorAttempt): never {
-    this.refusedTotal.inc({ reason: 'flow_budget', method: attempt.method });
-    throw FlowValidationError.global(lockoutMessages.flowBudgetUsed());
-  }
-
-  /** The submitted code was wrong (or replayed, or malformed). */
-  async recordFailure(attempt: SecondFactorAttempt): Promise<void> {
-    const failures = this.charged.get(attempt);
-    this.charged.delete(attempt);
-    if (failures === undefined) return;
-    const identityId = attempt.identity.id;
+  async check(trx: Db, attempt: SecondFactorAttempt, known?: LockoutState): Promise<GuardRefusal | null> {
+    // A used-up flow is dead whatever the identity's state: once its budget is used even the right code is refused,
+    // so a pending login allows at most MAX_WRONG_CODES_PER_FLOW guesses.
+    if (attempt.flowFailedAttempts >= MAX_WRONG_CODES_PER_FLOW) return this.refuse(attempt, { refused: 'flow_budget', retryAtMs: null });
+    const state = known ?? (await this.lockouts.get(attempt.identityId, trx));
+    attempt.state = state;
     const nowMs = this.deps.clock.nowMs();
-    const base = { identityId, flowId: attempt.flow.id, actor: 'system', ipAddress: attempt.request.ip, userAgent: attempt.request.userAgent };
-    if (failures >= this.schedule.maxConsecutiveFailures) {
-      if (await this.lockouts.lockIfReached(identityId, this.schedule.maxConsecutiveFailures, nowMs)) {
-        this.lockoutsTotal.inc({ kind: 'locked', method: attempt.method });
-        this.deps.logger.warn({ identity_id: identityId, consecutive_failures: failures, method: attempt.method }, 'second factors locked after consecutive wrong codes');
-        await this.deps.audit.record({ ...base, type: 'lockout.started', details: { kind: 'locked', consecutive_failures: failures, method: attempt.method } });
-      }
+    if (state.lockedAtMs !== null) return this.refuse(attempt, { refused: 'locked', retryAtMs: null });
+    if (state.nextAttemptAtMs !== null && nowMs < state.nextAttemptAtMs) return this.refuse(attempt, { refused: 'delayed', retryAtMs: state.nextAttemptAtMs });
+    return null;
+  }
+
+  /**
+   * The submitted code was wrong (or replayed, or malformed): counts it for the flow and the identity in one
+   * conditional statement each. A refusal means a concurrent attempt changed the identity's state first: this
+   * submission must be answered as refused (its verdict is not shown).
+   */
+  async recordFailure(trx: Db, attempt: SecondFactorAttempt): Promise<GuardRefusal | null> {
+    const state = attempt.state ?? (await this.lockouts.get(attempt.identityId, trx));
+    const identityId = attempt.identityId;
+    const nowMs = this.deps.clock.nowMs();
+    // A right code that then could not be consumed (replayed) had reset the counter: it counts on from before.
+    const counted = attempt.resetFrom ?? state.consecutiveFailures;
+    const failures = counted + 1;
+    const delayMs = delayMsAfter(failures, this.schedule);
+    const locks = failures >= this.schedule.maxConsecutiveFailures;
+    const charged = await this.lockouts.chargeFailure(trx, {
+      identityId,
+      expectedFailures: state.consecutiveFailures,
+      failures,
+      maxFailures: this.schedule.maxConsecutiveFailures,
+      nowMs,
+      nextAttemptAtMs: delayMs > 0 && !locks ? nowMs + delayMs : null,
+      lock: locks,
+    });
+    if (!charged) {
+      const now = await this.lockouts.get(identityId, trx);
+      if (now.lockedAtMs !== null) return this.refuse(attempt, { refused: 'locked', retryAtMs: null });
+      return this.refuse(attempt, { refused: 'delayed', retryAtMs: Math.max(now.nextAttemptAtMs ?? 0, nowMs + CONTENTION_RETRY_MS) });
+    }
+    // Per flow: a conditional increment; a flow whose budget a concurrent step used up refuses this one.
+    const taken = await this.deps.flowAttempts.recordFailedAttempt(attempt.flowId, MAX_WRONG_CODES_PER_FLOW, trx);
+    attempt.flowFailedAttempts = taken ?? MAX_WRONG_CODES_PER_FLOW;
+    const base = { identityId, flowId: attempt.flowId, actor: 'system', ipAddress: attempt.request.ip, userAgent: attempt.request.userAgent };
+    if (locks) {
+      this.lockoutsTotal.inc({ kind: 'locked', method: attempt.method });
+      this.deps.logger.warn({ identity_id: identityId, consecutive_failures: failures, method: attempt.method }, 'second factors locked after consecutive wrong codes');
+      await this.deps.audit.record(trx, { ...base, type: 'lockout.started', details: { kind: 'locked', consecutive_failures: failures, method: attempt.method } });
     } else if (failures === this.schedule.freeFailures) {
-      const retryAtMs = nowMs + delayMsAfter(failures, this.schedule);
+      const retryAtMs = nowMs + delayMs;
       this.lockoutsTotal.inc({ kind: 'delay', method: attempt.method });
       this.deps.logger.info({ identity_id: identityId, consecutive_failures: failures, method: attempt.method }, 'second-factor delay started after consecutive wrong codes');
-      await this.deps.audit.record({ ...base, type: 'lockout.started', details: { kind: 'delay', consecutive_failures: failures, method: attempt.method, retry_at: iso(retryAtMs) } });
+      await this.deps.audit.record(trx, { ...base, type: 'lockout.started', details: { kind: 'delay', consecutive_failures: failures, method: attempt.method, retry_at: iso(retryAtMs) } });
     }
+    return null;
   }
 
-  /** The submitted code was accepted: the identity's counter starts again from zero. */
-  async recordSuccess(attempt: SecondFactorAttempt): Promise<void> {
-    const failures = this.charged.get(attempt);
-    this.charged.delete(attempt);
-    const previousFailures = failures === undefined ? 0 : failures - 1;
+  /**
+   * The submitted code is right: the identity's counter starts again from zero (one conditional statement, none
+   * when it already is zero). Call before consuming the code; a refusal (a concurrent attempt locked or delayed the
+   * identity first) means the code must not be consumed and the submission is answered as refused.
+   */
+  async recordSuccess(trx: Db, attempt: SecondFactorAttempt): Promise<GuardRefusal | null> {
+    const state = attempt.state ?? (await this.lockouts.get(attempt.identityId, trx));
+    const previousFailures = state.consecutiveFailures;
+    if (previousFailures === 0 && state.lockedAtMs === null) return null;
     const nowMs = this.deps.clock.nowMs();
-    await this.lockouts.reset(attempt.identity.id, nowMs);
+    const reset = await this.lockouts.resetIfUnchanged(trx, attempt.identityId, previousFailures, nowMs);
+    if (!reset) {
+      const now = await this.lockouts.get(attempt.identityId, trx);
+      if (now.lockedAtMs !== null) return this.refuse(attempt, { refused: 'locked', retryAtMs: null });
+      return this.refuse(attempt, { refused: 'delayed', retryAtMs: Math.max(now.nextAttemptAtMs ?? 0, nowMs + CONTENTION_RETRY_MS) });
+    }
+    attempt.state = { ...state, consecutiveFailures: 0, lastFailureAtMs: null, nextAttemptAtMs: null, lockedAtMs: null };
+    attempt.resetFrom = previousFailures;
     if (previousFailures >= this.schedule.freeFailures) {
       this.clearedTotal.inc({ by: 'success' });
-      await this.deps.audit.record({
+      await this.deps.audit.record(trx, {
         type: 'lockout.cleared',
-        identityId: attempt.identity.id,
-        flowId: attempt.flow.id,
+        identityId: attempt.identityId,
+        flowId: attempt.flowId,
         actor: 'self',
         ipAddress: attempt.request.ip,
         userAgent: attempt.request.userAgent,
         details: { by: 'success', method: attempt.method, previous_failures: previousFailures },
       });
     }
+    return null;
   }
 
   /**
    * Lifts the delay and the hard lock and resets the counter (admin unlock, account recovery). Records
    * `lockout.cleared` when there was something to clear; returns whether there was.
    */
-  async clearLockout(input: { identityId: string; by: LockoutClearedBy; actor: string; reason?: string; ipAddress?: string | null }): Promise<boolean> {
-    const before = await this.lockouts.get(input.identityId);
-    const cleared = await this.lockouts.reset(input.identityId, this.deps.clock.nowMs());
+  async clearLockout(
+    input: { identityId: string; by: LockoutClearedBy; actor: string; reason?: string; ipAddress?: string | null },
+    trx: Db = this.deps.db,
+  ): Promise<boolean> {
+    const before = await this.lockouts.get(input.identityId, trx);
+    const cleared = await this.lockouts.reset(input.identityId, this.deps.clock.nowMs(), trx);
     if (!cleared) return false;
     this.clearedTotal.inc({ by: input.by });
-    await this.deps.audit.record({
+    await this.deps.audit.record(trx, {
       type: 'lockout.cleared',
       identityId: input.identityId,
       actor: input.actor,
@@ -198,44 +266,5 @@ export class SecondFactorGuard {
   /** The identity's lockout state for the admin API (never a code). */
   async report(identityId: string): Promise<LockoutReport> {
     return lockoutReport(await this.lockouts.get(identityId), this.schedule, this.deps.clock.nowMs());
-  }
-
-  /** Refuses a locked or delayed identity, else counts this attempt as a failure in advance (compare-and-swap). */
-  private async chargeIdentity(attempt: SecondFactorAttempt): Promise<void> {
-    const identityId = attempt.identity.id;
-    const nowMs = this.deps.clock.nowMs();
-    let state: LockoutState = await this.lockouts.get(identityId);
-    for (let tries = 0; tries < CHARGE_RETRIES; tries++) {
-      this.refuseIfBlocked(state, nowMs, attempt.method);
-      if (!state.stored) await this.lockouts.ensure(identityId, nowMs);
-      const failures = state.consecutiveFailures + 1;
-      const delayMs = delayMsAfter(failures, this.schedule);
-      const charged = await this.lockouts.chargeFailure({
-        identityId,
-        expectedFailures: state.consecutiveFailures,
-        nowMs,
-        nextAttemptAtMs: delayMs > 0 ? nowMs + delayMs : null,
-      });
-      if (charged) {
-        this.charged.set(attempt, failures);
-        return;
-      }
-      state = await this.lockouts.get(identityId);
-    }
-    // Persistent contention on one identity: many concurrent guesses. Refuse this one unchecked.
-    this.refuseIfBlocked(state, nowMs, attempt.method);
-    this.refusedTotal.inc({ reason: 'delay', method: attempt.method });
-    throw FlowValidationError.global(lockoutMessages.delayed(nowMs + 1000, nowMs));
-  }
-
-  private refuseIfBlocked(state: LockoutState, nowMs: number, method: string): void {
-    if (state.lockedAtMs !== null) {
-      this.refusedTotal.inc({ reason: 'locked', method });
-      throw FlowValidationError.global(lockoutMessages.locked(state.lockedAtMs));
-    }
-    if (state.nextAttemptAtMs !== null && nowMs < state.nextAttemptAtMs) {
-      this.refusedTotal.inc({ reason: 'delay', method });
-      throw FlowValidationError.global(lockoutMessages.delayed(state.nextAttemptAtMs, nowMs));
-    }
   }
 }

@@ -3,7 +3,7 @@
  * of the population drift estimate, per-credential drift, and the rejections (read back from the audit trail).
  * Every read here is a plain SELECT, so `kairos doctor` can use it on a read-only connection.
  */
-import type { Db } from '../../identity/repository.js';
+import type { Db } from '../../storage/db.js';
 import type { TotpParameters } from '../../credentials/totp/otp.js';
 import { totpParameterColumns, totpParametersOfColumns } from '../../credentials/totp/totp-parameters.js';
 import type { DriftSample } from '../clock/population-drift.js';
@@ -77,17 +77,13 @@ export class DiagnosisRepository {
     return Number(result.numDeletedRows);
   }
 
-  async saveDrift(credentialId: string, driftSteps: number, recentOffsets: string): Promise<void> {
-    await this.db.updateTable('totp_credentials').set({ drift_steps: driftSteps, recent_offsets: recentOffsets }).where('credential_id', '=', credentialId).execute();
-  }
-
-  async saveRefusedSteps(credentialId: string, refusedSteps: string): Promise<void> {
-    await this.db.updateTable('totp_credentials').set({ refused_steps: refusedSteps }).where('credential_id', '=', credentialId).execute();
+  async saveRefusedSteps(db: Db, credentialId: string, refusedSteps: string): Promise<void> {
+    await db.updateTable('totp_credentials').set({ refused_steps: refusedSteps }).where('credential_id', '=', credentialId).execute();
   }
 
   /** The latest offset per identity (one row each, so one busy account counts once across instances). */
-  async upsertSample(sample: DriftSample): Promise<void> {
-    await this.db
+  async upsertSample(sample: DriftSample, db: Db = this.db): Promise<void> {
+    await db
       .insertInto('totp_offset_samples')
       .values({ identity_id: sample.identityId, offset_steps: sample.offsetSteps, period_seconds: sample.periodSeconds, observed_at: sample.atMs })
       .onConflict((oc) => oc.column('identity_id').doUpdateSet({ offset_steps: sample.offsetSteps, period_seconds: sample.periodSeconds, observed_at: sample.atMs }))

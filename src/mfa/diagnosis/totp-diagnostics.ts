@@ -124,19 +124,20 @@ export class TotpDiagnostics {
   // ---- rejected codes -------------------------------------------------------------------------------------------
 
   /** The diagnosis alone (no reporting, no writes); `kairos doctor totp --code` and the reporting path use it. */
-  async diagnose(row: TotpCredentialRow, code: string, nowMs = this.deps.clock.nowMs()): Promise<Diagnosis> {
-    const previousRows = await this.repository.previousSecrets(row.identityId, this.deps.clock.nowMs() - this.retentionMs);
+  async diagnose(row: TotpCredentialRow, code: string, nowMs = this.deps.clock.nowMs(), db: Db = this.deps.db): Promise<Diagnosis> {
+    const previousRows = await this.repository.previousSecrets(row.identityId, this.deps.clock.nowMs() - this.retentionMs, db);
     return diagnoseStoredCode({ row, previousRows, code, nowMs, cipher: this.cipher, windowSteps: this.config.window, maxSkewSeconds: this.maxSkewSeconds });
   }
 
   /** Diagnoses a rejected code and reports it (log, metric, audit event, population); returns the hint for the flow. */
-  async reportRejection(row: TotpCredentialRow, normalizedCode: string, context: RejectionContext): Promise<ReportedRejection> {
+  async reportRejection(trx: Db, row: TotpCredentialRow, normalizedCode: string, context: RejectionContext): Promise<ReportedRejection> {
     const nowMs = this.deps.clock.nowMs();
     let diagnosis: Diagnosis | null = null;
     if (this.enabled) {
-      await this.repository.purgePreviousSecrets(nowMs - this.retentionMs);
+      // Retention. NOT YET MOVED to a periodic job (issue 12): still purged on the rejection path, in the step.
+      await this.repository.purgePreviousSecrets(nowMs - this.retentionMs, trx);
       try {
-        diagnosis = await this.diagnose(row, normalizedCode, nowMs);
+        diagnosis = await this.diagnose(row, normalizedCode, nowMs, trx);
       } catch (err) {
         this.deps.logger.error({ err: (err as Error).message, credential_id: row.credentialId }, 'totp rejection diagnosis failed');
       }
@@ -155,7 +156,7 @@ export class TotpDiagnostics {
       LOG_MESSAGE,
     );
     this.rejections.inc({ cause });
-    await this.deps.audit.record({
+    await this.deps.audit.record(trx, {
       type: 'second_factor.rejected',
       identityId: context.identityId,
       flowId: context.flowId,
@@ -166,8 +167,8 @@ export class TotpDiagnostics {
       details: { method: 'totp', cause, offset_steps: fields.offset_steps, offset_seconds: fields.offset_seconds, credential_id: row.credentialId },
     });
     if (diagnosis?.cause === 'clock_skew') {
-      await this.refuseRevealedFutureStep(row, diagnosis, nowMs);
-      await this.observe(row.identityId, diagnosis.offsetSteps!, row.parameters.periodSeconds, nowMs);
+      await this.refuseRevealedFutureStep(trx, row, diagnosis, nowMs);
+      await this.observe(trx, row.identityId, diagnosis.offsetSteps!, row.parameters.periodSeconds, nowMs);
     }
     const hint =
       diagnosis && this.config.diagnostics.user_hints
@@ -181,38 +182,51 @@ export class TotpDiagnostics {
    * guesser could wait and resubmit it; so that step is refused for good. A real user never needs it: by then the
    * device shows a later code.
    */
-  private async refuseRevealedFutureStep(row: TotpCredentialRow, diagnosis: Diagnosis, nowMs: number): Promise<void> {
+  private async refuseRevealedFutureStep(trx: Db, row: TotpCredentialRow, diagnosis: Diagnosis, nowMs: number): Promise<void> {
     const currentStep = timeStep(nowMs, row.parameters.periodSeconds);
     const step = diagnosis.matchedStep;
     if (step === undefined || step <= currentStep) return;
     const refused = [...(row.refusedSteps ?? []).filter((s) => s > currentStep - this.config.window - 1 && s !== step), step].slice(-REFUSED_STEPS_KEPT);
-    await this.repository.saveRefusedSteps(row.credentialId, formatOffsets(refused));
+    await this.repository.saveRefusedSteps(trx, row.credentialId, formatOffsets(refused));
   }
 
   // ---- accepted codes -------------------------------------------------------------------------------------------
 
-  /** Records an accepted code's offset: the credential's drift (RFC 6238 §6) and the population estimate. */
-  async recordAccepted(row: TotpCredentialRow, offsetSteps: number): Promise<void> {
-    const nowMs = this.deps.clock.nowMs();
+  /**
+   * The credential's drift after accepting a code at `offsetSteps` (RFC 6238 §6), to be written by the same
+   * conditional UPDATE that consumes the code (credentials/totp/repository.ts `consumeStep`).
+   */
+  driftAfter(row: TotpCredentialRow, offsetSteps: number): { driftSteps: number; recentOffsets: string } {
     const maxCentreSteps = Math.floor(this.maxSkewSeconds / row.parameters.periodSeconds) - this.config.window;
     const update = nextDrift({ recentOffsets: row.recentOffsets ?? [], driftSteps: row.driftSteps ?? 0, offsetSteps, maxCentreSteps });
-    await this.repository.saveDrift(row.credentialId, update.driftSteps, formatOffsets(update.recentOffsets));
-    if (update.driftSteps !== (row.driftSteps ?? 0)) {
+    return { driftSteps: update.driftSteps, recentOffsets: formatOffsets(update.recentOffsets) };
+  }
+
+  /** After an accepted code was consumed with its drift: the log line and the population estimate. */
+  async acceptedWith(trx: Db, row: TotpCredentialRow, offsetSteps: number, drift: { driftSteps: number }): Promise<void> {
+    const nowMs = this.deps.clock.nowMs();
+    if (drift.driftSteps !== (row.driftSteps ?? 0)) {
       this.deps.logger.info(
-        { credential_id: row.credentialId, identity_id: row.identityId, drift_steps: update.driftSteps, drift_seconds: update.driftSteps * row.parameters.periodSeconds },
+        { credential_id: row.credentialId, identity_id: row.identityId, drift_steps: drift.driftSteps, drift_seconds: drift.driftSteps * row.parameters.periodSeconds },
         'totp window re-centred on the device clock drift',
       );
     }
-    await this.observe(row.identityId, offsetSteps, row.parameters.periodSeconds, nowMs);
+    await this.observe(trx, row.identityId, offsetSteps, row.parameters.periodSeconds, nowMs);
+  }
+
+  /** Deletes previous secrets past their retention (periodic job, started by the TOTP module). */
+  async purgeExpired(): Promise<number> {
+    return this.repository.purgePreviousSecrets(this.deps.clock.nowMs() - this.retentionMs);
   }
 
   // ---- population ------------------------------------------------------------------------------------------------
 
-  private async observe(identityId: string, offsetSteps: number, periodSeconds: number, nowMs: number): Promise<void> {
+  private async observe(trx: Db, identityId: string, offsetSteps: number, periodSeconds: number, nowMs: number): Promise<void> {
     const sample = { identityId, offsetSteps, periodSeconds, atMs: nowMs };
     this.population.record(sample);
-    // Persisted for other instances and `kairos doctor clock`; a failure here must not fail a login.
-    await this.repository.upsertSample(sample).catch((err: Error) => this.deps.logger.warn({ err: err.message }, 'could not store a totp offset sample'));
+    // Persisted for other instances and `kairos doctor clock`, in the step's transaction (an upsert on the
+    // identity's own row; it cannot fail on a conflict).
+    await this.repository.upsertSample(sample, trx);
     this.updatePopulation(nowMs);
   }
 

@@ -88,7 +88,8 @@ function groupPresentation(t: Translator, kind: FlowKind, group: string, nodes: 
     case 'profile':
       return { title: t.t('group.profile'), help: '' };
     case 'code':
-      return { title: t.t('group.code'), help: '' };
+      // The MFA reset step of recovery asks for the password in this group (where Ory's recovery cards look).
+      return has('password') ? { title: t.t('group.password'), help: '' } : { title: t.t('group.code'), help: '' };
     // Not yet in the message catalogue (English only): security keys and passkeys (credentials/webauthn, passkey).
     case 'webauthn':
       if (kind === 'login') return { title: 'Security key', help: 'Insert or hold your security key near the device, select the button, and touch the key when it blinks.' };
@@ -439,12 +440,12 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
     let count = 0;
     if (body.session_id === 'others') {
       count = await deps.sessions.revokeAllForIdentity(identityId, current.session.id);
-      if (count > 0) await deps.audit.record({ type: 'session.revoked', identityId, sessionId: current.session.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings', scope: 'others', count } });
+      if (count > 0) await deps.audit.record(deps.db, { type: 'session.revoked', identityId, sessionId: current.session.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings', scope: 'others', count } });
     } else if (typeof body.session_id === 'string' && UUID.test(body.session_id) && body.session_id !== current.session.id) {
       const target = await deps.sessions.findById(body.session_id);
       if (target && target.identityId === identityId && (await deps.sessions.revoke(target.id))) {
         count = 1;
-        await deps.audit.record({ type: 'session.revoked', identityId, sessionId: target.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings' } });
+        await deps.audit.record(deps.db, { type: 'session.revoked', identityId, sessionId: target.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings' } });
       }
     }
     const flowId = typeof body.flow === 'string' && UUID.test(body.flow) ? body.flow : null;
@@ -486,7 +487,7 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
     const lastStepAtMs = current.session.amr.length ? Math.max(...current.session.amr.map((e) => e.completedAtMs)) : null;
     const stepMessages = (await lastStepMessages(engine, current.session.id, lastStepAtMs)).map((m) => renderMessage(m, { t })).join('');
     // Few recovery codes left: a standing warning with a link to regenerate (issue 4), not only after the step.
-    const remaining = ((await engine.sessionExtras(current.identity.id)).kairos as Record<string, unknown> | undefined)?.recovery_codes_remaining;
+    const remaining = ((await engine.sessionExtras(current)).kairos as Record<string, unknown> | undefined)?.recovery_codes_remaining;
     const codesWarning =
       typeof remaining === 'number' && remaining <= LOW_REMAINING_CODES && !stepMessages
         ? renderMessage(remaining === 0 ? lookupMsg.codesExhausted('/ui/settings') : lookupMsg.codesLow(remaining, '/ui/settings'), { t })

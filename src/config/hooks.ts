@@ -1,0 +1,258 @@
+/**
+ * Kratos's self-service hooks in the config (`selfservice.flows.<flow>.before.hooks`, `….after.hooks`,
+ * `….after.<method>.hooks`): the JSON Schema that validates them exactly where Kratos's config schema allows each
+ * hook, and which of them Kairos runs today. A hook Kairos cannot run yet is refused at startup, naming its key —
+ * never accepted and skipped.
+ */
+
+/** Every hook name Kratos's config schema knows. */
+export type HookName =
+  | 'session'
+  | 'show_verification_ui'
+  | 'require_verified_address'
+  | 'revoke_active_sessions'
+  | 'verification'
+  | 'web_hook'
+  | 'b2b_sso'
+  | 'organization'
+  | 'verify_new_address'
+  | 'notify_previous_addresses';
+
+export interface WebHookConfig {
+  id?: string;
+  url: string;
+  method: string;
+  headers?: Record<string, string>;
+  body?: string;
+  can_interrupt?: boolean;
+  emit_analytics_event?: boolean;
+  response?: { ignore?: boolean; parse?: boolean };
+  auth?: { type: 'api_key'; config: { name: string; value: string; in: 'header' | 'cookie' } } | { type: 'basic_auth'; config: { user: string; password: string } };
+}
+
+export interface HookConfig {
+  hook: HookName;
+  config?: Record<string, unknown>;
+}
+
+export interface HookList {
+  hooks?: HookConfig[];
+  default_browser_return_url?: string;
+}
+
+const named = (name: HookName) => ({ type: 'object', required: ['hook'], additionalProperties: false, properties: { hook: { const: name } } });
+const passThrough = (name: HookName) => ({ type: 'object', required: ['hook'], properties: { hook: { const: name } } });
+
+const webHook = {
+  type: 'object',
+  required: ['hook', 'config'],
+  additionalProperties: false,
+  properties: {
+    hook: { const: 'web_hook' },
+    config: {
+      type: 'object',
+      required: ['url', 'method'],
+      additionalProperties: false,
+      properties: {
+        id: { type: 'string' },
+        url: { type: 'string', minLength: 1 },
+        method: { type: 'string', minLength: 1 },
+        headers: { type: 'object', additionalProperties: { type: 'string' } },
+        body: { type: 'string' },
+        can_interrupt: { type: 'boolean', default: false },
+        emit_analytics_event: { type: 'boolean', default: true },
+        response: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { ignore: { type: 'boolean', default: false }, parse: { type: 'boolean', default: false } },
+          // Kratos: a response that is ignored cannot also be parsed.
+          not: { required: ['ignore', 'parse'], properties: { ignore: { const: true }, parse: { const: true } } },
+        },
+        auth: {
+          oneOf: [
+            {
+              type: 'object',
+              required: ['type', 'config'],
+              additionalProperties: false,
+              properties: {
+                type: { const: 'api_key' },
+                config: {
+                  type: 'object',
+                  required: ['name', 'value', 'in'],
+                  additionalProperties: false,
+                  properties: { name: { type: 'string' }, value: { type: 'string' }, in: { enum: ['header', 'cookie'] } },
+                },
+              },
+            },
+            {
+              type: 'object',
+              required: ['type', 'config'],
+              additionalProperties: false,
+              properties: {
+                type: { const: 'basic_auth' },
+                config: {
+                  type: 'object',
+                  required: ['user', 'password'],
+                  additionalProperties: false,
+                  properties: { user: { type: 'string' }, password: { type: 'string' } },
+                },
+              },
+            },
+          ],
+        },
+      },
+    },
+  },
+};
+
+/** The hook entries Kratos's config schema allows at one position. */
+function hooks(...names: HookName[]) {
+  const schemas = names.map((n) => {
+    if (n === 'web_hook') return webHook;
+    if (n === 'b2b_sso' || n === 'organization' || n === 'notify_previous_addresses' || n === 'verify_new_address') return passThrough(n);
+    return named(n);
+  });
+  return { type: 'array', items: { anyOf: schemas }, uniqueItems: true };
+}
+
+const returnUrl = { type: 'string', minLength: 1 };
+const hookList = (...names: HookName[]) => ({ type: 'object', additionalProperties: false, properties: { default_browser_return_url: returnUrl, hooks: hooks(...names) } });
+const flowWide: HookName[] = ['web_hook', 'b2b_sso', 'organization'];
+const before = { type: 'object', default: {}, additionalProperties: false, properties: { hooks: hooks(...flowWide) } };
+
+const loginMethodHooks: HookName[] = ['revoke_active_sessions', 'require_verified_address', 'web_hook', 'verification', 'show_verification_ui', 'b2b_sso', 'organization'];
+const registrationMethodHooks: HookName[] = ['session', 'web_hook', 'show_verification_ui', 'b2b_sso', 'organization'];
+const settingsMethodHooks: HookName[] = ['web_hook', 'revoke_active_sessions'];
+
+/** `before`/`after` schemas per flow, as Kratos's config schema defines them (its selfServiceBefore… and selfServiceAfter… definitions). */
+export const hookSchemas = {
+  login: {
+    before,
+    after: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        default_browser_return_url: returnUrl,
+        hooks: hooks(...loginMethodHooks),
+        password: hookList(...loginMethodHooks),
+        webauthn: hookList(...loginMethodHooks),
+        passkey: hookList(...loginMethodHooks),
+        code: hookList(...loginMethodHooks),
+        totp: hookList(...loginMethodHooks),
+        lookup_secret: hookList(...loginMethodHooks),
+        oidc: hookList('revoke_active_sessions', 'web_hook', 'require_verified_address', 'b2b_sso', 'organization'),
+      },
+    },
+  },
+  registration: {
+    before,
+    after: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        default_browser_return_url: returnUrl,
+        hooks: hooks(...flowWide),
+        password: hookList(...registrationMethodHooks),
+        webauthn: hookList(...registrationMethodHooks),
+        passkey: hookList(...registrationMethodHooks),
+        oidc: hookList(...registrationMethodHooks),
+        code: hookList(...registrationMethodHooks),
+      },
+    },
+  },
+  settings: {
+    before,
+    after: {
+      type: 'object',
+      default: {},
+      additionalProperties: false,
+      properties: {
+        default_browser_return_url: returnUrl,
+        hooks: hooks(...flowWide),
+        password: hookList(...settingsMethodHooks),
+        totp: hookList(...settingsMethodHooks),
+        oidc: hookList(...settingsMethodHooks),
+        webauthn: hookList(...settingsMethodHooks),
+        passkey: hookList(...settingsMethodHooks),
+        lookup_secret: hookList(...settingsMethodHooks),
+        profile: hookList('web_hook', 'show_verification_ui', 'b2b_sso', 'organization', 'verify_new_address', 'notify_previous_addresses'),
+      },
+    },
+  },
+  recovery: { before, after: { ...hookList('web_hook', 'revoke_active_sessions'), default: {} } },
+  verification: { before, after: { ...hookList(...flowWide), default: {} } },
+} as const;
+
+export type HookFlow = keyof typeof hookSchemas;
+
+/** One configured hook with the config key that holds it (for messages). */
+export interface PlacedHook {
+  flow: HookFlow;
+  when: 'before' | 'after';
+  /** The method whose list holds it, or null for the flow-wide list. */
+  method: string | null;
+  key: string;
+  hook: HookConfig;
+}
+
+type FlowHooks = { before: HookList; after: HookList & Record<string, unknown> };
+
+/** Every hook in the (validated) config, in order. */
+export function placedHooks(flows: Record<HookFlow, FlowHooks>): PlacedHook[] {
+  const out: PlacedHook[] = [];
+  for (const flow of Object.keys(hookSchemas) as HookFlow[]) {
+    const { before: b, after: a } = flows[flow];
+    (b.hooks ?? []).forEach((hook, i) => out.push({ flow, when: 'before', method: null, key: `selfservice.flows.${flow}.before.hooks[${i}]`, hook }));
+    (a.hooks ?? []).forEach((hook, i) => out.push({ flow, when: 'after', method: null, key: `selfservice.flows.${flow}.after.hooks[${i}]`, hook }));
+    for (const [method, list] of Object.entries(a)) {
+      if (method === 'hooks' || method === 'default_browser_return_url' || typeof list !== 'object' || list === null) continue;
+      ((list as HookList).hooks ?? []).forEach((hook, i) =>
+        out.push({ flow, when: 'after', method, key: `selfservice.flows.${flow}.after.${method}.hooks[${i}]`, hook }),
+      );
+    }
+  }
+  return out;
+}
+
+/**
+ * What Kairos does with each hook today. `session` and `show_verification_ui` after registration are built in
+ * (registration always issues a session; the verification UI is shown when the hook is listed), and recovery always
+ * revokes the identity's other sessions (`revoke_active_sessions` after recovery). Everything else waits for the
+ * per-flow hook registry and is refused.
+ */
+export function hookRefusal(placed: PlacedHook): string | null {
+  const { flow, when, hook } = placed;
+  if (when === 'after' && flow === 'registration' && placed.method !== null && (hook.hook === 'session' || hook.hook === 'show_verification_ui')) return null;
+  if (when === 'after' && flow === 'recovery' && hook.hook === 'revoke_active_sessions') return null;
+  const why =
+    hook.hook === 'web_hook'
+      ? 'web hooks are not run yet'
+      : hook.hook === 'session' || hook.hook === 'show_verification_ui'
+        ? `the ${hook.hook} hook is built into registration only`
+        : `the ${hook.hook} hook is not run yet`;
+  return `${placed.key} (hook: ${hook.hook}): Kairos does not support it yet (${why}); remove it to start`;
+}
+
+/**
+ * Registration always issues a session (see README "Differences from Kratos"), so a method's hook list without
+ * `session` asks for something Kairos does not do: refused rather than silently issuing a session anyway.
+ */
+export function registrationWithoutSession(flows: Record<HookFlow, FlowHooks>): string[] {
+  const out: string[] = [];
+  for (const [method, list] of Object.entries(flows.registration.after)) {
+    if (method === 'hooks' || method === 'default_browser_return_url' || typeof list !== 'object' || list === null) continue;
+    const names = ((list as HookList).hooks ?? []).map((h) => h.hook);
+    if ((list as HookList).hooks !== undefined && !names.includes('session'))
+      out.push(`selfservice.flows.registration.after.${method}.hooks: Kairos does not support registration without a session yet (it always issues one); add "- hook: session"`);
+  }
+  return out;
+}
+
+/** Does this method's list (or the flow-wide list) after `flow` contain `name`? */
+export function hasAfterHook(flows: Record<HookFlow, FlowHooks>, flow: HookFlow, method: string, name: HookName): boolean {
+  const after = flows[flow].after;
+  const own = (after[method] as HookList | undefined)?.hooks ?? [];
+  return [...(after.hooks ?? []), ...own].some((h) => h.hook === name);
+}

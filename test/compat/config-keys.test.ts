@@ -1,0 +1,171 @@
+/**
+ * Kratos's configuration, key by key: the quickstart configs load unchanged (or are refused naming what Kairos
+ * lacks), every key of Kratos's config schema is honoured by Kairos's schema or listed in
+ * src/config/kratos-keys.ts, and the README's "Differences from Kratos" names every listed key.
+ */
+import { readFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
+import { KRATOS_KEYS_NOT_HONOURED } from '../../src/config/kratos-keys.js';
+
+const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url).pathname;
+const devDirectory = mkdtempSync(join(tmpdir(), 'kairos-compat-config-'));
+const secrets = { default: ['0123456789abcdef0123'], cipher: ['0123456789abcdef0123456789abcdef'] };
+
+/**
+ * Kratos's quickstart mounts its identity schema at /etc/config/kratos/ in the container; here the same schema comes
+ * from the fixture through Kratos's environment override (same schema id), and the config file itself stays unchanged.
+ */
+const quickstartSchema = new URL('./fixtures/quickstart-identity.schema.json', import.meta.url).href;
+const envFor = (variant: string) => ({
+  IDENTITY_SCHEMAS: JSON.stringify([{ id: variant === 'cloud' ? 'preset://email' : 'default', url: quickstartSchema }]),
+});
+const quickstartEnv = envFor('email-password');
+
+function load(overrides: Record<string, unknown>) {
+  return loadConfig({ overrides: { dsn: 'memory', secrets, ...overrides }, env: {} });
+}
+
+function refusal(overrides: Record<string, unknown>): string {
+  try {
+    load(overrides);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  throw new Error('expected the configuration to be refused');
+}
+
+type Json = Record<string, unknown>;
+function kairosHas(path: string[]): boolean {
+  let node = configSchema as unknown as Json;
+  for (const key of path) {
+    const properties = node.properties as Json | undefined;
+    if (!properties || !(key in properties)) return false;
+    node = properties[key] as Json;
+  }
+  return true;
+}
+const listedAt = (path: string[]) =>
+  KRATOS_KEYS_NOT_HONOURED.some((e) => {
+    const parts = e.path.split('.');
+    return parts.length <= path.length && parts.every((p, i) => p === '*' || p === path[i]);
+  });
+
+describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, unchanged)", () => {
+  it.each(['email-password', 'cloud'])('%s loads in --dev as Kratos\'s quickstart runs it', (variant) => {
+    const { config, warnings } = loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: envFor(variant) });
+    expect(config.dsn).toBe('memory');
+    expect(config.hashers.algorithm).toBe('bcrypt');
+    expect(config.hashers.bcrypt.cost).toBe(8);
+    expect(config.log.format).toBe('text');
+    expect(config.serve.public.cors.enabled).toBe(true);
+    expect(warnings.filter((w) => w.startsWith('unknown config key'))).toEqual([]);
+  });
+
+  it('email-password: hooks, CORS defaults, custom-scheme return URLs and after-URLs are read as Kratos reads them', () => {
+    const { config } = loadConfig({ file: fixture('quickstart-email-password.kratos.yml'), dev: true, devDirectory, env: quickstartEnv });
+    expect(config.selfservice.flows.registration.after.password).toEqual({ hooks: [{ hook: 'session' }, { hook: 'show_verification_ui' }] });
+    expect(config.serve.public.cors.allowed_origins).toEqual(['*']);
+    expect(config.selfservice.allowed_return_urls).toContain('exp://localhost:8081/--/Callback');
+    expect(config.selfservice.flows.verification.after.default_browser_return_url).toBe('http://127.0.0.1:4455/welcome');
+  });
+
+  it.each([
+    ['phone-password', ['courier.channels']],
+    ['webauthn', ['selfservice.methods.webauthn']],
+    ['passkey', ['selfservice.methods.webauthn', 'selfservice.methods.passkey']],
+    ['all-strategies', ['selfservice.methods.webauthn', 'selfservice.methods.passkey']],
+  ])('%s is refused at startup, naming %j and saying Kairos does not support it yet', (variant, keys) => {
+    let message = '';
+    try {
+      loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: envFor(variant) });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const key of keys) expect(message).toContain(`${key}: Kairos does not support it yet`);
+  });
+});
+
+describe('every Kratos config key is honoured or refused by name', () => {
+  const kratosKeys = readFileSync(fixture('kratos-config-keys.txt'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+
+  it('each key of Kratos\'s config schema is in Kairos\'s schema or in the list of keys Kairos does not honour', () => {
+    const uncovered = kratosKeys.filter((key) => {
+      const path = key.split('.');
+      return !kairosHas(path) && !listedAt(path);
+    });
+    expect(uncovered).toEqual([]);
+  });
+
+  it('each listed key is a key of Kratos\'s config schema (no stale entries)', () => {
+    const stale = KRATOS_KEYS_NOT_HONOURED.filter((e) => !kratosKeys.some((k) => k === e.path || k.startsWith(e.path + '.')));
+    expect(stale.map((e) => e.path)).toEqual([]);
+  });
+
+  it("the README's \"Differences from Kratos\" names every refused and every accepted-but-different key, and no other", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Differences from Kratos'), readme.indexOf('\n## ', readme.indexOf('## Differences from Kratos') + 5));
+    const refusedList = section.slice(section.indexOf('### Kratos keys Kairos refuses'), section.indexOf('### Kratos keys Kairos accepts'));
+    const acceptedList = section.slice(section.indexOf('### Kratos keys Kairos accepts'));
+    const keysIn = (text: string) => [...text.matchAll(/^- `([a-z0-9_.*-]+)`/gm)].map((m) => m[1]);
+    expect(keysIn(refusedList).sort()).toEqual(KRATOS_KEYS_NOT_HONOURED.filter((e) => e.kind === 'refused').map((e) => e.path).sort());
+    expect(keysIn(acceptedList).sort()).toEqual(KRATOS_KEYS_NOT_HONOURED.filter((e) => e.kind === 'accepted').map((e) => e.path).sort());
+  });
+});
+
+describe('refusals name the key; defaults and disabled values are accepted', () => {
+  it('accepts keys left at Kratos\'s default or disabled value', () => {
+    expect(() =>
+      load({
+        selfservice: {
+          methods: { oidc: { enabled: false, config: { providers: [] } }, webauthn: { enabled: false }, code: { passwordless_enabled: false }, password: { config: { haveibeenpwned_enabled: false } } },
+          flows: { logout: { clear_browser_data: false } },
+        },
+        courier: { delivery_strategy: 'smtp', channels: [] },
+        feature_flags: { cacheable_sessions: false },
+      }),
+    ).not.toThrow();
+  });
+
+  it('refuses haveibeenpwned_enabled: true (no network to Have I Been Pwned), oidc.enabled and web hooks, naming each key', () => {
+    const message = refusal({
+      selfservice: {
+        methods: { password: { config: { haveibeenpwned_enabled: true } }, oidc: { enabled: true } },
+        flows: { login: { after: { password: { hooks: [{ hook: 'web_hook', config: { url: 'http://127.0.0.1:1/hook', method: 'POST' } }] } } } },
+      },
+    });
+    expect(message).toContain('selfservice.methods.password.config.haveibeenpwned_enabled: Kairos does not support it yet');
+    expect(message).toContain('selfservice.methods.oidc: Kairos does not support it yet');
+    expect(message).toContain('selfservice.flows.login.after.password.hooks[0] (hook: web_hook): Kairos does not support it yet');
+  });
+
+  it('validates hooks where Kratos\'s schema allows them: a session hook after login is invalid', () => {
+    expect(refusal({ selfservice: { flows: { login: { after: { password: { hooks: [{ hook: 'session' }] } } } } } })).toMatch(/selfservice\.flows\.login\.after\.password\.hooks/);
+  });
+
+  it('refuses hooks Kairos does not run yet (require_verified_address, revoke_active_sessions after login)', () => {
+    const message = refusal({ selfservice: { flows: { login: { after: { hooks: [{ hook: 'require_verified_address' }, { hook: 'revoke_active_sessions' }] } } } } });
+    expect(message).toContain('selfservice.flows.login.after.hooks[0] (hook: require_verified_address)');
+    expect(message).toContain('selfservice.flows.login.after.hooks[1] (hook: revoke_active_sessions)');
+  });
+
+  it('refuses a registration hook list without the session hook (Kairos always issues one)', () => {
+    expect(refusal({ selfservice: { flows: { registration: { after: { password: { hooks: [{ hook: 'show_verification_ui' }] } } } } } })).toContain(
+      'selfservice.flows.registration.after.password.hooks: Kairos does not support registration without a session yet',
+    );
+  });
+
+  it("reads Kratos's log levels and argon2 memory", () => {
+    const { config } = load({ log: { level: 'warning', format: 'text' }, hashers: { argon2: { memory: '64MB' } } });
+    expect(config.log.level).toBe('warn');
+    expect(config.hashers.argon2.memory_kib).toBe(65536);
+  });
+
+  it('refuses an unusable CORS origin, naming it', () => {
+    expect(refusal({ serve: { public: { cors: { enabled: true, allowed_origins: ['https://*.*.example.org'] } } } })).toContain('serve.public.cors.allowed_origins');
+  });
+});
