@@ -86,7 +86,7 @@ describe('security keys in Chromium (virtual authenticator)', () => {
     const codes = page.getByTestId('ui/group/lookup_secret');
     await arrive(page, b, 'webauthn-02-backup-codes');
     await codes.getByRole('checkbox').check();
-    await clickAndLoad(page, codes.getByRole('button', { name: 'Confirm backup recovery codes' }));
+    await clickAndLoad(page, codes.getByRole('button', { name: 'Confirm backup codes' }));
     expect(await page.getByTestId('ui/message/1050001').isVisible()).toBe(true);
     expect(await page.getByTestId('node/text/webauthn_keys/text').textContent()).toContain('Desk key');
     const stored = (await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials;
@@ -97,11 +97,12 @@ describe('security keys in Chromium (virtual authenticator)', () => {
     // Sign out, then the password and the key.
     await signIn(url);
     await page.waitForURL(/\/ui\/login\?flow=/);
-    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Two-Factor Authentication');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Two-step sign-in');
     await arrive(page, b, 'webauthn-04-second-factor');
     await clickAndLoad(page, page.getByTestId('ui/group/webauthn').getByRole('button', { name: 'Sign in with hardware key' }));
     await page.waitForURL(/\/ui\/welcome/);
-    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('aal2');
+    expect(await page.getByTestId('ui/session/aal').getAttribute('data-aal')).toBe('aal2');
+    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('Signed in with two steps: Password, Security key.');
     expect((await cdp.send('WebAuthn.getCredentials', { authenticatorId })).credentials[0]!.signCount).toBeGreaterThan(0);
 
     // Remove the key (the session has the second factor and is recent).
@@ -131,7 +132,7 @@ describe('security keys in Chromium (virtual authenticator)', () => {
     await clickAndLoad(page, page.getByTestId('ui/group/webauthn').getByRole('button', { name: 'Add security key' }));
     await page.waitForURL(/\/ui\/settings\?flow=/);
     await page.getByTestId('ui/group/lookup_secret').getByRole('checkbox').check();
-    await clickAndLoad(page, page.getByTestId('ui/group/lookup_secret').getByRole('button', { name: 'Confirm backup recovery codes' }));
+    await clickAndLoad(page, page.getByTestId('ui/group/lookup_secret').getByRole('button', { name: 'Confirm backup codes' }));
     expect(await page.getByTestId('node/text/webauthn_keys/text').textContent()).toContain('Old domain key');
 
     const after = await startAt('localhost', 'localhost', database);
@@ -196,6 +197,7 @@ describe('passkeys in Chromium (virtual authenticator)', () => {
     await page.waitForURL(/\/ui\/welcome/);
     expect(await page.getByTestId('ui/session').textContent()).toContain(email);
     // Kratos counts a passkey as a first factor: one step (aal1).
-    expect(await page.getByTestId('ui/session/aal').textContent()).toContain('one step: passkey');
+    expect(await page.getByTestId('ui/session/aal').getAttribute('data-aal')).toBe('aal1');
+    expect(await page.getByTestId('ui/session/aal').textContent()).toBe('Signed in with one step: Passkey.');
   });
 });
