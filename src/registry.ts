@@ -29,6 +29,9 @@ import { courierModule } from './courier/module.js';
 import { OneTimeCodes } from './credentials/code/one-time-codes.js';
 import { RecoveryAddressBook } from './identity/recovery-address-book.js';
 import { codeModule } from './credentials/code/module.js';
+import { webauthnModule } from './credentials/webauthn/module.js';
+import { codeMfaModule } from './credentials/code/mfa-module.js';
+import { passkeyModule } from './credentials/passkey/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -132,15 +135,24 @@ export function createModules(deps: Deps): KairosModule[] {
     const password = new PasswordStrategy(deps);
     modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
   }
+  if (methods.passkey.enabled) modules.push(passkeyModule(deps));
   const cipher = methods.totp.enabled || methods.lookup_secret.enabled ? new SecretCipher(deps.config.secrets.cipher, deps.random) : null;
   const totp = methods.totp.enabled ? totpModule(deps, cipher!) : null;
   if (totp) modules.push(totp);
+  const webauthn = methods.webauthn.enabled ? webauthnModule(deps) : null;
+  if (webauthn) modules.push(webauthn);
   if (methods.lookup_secret.enabled) {
-    // Recovery codes and TOTP know each other only through these two ports (mandatory codes at enrollment).
+    // Recovery codes and the second factors know each other only through these two ports (mandatory codes at the
+    // first enrollment).
     const lookup = lookupSecretModule(deps, cipher!, { totp: totp?.strategy ?? null });
     if (totp) totp.strategy.recoveryCodes = lookup.atEnrollment;
+    if (webauthn) {
+      webauthn.strategy.recoveryCodes = lookup.atEnrollment;
+      lookup.strategy.otherEnrollments.push(webauthn.strategy);
+    }
     modules.push(lookup);
   }
+  if (methods.code.mfa_enabled) modules.push(codeMfaModule(deps));
   modules.push(clockModule(deps));
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));

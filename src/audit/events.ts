@@ -16,6 +16,8 @@ export const AUDIT_EVENT_TYPES = [
   'second_factor.enrolled',
   'second_factor.removed',
   'second_factor.rejected',
+  /** A WebAuthn key's signature counter did not grow: a cloned authenticator (WebAuthn Level 2 §6.1.1). */
+  'second_factor.clone_detected',
   'recovery_codes.generated',
   'recovery_codes.revealed',
   'recovery_codes.used',

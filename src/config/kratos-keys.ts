@@ -40,8 +40,13 @@ export const KRATOS_KEYS_NOT_HONOURED: NotHonouredKey[] = [
   refused('serve.admin.socket', empty, 'listening on a unix socket'),
   refused('serve.admin.tls', empty, 'TLS termination; put a TLS proxy in front'),
   // selfservice methods
-  refused('selfservice.methods.webauthn', disabledMethod, 'WebAuthn'),
-  refused('selfservice.methods.passkey', disabledMethod, 'passkeys'),
+  // WebAuthn security keys (a second factor) and passkeys (passwordless) are supported (credentials/webauthn,
+  // credentials/passkey); Kratos's older passwordless WebAuthn is not (its passkey method supersedes it).
+  refused('selfservice.methods.webauthn.config.passwordless', off, 'WebAuthn as a first factor; enable selfservice.methods.passkey for passwordless sign-in'),
+  accepted('selfservice.methods.webauthn.config.rp.icon', 'deprecated by WebAuthn Level 2; browsers show no icon and Kairos sends none'),
+  refused('selfservice.methods.passkey.config.authenticator_selection', empty, 'another authenticator selection (Kairos asks passkeys for a resident key and user verification, any attachment)'),
+  refused('selfservice.methods.passkey.config.attestation', empty, 'passkey attestation (Kairos asks none)'),
+  refused('selfservice.methods.passkey.config.timeouts', empty, 'per-ceremony passkey timeouts (Kairos: selfservice.methods.passkey.config.timeout)'),
   refused('selfservice.methods.oidc', disabledMethod, 'social sign-in (OIDC)'),
   refused('selfservice.methods.b2b', (v) => empty(v) || empty((v as { config?: { organizations?: unknown } }).config?.organizations ?? null), 'B2B single sign-on'),
   refused('selfservice.methods.password.config.haveibeenpwned_enabled', off, 'the Have I Been Pwned check needs network access to api.pwnedpasswords.com'),
@@ -50,7 +55,6 @@ export const KRATOS_KEYS_NOT_HONOURED: NotHonouredKey[] = [
   accepted('selfservice.methods.password.config.ignore_network_errors', 'only affects the Have I Been Pwned check, which Kairos does not run'),
   refused('selfservice.methods.password.config.migrate_hook', disabledMethod, 'password migration web hooks'),
   refused('selfservice.methods.code.passwordless_enabled', off, 'sign-in by emailed code'),
-  refused('selfservice.methods.code.mfa_enabled', off, 'emailed codes as a second factor'),
   refused('selfservice.methods.code.config.max_submissions', is(5), 'another submission limit (Kairos: 5 per flow and per code, fixed)'),
   refused('selfservice.methods.code.config.missing_credential_fallback_enabled', off, 'code sign-in fallback'),
   accepted('selfservice.methods.link.enabled', 'recovery and verification use the code method; POST /admin/recovery/link is always available'),

@@ -192,7 +192,7 @@ function derive(config: Json): void {
   flows.error.ui_url ||= ui('error');
   c.selfservice.default_browser_return_url ||= ui('welcome');
   const methods = c.selfservice.methods;
-  if (methods.lookup_secret.enabled === undefined) methods.lookup_secret.enabled = methods.totp.enabled;
+  if (methods.lookup_secret.enabled === undefined) methods.lookup_secret.enabled = methods.totp.enabled || methods.webauthn.enabled;
   if (methods.totp.config.require_recovery_codes === undefined)
     methods.totp.config.require_recovery_codes = methods.lookup_secret.enabled;
   // The name authenticator apps show: the configured issuer, else the brand when one is set, else the public host.

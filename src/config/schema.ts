@@ -8,6 +8,17 @@ import { hookSchemas, type HookFlow, type HookList } from './hooks.js';
 const duration = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' } as const;
 const url = { type: 'string', minLength: 1 } as const;
 const aal = { type: 'string', enum: ['aal1', 'highest_available'], default: 'highest_available' } as const;
+/** Kratos's `rp` block for webauthn and passkey: the relying party id, the name shown by the browser, allowed origins. */
+const webauthnRp = {
+  type: 'object',
+  default: {},
+  properties: {
+    id: { type: 'string', minLength: 1, description: 'RP ID (a registrable domain; default: the host of serve.public.base_url).' },
+    display_name: { type: 'string', minLength: 1, description: 'Shown by the browser (default: ui.brand.name).' },
+    origin: { type: 'string', minLength: 1, description: 'Kratos (deprecated): one allowed origin.' },
+    origins: { type: 'array', items: { type: 'string', minLength: 1 }, description: 'Allowed origins (default: the origin of serve.public.base_url).' },
+  },
+} as const;
 const flow = (kind: HookFlow, extra: Record<string, unknown> = {}, lifespan = '1h') => ({
   type: 'object',
   default: {},
@@ -251,10 +262,55 @@ export const configSchema = {
               default: {},
               properties: {
                 enabled: { type: 'boolean', default: false },
+                mfa_enabled: {
+                  type: 'boolean',
+                  default: false,
+                  description: 'Kratos: a one-time code to a verified address of a `credentials.code.identifier` trait completes aal2.',
+                },
+                passwordless_enabled: { type: 'boolean', default: false, description: 'Kratos: codes as a first factor (not supported by Kairos; refused when true).' },
                 config: { type: 'object', default: {}, properties: { lifespan: { ...duration, default: '15m' } } },
               },
             },
-            webauthn: { type: 'object', default: {}, properties: { enabled: { type: 'boolean', default: false } } },
+            webauthn: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: false },
+                config: {
+                  type: 'object',
+                  default: {},
+                  properties: {
+                    passwordless: {
+                      type: 'boolean',
+                      default: false,
+                      description: 'Kratos: keys as a first factor. Kairos supports webauthn as a second factor only; use the passkey method for passwordless.',
+                    },
+                    rp: webauthnRp,
+                    attestation: {
+                      type: 'string',
+                      enum: ['none', 'direct', 'enterprise'],
+                      default: 'none',
+                      description: 'Kairos: the attestation conveyance asked of new keys (WebAuthn Level 2 §5.4.7); none by default.',
+                    },
+                    user_verification: {
+                      type: 'string',
+                      enum: ['required', 'preferred', 'discouraged'],
+                      default: 'discouraged',
+                      description: 'Kairos: user verification asked of a security key used as a second factor (the password is the first).',
+                    },
+                    timeout: { ...duration, default: '5m', description: 'Kairos: how long the browser waits for the key (WebAuthn `timeout`).' },
+                  },
+                },
+              },
+            },
+            passkey: {
+              type: 'object',
+              default: {},
+              properties: {
+                enabled: { type: 'boolean', default: false },
+                config: { type: 'object', default: {}, properties: { rp: webauthnRp, timeout: { ...duration, default: '5m' } } },
+              },
+            },
           },
         },
       },
@@ -402,6 +458,12 @@ export const configSchema = {
   },
 } as const;
 
+export interface WebAuthnRpConfig {
+  id?: string;
+  display_name?: string;
+  origin?: string;
+  origins?: string[];
+}
 type Flow = { enabled: boolean; ui_url: string; lifespan: string; before: HookList; after: HookList & Record<string, unknown> };
 
 export interface CorsConfig {
@@ -476,8 +538,18 @@ export interface KairosConfig {
         };
       };
       lookup_secret: { enabled: boolean; config: { count: number } };
-      code: { enabled: boolean; config: { lifespan: string } };
-      webauthn: { enabled: boolean };
+      code: { enabled: boolean; mfa_enabled: boolean; passwordless_enabled: boolean; config: { lifespan: string } };
+      webauthn: {
+        enabled: boolean;
+        config: {
+          passwordless: boolean;
+          rp: WebAuthnRpConfig;
+          attestation: 'none' | 'direct' | 'enterprise';
+          user_verification: 'required' | 'preferred' | 'discouraged';
+          timeout: string;
+        };
+      };
+      passkey: { enabled: boolean; config: { rp: WebAuthnRpConfig; timeout: string } };
     };
   };
   session: {

@@ -11,6 +11,7 @@ export type CourierTemplateType =
   | 'recovery_code_invalid'
   | 'verification_code_valid'
   | 'verification_code_invalid'
+  | 'login_code_valid'
   | 'mfa_reset_requested'
   | 'mfa_reset_completed'
   | 'mfa_reset_cancelled';

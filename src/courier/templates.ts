@@ -36,6 +36,11 @@ const BUILT_IN: Record<CourierTemplateType, TemplateSource> = {
     text: 'Hi,\n\nsomeone asked to verify this email address, but we were unable to find an account for it.\n\nIf this was you, check whether you signed up using a different address. If it was not you, ignore this email.\n',
     html: '<p>Hi,</p><p>someone asked to verify this email address, but we were unable to find an account for it.</p><p>If this was you, check whether you signed up using a different address. If it was not you, ignore this email.</p>',
   },
+  login_code_valid: {
+    subject: 'Your sign-in code',
+    text: 'Hi,\n\nplease enter the following code to finish signing in:\n\n{{ .LoginCode }}\n\nThe code expires in {{ .ExpiresInMinutes }} minutes. If you did not just sign in with your password, someone else knows it: change your password now.\n',
+    html: '<p>Hi,</p><p>please enter the following code to finish signing in:</p><p style="font-size:1.5em;letter-spacing:0.2em"><strong>{{ .LoginCode }}</strong></p><p>The code expires in {{ .ExpiresInMinutes }} minutes. If you did not just sign in with your password, someone else knows it: change your password now.</p>',
+  },
   recovery_code_valid: {
     subject: 'Recover access to your account',
     text: 'Hi,\n\nplease recover access to your account by entering the following code:\n\n{{ .RecoveryCode }}\n\nThe code expires in {{ .ExpiresInMinutes }} minutes. If you did not ask for it, ignore this email and consider changing your password.\n',

@@ -226,6 +226,12 @@ export class IdentityService {
 
   /** The highest level this identity can reach: aal2 when it has any second factor (Kratos `SetAvailableAAL`). */
   hasSecondFactor(identity: Identity): boolean {
-    return this.secondFactorTypes().some((type) => type in identity.credentials);
+    return this.secondFactorTypes().some((type) => type in identity.credentials) || this.secondFactorChecks.some((check) => check(identity));
   }
+
+  /**
+   * Second factors an identity has without a credential row of their own (an email code to a verified address,
+   * Kratos's `code` with `mfa_enabled`). Modules add theirs.
+   */
+  readonly secondFactorChecks: ((identity: Identity) => boolean)[] = [];
 }

@@ -303,7 +303,30 @@ export interface SecondaryRecoveryAddressesTable {
 }
 
 /** Every module's tables. A module with tables adds its interface here. */
+/** WebAuthn keys (credentials/webauthn, credentials/passkey): public keys only; see the migration. */
+export interface WebAuthnKeysTable {
+  id: string;
+  credential_id: string;
+  identity_id: string;
+  method: string;
+  key_id: string;
+  public_key: string;
+  sign_count: number | string;
+  transports: string;
+  aaguid: string;
+  attestation_format: string;
+  user_handle: string;
+  rp_id: string;
+  user_verified: number;
+  backup_eligible: number;
+  backed_up: number;
+  display_name: string;
+  created_at: number | string;
+  last_used_at: number | string | null;
+}
+
 export interface Database extends CoreTables {
+  webauthn_keys: WebAuthnKeysTable;
   totp_credentials: TotpCredentialsTable;
   mfa_lockouts: MfaLockoutsTable;
   lookup_secret_codes: LookupSecretCodesTable;

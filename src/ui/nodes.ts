@@ -46,6 +46,23 @@ export interface InputAttributes {
   maxlength?: number;
   /** Not in Kratos's model; a hint for mobile keyboards that Kratos UIs ignore. */
   inputmode?: 'numeric' | 'text';
+  /** Kratos (deprecated there, still sent): JavaScript to run on click, e.g. `window.oryWebAuthnLogin({...})`. */
+  onclick?: string;
+  /** Kratos: the name of the function in webauthn.js a UI calls on click (`oryWebAuthnRegistration`, …). */
+  onclickTrigger?: string;
+}
+
+/** Kratos's script node (`ui/node/attributes.go ScriptAttributes`), e.g. the WebAuthn script. */
+export interface ScriptAttributes {
+  node_type: 'script';
+  id: string;
+  src: string;
+  async: boolean;
+  referrerpolicy: string;
+  crossorigin: string;
+  integrity: string;
+  type: string;
+  nonce: string;
 }
 
 export interface TextAttributes {
@@ -69,7 +86,7 @@ export interface AnchorAttributes {
   title: UiText;
 }
 
-export type NodeAttributes = InputAttributes | TextAttributes | ImageAttributes | AnchorAttributes;
+export type NodeAttributes = InputAttributes | TextAttributes | ImageAttributes | AnchorAttributes | ScriptAttributes;
 
 export interface UiNode {
   type: 'input' | 'text' | 'img' | 'a' | 'script' | 'div';
@@ -99,6 +116,8 @@ export function inputNode(
     maxlength?: number;
     inputmode?: 'numeric' | 'text';
     disabled?: boolean;
+    onclick?: string;
+    onclickTrigger?: string;
   } = {},
 ): UiNode {
   const attributes: InputAttributes = { name, type, disabled: options.disabled ?? false, node_type: 'input' };
@@ -108,6 +127,8 @@ export function inputNode(
   if (options.pattern) attributes.pattern = options.pattern;
   if (options.maxlength) attributes.maxlength = options.maxlength;
   if (options.inputmode) attributes.inputmode = options.inputmode;
+  if (options.onclick) attributes.onclick = options.onclick;
+  if (options.onclickTrigger) attributes.onclickTrigger = options.onclickTrigger;
   return { type: 'input', group, attributes, messages: [], meta: options.label ? { label: options.label } : {} };
 }
 
@@ -127,6 +148,16 @@ export function imageNode(group: NodeGroup, id: string, src: string, size: numbe
 
 export function anchorNode(group: NodeGroup, id: string, href: string, title: UiText): UiNode {
   return { type: 'a', group, attributes: { id, href, title, node_type: 'a' }, messages: [], meta: { label: title } };
+}
+
+export function scriptNode(group: NodeGroup, id: string, src: string, integrity: string, nonce = ''): UiNode {
+  return {
+    type: 'script',
+    group,
+    attributes: { id, src, async: true, referrerpolicy: 'no-referrer', crossorigin: 'anonymous', integrity, type: 'text/javascript', nonce, node_type: 'script' },
+    messages: [],
+    meta: {},
+  };
 }
 
 /** The name a node answers to in a submission or a message pointer (`#/totp_code`). */

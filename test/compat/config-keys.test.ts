@@ -76,9 +76,11 @@ describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, u
 
   it.each([
     ['phone-password', ['courier.channels']],
-    ['webauthn', ['selfservice.methods.webauthn']],
-    ['passkey', ['selfservice.methods.webauthn', 'selfservice.methods.passkey']],
-    ['all-strategies', ['selfservice.methods.webauthn', 'selfservice.methods.passkey']],
+    // Kratos's quickstarts enable the older passwordless WebAuthn (`webauthn.config.passwordless: true`), which
+    // Kairos replaces by the passkey method; security keys and passkeys themselves are supported.
+    ['webauthn', ['selfservice.methods.webauthn.config.passwordless']],
+    ['passkey', ['selfservice.methods.webauthn.config.passwordless']],
+    ['all-strategies', ['selfservice.methods.webauthn.config.passwordless']],
   ])('%s is refused at startup, naming %j and saying Kairos does not support it yet', (variant, keys) => {
     let message = '';
     try {
@@ -129,6 +131,26 @@ describe('refusals name the key; defaults and disabled values are accepted', () 
         feature_flags: { cacheable_sessions: false },
       }),
     ).not.toThrow();
+  });
+
+  it('accepts security keys, passkeys and emailed second-factor codes (their methods are supported)', () => {
+    const rp = { id: 'localhost', display_name: 'Ory', origins: ['http://localhost:4455'] };
+    const { config } = load({
+      selfservice: { methods: { webauthn: { enabled: true, config: { passwordless: false, rp } }, passkey: { enabled: true, config: { rp } }, code: { mfa_enabled: true } } },
+    });
+    expect(config.selfservice.methods.webauthn.enabled).toBe(true);
+    expect(config.selfservice.methods.passkey.enabled).toBe(true);
+    expect(config.selfservice.methods.code.mfa_enabled).toBe(true);
+  });
+
+  it('still refuses passwordless WebAuthn and passkey options Kairos does not honour, naming each key', () => {
+    const message = refusal({
+      selfservice: { methods: { webauthn: { enabled: true, config: { passwordless: true } }, passkey: { enabled: true, config: { attestation: { preference: 'direct' } } } } },
+    });
+    expect(message).toContain('selfservice.methods.webauthn.config.passwordless: Kairos does not support it yet');
+    expect(message).toContain('selfservice.methods.passkey.config.attestation: Kairos does not support it yet');
+    expect(message).not.toContain('selfservice.methods.webauthn: ');
+    expect(message).not.toContain('selfservice.methods.passkey: ');
   });
 
   it('refuses haveibeenpwned_enabled: true (no network to Have I Been Pwned), oidc.enabled and web hooks, naming each key', () => {

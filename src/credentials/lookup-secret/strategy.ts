@@ -65,6 +65,15 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
   readonly repository: LookupSecretRepository;
   /** Set by the registry when TOTP is enabled. */
   totp: TotpEnrollmentPort | null = null;
+  /**
+   * Other second factors whose enrollment waits for these codes the same way (WebAuthn keys), so the first second
+   * factor of any kind is enrolled together with confirmed codes. Set by the registry.
+   */
+  readonly otherEnrollments: TotpEnrollmentPort[] = [];
+
+  private enrollmentPorts(): TotpEnrollmentPort[] {
+    return [...(this.totp ? [this.totp] : []), ...this.otherEnrollments];
+  }
 
   constructor(
     private readonly deps: LookupDeps,
@@ -78,7 +87,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
   }
 
   private get codesMandatory(): boolean {
-    return this.deps.config.selfservice.methods.totp.enabled && this.deps.config.selfservice.methods.totp.config.require_recovery_codes;
+    return this.deps.config.selfservice.methods.totp.config.require_recovery_codes;
   }
 
   /** The secrets codes are hashed under: the first stores, all are tried (rotation of `secrets.default`). */
@@ -257,7 +266,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
   // ---- settings ------------------------------------------------------------------------------------------------
 
   private canDisable(identity: Identity): boolean {
-    return !(this.codesMandatory && this.totp?.isEnrolled(identity));
+    return !(this.codesMandatory && this.enrollmentPorts().some((port) => port.isEnrolled(identity)));
   }
 
   async settingsNodes(flow: Flow, identity: Identity): Promise<UiNode[]> {
@@ -339,10 +348,11 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       // `lookup_secret_acknowledged` checkbox, so a person using one ticks it before the confirm is sent.
       // A TOTP enrollment waiting for these codes commits with them. When another flow enrolled TOTP in the
       // meantime, the atomic insert refuses (4900202) and neither this flow's secret nor its codes are stored.
-      if (this.totp?.hasVerifiedPendingEnrollment(flow)) {
+      const waiting = this.enrollmentPorts().find((port) => port.hasVerifiedPendingEnrollment(flow));
+      if (waiting) {
         let amr: AmrEntry;
         try {
-          amr = await this.totp.confirmPendingEnrollment(input.trx, {
+          amr = await waiting.confirmPendingEnrollment(input.trx, {
             flow,
             identity,
             sessionId: session.id,

@@ -90,6 +90,13 @@ function groupPresentation(t: Translator, kind: FlowKind, group: string, nodes: 
     case 'code':
       // The MFA reset step of recovery asks for the password in this group (where Ory's recovery cards look).
       return has('password') ? { title: t.t('group.password'), help: '' } : { title: t.t('group.code'), help: '' };
+    // Not yet in the message catalogue (English only): security keys and passkeys (credentials/webauthn, passkey).
+    case 'webauthn':
+      if (kind === 'login') return { title: 'Security key', help: 'Insert or hold your security key near the device, select the button, and touch the key when it blinks.' };
+      return { title: 'Security keys', help: 'A security key (USB, NFC or built into this device) is the strongest second factor: it only answers this site, so it cannot be phished. Register a backup key too, and keep it somewhere safe.' };
+    case 'passkey':
+      if (kind === 'login') return { title: 'Passkey', help: 'Sign in without a password, with the passkey saved on this device, your phone or your password manager.' };
+      return { title: 'Passkeys', help: 'A passkey signs you in without a password, unlocked by your fingerprint, face or device PIN.' };
     case 'recovery_address':
       return { title: t.t('group.recovery_address'), help: text('group.recovery_address.help') };
     default:
@@ -216,7 +223,9 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
     if (kinds.includes('recovery')) links.push(`<a href="/ui/logout?then=recovery" data-testid="ui/link/lost-second-factor">${escapeHtml(t.t('link.lostSecondFactor'))}</a>`);
     links.push(`<a href="/ui/logout">${escapeHtml(t.t('link.signOut'))}</a>`);
   } else {
-    forms = `<div class="card"><form method="POST" action="${escapeHtml(ui.action)}">${ui.nodes.map((n, i) => renderNode(n, i, context)).join('')}</form></div>`;
+    // A passkey is an alternative to the whole identifier + password form: its button comes after it.
+    const ordered = [...ui.nodes.filter((n) => n.group !== 'passkey'), ...ui.nodes.filter((n) => n.group === 'passkey')];
+    forms = `<div class="card"><form method="POST" action="${escapeHtml(ui.action)}">${ordered.map((n, i) => renderNode(n, i, context)).join('')}</form></div>`;
     if (kind === 'login') {
       if (kinds.includes('registration') && !refresh) links.push(`<a href="/ui/registration">${escapeHtml(t.t('link.createAccount'))}</a>`);
       if (kinds.includes('recovery') && !refresh) links.push(`<a href="/ui/recovery">${escapeHtml(t.t('link.forgotPassword'))}</a>`);

@@ -126,6 +126,11 @@ export function renderNode(node: UiNode, index: number, context: RenderContext =
     const id = `${context.idPrefix}${index}-${a.name.replace(/[^a-z0-9_-]/gi, '-')}`;
     const messages = node.messages.map((m, i) => renderMessage(m, { id: `${id}-msg${i}`, t })).join('');
     const describedBy = node.messages.length ? ` aria-describedby="${node.messages.map((_, i) => `${id}-msg${i}`).join(' ')}"` : '';
+    if (a.type === 'button' && a.onclickTrigger) {
+      // A WebAuthn trigger (Kratos's `onclickTrigger`): the hosted UI sends no inline JavaScript; webauthn.js (the
+      // group's script node) binds `data-webauthn-trigger` and reads the options from the button's value.
+      return `<button type="button" class="primary" data-js-only name="${escapeHtml(a.name)}" value="${escapeHtml(a.value)}" data-webauthn-trigger="${escapeHtml(a.onclickTrigger)}"${a.disabled ? ' disabled' : ''} data-testid="node/input/${escapeHtml(a.name)}">${escapeHtml(label ?? a.name)}</button><noscript><p class="msg info">Security keys and passkeys need JavaScript in this browser.</p></noscript>${messages}`;
+    }
     if (a.type === 'submit' || a.type === 'button') {
       // "Send a new code" (Kratos 1070008) must work with the code field still empty: the browser skips validation.
       const noValidate = node.meta.label?.id === RESEND_CODE_LABEL_ID ? ' formnovalidate' : '';
@@ -175,6 +180,9 @@ export function renderNode(node: UiNode, index: number, context: RenderContext =
     // Kairos's own texts (a status, a warning) stand out as a note; others are plain text.
     const cls = isKairosMessage(a.text) ? ` class="msg ${a.text.type === 'error' ? 'error' : 'info'}"` : '';
     return `${labelHtml}<p${cls} data-testid="node/text/${escapeHtml(a.id)}/text">${escapeHtml(t.message(a.text))}</p>${messages}`;
+  }
+  if (a.node_type === 'script') {
+    return `<script src="${escapeHtml(safeHref(a.src))}" integrity="${escapeHtml(a.integrity)}" crossorigin="${escapeHtml(a.crossorigin)}" referrerpolicy="${escapeHtml(a.referrerpolicy)}" async data-testid="node/script/${escapeHtml(a.id)}"></script>`;
   }
   if (a.node_type === 'a') {
     return `<a class="button secondary" href="${escapeHtml(safeHref(a.href))}" data-testid="node/a/${escapeHtml(a.id)}">${escapeHtml(t.message(a.title))}</a>${messages}`;

@@ -47,6 +47,7 @@ const FACTOR_KEYS: Record<string, MessageKey> = {
   totp: 'factor.totp',
   lookup_secret: 'factor.lookup_secret',
   webauthn: 'factor.webauthn',
+  passkey: 'factor.passkey',
   code: 'factor.code',
 };
 

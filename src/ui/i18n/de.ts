@@ -222,6 +222,7 @@ export const de: Record<MessageKey, string> = {
   'factor.totp': 'Authenticator-App',
   'factor.lookup_secret': 'Backup-Codes',
   'factor.webauthn': 'Sicherheitsschlüssel',
+  'factor.passkey': 'Passkey',
   'factor.code': 'Code per E-Mail',
   'factor.on': 'An',
   'factor.off': 'Nicht eingerichtet',

@@ -229,6 +229,7 @@ export const en = {
   'factor.totp': 'Authenticator app',
   'factor.lookup_secret': 'Backup codes',
   'factor.webauthn': 'Security key',
+  'factor.passkey': 'Passkey',
   'factor.code': 'Email code',
   'factor.on': 'On',
   'factor.off': 'Not set up',

@@ -1,0 +1,79 @@
+import type { Deps } from '../../deps.js';
+import type { CredentialAdapter } from '../../identity/credential-adapters.js';
+import type { Credential, Identity } from '../../identity/identity.js';
+import type { KairosModule } from '../../module.js';
+import { parseDurationMs } from '../../config/duration.js';
+import { WebAuthnCeremonies } from './ceremony.js';
+import { relyingPartyFrom } from './relying-party.js';
+import { WEBAUTHN_SCRIPT, WEBAUTHN_SCRIPT_PATH } from './script.js';
+import { WEBAUTHN, WebAuthnStrategy } from './strategy.js';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export interface WebAuthnModule extends KairosModule {
+  strategy: WebAuthnStrategy;
+}
+
+/**
+ * WebAuthn as a Kairos module: the aal2 login and settings strategy, the `webauthn` admin adapter (key list, never
+ * usable material beyond public keys), the admin MFA report section, and `GET /.well-known/ory/webauthn.js`.
+ */
+export function webauthnModule(deps: Deps): WebAuthnModule {
+  const config = deps.config.selfservice.methods.webauthn.config;
+  if (config.passwordless) {
+    // Kratos's passwordless webauthn is superseded by its passkey method; Kairos implements that one.
+    throw new Error('selfservice.methods.webauthn.config.passwordless: not supported by Kairos; enable selfservice.methods.passkey for passwordless sign-in');
+  }
+  const ceremonies = new WebAuthnCeremonies(deps, relyingPartyFrom(config.rp, deps.config), parseDurationMs(config.timeout));
+  const strategy = new WebAuthnStrategy(deps, ceremonies);
+
+  const adapter: CredentialAdapter = {
+    type: WEBAUTHN,
+    deletable: true,
+    /** Kratos's `CredentialsWebAuthnConfig` shape (credentials[], user_handle), with Kairos's dates. */
+    async adminConfig(credential: Credential) {
+      const keys = await strategy.keys.listByIdentity(credential.identifiers[0] ?? '', WEBAUTHN);
+      return {
+        credentials: keys.map((k) => ({
+          id: Buffer.from(k.keyId, 'base64url').toString('base64'),
+          public_key: Buffer.from(k.publicKey, 'base64url').toString('base64'),
+          attestation_type: k.attestationFormat,
+          authenticator: { aaguid: k.aaguid, sign_count: k.signCount, clone_warning: false },
+          display_name: k.displayName,
+          added_at: iso(k.createdAtMs),
+          last_used_at: iso(k.lastUsedAtMs),
+          is_passwordless: false,
+          rp_id: k.rpId,
+        })),
+        user_handle: keys[0] ? Buffer.from(keys[0].userHandle, 'base64url').toString('base64') : null,
+      };
+    },
+  };
+
+  return {
+    name: WEBAUTHN,
+    strategy,
+    strategies: { login: [strategy], settings: [strategy] },
+    adapters: [adapter],
+    secondFactorTypes: [WEBAUTHN],
+    publicRoutes(app) {
+      // Kratos's path; other methods (passkey) share the script.
+      if (!app.hasRoute({ method: 'GET', url: WEBAUTHN_SCRIPT_PATH })) {
+        app.get(WEBAUTHN_SCRIPT_PATH, (_request, reply) =>
+          reply.header('content-type', 'text/javascript; charset=UTF-8').header('cache-control', 'public, max-age=300').send(WEBAUTHN_SCRIPT),
+        );
+      }
+    },
+    /** The `webauthn` section of GET /admin/identities/{id}/mfa: each key's name, dates and RP ID. */
+    async mfaReport(identity: Identity) {
+      const keys = await strategy.keysOf(identity);
+      if (!keys.length) return null;
+      return {
+        [WEBAUTHN]: {
+          rp_id: ceremonies.rp.id,
+          keys: keys.map((k) => ({ display_name: k.displayName, added_at: iso(k.createdAtMs), last_used_at: iso(k.lastUsedAtMs), rp_id: k.rpId, aaguid: k.aaguid, sign_count: k.signCount, backed_up: k.backedUp })),
+        },
+      };
+    },
+  };
+}
