@@ -11,13 +11,13 @@ const json = (value: unknown): string | null => (value === null || value === und
 /** Loads identities with their credentials and addresses in four queries, whatever the number of identities. */
 export async function loadIdentities(db: Db, ids: string[]): Promise<Identity[]> {
   if (ids.length === 0) return [];
-  const [rows, credentials, identifiers, verifiable, recovery] = await Promise.all([
-    db.selectFrom('identities').selectAll().where('id', 'in', ids).execute(),
-    db.selectFrom('identity_credentials').selectAll().where('identity_id', 'in', ids).execute(),
-    db.selectFrom('identity_credential_identifiers').selectAll().where('identity_id', 'in', ids).execute(),
-    db.selectFrom('identity_verifiable_addresses').selectAll().where('identity_id', 'in', ids).orderBy('created_at').execute(),
-    db.selectFrom('identity_recovery_addresses').selectAll().where('identity_id', 'in', ids).orderBy('created_at').execute(),
-  ]);
+  // One after another: inside a step's transaction they share one connection, where pg would only queue them (and
+  // warns "client is already executing a query", an error in pg 9).
+  const rows = await db.selectFrom('identities').selectAll().where('id', 'in', ids).execute();
+  const credentials = await db.selectFrom('identity_credentials').selectAll().where('identity_id', 'in', ids).execute();
+  const identifiers = await db.selectFrom('identity_credential_identifiers').selectAll().where('identity_id', 'in', ids).execute();
+  const verifiable = await db.selectFrom('identity_verifiable_addresses').selectAll().where('identity_id', 'in', ids).orderBy('created_at').execute();
+  const recovery = await db.selectFrom('identity_recovery_addresses').selectAll().where('identity_id', 'in', ids).orderBy('created_at').execute();
   const byId = new Map<string, Identity>();
   for (const row of rows) {
     byId.set(row.id, {
