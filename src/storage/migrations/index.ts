@@ -10,6 +10,7 @@ import * as courier from './20261201T1300_courier.js';
 import * as addressIdentityIndexes from './20261201T2000_address_identity_indexes.js';
 import * as hardening from './20261204T1200_hardening.js';
 import * as webauthnKeys from './20261204T1800_webauthn_keys.js';
+import * as credentialIdentifierIndex from './20261204T1900_credential_identifier_index.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '20261201T2000_address_identity_indexes': addressIdentityIndexes,
   '20261204T1200_hardening': hardening,
   '20261204T1800_webauthn_keys': webauthnKeys,
+  '20261204T1900_credential_identifier_index': credentialIdentifierIndex,
 };
