@@ -302,7 +302,6 @@ export interface SecondaryRecoveryAddressesTable {
   updated_at: number;
 }
 
-/** Every module's tables. A module with tables adds its interface here. */
 /** WebAuthn keys (credentials/webauthn, credentials/passkey): public keys only; see the migration. */
 export interface WebAuthnKeysTable {
   id: string;
@@ -325,6 +324,7 @@ export interface WebAuthnKeysTable {
   last_used_at: number | string | null;
 }
 
+/** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   webauthn_keys: WebAuthnKeysTable;
   totp_credentials: TotpCredentialsTable;

@@ -1,5 +1,6 @@
 import type { Db } from '../../identity/repository.js';
 import { affectedRows } from '../../storage/db.js';
+import type { WebAuthnKeysTable } from '../../storage/tables.js';
 
 /** The WebAuthn methods that store keys here. */
 export type KeyMethod = 'webauthn' | 'passkey';
@@ -28,26 +29,7 @@ export interface WebAuthnKey {
   lastUsedAtMs: number | null;
 }
 
-type Row = {
-  id: string;
-  credential_id: string;
-  identity_id: string;
-  method: string;
-  key_id: string;
-  public_key: string;
-  sign_count: number | string;
-  transports: string;
-  aaguid: string;
-  attestation_format: string;
-  user_handle: string;
-  rp_id: string;
-  user_verified: number;
-  backup_eligible: number;
-  backed_up: number;
-  display_name: string;
-  created_at: number | string;
-  last_used_at: number | string | null;
-};
+type Row = WebAuthnKeysTable;
 
 function fromRow(row: Row): WebAuthnKey {
   return {
