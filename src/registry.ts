@@ -32,6 +32,7 @@ import { codeModule } from './credentials/code/module.js';
 import { webauthnModule } from './credentials/webauthn/module.js';
 import { codeMfaModule } from './credentials/code/mfa-module.js';
 import { passkeyModule } from './credentials/passkey/module.js';
+import { reportsModule } from './reports/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -156,6 +157,7 @@ export function createModules(deps: Deps): KairosModule[] {
   modules.push(clockModule(deps));
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));
+  modules.push(reportsModule(deps));
   if (deps.config.selfservice.flows.verification.enabled) modules.push(codeModule(deps));
   return modules;
 }
