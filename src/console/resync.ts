@@ -6,18 +6,20 @@
  *
  * Bound: the window's far edge stays within `selfservice.methods.totp.config.diagnostics.max_skew` (the centre moves
  * at most floor(max_skew / period) − window steps), as for learned drift. Both codes are burned: the second code's
- * step is recorded as used by the same conditional UPDATE, so codes read out over the phone can never sign in.
+ * step is recorded as used by the same UPDATE (unless a later step already is), so codes read out over the phone can
+ * never sign in.
  */
 import type { KairosConfig } from '../config/schema.js';
 import { parseDurationMs } from '../config/duration.js';
 import { normalizeTotpCode, scanTotpCode, timeStep } from '../credentials/totp/otp.js';
-import { TotpRepository, type TotpCredentialRow } from '../credentials/totp/repository.js';
+import type { TotpCredentialRow } from '../credentials/totp/repository.js';
+import { sql } from 'kysely';
 import type { SecretCipher } from '../crypto/secret-cipher.js';
 import type { Db } from '../storage/db.js';
 
 export type ResyncOutcome =
-  | { ok: true; offsetSteps: number; offsetSeconds: number; previousDriftSteps: number }
-  | { ok: false; reason: 'malformed' | 'no_match' | 'beyond_bound' | 'already_used'; boundSteps: number };
+  | { ok: true; offsetSteps: number; offsetSeconds: number; previousDriftSteps: number; acceptedFromMs: number }
+  | { ok: false; reason: 'malformed' | 'no_match' | 'beyond_bound'; boundSteps: number };
 
 /** Steps the window's centre may move from the server's step (the bound of learned drift too). */
 export function resyncBoundSteps(config: KairosConfig, periodSeconds: number): number {
@@ -60,16 +62,29 @@ export async function resyncTotp(
   }
   if (offset === null) return { ok: false, reason: 'no_match', boundSteps };
   if (Math.abs(offset) > boundSteps) return { ok: false, reason: 'beyond_bound', boundSteps };
-  const step = timeStep(input.nowMs, row.parameters.periodSeconds) + offset;
-  const consumed = await new TotpRepository(db).consumeStep(step, row.credentialId, { driftSteps: offset, recentOffsets: `${offset},${offset}` }, db);
-  if (!consumed) return { ok: false, reason: 'already_used', boundSteps };
-  return { ok: true, offsetSteps: offset, offsetSeconds: offset * row.parameters.periodSeconds, previousDriftSteps: row.driftSteps ?? 0 };
+  const period = row.parameters.periodSeconds;
+  const step = timeStep(input.nowMs, period) + offset;
+  // One statement: the new centre, and the second code's step as used unless a later step already is (steps never
+  // go back: RFC 6238 §5.2). The device's next codes are accepted once their steps pass the last used one.
+  await db
+    .updateTable('totp_credentials')
+    .set({
+      drift_steps: offset,
+      recent_offsets: `${offset},${offset}`,
+      last_used_step: sql<number>`case when last_used_step is null or last_used_step < ${step} then ${step} else last_used_step end`,
+    })
+    .where('credential_id', '=', row.credentialId)
+    .execute();
+  const lastUsed = Math.max(step, row.lastUsedStep ?? step);
+  // The device shows step s at server time (s − offset) · period: the first step after `lastUsed`.
+  const acceptedFromMs = Math.max(input.nowMs, (lastUsed + 1 - offset) * period * 1000);
+  return { ok: true, offsetSteps: offset, offsetSeconds: offset * period, previousDriftSteps: row.driftSteps ?? 0, acceptedFromMs };
 }
 
 export function describeResync(outcome: ResyncOutcome, periodSeconds: number): string {
   if (outcome.ok) {
     const s = outcome.offsetSeconds;
-    return `resynchronised: the device runs ${Math.abs(s)} s ${s < 0 ? 'behind' : s > 0 ? 'ahead' : 'on time'} (${outcome.offsetSteps} steps, was ${outcome.previousDriftSteps}); both codes are now used`;
+    return `resynchronised: the device runs ${Math.abs(s)} s ${s < 0 ? 'behind' : s > 0 ? 'ahead' : 'on time'} (${outcome.offsetSteps} steps, was ${outcome.previousDriftSteps}); both codes are used up; its codes are accepted from ${new Date(outcome.acceptedFromMs).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
   }
   switch (outcome.reason) {
     case 'malformed':
@@ -78,7 +93,5 @@ export function describeResync(outcome: ResyncOutcome, periodSeconds: number): s
       return `not resynchronised: the two codes are not consecutive codes of this credential within ${(outcome.boundSteps + 1) * periodSeconds} s (ask for two new codes, read one right after the other)`;
     case 'beyond_bound':
       return `not resynchronised: the device is off by more than the configured bound (${outcome.boundSteps} steps, selfservice.methods.totp.config.diagnostics.max_skew): replace the token or re-enroll`;
-    case 'already_used':
-      return 'not resynchronised: these codes were already used; ask for two new codes';
   }
 }

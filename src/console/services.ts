@@ -300,7 +300,10 @@ function operatorSummary(d: Diagnosis, row: TotpCredentialRow): string {
     case 'malformed':
       return d.malformed === 'not_digits' ? 'Malformed: the code has characters other than digits.' : `Malformed: ${d.actualLength} characters; this credential has ${d.expectedDigits} digits.`;
     case 'replayed':
-      return `Right code, but its time step (offset ${d.offsetSteps} steps) is inside the accepted window and was already used or is current: nothing is wrong with the device.`;
+      if (d.offsetSteps !== null && d.offsetSeconds !== null && Math.abs(d.offsetSteps - (row.driftSteps ?? 0)) > 1) {
+        return `Clock skew: the device clock is ${describeDeviceOffset(d.offsetSeconds)} (${d.offsetSteps} steps); this code's step was already refused after an earlier attempt.`;
+      }
+      return `Right code, but its time step (offset ${d.offsetSteps} steps) was already used or is the current one: the device is fine; the user should wait for the next code.`;
     case 'clock_skew':
       return `Clock skew: the device clock is ${describeDeviceOffset(d.offsetSeconds!)} (${d.offsetSteps} steps of ${row.parameters.periodSeconds} s).`;
     case 'previous_secret':

@@ -9,7 +9,7 @@ import { totpCodeNow } from '../support/totp.js';
 
 export const PASSWORD = 'a long enough passphrase';
 export const CONSOLE_CONFIG = {
-  selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } }, lookup_secret: { enabled: true } } },
+  selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test', lockout: { base_delay: '15m', max_delay: '1h' } } }, lookup_secret: { enabled: true } } },
   serve: { public: { rate_limit: { enabled: false } } },
   session: { lifespan: '2000h' },
 };
