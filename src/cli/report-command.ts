@@ -19,8 +19,10 @@ export function reportCommands(program: Command, context: CommandContext): void 
         process.exitCode = 2;
         return;
       }
-      const dsn = options.dsn ?? process.env.DSN ?? (await context.load({ config: options.config })).config.dsn;
+      const config = options.config || (!options.dsn && !process.env.DSN) ? (await context.load({ config: options.config })).config : null;
+      const dsn = options.dsn ?? process.env.DSN ?? config!.dsn;
       const { runFrictionReport } = await import('../reports/cli.js');
-      process.exitCode = await runFrictionReport(dsn, options, (t) => process.stdout.write(t), (t) => process.stderr.write(t));
+      const { systemClock } = await import('../support/clock.js');
+      process.exitCode = await runFrictionReport(dsn, options, (t) => process.stdout.write(t), (t) => process.stderr.write(t), systemClock, config);
     });
 }

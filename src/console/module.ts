@@ -13,7 +13,7 @@ import { HttpError } from '../errors/http-error.js';
 import { AuditLog } from '../audit/audit-log.js';
 import { loadIdentities } from '../identity/repository.js';
 import { frictionReport, parseSince } from '../reports/friction.js';
-import { ruleOf } from '../reports/rule-of.js';
+import { createRuleOf } from '../reports/rule-of.js';
 import { DiagnosisRepository } from '../mfa/diagnosis/repository.js';
 import { PopulationDriftEstimator } from '../mfa/clock/population-drift.js';
 import { populationDetails } from '../mfa/diagnosis/totp-diagnostics.js';
@@ -36,7 +36,8 @@ const list = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is st
 export function consoleModule(deps: Deps, modules: () => KairosModule[]): KairosModule {
   const config = deps.config.console;
   let auth: ConsoleAuth | null = null;
-  const services = new ConsoleServices(deps, modules);
+  const rules = createRuleOf(deps.config, deps.clock);
+  const services = new ConsoleServices(deps, modules, rules);
   const brand = { name: deps.config.ui.brand.name, primary_color: deps.config.ui.brand.primary_color };
   const consoleBase = new URL(config.listener === 'admin' ? deps.config.serve.admin.base_url : deps.config.serve.public.base_url).origin;
   let uplotJs: string | null = null;
@@ -276,7 +277,7 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
       const period = str((request.query as Record<string, unknown>).period);
       const chosen = ['4w', '12w', '26w', '52w'].includes(period) ? period : '12w';
       const nowMs = deps.clock.nowMs();
-      const report = await frictionReport(deps.db, { sinceMs: nowMs - parseSince(chosen), untilMs: nowMs + 1, nowMs, ruleOf });
+      const report = await frictionReport(deps.db, { sinceMs: nowMs - parseSince(chosen), untilMs: nowMs + 1, nowMs, ruleOf: rules.ruleOf });
       const estimator = new PopulationDriftEstimator();
       estimator.restore(await new DiagnosisRepository(deps.db).samplesSince(nowMs - estimator.windowMs));
       const population = populationDetails(estimator.estimate(nowMs), estimator.minIdentities);

@@ -10,7 +10,7 @@
  * everywhere. `metadata_admin` is writable through the admin API only, never by its owner.
  */
 import type { Identity } from '../identity/identity.js';
-import { privilegedByRule } from '../reports/rule-of.js';
+import type { RuleLookup } from '../reports/rule-of.js';
 
 export const CONSOLE_ROLES = ['auditor', 'helpdesk', 'admin'] as const;
 export type ConsoleRole = (typeof CONSOLE_ROLES)[number];
@@ -45,6 +45,6 @@ export function can(roles: readonly ConsoleRole[], permission: Permission): bool
  * Privileged identities need four eyes for an MFA reset: console operators themselves (a reset of an operator's
  * second factor is a way into the console), and identities the MFA policy marks privileged (reports/rule-of.ts).
  */
-export function isPrivileged(identity: Identity): boolean {
-  return consoleRolesOf(identity).length > 0 || privilegedByRule(identity);
+export function isPrivileged(identity: Identity, rules: RuleLookup): boolean {
+  return consoleRolesOf(identity).length > 0 || rules.privileged(identity);
 }

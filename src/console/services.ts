@@ -21,7 +21,7 @@ import { diagnoseStoredCode } from '../mfa/diagnosis/totp-diagnostics.js';
 import { describeDeviceOffset, type Diagnosis } from '../mfa/diagnosis/diagnose.js';
 import { hintFor } from '../mfa/diagnosis/messages.js';
 import { deriveAal, type Session } from '../session/session.js';
-import { ruleOf } from '../reports/rule-of.js';
+import type { RuleLookup } from '../reports/rule-of.js';
 import { isPrivileged } from './roles.js';
 import { ConsoleStore, type ConsoleApprovalRow } from './store.js';
 import { resyncTotp, describeResync, type ResyncOutcome } from './resync.js';
@@ -79,6 +79,7 @@ export class ConsoleServices {
   constructor(
     private readonly deps: Deps,
     private readonly modules: () => KairosModule[],
+    private readonly rules: RuleLookup,
   ) {
     this.store = new ConsoleStore(deps.db);
     this.totpRepo = new TotpRepository(deps.db);
@@ -135,8 +136,8 @@ export class ConsoleServices {
     const secondary = await deps.db.selectFrom('identity_secondary_recovery_addresses').select(['value', 'verified']).where('identity_id', '=', identity.id).execute();
     return {
       identity,
-      rule: ruleOf(identity),
-      privileged: isPrivileged(identity),
+      rule: this.rules.ruleOf(identity),
+      privileged: isPrivileged(identity, this.rules),
       factors,
       recoveryCodes,
       lockout: await deps.secondFactorGuard.report(identity.id),
@@ -240,7 +241,7 @@ export class ConsoleServices {
    */
   async startMfaReset(request: FastifyRequest, operator: Operator, identity: Identity, input: { delay: boolean; reason: string; checklist: ChecklistItem[] }): Promise<{ kind: 'approval_requested'; approvalId: string } | { kind: 'done'; completed: boolean; notBeforeMs: number }> {
     if (!this.deps.identities.hasSecondFactor(identity) && !identity.credentials.lookup_secret) throw new ConsoleActionError(409, 'This identity has no second factor to reset.');
-    if (this.deps.config.console.four_eyes && isPrivileged(identity)) {
+    if (this.deps.config.console.four_eyes && isPrivileged(identity, this.rules)) {
       const now = this.deps.clock.nowMs();
       const id = this.deps.random.uuid();
       await this.store.createApproval({

@@ -4,7 +4,8 @@ import { systemClock, type Clock } from '../support/clock.js';
 import { HttpError } from '../errors/http-error.js';
 import { frictionCsv, frictionReport, frictionText } from './friction.js';
 import { reportPeriod } from './module.js';
-import { ruleOf } from './rule-of.js';
+import { createRuleOf, DEFAULT_RULE } from './rule-of.js';
+import type { KairosConfig } from '../config/schema.js';
 
 export async function runFrictionReport(
   dsn: string,
@@ -12,6 +13,8 @@ export async function runFrictionReport(
   out: (text: string) => void,
   err: (text: string) => void,
   clock: Clock = systemClock,
+  /** The config (its MFA policies group the report by rule); without one, every identity is under `default`. */
+  config: KairosConfig | null = null,
 ): Promise<number> {
   const nowMs = clock.nowMs();
   let period;
@@ -26,6 +29,7 @@ export async function runFrictionReport(
   }
   const storage = openStorage(dsn, { readOnly: true, poolSize: 1 });
   try {
+    const ruleOf = config ? createRuleOf(config, clock).ruleOf : () => DEFAULT_RULE;
     const report = await frictionReport(storage.db, { ...period, nowMs, ruleOf });
     out(options.json ? JSON.stringify(report, null, 2) + '\n' : options.csv ? frictionCsv(report) : frictionText(report));
     return 0;

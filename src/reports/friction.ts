@@ -27,7 +27,7 @@ import type { Db } from '../storage/db.js';
 import type { Identity } from '../identity/identity.js';
 import { loadIdentities } from '../identity/repository.js';
 import { LOW_REMAINING_CODES } from '../credentials/lookup-secret/messages.js';
-import { DEFAULT_RULE, ruleOf as defaultRuleOf, type RuleOf } from './rule-of.js';
+import { DEFAULT_RULE, type RuleOf } from './rule-of.js';
 
 export const DAY_MS = 86_400_000;
 export const WEEK_MS = 7 * DAY_MS;
@@ -187,7 +187,7 @@ async function rulesOf(db: Db, ids: Iterable<string>, ruleOf: RuleOf): Promise<M
 
 export async function frictionReport(db: Db, options: FrictionOptions): Promise<FrictionReport> {
   const { sinceMs, untilMs, nowMs } = options;
-  const ruleOf = options.ruleOf ?? defaultRuleOf;
+  const ruleOf: RuleOf = options.ruleOf ?? (() => DEFAULT_RULE);
   const lowCodes = options.lowCodes ?? LOW_REMAINING_CODES;
   const maxIds = options.maxIds ?? 100;
 

@@ -8,7 +8,7 @@ import type { Deps } from '../deps.js';
 import type { KairosModule } from '../module.js';
 import { errors } from '../errors/http-error.js';
 import { frictionCsv, frictionReport, parseSince } from './friction.js';
-import { ruleOf } from './rule-of.js';
+import { createRuleOf } from './rule-of.js';
 
 /** `since`/`until` of a request: a relative `90d` or an RFC 3339 time; default the last 90 days up to now. */
 export function reportPeriod(query: Record<string, unknown>, nowMs: number): { sinceMs: number; untilMs: number } {
@@ -34,6 +34,7 @@ export function reportPeriod(query: Record<string, unknown>, nowMs: number): { s
 }
 
 export function reportsModule(deps: Deps): KairosModule {
+  const { ruleOf } = createRuleOf(deps.config, deps.clock);
   return {
     name: 'reports',
     adminRoutes(app: FastifyInstance) {
