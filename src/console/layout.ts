@@ -22,7 +22,7 @@ header.top .in{flex-wrap:wrap}header.top .who{margin-left:auto;color:var(--muted
 header.top .who form{margin:0}header.top .who button{margin:0}
 nav.console{background:var(--card);border-bottom:1px solid var(--line)}nav.console ul{max-width:72rem;margin:0 auto;padding:.4rem 1rem;display:flex;flex-wrap:wrap;gap:.25rem .5rem;list-style:none}
 nav.console a{display:inline-block;padding:.35rem .7rem;border-radius:999px;text-decoration:none;color:var(--ink)}nav.console a[aria-current]{background:var(--brand);color:var(--on-brand)}
-table{width:100%;border-collapse:collapse;font-size:.95rem}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}th{color:var(--muted);font-weight:600}
+table{width:100%;border-collapse:collapse;font-size:.95rem}td.time{white-space:nowrap}th,td{text-align:left;padding:.45rem .5rem;border-bottom:1px solid var(--line);vertical-align:top}th{color:var(--muted);font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}.scroll{overflow-x:auto}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem}.grid .card{margin:0}
 .stat{font-size:1.8rem;font-weight:700;margin:0}.stat-label{color:var(--muted);margin:0}

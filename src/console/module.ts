@@ -10,7 +10,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
 import type { KairosModule, ModuleContext } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
-import { AuditLog } from '../audit/audit-log.js';
 import { loadIdentities } from '../identity/repository.js';
 import { frictionReport, parseSince } from '../reports/friction.js';
 import { createRuleOf } from '../reports/rule-of.js';
@@ -108,9 +107,7 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
         /* a bad cursor shows the first page */
       }
     }
-    // Newest first would need a descending index scan; the audit log pages oldest first, so the console shows the
-    // most recent page by reading from 30 days ago unless the operator pages on.
-    const events = await new AuditLog(deps.db, deps.clock, deps.random).list({ identityId: identity.id, types: types.length ? types : undefined, pageSize: 50, after, sinceMs: after ? undefined : deps.clock.nowMs() - 30 * 86_400_000 });
+    const events = await services.store.timeline(identity.id, { types: types.length ? types : undefined, before: after, limit: 50 });
     const next = events.length === 50 ? encodeCursorOf(events.at(-1)!) : null;
     const view = await services.view(identity);
     return html(reply, status, identity.id, shellOf(operator, 'search'), identityPage({ view, shell: shellOf(operator, 'search'), flash, timeline: events, timelineTypes: types, timelineNext: next, self: identity.id === operator.id }));

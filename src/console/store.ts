@@ -65,6 +65,18 @@ export class ConsoleStore {
     await this.db.updateTable('console_sessions').set({ revoked_at: nowMs }).where('id', '=', id).where('revoked_at', 'is', null).execute();
   }
 
+  /** An identity's audit events, newest first (index `audit_events(identity_id, created_at)`), before a cursor. */
+  async timeline(identityId: string, options: { types?: string[]; before?: { createdAtMs: number; id: string }; limit: number }) {
+    let q = this.db.selectFrom('audit_events').selectAll().where('identity_id', '=', identityId);
+    if (options.types?.length) q = q.where('type', 'in', options.types);
+    if (options.before) {
+      const { createdAtMs, id } = options.before;
+      q = q.where((eb) => eb.or([eb('created_at', '<', createdAtMs), eb.and([eb('created_at', '=', createdAtMs), eb('id', '<', id)])]));
+    }
+    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(options.limit).execute();
+    return rows.map((r) => ({ id: r.id, type: r.type, actor: r.actor, details: JSON.parse(r.details) as Record<string, unknown>, created_at: new Date(Number(r.created_at)).toISOString(), createdAtMs: Number(r.created_at) }));
+  }
+
   async createApproval(row: ConsoleApprovalRow, db: Db = this.db): Promise<void> {
     await db.insertInto('console_approvals').values(row).execute();
   }

@@ -1,7 +1,6 @@
 /** The console's pages as HTML strings (server-rendered, no inline script or style; escaped everywhere). */
 import type { Identity } from '../identity/identity.js';
-import type { StoredAuditEvent } from '../audit/audit-log.js';
-import type { FrictionReport, FrictionCounts } from '../reports/friction.js';
+import { weekOf, WEEK_MS, type FrictionReport, type FrictionCounts } from '../reports/friction.js';
 import { can, type Permission } from './roles.js';
 import { CHECKLIST, type IdentityView } from './services.js';
 import type { SearchHit, SearchMode } from './search.js';
@@ -72,7 +71,7 @@ export function identityPage(input: {
   view: IdentityView;
   shell: ConsoleShell;
   flash: Flash | null;
-  timeline: StoredAuditEvent[];
+  timeline: { id: string; type: string; actor: string | null; details: Record<string, unknown>; created_at: string }[];
   timelineTypes: string[];
   timelineNext: string | null;
   self: boolean;
@@ -99,7 +98,7 @@ export function identityPage(input: {
   const resets = view.pendingResets.map((r) => `<li>requested ${iso(r.createdAtMs)}; completes when the user recovers after ${iso(r.notBeforeMs)}</li>`).join('');
   const approvals = view.approvals.map((a) => `<li>${e(a.action)} requested ${iso(a.created_at)} — <a href="${P}/approvals">waiting for a second operator</a></li>`).join('');
   const timeline = input.timeline
-    .map((ev) => `<tr><td>${e(ev.created_at.replace('T', ' ').slice(0, 19))}</td><td>${e(ev.type)}</td><td>${e(ev.actor ?? '')}</td><td class="hide-sm"><code>${e(JSON.stringify(ev.details)).slice(0, 300)}</code></td></tr>`)
+    .map((ev) => `<tr><td class="time">${e(ev.created_at.replace('T', ' ').slice(0, 19))}</td><td>${e(ev.type)}</td><td>${e(ev.actor ?? '')}</td><td class="hide-sm"><code>${e(JSON.stringify(ev.details)).slice(0, 300)}</code></td></tr>`)
     .join('');
   const filterBoxes = TIMELINE_TYPES.map((t) => `<label class="check"><input type="checkbox" name="types" value="${t}"${input.timelineTypes.includes(t) ? ' checked' : ''}><span>${e(t)}</span></label>`).join('');
 
@@ -151,7 +150,7 @@ ${dl([
 ])}</section>
 <section class="card" aria-labelledby="h-actions"><h2 id="h-actions">Actions</h2>${actions.join('')}</section>
 <section class="card" aria-labelledby="h-sessions"><h2 id="h-sessions">Active sessions</h2><div class="scroll" tabindex="0" role="region" aria-labelledby="h-sessions"><table><thead><tr><th scope="col">AAL</th><th scope="col">Device</th><th scope="col" class="hide-sm">IP</th><th scope="col">Last activity</th><th scope="col">Expires</th></tr></thead><tbody>${sessions || '<tr><td colspan="5">none</td></tr>'}</tbody></table></div></section>
-<section class="card" aria-labelledby="h-timeline"><h2 id="h-timeline">Audit timeline</h2><details><summary>Filter by event</summary><form method="get" action="${P}/identities/${e(id)}">${filterBoxes}<button type="submit" class="small">Filter</button></form></details><div class="scroll" tabindex="0" role="region" aria-labelledby="h-timeline"><table data-testid="console/timeline"><thead><tr><th scope="col">Time (UTC)</th><th scope="col">Event</th><th scope="col">Actor</th><th scope="col" class="hide-sm">Details</th></tr></thead><tbody>${timeline || '<tr><td colspan="4">no events</td></tr>'}</tbody></table></div>${input.timelineNext ? `<nav class="pager" aria-label="Timeline pages"><a href="${P}/identities/${e(id)}?${new URLSearchParams([...input.timelineTypes.map((t) => ['types', t]), ['after', input.timelineNext]]).toString()}">Older events</a></nav>` : ''}</section>`;
+<section class="card" aria-labelledby="h-timeline"><h2 id="h-timeline">Audit timeline (newest first)</h2><details><summary>Filter by event</summary><form method="get" action="${P}/identities/${e(id)}">${filterBoxes}<button type="submit" class="small">Filter</button></form></details><div class="scroll" tabindex="0" role="region" aria-labelledby="h-timeline"><table data-testid="console/timeline"><thead><tr><th scope="col">Time (UTC)</th><th scope="col">Event</th><th scope="col">Actor</th><th scope="col" class="hide-sm">Details</th></tr></thead><tbody>${timeline || '<tr><td colspan="4">no events</td></tr>'}</tbody></table></div>${input.timelineNext ? `<nav class="pager" aria-label="Timeline pages"><a href="${P}/identities/${e(id)}?${new URLSearchParams([...input.timelineTypes.map((t) => ['types', t]), ['after', input.timelineNext]]).toString()}">Older events</a></nav>` : ''}</section>`;
 }
 
 export function approvalsPage(input: { approvals: (ConsoleApprovalRow & { identity: Identity | null; requester: Identity | null })[]; shell: ConsoleShell; flash: Flash | null }): string {
@@ -210,7 +209,9 @@ const PERIODS: [string, string][] = [
 
 export function dashboardPage(input: { report: FrictionReport; period: string; population: Record<string, unknown>; names: Map<string, string> }): string {
   const { report } = input;
-  const weeks = [...new Set(report.rows.map((r) => r.week))];
+  // Every week of the period, weeks without events at zero (the time axis spans the period, not the events).
+  const weeks: string[] = [];
+  for (let ms = Date.parse(`${weekOf(Date.parse(report.since))}T00:00:00Z`); ms < Date.parse(report.until); ms += WEEK_MS) weeks.push(new Date(ms).toISOString().slice(0, 10));
   const sumWeek = (week: string, pick: (r: FrictionCounts) => number) => report.rows.filter((r) => r.week === week).reduce((a, r) => a + pick(r), 0);
   const xs = weeks.map((w) => Date.parse(`${w}T00:00:00Z`) / 1000);
   const chart = (id: string, title: string, series: [string, (r: FrictionCounts) => number][]) => {

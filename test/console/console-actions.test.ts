@@ -64,6 +64,11 @@ describe.each(DIALECTS)('console actions (%s)', (dialect) => {
     expect(unlocked.html).toMatch(/data-state="none"/);
     const ok = await submitTotp(token, codeAt(user.secret, k.clock.nowMs()));
     expect(ok.session.authenticator_assurance_level).toBe('aal2');
+
+    // The audit timeline, newest first, filtered by event type.
+    const timeline = await page(helpdesk.client, `/console/identities/${user.identityId}?types=lockout.cleared&types=admin.action_performed`);
+    const rows = [...timeline.html.split('data-testid="console/timeline"')[1]!.matchAll(/<td class="time">[^<]*<\/td><td>([a-z_.]+)<\/td>/g)].map((m) => m[1]);
+    expect(rows).toEqual(['admin.action_performed', 'lockout.cleared', 'admin.action_performed']);
   });
 
   it('resync: two consecutive codes from a drifting token record its offset (within the bound), burn both codes, and the token works again', async () => {
