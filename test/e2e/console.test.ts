@@ -11,6 +11,8 @@ import { DIALECTS, type TestKairos } from '../support/harness.js';
 import { clickAndLoad, DESKTOP, expectNoHorizontalScroll, openBrowser, PHONE, screenshot, type E2eBrowser } from './support/browser.js';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Phone, type AuthenticatorEntry } from './support/phone.js';
 import { E2E_BRAND, newEmail, PASSWORD, startE2eKairos } from './support/kairos.js';
 import { translator } from '../../src/ui/i18n/catalogue.js';
@@ -35,11 +37,13 @@ async function expectAccessibleUnderCsp(page: Page, where: string): Promise<void
   expect(bad.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`), `accessibility of ${where} (${page.url()})`).toEqual([]);
 }
 
-async function arrive(page: Page, b: E2eBrowser, step: string): Promise<void> {
+/** Checks a page; `keep` screenshots go to docs/screenshots/ when updating (one dialect's are enough), others to the run's tmp. */
+async function arrive(page: Page, b: E2eBrowser, step: string, keep: boolean): Promise<void> {
   await page.waitForLoadState('load');
   if (new URL(page.url()).pathname.startsWith('/console')) await expectAccessibleUnderCsp(page, step);
   await expectNoHorizontalScroll(page, step);
-  await screenshot(page, `${b.shotPrefix}-${step}`);
+  if (keep) await screenshot(page, `${b.shotPrefix}-${step}`);
+  else await page.screenshot({ path: join(tmpdir(), 'kairos-e2e-screenshots', `${b.shotPrefix}-${step}.png`), fullPage: true });
 }
 const M = tr.message.bind(tr);
 
@@ -55,7 +59,7 @@ describe.each(DIALECTS)('operator console in Chromium (%s)', (dialect) => {
   const browsers: E2eBrowser[] = [];
   const people: Record<string, Person> = {};
   const shots = dialect === 'sqlite';
-  const shot = async (page: Page, b: E2eBrowser, step: string) => arrive(page, b, shots ? `console-${step}` : `console-${dialect}-${step}`);
+  const shot = async (page: Page, b: E2eBrowser, step: string) => arrive(page, b, shots ? `console-${step}` : `console-${dialect}-${step}`, shots);
 
   /** An identity created by the admin API, with a password and an authenticator entry the phone knows. */
   async function person(name: string, role: string | null): Promise<Person> {
