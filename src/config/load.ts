@@ -10,6 +10,7 @@ import { checkKratosKeys, isKratosKeyOrParent } from './kratos-keys.js';
 import { hookRefusal, placedHooks, registrationWithoutSession } from './hooks.js';
 import { corsOriginProblem } from './cors.js';
 import { configValidator } from './validator.js';
+import { packageFile, RUNNING_BUILT } from '../support/package-files.js';
 import { dialectOf } from '../storage/db.js';
 
 export class ConfigError extends Error {
@@ -50,7 +51,8 @@ export function deepMerge(target: Json, source: Json): Json {
   return out;
 }
 
-export const DEFAULT_SCHEMA_PATH = resolve(dirname(fileURLToPath(import.meta.url)), 'default-identity.schema.json');
+/** The identity schema used when none is configured (src/config/; the build copies it to dist/). */
+export const DEFAULT_SCHEMA_PATH = RUNNING_BUILT ? packageFile('dist', 'default-identity.schema.json') : packageFile('src', 'config', 'default-identity.schema.json');
 
 /** Every leaf key path of the schema with its type, for environment overrides and unknown-key warnings. */
 function schemaLeaves(schema: Json, prefix: string[] = [], out: { path: string[]; schema: Json }[] = []) {
