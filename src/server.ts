@@ -25,7 +25,7 @@ import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
-import { registerSecondFactorTypes } from './registry.js';
+import { accessLogger, registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
 import { instrumentHttp } from './audit/http-metrics.js';
 import { registerOperationalGauges } from './audit/operational-gauges.js';
@@ -150,8 +150,11 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
     // serve.public.cors (Kratos's keys), before any route so preflights are answered for all of them.
     if (app === publicApp) await registerCors(app, config.serve.public.cors, deps.logger);
+    // One line per request, without the query string (flow ids, tokens and codes travel there).
+    const access = accessLogger(deps.logger, { listener: app === publicApp ? 'public' : 'admin' });
     app.addHook('onResponse', (request, reply, done) => {
-      request.log.info({ req_id: request.id, method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+      const query = request.url.indexOf('?');
+      access.info({ req_id: request.id, method: request.method, url: query === -1 ? request.url : request.url.slice(0, query), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       done();
     });
     const health = async (_r: FastifyRequest, reply: import('fastify').FastifyReply) => reply.send({ status: 'ok' });
