@@ -1,6 +1,6 @@
 /**
- * What a flow needs to run a web_hook and act on its outcome, in Kairos's own types, so that registering the
- * executor in the per-flow hook registry is a few lines:
+ * What a flow needs to run a web_hook and act on its outcome, in Kairos's own types, and the executor the per-flow
+ * hook registry runs (`WebHookHook`, below):
  *
  * - `webHookContext(request, parts)`: `ctx` as Kratos builds it (web_hook.go `templateContext`) from the plain
  *   request description and the JSON the public API already renders (flow, identity, session).

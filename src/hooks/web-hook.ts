@@ -23,8 +23,10 @@
  *   upstream service could not be reached"), an error status or an unreadable answer is 502 ("responded
  *   improperly"). Where Kratos answers 500 (an unreadable answer to a parsing hook, a refused connection) Kairos
  *   answers 502: the fault is upstream, and a 500 would say Kairos broke.
- * - Registration and settings: a hook that parses or can interrupt runs before the identity is stored (pre-persist),
- *   any other after it (post-persist) — `runsBeforePersist`.
+ * - Kratos runs a hook that parses or can interrupt before the identity is stored (pre-persist), any other after it
+ *   (post-persist) — `runsBeforePersist`. Kairos waits for every hook without `response.ignore` before the step
+ *   writes (web-hook-flow.ts `WebHookHook`), so a failing receiver never leaves a half-done step.
+ * - Destinations: `clients.http.*` through outbound-http.ts (private ranges refused after DNS resolution).
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -136,7 +138,7 @@ export function webHookConfigProblems(config: Partial<WebHookConfig>): string[] 
   return problems;
 }
 
-/** Registration and settings run parsing/interrupting hooks before persisting the identity, others after. */
+/** Kratos: parsing/interrupting hooks run before the identity is persisted, others after (Kairos: see WebHookHook). */
 export const runsBeforePersist = (config: WebHookConfig) => Boolean(config.can_interrupt || config.response?.parse);
 
 /** Go's `textproto.CanonicalMIMEHeaderKey` for the header names used here: `x-foo-bar` → `X-Foo-Bar`. */
