@@ -119,9 +119,10 @@ export class SettingsFlows {
         (trx2, again, done) => this.attempt(trx2, request, reply, again, body, prepared, done),
       );
     }
+    const hookChanged = new Set<string>();
     if (result.outcome === 'saved' && hooksDone && hooksDone.patches.length > 0) {
       const patched = (await deps.identities.get(current.identity.id, trx))!;
-      const fields = new Set<string>();
+      const fields = hookChanged;
       for (const patch of hooksDone.patches) applyIdentityPatch(patched, patch, deps.clock.nowMs()).forEach((f) => fields.add(f));
       try {
         await deps.identities.update(patched, { credentialTypes: [] }, trx);
@@ -153,7 +154,7 @@ export class SettingsFlows {
     await deps.flows.update(flow, deps.clock.nowMs(), trx);
     if (result.outcome === 'saved') {
       const info = requestInfo(request);
-      await deps.audit.record(trx, { type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
+      await deps.audit.record(trx, { type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId, ...(hookChanged.size ? { changed_by_hooks: [...hookChanged] } : {}) } });
     }
     if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.flowUi('settings', flow.id), 303);
     return engine.respondFlow(request, reply, flow);
