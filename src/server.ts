@@ -32,6 +32,7 @@ import { registerOperationalGauges } from './audit/operational-gauges.js';
 import { listenFailure } from './errors/fatal.js';
 import { registerOpenApi } from './http/openapi.js';
 import { statementCounter } from './storage/db.js';
+import { configureHooks } from './hooks/configure.js';
 
 import { KAIROS_VERSION } from './version.js';
 
@@ -114,6 +115,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   };
   for (const module of modules) Object.assign(handlers, module.flowHandlers?.(context) ?? {});
   for (const module of modules) await module.init?.({ ...context, handlers });
+  // Kratos's self-service hooks from the config, into the flows' registry (hooks/configure.ts).
+  const configuredHooks = configureHooks(engine.hooks, deps);
 
   const trustProxy = config.serve.public.trusted_proxies.length > 0 ? config.serve.public.trusted_proxies : false;
   const publicApp = Fastify({
@@ -239,6 +242,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
       await closeRateLimits();
+      await configuredHooks.close();
     },
   };
 }

@@ -7,7 +7,8 @@ import { parse as parseYaml } from 'yaml';
 import type { ErrorObject } from 'ajv';
 import { configSchema, type KairosConfig } from './schema.js';
 import { checkKratosKeys, isKratosKeyOrParent } from './kratos-keys.js';
-import { hookRefusal, placedHooks, registrationWithoutSession } from './hooks.js';
+import { hookRefusal, placedHooks } from './hooks.js';
+import { webHookConfigProblems, type WebHookConfig } from '../hooks/web-hook.js';
 import { corsOriginProblem } from './cors.js';
 import { configValidator } from './validator.js';
 import { packageFile, RUNNING_BUILT } from '../support/package-files.js';
@@ -248,7 +249,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const refusals = [
     ...kratosKeys.refusals,
     ...placedHooks(flows).map(hookRefusal).filter((m): m is string => m !== null),
-    ...registrationWithoutSession(flows),
+    ...placedHooks(flows)
+      .filter((p) => p.hook.hook === 'web_hook')
+      .flatMap((p) => webHookConfigProblems((p.hook.config ?? {}) as Partial<WebHookConfig>).map((problem) => `${p.key}.config: ${problem}`)),
     ...c.serve.public.cors.allowed_origins.map((o) => corsOriginProblem(o)).filter((m): m is string => m !== null).map((m) => `serve.public.cors.allowed_origins: ${m}`),
   ];
   if (refusals.length > 0) throw new ConfigError(`unsupported configuration:\n  - ${refusals.join('\n  - ')}`);

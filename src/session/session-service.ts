@@ -71,13 +71,14 @@ export class SessionService {
     db: Db,
     identityId: string,
     amr: AmrEntry[],
-    client: { ipAddress: string | null; userAgent: string | null },
+    /** `id`: a session id chosen beforehand (hooks that ran before the session was stored saw it). */
+    client: { ipAddress: string | null; userAgent: string | null; id?: string },
   ): Promise<{ session: Session; token: string; logoutToken: string }> {
     const now = this.clock.nowMs();
     const token = SESSION_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
     const logoutToken = LOGOUT_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
     const session: Session = {
-      id: this.random.uuid(),
+      id: client.id ?? this.random.uuid(),
       identityId,
       active: true,
       issuedAtMs: now,
