@@ -15,7 +15,7 @@ import type { RecoveryModule } from '../recovery/module.js';
 import { parseDurationMs } from '../config/duration.js';
 import { SecretCipher } from '../crypto/secret-cipher.js';
 import { TotpRepository, type TotpCredentialRow } from '../credentials/totp/repository.js';
-import { normalizeTotpCode } from '../credentials/totp/otp.js';
+import { normalizeTotpCode, timeStep } from '../credentials/totp/otp.js';
 import { DiagnosisRepository } from '../mfa/diagnosis/repository.js';
 import { diagnoseStoredCode } from '../mfa/diagnosis/totp-diagnostics.js';
 import { describeDeviceOffset, type Diagnosis } from '../mfa/diagnosis/diagnose.js';
@@ -38,6 +38,8 @@ export const CHECKLIST = {
 } as const;
 export type ChecklistItem = keyof typeof CHECKLIST;
 export const MAX_REASON = 1000;
+/** Refused future steps kept per credential (as mfa/diagnosis keeps them). */
+const REFUSED_STEPS_KEPT = 8;
 
 export class ConsoleActionError extends Error {
   constructor(
@@ -182,9 +184,27 @@ export class ConsoleServices {
       ? // A right, current code (or one already used): the console never accepts it, so tell the user it is fine.
         'That code matches your authenticator right now. Sign in again and enter the code your app shows then.'
       : hintFor({ diagnosis, issuer: row.issuer, accountName: row.accountName, parameters: row.parameters, currentIssuer }).text;
-    const summary = operatorSummary(diagnosis, row);
-    await this.record(request, operator, identity.id, 'totp.diagnose', { reason, cause: diagnosis.cause, offset_steps: diagnosis.offsetSteps, offset_seconds: diagnosis.offsetSeconds });
+    const burned = await this.burnReadOutStep(row, diagnosis, nowMs);
+    const summary = operatorSummary(diagnosis, row) + (burned ? ' The code was used up, so nobody who heard it can sign in with it.' : '');
+    await this.record(request, operator, identity.id, 'totp.diagnose', { reason, cause: diagnosis.cause, offset_steps: diagnosis.offsetSteps, offset_seconds: diagnosis.offsetSeconds, burned });
     return { diagnosis, summary, say };
+  }
+
+  /**
+   * A code read out over the phone has been heard: if it could still sign in (its step is in the accepted window and
+   * unused) its step is used up now; if it lies in the future (a device ahead), that step is refused for good, as a
+   * skew diagnosis at sign-in does. Earlier steps outside the window can never be accepted anyway.
+   */
+  private async burnReadOutStep(row: TotpCredentialRow, diagnosis: Diagnosis, nowMs: number): Promise<boolean> {
+    if (diagnosis.offsetSteps === null || (diagnosis.cause !== 'replayed' && diagnosis.cause !== 'clock_skew')) return false;
+    const window = this.deps.config.selfservice.methods.totp.config.window;
+    const currentStep = timeStep(nowMs, row.parameters.periodSeconds);
+    const step = currentStep + diagnosis.offsetSteps;
+    if (Math.abs(diagnosis.offsetSteps - (row.driftSteps ?? 0)) <= window) return this.totpRepo.consumeStep(step, row.credentialId, null);
+    if (step <= currentStep) return false;
+    const refused = [...(row.refusedSteps ?? []).filter((s) => s > currentStep - window - 1 && s !== step), step].slice(-REFUSED_STEPS_KEPT);
+    await new DiagnosisRepository(this.deps.db).saveRefusedSteps(this.deps.db, row.credentialId, refused.join(','));
+    return true;
   }
 
   async resync(request: FastifyRequest, operator: Operator, identity: Identity, code1: string, code2: string, reason: string): Promise<{ outcome: ResyncOutcome; text: string } | null> {

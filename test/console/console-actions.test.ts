@@ -65,10 +65,20 @@ describe.each(DIALECTS)('console actions (%s)', (dialect) => {
     const ok = await submitTotp(token, codeAt(user.secret, k.clock.nowMs()));
     expect(ok.session.authenticator_assurance_level).toBe('aal2');
 
+    // Code interception over the phone: a right code read out to the console is used up, so whoever heard it
+    // cannot sign in with it; the skewed code's future step is refused for good.
+    k.clock.advanceSeconds(30);
+    const heard = codeAt(user.secret, k.clock.nowMs());
+    const burned = await post(helpdesk.client, `/console/identities/${user.identityId}/diagnose`, { code: heard, reason: 'ticket 43', csrf_token: csrfOf(before.html) });
+    expect(resultText(burned.html)).toContain('The code was used up');
+    expect((await errorBody(submitTotp(await user.aal1(), heard))).status).toBe(400);
+    k.clock.advanceMs(180_000 - 60_000);
+    expect((await errorBody(submitTotp(await user.aal1(), skewed))).status).toBe(400);
+
     // The audit timeline, newest first, filtered by event type.
     const timeline = await page(helpdesk.client, `/console/identities/${user.identityId}?types=lockout.cleared&types=admin.action_performed`);
     const rows = [...timeline.html.split('data-testid="console/timeline"')[1]!.matchAll(/<td class="time">[^<]*<\/td><td>([a-z_.]+)<\/td>/g)].map((m) => m[1]);
-    expect(rows).toEqual(['admin.action_performed', 'lockout.cleared', 'admin.action_performed']);
+    expect(rows).toEqual(['admin.action_performed', 'admin.action_performed', 'lockout.cleared', 'admin.action_performed']);
   });
 
   it('resync: two consecutive codes from a drifting token record its offset (within the bound), burn both codes, and the token works again', async () => {
