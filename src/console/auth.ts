@@ -53,6 +53,11 @@ export interface Operator {
 
 export type AuthFailure = 'no_session' | 'expired' | 'kairos_session_ended' | 'not_aal2' | 'no_role' | 'inactive';
 
+/** The keyed hash the console stores for a state, hand-off code or session token (`purpose`), never the value. */
+export function consoleHash(config: Pick<Deps['config'], 'secrets'>, purpose: 'state' | 'code' | 'session', value: string): string {
+  return keyedHash(config.secrets.default[0] ?? '', `console-${purpose}:${value}`);
+}
+
 export function operatorName(identity: Identity): string {
   const traits = identity.traits as Record<string, unknown>;
   const email = traits.email;
@@ -79,8 +84,8 @@ export class ConsoleAuth {
     this.secure = consoleBase.startsWith('https:');
   }
 
-  private hash(purpose: string, value: string): string {
-    return keyedHash(this.deps.config.secrets.default[0] ?? '', `console-${purpose}:${value}`);
+  private hash(purpose: 'state' | 'code' | 'session', value: string): string {
+    return consoleHash(this.deps.config, purpose, value);
   }
 
   csrfOf(consoleSessionId: string): string {
