@@ -179,6 +179,27 @@ describe.each(DIALECTS)('console access control (%s)', (dialect) => {
     expect((await page(op.client, '/console/search')).status).toBe(401);
   });
 
+  it('console.listener: public serves the console on the public listener behind the same checks, and not on the admin one', async () => {
+    const pub = await startKairos({ dialect, config: { ...CONSOLE_CONFIG, console: { listener: 'public' } } });
+    try {
+      const op = await operator(pub, 'helpdesk');
+      const client = new BrowserClient(pub.publicUrl);
+      expect((await client.get('/console/search')).status).toBe(401);
+      expect((await fetch(`${pub.adminUrl}/console/search`)).status).toBe(404);
+      const start = await client.get('/console/sign-in');
+      const handoff = await client.request(start.headers.get('location')!, { headers: { 'x-session-token': await op.aal2() } });
+      expect(handoff.headers.get('location')!.startsWith(`${pub.publicUrl}/console/auth/callback?code=`)).toBe(true);
+      expect((await client.get(handoff.headers.get('location')!)).status).toBe(200);
+      expect((await page(client, '/console/search')).status).toBe(200);
+      await setRole(pub, op.identityId, 'auditor');
+      const target = await totpUser(pub);
+      const csrf = csrfOf((await page(client, '/console/search')).html);
+      expect((await post(client, `/console/identities/${target.identityId}/unlock`, { reason: 'r', csrf_token: csrf })).status).toBe(403);
+    } finally {
+      await pub.close();
+    }
+  });
+
   it('the console works with admin API keys configured (it authenticates its own users; the API still needs the key)', async () => {
     const keyed = await startKairos({ dialect, config: { ...CONSOLE_CONFIG, serve: { ...CONSOLE_CONFIG.serve, admin: { api_keys: ['a-long-admin-api-key-0123456789'] } } } });
     try {

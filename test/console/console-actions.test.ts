@@ -182,6 +182,25 @@ describe.each(DIALECTS)('console actions (%s)', (dialect) => {
     expect(await k.deps.sessions.listForIdentity(user.identityId, { activeOnly: true })).toHaveLength(0);
   });
 
+  it('search finds by identifier prefix, address, id and trait, and pages by keyset', async () => {
+    const tag = `srch${Date.now().toString(36)}`;
+    const made: string[] = [];
+    for (let i = 0; i < 27; i++) {
+      const response = await fetch(`${k.adminUrl}/admin/identities`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ schema_id: 'default', traits: { email: `${tag}-${String(i).padStart(2, '0')}@example.com` }, credentials: { password: { config: { password: PASSWORD } } } }) });
+      expect(response.status).toBe(201);
+      made.push((await response.json()).id);
+    }
+    const ids = (html: string) => [...html.matchAll(/href="\/console\/identities\/([0-9a-f-]{36})"/g)].map((m) => m[1]);
+    const first = await page(helpdesk.client, `/console/search?q=${tag}`);
+    expect(ids(first.html)).toEqual(made.slice(0, 25));
+    const next = /href="(\/console\/search\?[^"]*after=[^"]*)"/.exec(first.html)![1]!.replaceAll('&amp;', '&');
+    expect(ids((await page(helpdesk.client, next)).html)).toEqual(made.slice(25));
+    expect(ids((await page(helpdesk.client, `/console/search?q=${tag}-07@example.com&mode=address`)).html)).toEqual([made[7]]);
+    expect(ids((await page(helpdesk.client, `/console/search?q=${made[3]}&mode=id`)).html)).toEqual([made[3]]);
+    expect(ids((await page(helpdesk.client, `/console/search?q=${encodeURIComponent(`email=${tag}-11@example.com`)}&mode=trait`)).html)).toEqual([made[11]]);
+    expect((await page(helpdesk.client, `/console/search?q=nobody-${tag}`)).html).toContain('data-testid="console/search-empty"');
+  });
+
   it('the dashboard shows the friction report\'s numbers', async () => {
     k.clock.advanceSeconds(1);
     const dashboard = await page(helpdesk.client, '/console/dashboard?period=12w');
