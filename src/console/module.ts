@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
-import type { KairosModule, ModuleContext } from '../module.js';
+import type { KairosModule } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
 import { loadIdentities } from '../identity/repository.js';
 import { frictionReport, parseSince } from '../reports/friction.js';
@@ -141,7 +141,6 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
   }
 
   const routes = async (app: FastifyInstance) => {
-    auth ??= new ConsoleAuth(deps, engineRef!, consoleBase);
     app.get(`${ASSETS}/console.css`, (_r, reply) => {
       // The hosted UI's styles, the console's, and uPlot's (for the dashboard's charts), as one file.
       css ??= consoleCss(brand) + readFileSync(require.resolve('uplot/dist/uPlot.min.css'), 'utf8');
@@ -290,11 +289,10 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
     });
   };
 
-  let engineRef: ModuleContext['engine'] | null = null;
   return {
     name: 'console',
+    // The engine (for the hand-off's view of the Kairos session) exists once modules are initialised, before routes.
     init(context) {
-      engineRef = context.engine;
       auth = new ConsoleAuth(deps, context.engine, consoleBase);
     },
     publicRoutes(app) {

@@ -179,6 +179,34 @@ describe.each(DIALECTS)('console access control (%s)', (dialect) => {
     expect((await page(op.client, '/console/search')).status).toBe(401);
   });
 
+  it('session fixation and abandoned desks: signing out ends the console session, and so do the idle timeout and the lifespan', async () => {
+    const op = await signedIn(k, 'helpdesk');
+    const csrf = csrfOf((await page(op.client, '/console/search')).html);
+    const token = op.client.cookies.get('kairos_console_session')!;
+    const out = await post(op.client, '/console/sign-out', { csrf_token: csrf });
+    expect(out.status).toBe(200);
+    expect(out.html).toContain('data-testid="console/signed-out"');
+    op.client.cookies.set('kairos_console_session', token);
+    expect((await page(op.client, '/console/search')).status).toBe(401);
+
+    const idle = await signedIn(k, 'helpdesk');
+    k.clock.advanceMs(29 * 60_000);
+    expect((await page(idle.client, '/console/search')).status).toBe(200);
+    k.clock.advanceMs(29 * 60_000);
+    expect((await page(idle.client, '/console/search')).status).toBe(200);
+    k.clock.advanceMs(31 * 60_000);
+    const timedOut = await page(idle.client, '/console/search');
+    expect(timedOut.status).toBe(401);
+    expect(timedOut.html).toContain('Your console session has ended');
+
+    const long = await signedIn(k, 'helpdesk');
+    for (let i = 0; i < 17; i++) {
+      k.clock.advanceMs(29 * 60_000);
+      await page(long.client, '/console/search');
+    }
+    expect((await page(long.client, '/console/search')).status).toBe(401);
+  });
+
   it('console.listener: public serves the console on the public listener behind the same checks, and not on the admin one', async () => {
     const pub = await startKairos({ dialect, config: { ...CONSOLE_CONFIG, console: { listener: 'public' } } });
     try {
