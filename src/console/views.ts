@@ -195,7 +195,7 @@ export function dashboardMetrics(t: FrictionCounts): [string, string, number][] 
     ['recoveries.recovery_address', 'Recoveries by recovery address', t.recoveries.recovery_address],
     ['recoveries.helpdesk', 'Recoveries by the helpdesk', t.recoveries.helpdesk],
     ['mfa_resets.requested', 'MFA resets requested', t.mfa_resets.requested],
-    ['helpdesk_actions.total', 'Helpdesk actions', Object.entries(t.helpdesk_actions).filter(([k]) => !k.startsWith('console.')).reduce((a, [, v]) => a + v, 0)],
+    ['helpdesk_actions.total', 'Helpdesk actions', Object.values(t.helpdesk_actions).reduce((a, v) => a + v, 0)],
     ['rejected_codes.total', 'Rejected codes', Object.values(t.rejected_codes).reduce((a, b) => a + b, 0)],
   ];
 }
@@ -223,7 +223,7 @@ export function dashboardPage(input: { report: FrictionReport; period: string; p
     .map(([key, label, value]) => `<div class="card"><p class="stat" data-testid="console/metric/${key}">${value}</p><p class="stat-label">${e(label)}</p></div>`)
     .join('');
   const causes = Object.entries(report.totals.rejected_codes).sort(([, a], [, b]) => b - a);
-  const actions = Object.entries(report.totals.helpdesk_actions).filter(([k]) => !k.startsWith('console.')).sort(([, a], [, b]) => b - a);
+  const actions = Object.entries(report.totals.helpdesk_actions).sort(([, a], [, b]) => b - a);
   const listTable = (title: string, rows: [string, string | number][], testid: string) =>
     `<section class="card"><h2>${e(title)}</h2>${rows.length ? `<table data-testid="${testid}"><tbody>${rows.map(([k, v]) => `<tr><th scope="row">${e(k)}</th><td class="num">${e(v)}</td></tr>`).join('')}</tbody></table>` : '<p class="muted">none</p>'}</section>`;
   const who = (ids: string[], testid: string, title: string, extra?: (id: string) => string) =>

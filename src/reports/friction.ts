@@ -18,7 +18,8 @@
  *   by an emailed code), `helpdesk` (`recovery.completed` with an admin-issued code or link, or an MFA reset
  *   completed by an operator);
  * - MFA resets: requested, completed by how (`password`, `delay`, `admin`), cancelled;
- * - helpdesk actions: `admin.action_performed` by `details.action` (admin API and console);
+ * - helpdesk actions: `admin.action_performed` by `details.action` (admin API and console; not the console's own
+ *   `console.sign_in`/`console.sign_out`);
  * - rejected-code causes: `second_factor.rejected` by `details.cause`.
  * `current` is the state at `nowMs`: identities down to their last recovery codes and identities locked or delayed
  * (with ids, so the console can link to them).
@@ -319,7 +320,8 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
         r.mfa_resets.cancelled++;
         break;
       case 'admin.action_performed':
-        inc(r.helpdesk_actions, String(d.action ?? 'unknown'));
+        // Operators signing in and out of the console are not actions on anyone's account.
+        if (!String(d.action ?? '').startsWith('console.')) inc(r.helpdesk_actions, String(d.action ?? 'unknown'));
         break;
       case 'second_factor.rejected':
         inc(r.rejected_codes, String(d.cause ?? 'unknown'));
