@@ -2,12 +2,16 @@
 import type { Identity } from '../identity/identity.js';
 import { weekOf, WEEK_MS, type FrictionReport, type FrictionCounts } from '../reports/friction.js';
 import { can, type Permission } from './roles.js';
+import { deviceName } from '../ui/hosted/settings.js';
+import { translator } from '../ui/i18n/catalogue.js';
 import { CHECKLIST, type IdentityView } from './services.js';
 import type { SearchHit, SearchMode } from './search.js';
 import type { ConsoleApprovalRow } from './store.js';
 import { CONSOLE_PREFIX, csrfField, escapeHtml as e, iso, messageBox, reasonField, type ConsoleShell } from './layout.js';
 
 const P = CONSOLE_PREFIX;
+/** The console speaks English (operators' tool); device names come from the hosted UI's catalogue. */
+const EN = translator('en');
 
 export interface Flash {
   kind: 'error' | 'info' | 'success';
@@ -93,7 +97,7 @@ export function identityPage(input: {
     .map((f) => `<tr><th scope="row">${e(f.type)}</th><td>${iso(f.createdAtMs)}</td><td>${iso(f.lastUsedMs)}</td><td class="hide-sm">${e(f.detail)}</td></tr>`)
     .join('');
   const sessions = view.sessions
-    .map((s) => `<tr><td>${e(s.aal)}</td><td>${e((s.userAgent ?? 'unknown device').slice(0, 80))}</td><td class="hide-sm">${e(s.ipAddress ?? '')}</td><td>${iso(s.lastActivityMs)}</td><td>${iso(s.expiresAtMs)}</td></tr>`)
+    .map((s) => `<tr><td>${e(s.aal)}</td><td title="${e((s.userAgent ?? '').slice(0, 300))}">${e(deviceName(EN, s.userAgent))}</td><td class="hide-sm">${e(s.ipAddress ?? '')}</td><td>${iso(s.lastActivityMs)}</td><td>${iso(s.expiresAtMs)}</td></tr>`)
     .join('');
   const resets = view.pendingResets.map((r) => `<li>requested ${iso(r.createdAtMs)}; completes when the user recovers after ${iso(r.notBeforeMs)}</li>`).join('');
   const approvals = view.approvals.map((a) => `<li>${e(a.action)} requested ${iso(a.created_at)} — <a href="${P}/approvals">waiting for a second operator</a></li>`).join('');
