@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
-import type { KairosModule } from '../module.js';
+import type { KairosModule, ModuleContext } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
 import { loadIdentities } from '../identity/repository.js';
 import { frictionReport, parseSince } from '../reports/friction.js';
@@ -17,7 +17,7 @@ import { DiagnosisRepository } from '../mfa/diagnosis/repository.js';
 import { PopulationDriftEstimator } from '../mfa/clock/population-drift.js';
 import { populationDetails } from '../mfa/diagnosis/totp-diagnostics.js';
 import { ConsoleAuth, HANDOFF_PATH, type Operator } from './auth.js';
-import { can, type Permission } from './roles.js';
+import { can, consoleRolesOf, type Permission } from './roles.js';
 import { ConsoleActionError, ConsoleServices, CHECKLIST, MAX_REASON, type ChecklistItem } from './services.js';
 import { searchIdentities, SEARCH_MODES, type SearchMode } from './search.js';
 import { ASSETS, CONSOLE_PREFIX, consoleCss, consolePage, type ConsoleShell } from './layout.js';
@@ -56,7 +56,10 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
   async function operatorFor(request: FastifyRequest, reply: FastifyReply, permission: Permission): Promise<Operator | null> {
     const result = await auth!.authenticate(request);
     if (typeof result === 'string') {
-      if (result === 'no_role' || result === 'inactive') {
+      // Signed in to Kairos (its session cookie reaches this listener on the same host) as an identity without a
+      // console role: that is a refusal, not a sign-in prompt.
+      const kairos = result === 'no_session' && engine ? await engine.currentSession(request) : null;
+      if (result === 'no_role' || result === 'inactive' || (kairos && consoleRolesOf(kairos.identity).length === 0)) {
         html(reply, 403, 'Not allowed', shellOf(null), errorPage(403, 'Your account has no console role (helpdesk, admin or auditor).'));
         return null;
       }
@@ -289,10 +292,12 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
     });
   };
 
+  let engine: ModuleContext['engine'] | null = null;
   return {
     name: 'console',
     // The engine (for the hand-off's view of the Kairos session) exists once modules are initialised, before routes.
     init(context) {
+      engine = context.engine;
       auth = new ConsoleAuth(deps, context.engine, consoleBase);
     },
     publicRoutes(app) {

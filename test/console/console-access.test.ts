@@ -69,8 +69,13 @@ describe.each(DIALECTS)('console access control (%s)', (dialect) => {
 
   it('an identity without a console role cannot sign in, and loses every page and action when its role is removed', async () => {
     const nobody = await operator(k, null);
-    const { callback } = await consoleSignIn(k, await nobody.aal2());
+    const { client: nobodyClient, callback } = await consoleSignIn(k, await nobody.aal2());
     expect(callback.status).toBe(403);
+    // Still signed in to Kairos (its session cookie reaches the console's host): 403 everywhere, not a sign-in prompt.
+    nobodyClient.cookies.set('ory_kratos_session', await nobody.aal2());
+    const someone = await totpUser(k);
+    for (const path of PAGES(someone.identityId)) expect((await page(nobodyClient, path)).status, path).toBe(403);
+    for (const [path, form] of ACTIONS(someone.identityId)) expect((await post(nobodyClient, path, { ...form, reason: 'r' })).status, path).toBe(403);
     const target = await totpUser(k);
     const op = await signedIn(k, 'admin');
     const csrf = csrfOf((await page(op.client, '/console/search')).html);

@@ -258,9 +258,16 @@ describe.each(DIALECTS)('operator console in Chromium (%s)', (dialect) => {
     await nobody.page.waitForURL(/\/console\/auth\/callback/);
     expect(await nobody.page.getByTestId('console/sign-in-error').textContent()).toContain('no console role');
     await shot(nobody.page, nobody, '10-no-role');
+    // Signed in to Kairos without a console role: every page and action is refused by the server (403).
     for (const path of ['/console/search', `/console/identities/${people.locked!.id}`, '/console/dashboard', '/console/approvals', '/console/configuration']) {
-      expect((await nobody.page.request.get(`${k.adminUrl}${path}`)).status(), path).toBe(401);
+      expect((await nobody.page.request.get(`${k.adminUrl}${path}`)).status(), path).toBe(403);
     }
+    for (const path of ['unlock', 'sessions/revoke', 'mfa-reset', 'recovery', 'diagnose', 'resync', 'deactivate']) {
+      const refused = await nobody.page.request.post(`${k.adminUrl}/console/identities/${people.locked!.id}/${path}`, { form: { reason: 'no role', checklist: 'callback', code: '123456' }, headers: { origin: k.adminUrl } });
+      expect(refused.status(), path).toBe(403);
+    }
+    await nobody.page.goto(`${k.adminUrl}/console/dashboard`);
+    expect(await nobody.page.getByTestId('console/error').textContent()).toContain('no console role');
   });
 
   it('the dashboard charts the friction report, with the same numbers; the configuration page shows what is in force', async () => {
