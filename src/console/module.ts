@@ -180,7 +180,10 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
       const q = str(query.q).slice(0, 256);
       const mode = (SEARCH_MODES as string[]).includes(str(query.mode)) ? (str(query.mode) as SearchMode) : 'any';
       const after = str(query.after).slice(0, 512) || null;
-      const types = [...new Set(['password', 'code', 'webauthn', 'passkey', ...deps.secondFactorTypes])];
+      // Identifiers people type: the password's and the email code's (TOTP and recovery codes are identified by the
+      // identity id, which the id search covers; security keys by their user handle).
+      const methods = deps.config.selfservice.methods;
+      const types = [...(methods.password.enabled ? ['password'] : []), ...(methods.code.enabled || methods.code.mfa_enabled ? ['code'] : []), ...(methods.passkey.enabled ? ['passkey'] : [])];
       const page = await searchIdentities(deps.db, { q, mode, after, credentialTypes: types });
       const identities = new Map((await loadIdentities(deps.db, [...new Set(page.hits.map((h) => h.identityId))])).map((i) => [i.id, i]));
       const hits = page.hits.map((h) => ({ ...h, identity: identities.get(h.identityId) ?? null }));
