@@ -12,7 +12,7 @@ import { globalMessages, secretOf } from '../support/flows.js';
 import { describeWithTool } from '../support/external-tool.js';
 import { oathtoolCode } from '../support/oathtool.js';
 import { confirmRecoveryCodes } from '../support/enroll.js';
-import { decodeBase32, encodeBase32, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { decodeBase32, encodeBase32, type TotpParameters } from '../../src/otp/otp.js';
 import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
 import { previousTotpSecretsSource, rotateAllSecrets } from '../../src/crypto/rotation.js';

@@ -8,7 +8,7 @@ import type { Db } from '../../identity/repository.js';
 import type { KairosModule, ModuleContext } from '../../module.js';
 import type { RecoveryCodesAtEnrollment } from '../totp/strategy.js';
 import { errors, HttpError } from '../../errors/http-error.js';
-import { escapeHtml } from '../../ui/hosted/pages.js';
+import { escapeHtml } from '../../support/html.js';
 import { hashCode, normalizeCode } from './codes.js';
 import { LOOKUP_SECRET, LookupSecretStrategy, type TotpEnrollmentPort } from './strategy.js';
 import { lookupMsg } from './messages.js';

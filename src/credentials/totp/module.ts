@@ -4,7 +4,7 @@ import type { CredentialAdapter } from '../../identity/credential-adapters.js';
 import type { Credential, Identity } from '../../identity/identity.js';
 import type { Db } from '../../identity/repository.js';
 import type { KairosModule } from '../../module.js';
-import { buildOtpauthUrl, parseOtpauthUrl } from './otp.js';
+import { buildOtpauthUrl, parseOtpauthUrl } from './otpauth-url.js';
 import { TotpRepository } from './repository.js';
 import { TOTP, TotpStrategy } from './strategy.js';
 import { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';

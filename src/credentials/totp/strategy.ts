@@ -20,16 +20,16 @@ import type { Db } from '../../storage/db.js';
 import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
 import { refusalMessage } from '../../mfa/attempts/messages.js';
 import {
-  buildOtpauthUrl,
   encodeBase32,
   generateTotpSecret,
   matchTotpCode,
   normalizeTotpCode,
-  renderQrPngDataUri,
   type TotpAlgorithm,
   type TotpMatch,
   type TotpParameters,
-} from './otp.js';
+} from '../../otp/otp.js';
+import { buildOtpauthUrl } from './otpauth-url.js';
+import { renderQrPngDataUri } from './qr-code.js';
 import { TotpRepository, totpCredentialFact, totpRowFromFact, type TotpCredentialRow } from './repository.js';
 import type { SessionFact } from '../../session/session-service.js';
 import type { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';

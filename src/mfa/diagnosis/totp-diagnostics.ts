@@ -12,7 +12,7 @@ import type { Deps } from '../../deps.js';
 import type { SecretCipher } from '../../crypto/secret-cipher.js';
 import type { Db } from '../../identity/repository.js';
 import { parseDurationMs } from '../../config/duration.js';
-import { timeStep } from '../../credentials/totp/otp.js';
+import { timeStep } from '../../otp/otp.js';
 import type { TotpCredentialRow } from '../../credentials/totp/repository.js';
 import type { UiText } from '../../ui/messages.js';
 import { PopulationDriftEstimator, type PopulationDriftEstimate } from '../clock/population-drift.js';

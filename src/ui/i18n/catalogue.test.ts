@@ -5,7 +5,7 @@ import { en } from './en.js';
 import { KAIROS_ERROR_RANGE, KAIROS_INFO_RANGE, msg, hostedUiMsg, type UiText } from '../messages.js';
 import { lookupMsg } from '../../credentials/lookup-secret/messages.js';
 import { codeMsg } from '../../credentials/code/messages.js';
-import { recoveryMsg } from '../../recovery/messages.js';
+import { recoveryMsg } from '../../flows/recovery/messages.js';
 import { lockoutMessages } from '../../mfa/attempts/messages.js';
 import { hintFor } from '../../mfa/diagnosis/messages.js';
 

@@ -2,7 +2,7 @@
  * Recovery's own messages. Kratos's ids where Kratos has one (4060004); Kairos's own in this module's ranges:
  * info 1900400–1900499, errors 4900400–4900499. Never reuse an id.
  */
-import { kairosInfo, kairosWarning, type UiText } from '../ui/messages.js';
+import { kairosInfo, kairosWarning, type UiText } from '../../ui/messages.js';
 
 const hours = (ms: number) => Math.round((ms / 3_600_000) * 10) / 10;
 
