@@ -9,7 +9,7 @@ import { cryptoRandom, type Random } from './support/random.js';
 import { IdentitySchemas } from './identity/schemas.js';
 import { IdentityService } from './identity/identity-service.js';
 import { SessionService } from './session/session-service.js';
-import { FlowRepository } from './flows/flow.js';
+import { FlowRepository } from './storage/flow-repository.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Metrics } from './audit/metrics.js';
 import { Urls } from './urls.js';

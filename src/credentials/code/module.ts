@@ -3,7 +3,8 @@
  * after registration for every unverified `verification.via: email` address, the emailed verification link, and
  * the settings group for secondary recovery addresses. The recovery flow reuses `deps.oneTimeCodes`.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FlowRequest } from '../../flows/request.js';
+import { flowRequestOf } from '../../http/request.js';
 import type { Deps } from '../../deps.js';
 import type { KairosModule } from '../../module.js';
 import { HttpError } from '../../errors/http-error.js';
@@ -34,7 +35,7 @@ export function codeModule(deps: Deps): KairosModule {
        * after a settings change adds one); `show_verification_ui` tells the client which flow to show. A failure
        * to send never undoes the registration or the change: the user can ask for a code in the verification flow.
        */
-      const sendCodes = async (input: { flow: Flow; identity: Identity; request: FastifyRequest; isNew: (address: VerifiableAddress) => boolean }) => {
+      const sendCodes = async (input: { flow: Flow; identity: Identity; request: FlowRequest; isNew: (address: VerifiableAddress) => boolean }) => {
         const continueWith: Record<string, unknown>[] = [];
         if (!flows) return continueWith;
         for (const address of input.identity.verifiableAddresses) {
@@ -64,7 +65,8 @@ export function codeModule(deps: Deps): KairosModule {
     },
     publicRoutes(app, { engine }) {
       // The link in the email: GET /self-service/verification?flow=…&code=… submits the code (Kratos does the same).
-      app.get('/self-service/verification', async (request: FastifyRequest, reply) => {
+      app.get('/self-service/verification', async (fastifyRequest, reply) => {
+        const request = flowRequestOf(fastifyRequest);
         const query = request.query as Record<string, unknown>;
         let flow = null;
         try {

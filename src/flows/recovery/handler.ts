@@ -11,14 +11,13 @@
  * no new guesses) and the per-IP limit on every flow submission (server.ts). Admin-issued codes and links are
  * recovery/codes.ts (no address; issued by an actor).
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
-import { isJsonRequest, requestInfo } from '../../http/request.js';
+import { isJsonRequest, requestInfo, type FlowHandlers, type FlowReply, type FlowRequest } from '../request.js';
 import { msg } from '../../ui/messages.js';
 import { inputNode, type UiNode } from '../../ui/nodes.js';
+import type { Db } from '../../storage/db.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
-import type { FlowHandlers } from '../../http/public/self-service.js';
 import type { SettingsFlows } from '../settings/handler.js';
 import type { Identity } from '../../identity/identity.js';
 import type { AmrEntry } from '../../session/session.js';
@@ -83,15 +82,15 @@ export class RecoveryFlows implements FlowHandlers {
     return this.engine.deps;
   }
 
-  newEmailFlow(type: FlowType, request: FastifyRequest, returnTo: string | null): Flow {
-    const flow = this.engine.newFlow('recovery', type, request, { returnTo });
+  newEmailFlow(type: FlowType, request: FlowRequest, returnTo: string | null): Flow {
+    const flow = this.engine.newFlow('recovery', type, request.url, { returnTo });
     flow.active = 'code';
     flow.ui.nodes = sortNodes('recovery', emailNodes());
     return flow;
   }
 
   /** GET /self-service/recovery/{browser,api} */
-  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+  async init(request: FlowRequest, reply: FlowReply, type: FlowType): Promise<FlowReply> {
     const engine = this.engine;
     return engine.runInit(request, reply, type, async () => {
       const returnTo = engine.returnToOf(request);
@@ -103,56 +102,26 @@ export class RecoveryFlows implements FlowHandlers {
   }
 
   /** POST /self-service/recovery?flow= */
-  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     const engine = this.engine;
     // The step's transaction (`trx`) is joined by every query below (storage/unit-of-work.ts); recovery's own services
     // do not take it explicitly yet.
     return engine.runSubmit('recovery', request, reply, async (trx, flow, body) => {
       if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, this.newEmailFlow(flow.type, request, flow.returnTo), trx);
       if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
-      if (flow.internal.step === 'mfa_reset') return await this.submitPassword(request, reply, flow, body);
+      if (flow.internal.step === 'mfa_reset') return await this.submitPassword(trx, request, reply, flow, body);
       if (body.method !== 'code') throw FlowValidationError.global(msg.recoveryNoStrategy());
       const code = str(body.code);
       const email = str(body.email);
-      if (code && flow.state === 'sent_email') return await this.verifyCode(request, reply, flow, code.trim());
-      if (email) return await this.sendCode(request, reply, flow, email);
+      if (code && flow.state === 'sent_email') return await this.verifyCode(trx, request, reply, flow, code.trim());
+      if (email) return await this.sendCode(trx, request, reply, flow, email);
       if (flow.state === 'sent_email') throw FlowValidationError.field('code', msg.required('code'));
       throw FlowValidationError.field('email', msg.required('email'));
     });
   }
 
-  /**
-   * The identity whose verified recovery address this is, or null: a trait address marked `recovery.via: email`
-   * that is also a verified address, or a secondary recovery address (settings) once verified; the identity must be
-   * active. Two queries whatever the answer, so the lookup costs a known and an unknown address the same.
-   */
-  private async recoveryTarget(email: string): Promise<{ identityId: string; address: string } | null> {
-    const primary = await this.deps.db
-      .selectFrom('identity_recovery_addresses as r')
-      .innerJoin('identity_verifiable_addresses as v', (join) => join.onRef('v.identity_id', '=', 'r.identity_id').onRef('v.value', '=', 'r.value'))
-      .innerJoin('identities as i', 'i.id', 'r.identity_id')
-      .select(['r.identity_id', 'r.value'])
-      .where('r.value', '=', email)
-      .where('r.via', '=', 'email')
-      .where('v.verified', '=', 1)
-      .where('i.state', '=', 'active')
-      .limit(1)
-      .executeTakeFirst();
-    const secondary = await this.deps.db
-      .selectFrom('identity_secondary_recovery_addresses as s')
-      .innerJoin('identities as i', 'i.id', 's.identity_id')
-      .select(['s.identity_id', 's.value'])
-      .where('s.verified_value', '=', email)
-      .where('s.via', '=', 'email')
-      .where('s.verified', '=', 1)
-      .where('i.state', '=', 'active')
-      .executeTakeFirst();
-    const row = primary ?? secondary;
-    return row ? { identityId: row.identity_id, address: row.value } : null;
-  }
-
   /** Sends a code if the address is a verified recovery address; answers the same either way (no enumeration). */
-  private async sendCode(request: FastifyRequest, reply: FastifyReply, flow: Flow, rawEmail: string): Promise<FastifyReply> {
+  private async sendCode(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, rawEmail: string): Promise<FlowReply> {
     const { deps } = this;
     const email = rawEmail.trim().toLowerCase();
     if (email.length > 320 || !/^[^@\s]+@[^@\s]+$/.test(email)) {
@@ -161,12 +130,12 @@ export class RecoveryFlows implements FlowHandlers {
     if (flow.internal.admin_issued) throw FlowValidationError.global(msg.recoveryNoStrategy());
     const info = requestInfo(request);
     const now = deps.clock.nowMs();
-    const target = await this.recoveryTarget(email);
+    const target = await deps.recoveryAddresses.findRecoveryTarget(email, trx);
     let cause: string | null = target ? null : 'no_verified_recovery_address';
     const lifespanMs = parseDurationMs(deps.config.selfservice.methods.code.config.lifespan);
     const expiresAtMs = Math.min(now + lifespanMs, flow.expiresAtMs);
     try {
-      await deps.identities.inTransaction(deps.db, async (trx) => {
+      await deps.identities.inTransaction(trx, async (trx) => {
         // Quotas per address and per client, with a reserve the owner's own request draws on (one-time-codes.ts).
         // An unknown address goes through the same issue (its code names no identity: never mailed, never accepted,
         // revoked below), so the two answers cost the same work (issue 14, finding 1).
@@ -186,7 +155,7 @@ export class RecoveryFlows implements FlowHandlers {
     if (cause) {
       // Nothing is mailed; an earlier code of this flow stops working, exactly as when a code is resent.
       await deps.oneTimeCodes.revokeFlow(flow.id, RECOVERY_CODE_PURPOSE);
-      await deps.audit.record(deps.db, { type: 'recovery.requested', identityId: target?.identityId ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause } });
+      await deps.audit.record(trx, { type: 'recovery.requested', identityId: target?.identityId ?? null, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: false, cause } });
     }
     flow.state = 'sent_email';
     flow.ui.nodes = sortNodes('recovery', codeNodes(email));
@@ -195,22 +164,22 @@ export class RecoveryFlows implements FlowHandlers {
     return this.engine.show(request, reply, flow);
   }
 
-  private async verifyCode(request: FastifyRequest, reply: FastifyReply, flow: Flow, code: string): Promise<FastifyReply> {
+  private async verifyCode(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, code: string): Promise<FlowReply> {
     // The slot is taken before the code is looked at, so concurrent guesses cannot race past the budget.
     const taken = await this.deps.flows.recordFailedAttempt(flow.id, MAX_CODE_SUBMISSIONS);
     if (taken === null) throw FlowValidationError.global(recoveryMsg.tooManyAttempts());
     if (flow.internal.admin_issued) {
       const used = await this.codes.consume(flow.id, 'code', code);
       if (!used) throw FlowValidationError.global(msg.recoveryCodeInvalid());
-      return this.proven(request, reply, flow, used.identityId, 'code', used.issuedBy);
+      return this.proven(trx, request, reply, flow, used.identityId, 'code', used.issuedBy);
     }
     const check = await this.deps.oneTimeCodes.verify({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, code });
     if (!check.ok || !check.code.identityId) throw FlowValidationError.global(msg.recoveryCodeInvalid());
-    return this.proven(request, reply, flow, check.code.identityId, 'code', 'self');
+    return this.proven(trx, request, reply, flow, check.code.identityId, 'code', 'self');
   }
 
   /** GET /self-service/recovery?flow=&token=: an admin recovery link. */
-  async followLink(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async followLink(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     const engine = this.engine;
     const q = request.query as Record<string, unknown>;
     let flow: Flow | null = null;
@@ -233,27 +202,27 @@ export class RecoveryFlows implements FlowHandlers {
         engine.csrf.ensure(request, reply);
         return engine.redirectToUi(reply, replacement);
       }
-      return await this.proven(request, reply, flow, used.identityId, 'link', used.issuedBy);
+      return await this.deps.storage.transaction((trx) => this.proven(trx, request, reply, flow!, used.identityId, 'link', used.issuedBy));
     } catch (err) {
       return engine.fail(request, reply, flow, err);
     }
   }
 
   /** The mailbox (or an admin link) is proven for this identity: plain recovery, or the MFA reset step. */
-  private async proven(request: FastifyRequest, reply: FastifyReply, flow: Flow, identityId: string, method: 'code' | 'link', issuedBy: string): Promise<FastifyReply> {
+  private async proven(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, identityId: string, method: 'code' | 'link', issuedBy: string): Promise<FlowReply> {
     const { deps } = this;
     const info = requestInfo(request);
     const identity = await deps.identities.get(identityId);
     if (!identity || identity.state !== 'active') throw FlowValidationError.global(msg.accountDisabled());
     const amr: AmrEntry = { method: AMR_METHOD[method], aal: 'aal1', completedAtMs: deps.clock.nowMs() };
-    if (!deps.identities.hasSecondFactor(identity)) return this.finish(request, reply, flow, identity, [amr], { method, issued_by: issuedBy, mfa: 'none' });
+    if (!deps.identities.hasSecondFactor(identity)) return this.finish(trx, request, reply, flow, identity, [amr], { method, issued_by: issuedBy, mfa: 'none' });
 
     // Recovery by email alone does not remove the second factor: complete a due reset, or open (or show) one.
     const pending = await this.resets.pending(identity.id);
     if (pending && this.resets.isDue(pending)) {
       if (await this.resets.complete(pending, identity, { via: 'delay', flowId: flow.id, request: info, actor: 'self' })) {
         const after = (await deps.identities.get(identity.id))!;
-        return this.finish(request, reply, flow, after, [amr], { method, issued_by: issuedBy, mfa: 'reset_after_delay' }, [recoveryMsg.enrollAgain()]);
+        return this.finish(trx, request, reply, flow, after, [amr], { method, issued_by: issuedBy, mfa: 'reset_after_delay' }, [recoveryMsg.enrollAgain()]);
       }
     }
     const { request: reset } = await this.resets.open(identity, { flowId: flow.id, request: info, actor: 'self' });
@@ -266,13 +235,13 @@ export class RecoveryFlows implements FlowHandlers {
   }
 
   /** The MFA reset step: the password completes the reset at once. */
-  private async submitPassword(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: Record<string, unknown>): Promise<FastifyReply> {
+  private async submitPassword(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: Record<string, unknown>): Promise<FlowReply> {
     const { deps } = this;
     const info = requestInfo(request);
     if (body.method !== 'password') throw FlowValidationError.global(msg.recoveryNoStrategy());
     const identity = flow.identityId ? await deps.identities.get(flow.identityId) : null;
     if (!identity || identity.state !== 'active') throw FlowValidationError.global(msg.accountDisabled());
-    const reset = await deps.db.selectFrom('mfa_reset_requests').selectAll().where('id', '=', String(flow.internal.mfa_reset_id)).executeTakeFirst();
+    const reset = await this.resets.get(String(flow.internal.mfa_reset_id));
     if (!reset || reset.status !== 'pending') throw FlowValidationError.global(recoveryMsg.mfaResetCancelled());
     const taken = await deps.flows.recordFailedAttempt(flow.id, MAX_CODE_SUBMISSIONS + MAX_PASSWORD_SUBMISSIONS);
     if (taken === null) throw FlowValidationError.global(recoveryMsg.tooManyAttempts());
@@ -294,7 +263,7 @@ export class RecoveryFlows implements FlowHandlers {
       { method: 'password', aal: 'aal1', completedAtMs: now },
     ];
     const after = (await deps.identities.get(identity.id))!;
-    return this.finish(request, reply, flow, after, amr, { method, issued_by: String(flow.internal.issued_by ?? 'self'), mfa: 'reset_with_password' }, [recoveryMsg.enrollAgain()]);
+    return this.finish(trx, request, reply, flow, after, amr, { method, issued_by: String(flow.internal.issued_by ?? 'self'), mfa: 'reset_with_password' }, [recoveryMsg.enrollAgain()]);
   }
 
   /**
@@ -303,19 +272,20 @@ export class RecoveryFlows implements FlowHandlers {
    * with `continue_with` set_ory_session_token + show_settings_ui).
    */
   private async finish(
-    request: FastifyRequest,
-    reply: FastifyReply,
+    trx: Db,
+    request: FlowRequest,
+    reply: FlowReply,
     flow: Flow,
     identity: Identity,
     amr: AmrEntry[],
     details: Record<string, unknown>,
     settingsMessages: import('../../ui/messages.js').UiText[] = [],
-  ): Promise<FastifyReply> {
+  ): Promise<FlowReply> {
     const { deps, engine } = this;
     const info = requestInfo(request);
     const revoked = await deps.sessions.revokeAllForIdentity(identity.id);
-    const { session, token } = await deps.sessions.create(deps.db, identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
-    const settings = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
+    const { session, token } = await deps.sessions.create(trx, identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
+    const settings = engine.newFlow('settings', flow.type, request.url, { returnTo: flow.returnTo });
     settings.requestUrl = deps.urls.browserInit('settings');
     settings.identityId = identity.id;
     settings.sessionId = session.id;
@@ -331,7 +301,7 @@ export class RecoveryFlows implements FlowHandlers {
     delete flow.ui.messages;
     flow.internal = { ...flow.internal, continue_with: [{ action: 'show_settings_ui', flow: { id: settings.id, url: settingsUrl } }] };
     await deps.flows.update(flow, deps.clock.nowMs());
-    await deps.audit.record(deps.db, { type: 'recovery.completed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { ...details, revoked_sessions: revoked } });
+    await deps.audit.record(trx, { type: 'recovery.completed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { ...details, revoked_sessions: revoked } });
 
     if (flow.type === 'browser') {
       setSessionCookie(engine, reply, token, session);

@@ -1,10 +1,9 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { DuplicateIdentifierError } from '../../identity/identity-service.js';
 import { flattenTraits } from '../../identity/trait-nodes.js';
 import { hasAfterHook } from '../../config/hooks.js';
 import { sessionToJson } from '../../session/session.js';
-import { isJsonRequest, requestInfo } from '../../http/request.js';
+import { isJsonRequest, requestInfo, type FlowReply, type FlowRequest } from '../request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type RegistrationResult, type SubmittedBody } from '../strategy.js';
@@ -12,7 +11,7 @@ import type { Db } from '../../storage/db.js';
 import { setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
 
 /** Hooks other modules add after a registration is stored (e.g. sending the verification code). */
-export type AfterRegistrationHook = (input: { trx: Db; flow: Flow; identityId: string; request: FastifyRequest }) => Promise<Record<string, unknown>[] | void>;
+export type AfterRegistrationHook = (input: { trx: Db; flow: Flow; identityId: string; request: FlowRequest }) => Promise<Record<string, unknown>[] | void>;
 
 /**
  * Registration (Kratos `selfservice/flow/registration`). Kairos always issues a session after registration
@@ -30,29 +29,29 @@ export class RegistrationFlows {
     flow.ui.nodes = sortNodes('registration', nodes);
   }
 
-  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+  async init(request: FlowRequest, reply: FlowReply, type: FlowType): Promise<FlowReply> {
     const engine = this.engine;
     return engine.runInit(request, reply, type, async () => {
       if (!engine.deps.config.selfservice.flows.registration.enabled) throw errors.flowDisabled('registration');
       const returnTo = engine.returnToOf(request);
       if (await engine.currentSession(request)) return engine.alreadySignedIn(request, reply, type, returnTo);
-      const flow = engine.newFlow('registration', type, request, { returnTo });
+      const flow = engine.newFlow('registration', type, request.url, { returnTo });
       await this.render(flow);
       await engine.deps.flows.insert(flow);
       return flow;
     });
   }
 
-  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     const { strategies } = this.engine;
     return this.engine.runSubmit('registration', request, reply, (trx, flow, body, prepared) => this.attempt(trx, request, reply, flow, body, prepared), strategies.registration);
   }
 
-  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FastifyReply> {
+  private async attempt(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     if (engine.isExpired(flow)) {
-      const replacement = engine.newFlow('registration', flow.type, request, { returnTo: flow.returnTo });
+      const replacement = engine.newFlow('registration', flow.type, request.url, { returnTo: flow.returnTo });
       await this.render(replacement);
       return engine.replaceExpired(request, reply, flow, replacement, trx);
     }

@@ -1,7 +1,6 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { parseDurationMs } from '../../config/duration.js';
-import { isJsonRequest, requestInfo } from '../../http/request.js';
+import { isJsonRequest, requestInfo, type FlowReply, type FlowRequest } from '../request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type SettingsResult, type SubmittedBody } from '../strategy.js';
@@ -13,7 +12,7 @@ import type { Db } from '../../storage/db.js';
  * Hooks other modules add after settings are saved (e.g. a verification code for an address added in this request,
  * i.e. created at or after `sinceMs`); they return `continue_with` items.
  */
-export type AfterSettingsHook = (input: { trx: Db; flow: Flow; identity: Identity; sinceMs: number; request: FastifyRequest }) => Promise<Record<string, unknown>[] | void>;
+export type AfterSettingsHook = (input: { trx: Db; flow: Flow; identity: Identity; sinceMs: number; request: FlowRequest }) => Promise<Record<string, unknown>[] | void>;
 
 /** Settings (Kratos `selfservice/flow/settings`): needs a session, its AAL, and a privileged session to change credentials. */
 export class SettingsFlows {
@@ -28,7 +27,7 @@ export class SettingsFlows {
   }
 
   /** A session whose AAL satisfies `selfservice.flows.settings.required_aal`, or the Kratos error. */
-  private async requireSession(request: FastifyRequest, returnTo: string, db: Db = this.engine.deps.db): Promise<CurrentSession> {
+  private async requireSession(request: FlowRequest, returnTo: string, db?: Db): Promise<CurrentSession> {
     const { deps } = this.engine;
     const current = await this.engine.currentSession(request, db);
     if (!current) {
@@ -42,14 +41,14 @@ export class SettingsFlows {
     return current;
   }
 
-  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+  async init(request: FlowRequest, reply: FlowReply, type: FlowType): Promise<FlowReply> {
     const engine = this.engine;
     // A browser without a session goes to login first: the error carries `redirect_browser_to`, which sendError
     // follows for browsers (JSON clients get the 401).
     return engine.runInit(request, reply, type, async () => {
       const returnTo = engine.returnToOf(request);
       const current = await this.requireSession(request, engine.deps.urls.public(request.url));
-      const flow = engine.newFlow('settings', type, request, { returnTo });
+      const flow = engine.newFlow('settings', type, request.url, { returnTo });
       flow.identityId = current.identity.id;
       flow.sessionId = current.session.id;
       await this.render(flow, current);
@@ -59,22 +58,22 @@ export class SettingsFlows {
   }
 
   /** GET /self-service/settings/flows?id=: only the flow's own identity may read it. */
-  async fetchCheck(request: FastifyRequest, flow: Flow): Promise<void> {
+  async fetchCheck(request: FlowRequest, flow: Flow): Promise<void> {
     const current = await this.requireSession(request, this.engine.deps.urls.flowUi('settings', flow.id));
     if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
   }
 
-  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     return this.engine.runSubmit('settings', request, reply, (trx, flow, body, prepared) => this.attempt(trx, request, reply, flow, body, prepared), this.engine.strategies.settings);
   }
 
-  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FastifyReply> {
+  private async attempt(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id), trx);
     if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
     if (engine.isExpired(flow)) {
-      const replacement = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
+      const replacement = engine.newFlow('settings', flow.type, request.url, { returnTo: flow.returnTo });
       replacement.identityId = current.identity.id;
       replacement.sessionId = current.session.id;
       await this.render(replacement, current);

@@ -3,9 +3,8 @@
  * each verification strategy for its nodes and hands submissions to the first that is responsible; strategies
  * (credentials/code/ today) decide what to send and what a code proves.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
-import { requestInfo } from '../../http/request.js';
+import { requestInfo, type FlowReply, type FlowRequest } from '../request.js';
 import { msg, NO_STRATEGY_MESSAGE } from '../../ui/messages.js';
 import type { UiNode } from '../../ui/nodes.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
@@ -35,14 +34,14 @@ export class VerificationFlows {
   }
 
   /** A new stored flow (used by init, and by modules that start a verification themselves). */
-  async create(request: FastifyRequest, type: FlowType, options: { returnTo?: string | null } = {}): Promise<Flow> {
-    const flow = this.engine.newFlow('verification', type, request, options);
+  async create(request: FlowRequest, type: FlowType, options: { returnTo?: string | null } = {}): Promise<Flow> {
+    const flow = this.engine.newFlow('verification', type, request.url, options);
     this.render(flow);
     await this.engine.deps.flows.insert(flow);
     return flow;
   }
 
-  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+  async init(request: FlowRequest, reply: FlowReply, type: FlowType): Promise<FlowReply> {
     const engine = this.engine;
     return engine.runInit(request, reply, type, async () => {
       if (!engine.deps.config.selfservice.flows.verification.enabled) throw errors.flowDisabled('verification');
@@ -50,17 +49,17 @@ export class VerificationFlows {
     });
   }
 
-  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     // The step's transaction is joined by every query of `handle` (storage/unit-of-work.ts).
     return this.engine.runSubmit('verification', request, reply, (_trx, flow, body) => this.handle(request, reply, flow, body));
   }
 
   /** Runs a submission on a loaded flow (also used by the emailed link, which carries flow and code in the query). */
-  async handle(request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody): Promise<FastifyReply> {
+  async handle(request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     if (engine.isExpired(flow)) {
-      const replacement = engine.newFlow('verification', flow.type, request, { returnTo: flow.returnTo });
+      const replacement = engine.newFlow('verification', flow.type, request.url, { returnTo: flow.returnTo });
       // The emailed link carries the code in its query: it must not live on in the replacement's request_url.
       const requestUrl = new URL(replacement.requestUrl);
       requestUrl.searchParams.delete('code');

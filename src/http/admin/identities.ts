@@ -84,10 +84,9 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     const after = typeof q.page_token === 'string' && q.page_token ? decodeCursor(q.page_token) : null;
     const identifier = typeof q.credentials_identifier === 'string' ? q.credentials_identifier : undefined;
     const ids = q.ids === undefined ? undefined : asList(q.ids);
-    const pageIds = await repo.listIdentityIds(deps.db, { pageSize, after, identifier: identifier?.trim(), ids });
-    let page = await repo.loadIdentities(deps.db, pageIds);
+    let page = await identities.listPage({ pageSize, after, identifier: identifier?.trim(), ids });
     if (identifier && page.length === 0 && identifier !== identifier.toLowerCase()) {
-      page = await repo.loadIdentities(deps.db, await repo.listIdentityIds(deps.db, { pageSize, after, identifier: identifier.toLowerCase() }));
+      page = await identities.listPage({ pageSize, after, identifier: identifier.toLowerCase() });
     }
     const include = asList(q.include_credential);
     if (page.length === pageSize) {
@@ -134,7 +133,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     }
     // Addresses given explicitly (e.g. marked verified by an import) override the derived ones for the same value.
     try {
-      await identities.inTransaction(deps.db, async (trx) => {
+      await deps.storage.transaction(async (trx) => {
         await identities.create(identity, trx);
         await applyImportedAddresses(deps, identity, body, trx);
         for (const [adapter, config] of imports) await adapter.importCredential!(identity, config, trx);
@@ -170,13 +169,16 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     if (isObject(credentials.password) && isObject(credentials.password.config)) {
       identity.credentials.password = await importPassword(deps, identity, credentials.password.config);
     }
-    try {
-      await identities.update(identity);
-    } catch (err) {
-      traitsError(err);
-    }
-    if (identity.state === 'inactive') await deps.sessions.revokeAllForIdentity(identity.id);
-    await deps.audit.record(deps.db, { type: 'identity.updated', identityId: identity.id, actor, ipAddress: ip, details: { via: 'admin' } });
+    // One unit of work: the change, the sessions an inactive identity loses, and the audit event.
+    await deps.storage.transaction(async (trx) => {
+      try {
+        await identities.update(identity, {}, trx);
+      } catch (err) {
+        traitsError(err);
+      }
+      if (identity.state === 'inactive') await deps.sessions.revokeAllForIdentity(identity.id);
+      await deps.audit.record(trx, { type: 'identity.updated', identityId: identity.id, actor, ipAddress: ip, details: { via: 'admin' } });
+    });
   }
 
   app.put('/admin/identities/:id', async (request, reply) => {
@@ -218,8 +220,10 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   app.delete('/admin/identities/:id', async (request, reply) => {
     const id = (request.params as { id: string }).id;
     await loadOr404(id);
-    await repo.deleteIdentity(deps.db, id);
-    await deps.audit.record(deps.db, { type: 'identity.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip });
+    await deps.storage.transaction(async (trx) => {
+      await identities.delete(id, trx);
+      await deps.audit.record(trx, { type: 'identity.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip });
+    });
     return reply.code(204).send();
   });
 
@@ -236,7 +240,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     }
     const reason = typeof (request.query as Record<string, unknown>).reason === 'string' ? String((request.query as Record<string, unknown>).reason) : isObject(request.body) && typeof request.body.reason === 'string' ? request.body.reason : null;
     if (reason && reason.length > 1000) throw errors.badRequest('reason must be at most 1000 characters');
-    await identities.inTransaction(deps.db, async (trx) => {
+    await deps.storage.transaction(async (trx) => {
       await identities.deleteCredential(id, type, trx);
       await deps.audit.record(trx, { type: 'credential.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { credential_type: type, reason: reason ?? 'no reason given' } });
     });
@@ -257,8 +261,10 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   app.delete('/admin/identities/:id/sessions', async (request, reply) => {
     const id = (request.params as { id: string }).id;
     await loadOr404(id);
-    const count = await deps.sessions.revokeAllForIdentity(id);
-    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin', count } });
+    await deps.storage.transaction(async (trx) => {
+      const count = await deps.sessions.revokeAllForIdentity(id);
+      await deps.audit.record(trx, { type: 'session.revoked', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin', count } });
+    });
     return reply.code(204).send();
   });
 
@@ -272,8 +278,10 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   app.delete('/admin/sessions/:id', async (request, reply) => {
     const session = await deps.sessions.findById((request.params as { id: string }).id);
     if (!session) throw errors.notFound('Unable to locate the resource');
-    await deps.sessions.revoke(session.id);
-    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin' } });
+    await deps.storage.transaction(async (trx) => {
+      await deps.sessions.revoke(session.id);
+      await deps.audit.record(trx, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin' } });
+    });
     return reply.code(204).send();
   });
 }

@@ -72,7 +72,7 @@ export interface LockoutReport {
 /** Who lifted a lock (recorded in `lockout.cleared`). */
 export type LockoutClearedBy = 'admin' | 'recovery' | 'success';
 
-/** Counts wrong submissions per flow (flows/flow.ts `FlowRepository` implements it; mfa/ does not import flows/). */
+/** Counts wrong submissions per flow (storage/flow-repository.ts `FlowRepository` implements it; mfa/ does not import flows/). */
 export interface FlowAttemptCounter {
   recordFailedAttempt(flowId: string, max: number, db: Db): Promise<number | null>;
 }
