@@ -15,6 +15,7 @@ import { Metrics } from './audit/metrics.js';
 import { Urls } from './urls.js';
 import { PasswordHasher } from './credentials/password/hasher.js';
 import { PasswordStrategy } from './credentials/password/strategy.js';
+import { passwordCredentialAdapter } from './credentials/password/admin-import.js';
 import { ProfileStrategy } from './credentials/profile/strategy.js';
 import type { KairosModule } from './module.js';
 import { clockModule } from './mfa/clock/module.js';
@@ -22,6 +23,7 @@ import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 import { lookupSecretModule } from './credentials/lookup-secret/module.js';
+import { RecoveryCodeEnrollment } from './credentials/lookup-secret/enrollment.js';
 import { recoveryModule } from './recovery/module.js';
 import { OutboxCourier } from './courier/outbox.js';
 import { Templates } from './courier/templates.js';
@@ -131,27 +133,23 @@ export function createModules(deps: Deps): KairosModule[] {
   const methods = deps.config.selfservice.methods;
   const modules: KairosModule[] = [];
   if (methods.profile.enabled) modules.push({ name: 'profile', strategies: { settings: [new ProfileStrategy(deps)] } });
+  // The admin API imports passwords (and keeps the last first factor) whether or not the method is enabled.
+  const passwordAdapter = passwordCredentialAdapter(deps);
   if (methods.password.enabled) {
     const password = new PasswordStrategy(deps);
-    modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
-  }
+    modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] }, adapters: [passwordAdapter] });
+  } else modules.push({ name: 'password', adapters: [passwordAdapter] });
   if (methods.passkey.enabled) modules.push(passkeyModule(deps));
   const cipher = methods.totp.enabled || methods.lookup_secret.enabled ? new SecretCipher(deps.config.secrets.cipher, deps.random) : null;
-  const totp = methods.totp.enabled ? totpModule(deps, cipher!) : null;
+  // Recovery codes and the second factors know each other only through two ports, given to their constructors
+  // (mandatory codes at the first enrollment): the codes' enrollment side is built first, the factors take it, and
+  // the recovery-code strategy takes the factors' enrollment side.
+  const recoveryCodes = methods.lookup_secret.enabled ? new RecoveryCodeEnrollment(deps, cipher!) : null;
+  const totp = methods.totp.enabled ? totpModule(deps, cipher!, recoveryCodes) : null;
   if (totp) modules.push(totp);
-  const webauthn = methods.webauthn.enabled ? webauthnModule(deps) : null;
+  const webauthn = methods.webauthn.enabled ? webauthnModule(deps, recoveryCodes) : null;
   if (webauthn) modules.push(webauthn);
-  if (methods.lookup_secret.enabled) {
-    // Recovery codes and the second factors know each other only through these two ports (mandatory codes at the
-    // first enrollment).
-    const lookup = lookupSecretModule(deps, cipher!, { totp: totp?.strategy ?? null });
-    if (totp) totp.strategy.recoveryCodes = lookup.atEnrollment;
-    if (webauthn) {
-      webauthn.strategy.recoveryCodes = lookup.atEnrollment;
-      lookup.strategy.otherEnrollments.push(webauthn.strategy);
-    }
-    modules.push(lookup);
-  }
+  if (recoveryCodes) modules.push(lookupSecretModule(deps, recoveryCodes, [...(totp ? [totp.strategy] : []), ...(webauthn ? [webauthn.strategy] : [])]));
   if (methods.code.mfa_enabled) modules.push(codeMfaModule(deps));
   modules.push(clockModule(deps));
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));

@@ -68,14 +68,19 @@ export function codeModule(deps: Deps): KairosModule {
       app.get('/self-service/verification', async (fastifyRequest, reply) => {
         const request = flowRequestOf(fastifyRequest);
         const query = request.query as Record<string, unknown>;
-        let flow = null;
-        try {
-          flow = await engine.loadFlow('verification', query.flow);
-          return await flows!.handle(request, reply, flow, { method: 'code', code: query.code });
-        } catch (err) {
-          if (err instanceof HttpError || flow) return engine.fail(request, reply, flow, err);
-          throw err;
-        }
+        // One unit of work, as a submission is: what the code decides (and a wrong code's attempt) commits with the
+        // flow's new state. The reply is boxed so the transaction does not wait for the response to be written.
+        const { answer } = await deps.storage.transaction(async (trx) => {
+          let flow = null;
+          try {
+            flow = await engine.loadFlow('verification', query.flow, trx);
+            return { answer: await flows!.handle(trx, request, reply, flow, { method: 'code', code: query.code }) };
+          } catch (err) {
+            if (err instanceof HttpError || flow) return { answer: await engine.fail(request, reply, flow, err, trx) };
+            throw err;
+          }
+        });
+        return answer;
       });
     },
   };

@@ -94,14 +94,13 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   readonly id = TOTP;
   readonly aal = 'aal2' as const;
   readonly repository: TotpRepository;
-  /** Set by the registry when recovery codes are enabled. */
-  recoveryCodes: RecoveryCodesAtEnrollment | null = null;
-
   constructor(
     private readonly deps: TotpDeps,
     private readonly cipher: SecretCipher,
-    /** Rejection diagnosis and drift learning (mfa/diagnosis); absent, a wrong code is just 4000008. */
-    private readonly diagnostics?: TotpDiagnostics,
+    /** Rejection diagnosis and drift learning (mfa/diagnosis); null: a wrong code is just 4000008. */
+    private readonly diagnostics: TotpDiagnostics | null = null,
+    /** Recovery codes at enrollment (credentials/lookup-secret), when they are enabled. */
+    private readonly recoveryCodes: RecoveryCodesAtEnrollment | null = null,
   ) {
     this.repository = new TotpRepository(deps.db);
   }

@@ -8,20 +8,11 @@ import { requestInfo, type FlowReply, type FlowRequest } from '../request.js';
 import { msg, NO_STRATEGY_MESSAGE } from '../../ui/messages.js';
 import type { UiNode } from '../../ui/nodes.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
-import { NOT_RESPONSIBLE, type NotResponsible, type RequestInfo, type SubmittedBody } from '../strategy.js';
+import { NOT_RESPONSIBLE, type SubmittedBody, type VerificationStrategy } from '../strategy.js';
+import type { Db } from '../../storage/db.js';
 import { sortNodes, type FlowEngine } from '../engine.js';
 
-export interface VerificationStrategy {
-  readonly id: string;
-  /** Nodes of a new flow (state `choose_method`). */
-  verificationNodes(flow: Flow): UiNode[];
-  /**
-   * Handles a submission: updates the flow's state and UI (e.g. `sent_email` with a code field, or
-   * `passed_challenge`). Throws FlowValidationError for bad input; NOT_RESPONSIBLE when the body is another
-   * method's.
-   */
-  verify(input: { flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible>;
-}
+export type { VerificationStrategy };
 
 export class VerificationFlows {
   constructor(
@@ -50,12 +41,14 @@ export class VerificationFlows {
   }
 
   async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
-    // The step's transaction is joined by every query of `handle` (storage/unit-of-work.ts).
-    return this.engine.runSubmit('verification', request, reply, (_trx, flow, body) => this.handle(request, reply, flow, body));
+    return this.engine.runSubmit('verification', request, reply, (trx, flow, body) => this.handle(trx, request, reply, flow, body));
   }
 
-  /** Runs a submission on a loaded flow (also used by the emailed link, which carries flow and code in the query). */
-  async handle(request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody): Promise<FlowReply> {
+  /**
+   * Runs a submission on a loaded flow in the step's transaction (also used by the emailed link, which carries flow
+   * and code in the query).
+   */
+  async handle(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     if (engine.isExpired(flow)) {
@@ -65,19 +58,19 @@ export class VerificationFlows {
       requestUrl.searchParams.delete('code');
       replacement.requestUrl = requestUrl.toString();
       this.render(replacement);
-      return engine.replaceExpired(request, reply, flow, replacement);
+      return engine.replaceExpired(request, reply, flow, replacement, trx);
     }
     if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
     let handled = false;
     for (const strategy of this.strategies) {
-      const outcome = await strategy.verify({ flow, body, request: requestInfo(request) });
+      const outcome = await strategy.verify({ trx, flow, body, request: requestInfo(request) });
       if (outcome === NOT_RESPONSIBLE) continue;
       handled = true;
       flow.active = strategy.id;
       break;
     }
     if (!handled) throw FlowValidationError.global(NO_STRATEGY_MESSAGE.verification());
-    await deps.flows.update(flow, deps.clock.nowMs());
+    await deps.flows.update(flow, deps.clock.nowMs(), trx);
     return engine.show(request, reply, flow);
   }
 }

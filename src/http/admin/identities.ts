@@ -4,8 +4,6 @@ import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import { identityToJson, type Identity } from '../../identity/identity.js';
 import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/identity-service.js';
-import { BCRYPT_MAX_PASSWORD_BYTES, PasswordHasher } from '../../credentials/password/hasher.js';
-import { checkPassword } from '../../credentials/password/policy.js';
 import * as repo from '../../identity/repository.js';
 import type { CredentialAdapter } from '../../identity/credential-adapters.js';
 import { sessionToJson } from '../../session/session.js';
@@ -123,11 +121,11 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     for (const [type, value] of Object.entries(credentials)) {
       const config = isObject(value) && isObject(value.config) ? value.config : null;
       if (!config) throw errors.badRequest(`credentials.${type}.config must be an object`);
-      if (type === 'password') {
-        identity.credentials.password = await importPassword(deps, identity, config);
+      const adapter = adapters[type];
+      if (adapter?.prepareImport) {
+        identity.credentials[type] = await adapter.prepareImport(identity, config);
         continue;
       }
-      const adapter = adapters[type];
       if (!adapter?.importCredential) throw errors.badRequest(`Importing credentials of type "${type}" is not supported.`);
       imports.push([adapter, config]);
     }
@@ -166,8 +164,9 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     if ('metadata_admin' in body) identity.metadataAdmin = body.metadata_admin;
     if ('external_id' in body) identity.externalId = typeof body.external_id === 'string' ? body.external_id : null;
     const credentials = isObject(body.credentials) ? body.credentials : {};
-    if (isObject(credentials.password) && isObject(credentials.password.config)) {
-      identity.credentials.password = await importPassword(deps, identity, credentials.password.config);
+    for (const [type, value] of Object.entries(credentials)) {
+      const adapter = adapters[type];
+      if (adapter?.prepareImport && isObject(value) && isObject(value.config)) identity.credentials[type] = await adapter.prepareImport(identity, value.config);
     }
     // One unit of work: the change, the sessions an inactive identity loses, and the audit event.
     await deps.storage.transaction(async (trx) => {
@@ -230,10 +229,9 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   app.delete('/admin/identities/:id/credentials/:type', async (request, reply) => {
     const { id, type } = request.params as { id: string; type: string };
     const identity = await loadOr404(id);
-    const firstFactors = ['password', 'code', 'oidc', 'passkey'];
     if (!identity.credentials[type]) throw errors.notFound(`You tried to remove a ${type} but this user have no ${type} set up.`);
-    if (firstFactors.includes(type)) {
-      const others = firstFactors.filter((t) => t !== type && identity.credentials[t]);
+    if (adapters[type]?.firstFactor) {
+      const others = Object.values(adapters).filter((a) => a.firstFactor && a.type !== type && identity.credentials[a.type]);
       if (others.length === 0) throw errors.badRequest(`You cannot remove the last first factor (${type}) of an identity.`);
     } else if (!adapters[type]?.deletable) {
       throw errors.badRequest(`Credentials type ${type} cannot be deleted.`);
@@ -284,30 +282,6 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     });
     return reply.code(204).send();
   });
-}
-
-/** `credentials.password.config`: `{password}` (hashed now) or `{hashed_password}` (argon2 or bcrypt, kept as is). */
-async function importPassword(deps: Deps, identity: Identity, config: Record<string, unknown>) {
-  const facts = deps.identities.facts(identity);
-  let hashed: string;
-  if (typeof config.hashed_password === 'string') {
-    if (!PasswordHasher.isSupportedHash(config.hashed_password)) throw errors.badRequest('credentials.password.config.hashed_password: unsupported hash format (argon2 and bcrypt are supported)');
-    hashed = config.hashed_password;
-  } else if (typeof config.password === 'string') {
-    const c = deps.config.selfservice.methods.password.config;
-    const maxBytes = deps.config.hashers.algorithm === 'bcrypt' ? BCRYPT_MAX_PASSWORD_BYTES : undefined;
-    const problem = checkPassword(config.password, [], { minLength: 1, maxLength: c.max_password_length, maxBytes, identifierSimilarityCheck: false });
-    if (problem) throw errors.badRequest(`credentials.password.config.password: ${problem.text}`);
-    hashed = await deps.hasher.hash(config.password);
-  } else {
-    throw errors.badRequest('credentials.password.config needs password or hashed_password');
-  }
-  const existing = identity.credentials.password;
-  const credential = existing ?? deps.identities.newCredential('password', {}, facts.passwordIdentifiers);
-  credential.config = { hashed_password: hashed };
-  credential.identifiers = facts.passwordIdentifiers;
-  credential.updatedAtMs = deps.clock.nowMs();
-  return credential;
 }
 
 async function applyImportedAddresses(deps: Deps, identity: Identity, body: Record<string, unknown>, trx: repo.Db) {
