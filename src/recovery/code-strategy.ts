@@ -24,7 +24,7 @@ import { parseDurationMs } from '../config/duration.js';
 import type { RecoveryCodes } from './codes.js';
 import type { MfaResets } from './mfa-reset.js';
 import { CodeThrottledError } from '../credentials/code/one-time-codes.js';
-import { recoveryMsg } from '../flows/recovery/messages.js';
+import { recoveryMsg } from './messages.js';
 
 /** Code submissions per recovery flow (NIST SP 800-63B §5.2.2 asks verifiers to limit failed attempts). */
 export const MAX_CODE_SUBMISSIONS = 5;

@@ -14,7 +14,7 @@ import type { SettingsFlows } from '../flows/settings/handler.js';
 import { RecoveryCodes } from './codes.js';
 import { CodeRecoveryStrategy } from './code-strategy.js';
 import { MFA_RESET_CANCEL_PATH, MfaResets } from './mfa-reset.js';
-import { recoveryMsg } from '../flows/recovery/messages.js';
+import { recoveryMsg } from './messages.js';
 import { adminRecoveryRoutes } from './admin.js';
 
 /** 403 at whoami for an identity whose second factor was reset and that has not enrolled one again. */

@@ -14,11 +14,12 @@ import {
 } from '../../flows/strategy.js';
 import type { AmrEntry } from '../../session/session.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
-import { kairosInfo, kairosWarning, msg, type UiText } from '../../ui/messages.js';
+import { msg, type UiText } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
 import type { Db } from '../../storage/db.js';
 import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
-import { refusalMessage } from '../../mfa/attempts/messages.js';
+import { refusalMessage, secondFactorMessages } from '../../mfa/attempts/messages.js';
+import { lookupMsg } from '../lookup-secret/messages.js';
 import {
   encodeBase32,
   generateTotpSecret,
@@ -77,12 +78,6 @@ export interface RecoveryCodesAtEnrollment {
   consumeAsProof(trx: Db, input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo; attempt: SecondFactorAttempt }): Promise<boolean>;
 }
 
-/** Kairos 4900202 (lookup-secret range): another settings flow enrolled TOTP first. */
-export const enrolledElsewhere = () =>
-  kairosWarning(4900202, 'An authenticator app was set up for this account in the meantime (in another window or device). Reload the settings to see it.');
-
-/** Kairos 1900100-range label (mfa): the unlink field takes a TOTP code or a backup recovery code. */
-const unlinkCodeLabel = () => kairosInfo(1900101, 'Code from your authenticator app, or one of your backup recovery codes');
 
 const PENDING_KEY = 'totp_pending';
 
@@ -278,7 +273,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
         inputNode('totp', 'totp_code', 'text', {
           autocomplete: withRecoveryCode ? 'off' : 'one-time-code',
           ...(withRecoveryCode ? {} : { inputmode: 'numeric' }),
-          label: withRecoveryCode ? unlinkCodeLabel() : msg.labelVerifyCode(),
+          label: withRecoveryCode ? secondFactorMessages.codeOrBackupCodeLabel() : msg.labelVerifyCode(),
         }),
         inputNode('totp', 'totp_unlink', 'submit', { value: 'true', required: true, label: msg.settingsUnlinkTotp() }),
       ];
@@ -327,7 +322,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
         // silent success (the person scanned a secret that will never be stored).
         if (code && flow.internal[PENDING_KEY]) {
           delete flow.internal[PENDING_KEY];
-          throw FlowValidationError.global(enrolledElsewhere());
+          throw FlowValidationError.global(lookupMsg.totpEnrolledElsewhere());
         }
         // Kratos treats a submission without unlink as a no-op success.
         return { outcome: 'saved' };
@@ -430,7 +425,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     } catch (err) {
       if (err instanceof CredentialExistsError) {
         delete flow.internal[PENDING_KEY];
-        throw FlowValidationError.global(enrolledElsewhere());
+        throw FlowValidationError.global(lookupMsg.totpEnrolledElsewhere());
       }
       throw err;
     }

@@ -13,7 +13,6 @@ import { setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
 import { NOT_RESPONSIBLE, type RecoveryResult, type RecoveryStrategy } from '../strategy.js';
 import type { SettingsFlows } from '../settings/handler.js';
 import { parseDurationMs } from '../../config/duration.js';
-import { recoveryMsg } from './messages.js';
 
 export class RecoveryFlows implements FlowHandlers {
   /** Set by the recovery module once every flow handler exists (settings renders the flow recovery lands in). */
@@ -84,7 +83,7 @@ export class RecoveryFlows implements FlowHandlers {
         const result = flow.state === 'passed_challenge' || !linking ? null : await linking.followLink!({ trx, flow, token, request: requestInfo(request) });
         if (!result) {
           const replacement = this.newFlow('browser', request.url, flow.returnTo);
-          replacement.ui.messages = [recoveryMsg.tokenInvalid()];
+          replacement.ui.messages = [msg.recoveryTokenInvalid()];
           await this.deps.flows.insert(replacement, trx);
           if (isJsonRequest(request)) return { answer: await engine.respondFlow(request, reply, replacement, 400) };
           engine.csrf.ensure(request, reply);

@@ -5,7 +5,7 @@ import { en } from './en.js';
 import { KAIROS_ERROR_RANGE, KAIROS_INFO_RANGE, msg, hostedUiMsg, type UiText } from '../messages.js';
 import { lookupMsg } from '../../credentials/lookup-secret/messages.js';
 import { codeMsg } from '../../credentials/code/messages.js';
-import { recoveryMsg } from '../../flows/recovery/messages.js';
+import { recoveryMsg } from '../../recovery/messages.js';
 import { lockoutMessages } from '../../mfa/attempts/messages.js';
 import { hintFor } from '../../mfa/diagnosis/messages.js';
 
@@ -90,7 +90,6 @@ describe('message catalogue', () => {
     ...Object.values(codeMsg).map((f) => (f as (...a: unknown[]) => UiText)('me@example.com', 'flow-id')),
     codeMsg.tooManyCodesRequested(30),
     codeMsg.recoveryAddressLimit(5),
-    recoveryMsg.tokenInvalid(),
     recoveryMsg.mfaResetExplained(now + 72 * 3_600_000, 72 * 3_600_000, true),
     recoveryMsg.mfaResetExplained(now + 72 * 3_600_000, 72 * 3_600_000, false),
     recoveryMsg.enrollAgain(),
