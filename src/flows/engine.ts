@@ -14,6 +14,7 @@ import { isJsonRequest, queryOf, sessionTokenOf, submittedBody, type CsrfCheck, 
 import { applyProblems, FlowValidationError, INITIAL_STATE, type Flow, type FlowKind, type FlowType } from './flow.js';
 import { prepareSubmission, type PreparesSubmission, type Strategies, type SubmittedBody } from './strategy.js';
 import { parseDurationMs } from '../config/duration.js';
+import { testPause } from '../support/test-pause.js';
 import type { Db } from '../storage/db.js';
 
 export interface CurrentSession {
@@ -257,15 +258,19 @@ export class FlowEngine {
     try {
       boxed = await this.deps.storage.transaction(async (trx) => {
         let flow: Flow | null = null;
+        let answered: { reply: FlowReply };
         try {
           flow = await this.loadFlow(kind, queryOf(request).flow, trx);
           const body = submittedBody(request);
           if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
-          return { reply: await handle(trx, flow, body, prepared) };
+          answered = { reply: await handle(trx, flow, body, prepared) };
         } catch (err) {
-          return { reply: await this.fail(request, reply, flow, err, trx) };
+          answered = { reply: await this.fail(request, reply, flow, err, trx) };
         }
+        await testPause(`${kind}.before_commit`);
+        return answered;
       });
+      await testPause(`${kind}.after_commit`);
       settle(true);
     } catch (err) {
       settle(false);

@@ -21,6 +21,7 @@ import { codeHashes, generateCodes, hashCode, normalizeCode } from './codes.js';
 import { LOW_REMAINING_CODES, lookupMsg } from './messages.js';
 import type { LookupSecretRepository, CodeStatus } from './repository.js';
 import { LOOKUP_SECRET, PENDING_KEY, REVEAL_KEY, type RecoveryCodeEnrollment } from './enrollment.js';
+import { testPause } from '../../support/test-pause.js';
 
 export { LOOKUP_SECRET };
 
@@ -180,6 +181,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       throw FlowValidationError.global(used ? msg.lookupAlreadyUsed() : msg.lookupInvalid());
     }
     this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, attempt));
+    await testPause('lookup_secret.consumed');
     const { remaining, total } = await this.repository.remaining(identity.id, trx);
     this.deps.metrics.counter('kairos_recovery_codes_used_total', 'Recovery codes used at login').inc();
     await this.deps.audit.record(trx, {

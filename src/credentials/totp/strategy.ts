@@ -31,6 +31,7 @@ import {
 } from '../../otp/otp.js';
 import { buildOtpauthUrl } from './otpauth-url.js';
 import { renderQrPngDataUri } from './qr-code.js';
+import { testPause } from '../../support/test-pause.js';
 import { TotpRepository, totpCredentialFact, totpRowFromFact, type TotpCredentialRow } from './repository.js';
 import type { SessionFact } from '../../session/session-service.js';
 import type { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
@@ -420,6 +421,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
           trx,
         );
         await this.deps.audit.record(trx, { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } });
+        await testPause('totp.enrollment_written');
         if (input.alsoInTransaction) await input.alsoInTransaction(trx);
       });
     } catch (err) {
