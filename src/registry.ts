@@ -31,6 +31,7 @@ import { courierModule } from './courier/module.js';
 import { OneTimeCodes } from './credentials/code/one-time-codes.js';
 import { RecoveryAddressBook } from './identity/recovery-address-book.js';
 import { codeModule } from './credentials/code/module.js';
+import { RateLimitCounters } from './storage/rate-limit-counters.js';
 import { webauthnModule } from './credentials/webauthn/module.js';
 import { codeMfaModule } from './credentials/code/mfa-module.js';
 import { passkeyModule } from './credentials/passkey/module.js';
@@ -152,6 +153,11 @@ export function createModules(deps: Deps): KairosModule[] {
   if (recoveryCodes) modules.push(lookupSecretModule(deps, recoveryCodes, [...(totp ? [totp.strategy] : []), ...(webauthn ? [webauthn.strategy] : [])]));
   if (methods.code.mfa_enabled) modules.push(codeMfaModule(deps));
   modules.push(clockModule(deps));
+  const rateLimits = deps.config.serve.public.rate_limit;
+  if (rateLimits.enabled && rateLimits.store === 'database') {
+    const counters = new RateLimitCounters(deps.storage);
+    modules.push({ name: 'rate_limits', maintenance: [{ name: 'rate_limit_counters', run: () => counters.purgeExpired() }] });
+  }
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));
   if (deps.config.selfservice.flows.verification.enabled) modules.push(codeModule(deps));

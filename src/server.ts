@@ -34,6 +34,8 @@ import { registerOpenApi } from './http/openapi.js';
 import { statementCounter } from './storage/db.js';
 
 import { KAIROS_VERSION } from './version.js';
+import { MaintenanceJob } from './maintenance/job.js';
+import { parseDurationMs } from './config/duration.js';
 
 export { KAIROS_VERSION };
 
@@ -43,6 +45,8 @@ export interface KairosServer {
   engine: FlowEngine;
   modules: KairosModule[];
   deps: Deps;
+  /** The periodic retention purges of every module (maintenance/job.ts), started with the server. */
+  maintenance: MaintenanceJob;
   /** Listens on both ports, then starts the modules' background work (`start`). */
   listen(): Promise<{ publicUrl: string; adminUrl: string }>;
   /**
@@ -204,12 +208,17 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 
+  const maintenance = new MaintenanceJob(
+    modules.flatMap((m) => m.maintenance ?? []),
+    { intervalMs: parseDurationMs(config.maintenance.interval), logger: deps.logger },
+  );
   let started = false;
   const start = async () => {
     if (started) return;
     await Promise.all([publicApp.ready(), adminApp.ready()]);
     started = true;
     for (const module of modules) await module.start?.(context);
+    if (config.maintenance.enabled) maintenance.start();
   };
   return {
     publicApp,
@@ -217,6 +226,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     engine,
     modules,
     deps,
+    maintenance,
     async listen() {
       const listenOn = async (listener: 'public' | 'admin', app: FastifyInstance) => {
         const { host, port } = config.serve[listener];
@@ -233,6 +243,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     },
     start,
     async close() {
+      await maintenance.stop();
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
       await closeRateLimits();

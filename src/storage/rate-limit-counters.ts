@@ -5,14 +5,13 @@
  *
  * A counter is a fixed window: one atomic upsert per request (`INSERT … ON CONFLICT DO UPDATE … RETURNING`, on both
  * dialects) either starts a new window or adds one hit, and returns the hits and the time left. The window is
- * measured with the database's clock, so instances whose clocks disagree still share one window. Expired rows are
- * deleted now and then by the instance that happens to write.
+ * measured with the database's clock, so instances whose clocks disagree still share one window. Windows that ended
+ * are deleted by the periodic maintenance job (`purgeExpired`), never on a request.
  */
 import { sql } from 'kysely';
 import type { DialectName, Storage } from './db.js';
 
-/** One upsert in this many also deletes windows that ended more than a minute ago. */
-const CLEANUP_EVERY_N_WRITES = 500;
+/** Windows are deleted once they ended more than this long ago (a late request still finds its window). */
 const CLEANUP_GRACE_MS = 60_000;
 
 /** The database's clock in epoch milliseconds (the one place this store's SQL differs by dialect). */
@@ -29,7 +28,6 @@ export interface RateLimitCount {
 }
 
 export class RateLimitCounters {
-  private writes = 0;
   private readonly now;
 
   constructor(private readonly storage: Pick<Storage, 'db' | 'dialect'>) {
@@ -51,10 +49,13 @@ export class RateLimitCounters {
       )
       .returning(['hits', sql<number>`window_ends_at - ${now}`.as('ttl_ms')])
       .executeTakeFirstOrThrow();
-    if (++this.writes % CLEANUP_EVERY_N_WRITES === 0) {
-      await db.deleteFrom('rate_limit_counters').where('window_ends_at', '<', sql<number>`${now} - ${CLEANUP_GRACE_MS}`).execute();
-    }
     return { current: Number(row.hits), ttl: Math.max(0, Number(row.ttl_ms)) };
+  }
+
+  /** Deletes windows that ended more than a minute ago, by the database's clock (maintenance job); returns how many. */
+  async purgeExpired(): Promise<number> {
+    const result = await this.storage.db.deleteFrom('rate_limit_counters').where('window_ends_at', '<', sql<number>`${this.now} - ${CLEANUP_GRACE_MS}`).executeTakeFirst();
+    return Number(result.numDeletedRows);
   }
 
   async read(key: string): Promise<RateLimitCount> {

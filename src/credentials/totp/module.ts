@@ -80,6 +80,7 @@ export function totpModule(deps: Deps, cipher: SecretCipher, recoveryCodes: Reco
     name: TOTP,
     strategy,
     strategies: { login: [strategy], settings: [strategy] },
+    maintenance: [{ name: 'totp_previous_secrets', run: () => diagnostics.purgeExpired() }],
     adapters: [adapter],
     secondFactorTypes: [TOTP],
     async init({ engine }) {
