@@ -13,6 +13,7 @@ import { LoginFlows } from './flows/login/handler.js';
 import { RegistrationFlows } from './flows/registration/handler.js';
 import { SettingsFlows } from './flows/settings/handler.js';
 import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service.js';
+import { holdStepAnswers } from './http/request.js';
 import { adminIdentityRoutes } from './http/admin/identities.js';
 import { adminMfaRoutes } from './http/admin/mfa.js';
 import { adminAuditRoutes } from './http/admin/audit.js';
@@ -25,13 +26,14 @@ import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
-import { registerSecondFactorTypes } from './registry.js';
+import { accessLogger, registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
 import { instrumentHttp } from './audit/http-metrics.js';
 import { registerOperationalGauges } from './audit/operational-gauges.js';
 import { listenFailure } from './errors/fatal.js';
 import { registerOpenApi } from './http/openapi.js';
 import { statementCounter } from './storage/db.js';
+import { configureHooks } from './hooks/configure.js';
 
 import { KAIROS_VERSION } from './version.js';
 import { MaintenanceJob } from './maintenance/job.js';
@@ -118,6 +120,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   };
   for (const module of modules) Object.assign(handlers, module.flowHandlers?.(context) ?? {});
   for (const module of modules) await module.init?.({ ...context, handlers });
+  // Kratos's self-service hooks from the config, into the flows' registry (hooks/configure.ts).
+  const configuredHooks = configureHooks(engine.hooks, deps);
 
   const trustProxy = config.serve.public.trusted_proxies.length > 0 ? config.serve.public.trusted_proxies : false;
   const publicApp = Fastify({
@@ -154,8 +158,11 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
     // serve.public.cors (Kratos's keys), before any route so preflights are answered for all of them.
     if (app === publicApp) await registerCors(app, config.serve.public.cors, deps.logger);
+    // One line per request, without the query string (flow ids, tokens and codes travel there).
+    const access = accessLogger(deps.logger, { listener: app === publicApp ? 'public' : 'admin' });
     app.addHook('onResponse', (request, reply, done) => {
-      request.log.info({ req_id: request.id, method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+      const query = request.url.indexOf('?');
+      access.info({ req_id: request.id, method: request.method, url: query === -1 ? request.url : request.url.slice(0, query), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       done();
     });
     const health = async (_r: FastifyRequest, reply: import('fastify').FastifyReply) => reply.send({ status: 'ok' });
@@ -174,6 +181,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   // Per-IP and per-identity limits on every endpoint that checks a secret, shared by all instances (http/plugins/rate-limit.ts).
   const closeRateLimits = await registerRateLimits(publicApp, deps);
 
+  // Every step's answer (flow submissions, and the links modules serve) waits for its commit.
+  publicApp.addHook('onSend', holdStepAnswers);
   await publicApp.register(selfServiceRoutes, { engine, handlers });
   await publicApp.register(publicSessionRoutes, { engine });
   await publicApp.register(hostedUiRoutes, { engine, flowKinds: Object.keys(handlers) as FlowKind[] });
@@ -247,6 +256,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
       await closeRateLimits();
+      await configuredHooks.close();
     },
   };
 }

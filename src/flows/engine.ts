@@ -16,6 +16,12 @@ import { prepareSubmission, type PreparesSubmission, type Strategies, type Submi
 import { parseDurationMs } from '../config/duration.js';
 import { testPause } from '../support/test-pause.js';
 import type { Db } from '../storage/db.js';
+import { HookRegistry, type HookJson, type HookRequest } from './hooks.js';
+import { applyIdentityPatch } from '../identity/patch.js';
+import { TraitsInvalidError } from '../identity/identity-service.js';
+import { flattenTraits } from '../identity/trait-nodes.js';
+import { afterCommit } from '../storage/unit-of-work.js';
+import { sessionToJson } from '../session/session.js';
 
 export interface CurrentSession {
   session: Session;
@@ -47,6 +53,23 @@ export function sortNodes(kind: FlowKind, nodes: UiNode[]): UiNode[] {
 }
 
 const stepOutcomes = new WeakMap<object, Promise<boolean>>();
+
+/**
+ * Thrown by a step that must wait for blocking hooks (an HTTP call) before it writes its result: no transaction may
+ * be held across that wait. `runSubmit` ends the step's unit of work (committing what the step wrote so far when
+ * `commit`, else rolling it back), runs `run` outside any transaction, then opens a second unit of work, loads and
+ * locks the flow again and calls `resume` with what `run` returned. An error from `run` (a hook's refusal) is
+ * answered in that second unit of work as any error of the step is (`fail`).
+ */
+export class HookPause<T = unknown> extends Error {
+  constructor(
+    readonly commit: boolean,
+    readonly run: () => Promise<T>,
+    readonly resume: (trx: Db, flow: Flow, outcome: T) => Promise<FlowReply>,
+  ) {
+    super('step paused for blocking hooks');
+  }
+}
 
 /**
  * For the reply to a submission that ran as a step: resolves once its unit of work ended, true when it committed.
@@ -87,11 +110,65 @@ export class FlowEngine {
     return Object.keys(kairos).length ? { kairos } : {};
   }
 
+  /** Kratos's self-service hooks, per flow, phase and method (flows/hooks.ts). */
+  readonly hooks = new HookRegistry();
+
   constructor(
     readonly deps: Deps,
     readonly csrf: CsrfCheck,
     readonly strategies: Strategies,
   ) {}
+
+  /** The request as hooks see it. */
+  hookRequest(request: FlowRequest): HookRequest {
+    return {
+      method: request.method,
+      url: this.deps.urls.public(request.url),
+      headers: request.headers as Record<string, string | string[] | undefined>,
+      cookies: (request.cookies ?? {}) as Record<string, string | undefined>,
+      json: isJsonRequest(request),
+    };
+  }
+
+  /** Kratos's `before` hooks of a flow being created, before it is stored (no transaction is open). */
+  async runBeforeHooks(flow: Flow, request: FlowRequest, session: Session | null = null): Promise<void> {
+    await this.hooks.runBefore({ kind: flow.kind, flow, request: this.hookRequest(request), json: this.hookJson, session });
+  }
+
+  /**
+   * The blocking `after` hooks of a step (never inside a transaction): their patches are applied to `identity`,
+   * whose traits must then still satisfy its schema (else the step is refused with the schema's messages). Returns
+   * the names of the identity fields the hooks changed.
+   */
+  async runBlockingHooks(flow: Flow, method: string, request: FlowRequest, identity: Identity, session: Session | null): Promise<string[]> {
+    const changed = new Set<string>();
+    const now = this.deps.clock.nowMs();
+    await this.hooks.runBlocking(
+      { kind: flow.kind, method, flow, request: this.hookRequest(request), json: this.hookJson, identity, session },
+      (patch) => applyIdentityPatch(identity, patch, now).forEach((field) => changed.add(field)),
+    );
+    if (changed.size > 0) {
+      try {
+        this.deps.identities.validateTraits(identity.schemaId, identity.traits);
+      } catch (err) {
+        if (err instanceof TraitsInvalidError) throw new FlowValidationError(err.problems.map((p) => ({ field: p.field, message: p.message })), flattenTraits(identity.traits));
+        throw err;
+      }
+    }
+    return [...changed];
+  }
+
+  /** Schedules the `after` hooks that run once the step committed (web_hook with `response.ignore`). */
+  runAfterCommitHooks(flow: Flow, method: string | null, request: FlowRequest, identity: Identity | null, session: Session | null): void {
+    this.hooks.runAfterCommit({ kind: flow.kind, method, flow: structuredClone(flow), request: this.hookRequest(request), json: this.hookJson, identity, session }, afterCommit);
+  }
+
+  /** Kratos JSON for hooks (the flow without its CSRF token: a receiver has no use for it). */
+  readonly hookJson: HookJson = {
+    flow: (flow) => this.flowDocument(flow, ''),
+    identity: (identity) => this.identityJson(identity),
+    session: (session, identity) => sessionToJson(session, this.deps.clock.nowMs(), identity ? this.identityJson(identity) : null),
+  };
 
   lifespanMs(kind: FlowKind): number {
     return parseDurationMs(this.deps.config.selfservice.flows[kind].lifespan);
@@ -160,10 +237,13 @@ export class FlowEngine {
 
   /** Kratos's flow JSON. Browser flows get their CSRF node with this browser's token. */
   async flowJson(flow: Flow, request: FlowRequest, reply: FlowReply): Promise<Record<string, unknown>> {
+    return this.flowDocument(flow, flow.type === 'browser' ? this.csrf.ensure(request, reply) : '');
+  }
+
+  private async flowDocument(flow: Flow, csrfValue: string): Promise<Record<string, unknown>> {
     const iso = (ms: number) => new Date(ms).toISOString();
     let nodes = flow.ui.nodes.filter((n) => !(n.attributes.node_type === 'input' && n.attributes.name === 'csrf_token'));
     for (const reveal of this.nodeRevealers) nodes = await reveal(flow, nodes);
-    const csrfValue = flow.type === 'browser' ? this.csrf.ensure(request, reply) : '';
     const csrfNode = inputNode('default', 'csrf_token', 'hidden', { value: csrfValue, required: true });
     const ui = { ...flow.ui, nodes: [csrfNode, ...nodes] };
     const json: Record<string, unknown> = {
@@ -250,33 +330,80 @@ export class FlowEngine {
         if (!(err instanceof HttpError)) throw err;
       }
     }
+    return this.runStep(kind, request, reply, queryOf(request).flow, (trx, flow) => {
+      const body = submittedBody(request);
+      if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
+      return handle(trx, flow, body, prepared);
+    });
+  }
+
+  /**
+   * One step on the flow `flowId` as a unit of work: a submission (`runSubmit`), or a link that carries its secret
+   * in the query (the emailed verification link, an admin recovery link). Loads and locks the flow in the step's
+   * transaction, runs `handle`, answers what it throws (`fail`) and commits; a step paused for blocking hooks
+   * (`HookPause`) ends its unit of work, runs them outside any transaction, and resumes in a second one.
+   */
+  async runStep(kind: FlowKind, request: FlowRequest, reply: FlowReply, flowId: unknown, handle: (trx: Db, flow: Flow) => Promise<FlowReply>): Promise<FlowReply> {
     // The answer is written only once the step committed (`stepOutcome`, awaited by the HTTP layer before the
     // response leaves): a client never sees a decision the database does not hold yet.
     let settle!: (committed: boolean) => void;
     stepOutcomes.set(reply, new Promise<boolean>((resolve) => (settle = resolve)));
-    let boxed: { reply: FlowReply };
+    let boxed: { reply: FlowReply | null };
     try {
-      boxed = await this.deps.storage.transaction(async (trx) => {
-        let flow: Flow | null = null;
-        let answered: { reply: FlowReply };
+      let pause: HookPause | null = null;
+      boxed = await this.deps.storage
+        .transaction(async (trx) => {
+          let flow: Flow | null = null;
+          let answered: { reply: FlowReply | null };
+          try {
+            flow = await this.loadFlow(kind, flowId, trx);
+            answered = { reply: await handle(trx, flow) };
+          } catch (err) {
+            if (err instanceof HookPause) {
+              pause = err;
+              if (err.commit) return { reply: null };
+              throw err;
+            }
+            answered = { reply: await this.fail(request, reply, flow, err, trx) };
+          }
+          await testPause(`${kind}.before_commit`);
+          return answered;
+        })
+        .catch((err: unknown) => {
+          if (err !== null && err === pause) return { reply: null };
+          throw err;
+        });
+      const paused = pause as HookPause | null;
+      if (paused) {
+        // No transaction is open here: the hooks may take as long as their HTTP calls do.
+        let outcome: unknown;
+        let refusal: unknown = null;
         try {
-          flow = await this.loadFlow(kind, queryOf(request).flow, trx);
-          const body = submittedBody(request);
-          if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
-          answered = { reply: await handle(trx, flow, body, prepared) };
+          outcome = await paused.run();
         } catch (err) {
-          answered = { reply: await this.fail(request, reply, flow, err, trx) };
+          refusal = err ?? new Error('hook failed');
         }
-        await testPause(`${kind}.before_commit`);
-        return answered;
-      });
+        boxed = await this.deps.storage.transaction(async (trx) => {
+          let flow: Flow | null = null;
+          let answered: { reply: FlowReply | null };
+          try {
+            flow = await this.loadFlow(kind, flowId, trx);
+            if (refusal !== null) throw refusal;
+            answered = { reply: await paused.resume(trx, flow, outcome) };
+          } catch (err) {
+            answered = { reply: await this.fail(request, reply, flow, err, trx) };
+          }
+          await testPause(`${kind}.before_commit`);
+          return answered;
+        });
+      }
       await testPause(`${kind}.after_commit`);
       settle(true);
     } catch (err) {
       settle(false);
       throw err;
     }
-    return boxed.reply;
+    return boxed.reply!;
   }
 
   /**

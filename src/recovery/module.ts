@@ -8,7 +8,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
 import type { KairosModule } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
-import { flowRequestOf, isJsonRequest, noStore, requestInfo } from '../http/request.js';
+import { asStep, flowRequestOf, isJsonRequest, noStore, requestInfo } from '../http/request.js';
 import { RecoveryFlows } from '../flows/recovery/handler.js';
 import type { SettingsFlows } from '../flows/settings/handler.js';
 import { RecoveryCodes } from './codes.js';
@@ -59,7 +59,7 @@ export function recoveryModule(deps: Deps): KairosModule {
     },
     publicRoutes(app) {
       // Kratos's link method: GET /self-service/recovery?flow=&token= (admin recovery links).
-      app.get('/self-service/recovery', (request, reply) => flows!.followLink(flowRequestOf(request), noStore(reply)));
+      app.get('/self-service/recovery', (request, reply) => asStep(reply, () => flows!.followLink(flowRequestOf(request), noStore(reply))));
       app.get(MFA_RESET_CANCEL_PATH, async (request: FastifyRequest, reply) => {
         noStore(reply);
         const token = (request.query as Record<string, unknown>).token;

@@ -239,5 +239,6 @@ export const ERRORS: Readonly<Record<string, ErrorEntry>> = {
   session_aal2_required: { status: 403, origin: 'kratos', about: 'This needs a session at aal2 (`redirect_browser_to` the second-factor login)' },
   session_already_available: { status: 400, origin: 'kratos', about: 'A session exists already: no new login or registration' },
   session_inactive: { status: 401, origin: 'kratos', about: 'No active session in the request' },
+  session_verified_address_required: { status: 403, origin: 'kratos', about: 'Login needs a verified address first (the `require_verified_address` hook)' },
   session_refresh_required: { status: 403, origin: 'kratos', about: 'The session is too old for this change: sign in again (privileged session)' },
 };

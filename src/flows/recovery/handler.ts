@@ -9,7 +9,8 @@ import { isJsonRequest, queryOf, requestInfo, type FlowHandlers, type FlowReply,
 import { msg, NO_STRATEGY_MESSAGE } from '../../ui/messages.js';
 import type { Db } from '../../storage/db.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
-import { setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
+import { HookPause, setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
+import { newStepState } from '../hooks.js';
 import { NOT_RESPONSIBLE, type RecoveryResult, type RecoveryStrategy } from '../strategy.js';
 import type { SettingsFlows } from '../settings/handler.js';
 import { parseDurationMs } from '../../config/duration.js';
@@ -42,6 +43,7 @@ export class RecoveryFlows implements FlowHandlers {
       const returnTo = engine.returnToOf(request);
       if (await engine.currentSession(request)) return engine.alreadySignedIn(request, reply, type, returnTo);
       const flow = this.newFlow(type, request.url, returnTo);
+      await engine.runBeforeHooks(flow, request);
       await this.deps.flows.insert(flow);
       return flow;
     });
@@ -62,39 +64,34 @@ export class RecoveryFlows implements FlowHandlers {
     });
   }
 
-  /** GET /self-service/recovery?flow=&token=: a link that carries its secret (admin recovery links), as one unit of work. */
+  /**
+   * GET /self-service/recovery?flow=&token=: a link that carries its secret (admin recovery links), one unit of work
+   * like a submission (engine.runStep).
+   */
   async followLink(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     const engine = this.engine;
     const q = queryOf(request);
     const token = typeof q.token === 'string' && q.token.trim() !== '' ? q.token : null;
-    // The reply is boxed so the transaction does not wait for the response to be written.
-    const { answer } = await this.deps.storage.transaction(async (trx) => {
-      let flow: Flow | null = null;
-      try {
-        flow = await engine.loadFlow('recovery', q.flow, trx);
-        if (!token) return { answer: engine.redirectToUi(reply, flow) };
-        if (engine.isExpired(flow)) {
-          const replacement = this.newFlow('browser', request.url, flow.returnTo);
-          replacement.ui.messages = [engine.expiredMessage(flow)];
-          await this.deps.flows.insert(replacement, trx);
-          return { answer: engine.redirectToUi(reply, replacement) };
-        }
-        const linking = this.strategies.find((s) => s.followLink);
-        const result = flow.state === 'passed_challenge' || !linking ? null : await linking.followLink!({ trx, flow, token, request: requestInfo(request) });
-        if (!result) {
-          const replacement = this.newFlow('browser', request.url, flow.returnTo);
-          replacement.ui.messages = [msg.recoveryTokenInvalid()];
-          await this.deps.flows.insert(replacement, trx);
-          if (isJsonRequest(request)) return { answer: await engine.respondFlow(request, reply, replacement, 400) };
-          engine.csrf.ensure(request, reply);
-          return { answer: engine.redirectToUi(reply, replacement) };
-        }
-        return { answer: await this.complete(trx, request, reply, flow, result) };
-      } catch (err) {
-        return { answer: await engine.fail(request, reply, flow, err, trx) };
+    return engine.runStep('recovery', request, reply, q.flow, async (trx, flow) => {
+      if (!token) return engine.redirectToUi(reply, flow);
+      if (engine.isExpired(flow)) {
+        const replacement = this.newFlow('browser', request.url, flow.returnTo);
+        replacement.ui.messages = [engine.expiredMessage(flow)];
+        await this.deps.flows.insert(replacement, trx);
+        return engine.redirectToUi(reply, replacement);
       }
+      const linking = this.strategies.find((s) => s.followLink);
+      const result = flow.state === 'passed_challenge' || !linking ? null : await linking.followLink!({ trx, flow, token, request: requestInfo(request) });
+      if (!result) {
+        const replacement = this.newFlow('browser', request.url, flow.returnTo);
+        replacement.ui.messages = [msg.recoveryTokenInvalid()];
+        await this.deps.flows.insert(replacement, trx);
+        if (isJsonRequest(request)) return engine.respondFlow(request, reply, replacement, 400);
+        engine.csrf.ensure(request, reply);
+        return engine.redirectToUi(reply, replacement);
+      }
+      return this.complete(trx, request, reply, flow, result);
     });
-    return answer;
   }
 
   /** What a strategy's result means for the flow: show it again, or finish the recovery. */
@@ -109,12 +106,31 @@ export class RecoveryFlows implements FlowHandlers {
    * person lands in a settings flow (Kratos: browser 303, SPA 422 `browser_location_change_required`, API the flow
    * with `continue_with` set_ory_session_token + show_settings_ui).
    */
-  private async finish(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, recovered: Extract<RecoveryResult, { outcome: 'recovered' }>): Promise<FlowReply> {
+  private async finish(
+    trx: Db,
+    request: FlowRequest,
+    reply: FlowReply,
+    flow: Flow,
+    recovered: Extract<RecoveryResult, { outcome: 'recovered' }>,
+    hooksDone = false,
+  ): Promise<FlowReply> {
     const { identity, amr, details, settingsMessages = [] } = recovered;
     const { deps, engine } = this;
     const info = requestInfo(request);
+    const method = details.method === 'link' ? 'link' : 'code';
+    // Hooks that wait for an HTTP answer run before the session is issued and outside any transaction, after this
+    // step's unit of work (engine.ts HookPause). Kratos lets a recovery hook's `response.parse` change the identity in
+    // memory only: nothing is stored.
+    if (!hooksDone && engine.hooks.hasBlocking('recovery', method)) {
+      const run = () => engine.runBlockingHooks(flow, method, request, structuredClone(identity), null);
+      throw new HookPause(true, run, async (again, flowAgain) => {
+        if (flowAgain.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+        return this.finish(again, request, reply, flowAgain, recovered, true);
+      });
+    }
     const revoked = await deps.sessions.revokeAllForIdentity(identity.id);
     const { session, token } = await deps.sessions.create(trx, identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
+    await engine.hooks.runInStep({ kind: 'recovery', method, trx, flow, identity, amr, startedAtMs: deps.clock.nowMs(), request, hookRequest: engine.hookRequest(request), state: newStepState(session, token) });
     const settings = engine.newFlow('settings', flow.type, request.url, { returnTo: flow.returnTo });
     settings.requestUrl = deps.urls.browserInit('settings');
     settings.identityId = identity.id;
@@ -132,6 +148,7 @@ export class RecoveryFlows implements FlowHandlers {
     flow.internal = { ...flow.internal, continue_with: [{ action: 'show_settings_ui', flow: { id: settings.id, url: settingsUrl } }] };
     await deps.flows.update(flow, deps.clock.nowMs(), trx);
     await deps.audit.record(trx, { type: 'recovery.completed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { ...details, revoked_sessions: revoked } });
+    engine.runAfterCommitHooks(flow, method, request, identity, session);
 
     if (flow.type === 'browser') {
       setSessionCookie(engine, reply, token, session);

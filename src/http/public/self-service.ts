@@ -1,10 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, HttpError } from '../../errors/http-error.js';
 import { sessionToJson } from '../../session/session.js';
-import { clearSessionCookie, stepOutcome, type FlowEngine } from '../../flows/engine.js';
+import { clearSessionCookie, type FlowEngine } from '../../flows/engine.js';
 import type { FlowKind, FlowType } from '../../flows/flow.js';
 import type { FlowHandlers } from '../../flows/request.js';
-import { flowRequestOf, isJsonRequest, noStore, sessionTokenOf, submittedBody } from '../request.js';
+import { asStep, flowRequestOf, isJsonRequest, noStore, sessionTokenOf, submittedBody } from '../request.js';
 
 export type { FlowHandlers };
 
@@ -12,15 +12,6 @@ export type { FlowHandlers };
 export async function selfServiceRoutes(app: FastifyInstance, options: { engine: FlowEngine; handlers: Partial<Record<FlowKind, FlowHandlers>> }) {
   const { engine, handlers } = options;
   const { deps } = engine;
-
-  // A flow submission's answer leaves only after its unit of work committed (flows/engine.ts `runSubmit`); if the
-  // step rolled back after its answer was prepared, the client gets a 500 instead of a decision that was not stored.
-  app.addHook('onSend', async (request, reply, payload) => {
-    const outcome = stepOutcome(reply);
-    if (!outcome || (await outcome)) return payload;
-    reply.code(500).header('content-type', 'application/json; charset=utf-8').removeHeader('location');
-    return JSON.stringify({ error: { code: 500, status: 'Internal Server Error', message: 'The request could not be completed; nothing was changed.' } });
-  });
 
   for (const [kind, handler] of Object.entries(handlers) as [FlowKind, FlowHandlers][]) {
     app.get(`/self-service/${kind}/browser`, (request, reply) => handler.init(flowRequestOf(request), noStore(reply), 'browser'));
@@ -44,17 +35,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
         throw err;
       }
     });
-    app.post(`/self-service/${kind}`, async (request, reply) => {
-      // A FastifyReply is a thenable that settles once the response is written, which waits for the step's commit
-      // (the onSend hook above): while the flow runs, the reply is made a plain object (its `then` shadowed), so
-      // flow code that returns it from an async function does not wait for the response.
-      Object.defineProperty(reply, 'then', { value: undefined, configurable: true, writable: true });
-      try {
-        return await handler.submit(flowRequestOf(request), noStore(reply));
-      } finally {
-        delete (reply as { then?: unknown }).then;
-      }
-    });
+    app.post(`/self-service/${kind}`, (request, reply) => asStep(reply, () => handler.submit(flowRequestOf(request), noStore(reply))));
   }
 
   app.get('/self-service/errors', async (request, reply) => {
