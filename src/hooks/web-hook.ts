@@ -34,20 +34,13 @@ import type { Logger } from 'pino';
 import { HttpError } from '../errors/http-error.js';
 import { JsonnetCancelled, renderJsonnet } from './jsonnet.js';
 import { OutboundHttp, PrivateAddressError } from './outbound-http.js';
+import type { IdentityPatch } from '../identity/patch.js';
+import type { WebHookConfig } from '../config/web-hook.js';
 
-export interface WebHookConfig {
-  id?: string;
-  url: string;
-  method: string;
-  headers?: Record<string, string>;
-  /** URI of the Jsonnet body template. */
-  body?: string;
-  auth?: { type: 'api_key'; config: { name: string; value: string; in?: 'header' | 'cookie' } } | { type: 'basic_auth'; config: { user: string; password: string } };
-  response?: { ignore?: boolean; parse?: boolean };
-  /** Deprecated in Kratos in favour of `response.parse`; same effect on error answers. */
-  can_interrupt?: boolean;
-  emit_analytics_event?: boolean;
-}
+export type { IdentityPatch, WebHookConfig };
+import { webHookConfigProblems } from '../config/web-hook.js';
+export { webHookConfigProblems };
+
 
 /** What Kratos passes to the template as `ctx` (`templateContext` in web_hook.go). */
 export interface WebHookContext {
@@ -75,17 +68,6 @@ export interface WebHookMessageGroup {
   messages: WebHookMessage[];
 }
 
-/** Identity fields a parsing hook may set (only those present in the answer). */
-export interface IdentityPatch {
-  traits?: Record<string, unknown>;
-  schema_id?: string;
-  state?: string;
-  metadata_public?: unknown;
-  metadata_admin?: unknown;
-  verifiable_addresses?: unknown[];
-  recovery_addresses?: unknown[];
-  external_id?: string | null;
-}
 
 export type WebHookOutcome =
   /** Nothing to change. `settled` resolves when a background (`response.ignore`) call has finished. */
@@ -116,27 +98,6 @@ const badGateway = (message: string, reason = IMPROPER) => new HttpError(502, { 
 const misconfigured = (message: string) =>
   new HttpError(500, { code: 500, status: 'Internal Server Error', reason: 'The web_hook is misconfigured.', message });
 
-/** Problems with a web_hook config (for the config loader); empty when it can run. Mirrors Kratos's schema. */
-export function webHookConfigProblems(config: Partial<WebHookConfig>): string[] {
-  const problems: string[] = [];
-  if (typeof config.url !== 'string' || !/^https?:\/\//.test(config.url)) problems.push('url must be an http(s) URL');
-  if (typeof config.method !== 'string' || config.method === '') problems.push('method is required');
-  if (config.response?.ignore && (config.response.parse || config.can_interrupt)) {
-    problems.push('response.ignore cannot be combined with response.parse or can_interrupt (Kratos: "A webhook is configured to ignore the response but also to parse the response")');
-  }
-  const auth = config.auth as { type?: string; config?: Record<string, unknown> } | undefined;
-  if (auth) {
-    if (auth.type === 'api_key') {
-      if (typeof auth.config?.name !== 'string' || typeof auth.config?.value !== 'string') problems.push('auth.config of api_key needs string name and value');
-      if (auth.config?.in !== undefined && auth.config.in !== 'header' && auth.config.in !== 'cookie') problems.push('auth.config.in must be header or cookie');
-    } else if (auth.type === 'basic_auth') {
-      if (typeof auth.config?.user !== 'string' || typeof auth.config?.password !== 'string') problems.push('auth.config of basic_auth needs string user and password');
-    } else {
-      problems.push(`unsupported auth type: ${String(auth.type)}`);
-    }
-  }
-  return problems;
-}
 
 /** Kratos: parsing/interrupting hooks run before the identity is persisted, others after (Kairos: see WebHookHook). */
 export const runsBeforePersist = (config: WebHookConfig) => Boolean(config.can_interrupt || config.response?.parse);

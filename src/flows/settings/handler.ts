@@ -1,15 +1,13 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { parseDurationMs } from '../../config/duration.js';
-import { isJsonRequest, requestInfo } from '../../http/request.js';
+import { isJsonRequest, requestInfo, type FlowReply, type FlowRequest } from '../request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type SettingsResult, type SubmittedBody } from '../strategy.js';
 import { HookPause, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
 import { TraitsInvalidError } from '../../identity/identity-service.js';
 import { flattenTraits } from '../../identity/trait-nodes.js';
-import { applyIdentityPatch } from '../../hooks/web-hook-flow.js';
-import type { IdentityPatch } from '../../hooks/web-hook.js';
+import { applyIdentityPatch, type IdentityPatch } from '../../identity/patch.js';
 import { newStepState } from '../hooks.js';
 import type { Db } from '../../storage/db.js';
 
@@ -24,7 +22,7 @@ export class SettingsFlows {
   }
 
   /** A session whose AAL satisfies `selfservice.flows.settings.required_aal`, or the Kratos error. */
-  private async requireSession(request: FastifyRequest, returnTo: string, db: Db = this.engine.deps.db): Promise<CurrentSession> {
+  private async requireSession(request: FlowRequest, returnTo: string, db?: Db): Promise<CurrentSession> {
     const { deps } = this.engine;
     const current = await this.engine.currentSession(request, db);
     if (!current) {
@@ -38,14 +36,14 @@ export class SettingsFlows {
     return current;
   }
 
-  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+  async init(request: FlowRequest, reply: FlowReply, type: FlowType): Promise<FlowReply> {
     const engine = this.engine;
     // A browser without a session goes to login first: the error carries `redirect_browser_to`, which sendError
     // follows for browsers (JSON clients get the 401).
     return engine.runInit(request, reply, type, async () => {
       const returnTo = engine.returnToOf(request);
       const current = await this.requireSession(request, engine.deps.urls.public(request.url));
-      const flow = engine.newFlow('settings', type, request, { returnTo });
+      const flow = engine.newFlow('settings', type, request.url, { returnTo });
       flow.identityId = current.identity.id;
       flow.sessionId = current.session.id;
       await this.render(flow, current);
@@ -56,12 +54,12 @@ export class SettingsFlows {
   }
 
   /** GET /self-service/settings/flows?id=: only the flow's own identity may read it. */
-  async fetchCheck(request: FastifyRequest, flow: Flow): Promise<void> {
+  async fetchCheck(request: FlowRequest, flow: Flow): Promise<void> {
     const current = await this.requireSession(request, this.engine.deps.urls.flowUi('settings', flow.id));
     if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
   }
 
-  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     return this.engine.runSubmit('settings', request, reply, (trx, flow, body, prepared) => this.attempt(trx, request, reply, flow, body, prepared), this.engine.strategies.settings);
   }
 
@@ -71,13 +69,13 @@ export class SettingsFlows {
    * transaction; the submission then runs again in a second unit of work with their `patches` (engine.ts HookPause).
    * A refusal leaves nothing changed.
    */
-  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>, hooksDone: { patches: IdentityPatch[] } | null = null): Promise<FastifyReply> {
+  private async attempt(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>, hooksDone: { patches: IdentityPatch[] } | null = null): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id), trx);
     if (current.identity.id !== flow.identityId) throw errors.identityMismatch();
     if (engine.isExpired(flow)) {
-      const replacement = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
+      const replacement = engine.newFlow('settings', flow.type, request.url, { returnTo: flow.returnTo });
       replacement.identityId = current.identity.id;
       replacement.sessionId = current.session.id;
       await this.render(replacement, current);
