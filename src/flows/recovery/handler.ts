@@ -254,10 +254,10 @@ export class RecoveryFlows implements FlowHandlers {
     // Recovery by email alone does not remove the second factor: complete a due reset, or open (or show) one.
     const pending = await this.resets.pending(identity.id);
     if (pending && this.resets.isDue(pending)) {
-      if (await this.resets.complete(pending, identity, { via: 'delay', flowId: flow.id, request: info, actor: 'self' })) {
-        const after = (await deps.identities.get(identity.id))!;
-        return this.finish(request, reply, flow, after, [amr], { method, issued_by: issuedBy, mfa: 'reset_after_delay' }, [recoveryMsg.enrollAgain()]);
-      }
+      // The reset completes only once the after-recovery hooks agreed (`finish`): a refusal leaves the second factor.
+      return this.finish(request, reply, flow, identity, [amr], { method, issued_by: issuedBy, mfa: 'reset_after_delay' }, [recoveryMsg.enrollAgain()], false, () =>
+        this.completeReset(pending, identity, { via: 'delay', flowId: flow.id, request: info, actor: 'self' }),
+      );
     }
     const { request: reset } = await this.resets.open(identity, { flowId: flow.id, request: info, actor: 'self' });
     flow.identityId = identity.id;
@@ -287,23 +287,29 @@ export class RecoveryFlows implements FlowHandlers {
       throw FlowValidationError.global(recoveryMsg.noPasswordWait(reset.not_before));
     }
     if (password.length > 4096 || !(await deps.hasher.verify(hashed, password))) throw FlowValidationError.global(msg.invalidCredentials());
-    if (!(await this.resets.complete(reset, identity, { via: 'password', flowId: flow.id, request: info, actor: 'self' }))) {
-      throw FlowValidationError.global(recoveryMsg.mfaResetCancelled());
-    }
     const now = deps.clock.nowMs();
     const method = flow.internal.method === 'link' ? 'link' : 'code';
     const amr: AmrEntry[] = [
       { method: AMR_METHOD[method], aal: 'aal1', completedAtMs: now },
       { method: 'password', aal: 'aal1', completedAtMs: now },
     ];
-    const after = (await deps.identities.get(identity.id))!;
-    return this.finish(request, reply, flow, after, amr, { method, issued_by: String(flow.internal.issued_by ?? 'self'), mfa: 'reset_with_password' }, [recoveryMsg.enrollAgain()]);
+    // The reset completes only once the after-recovery hooks agreed (`finish`): a refusal leaves the second factor.
+    return this.finish(request, reply, flow, identity, amr, { method, issued_by: String(flow.internal.issued_by ?? 'self'), mfa: 'reset_with_password' }, [recoveryMsg.enrollAgain()], false, () =>
+      this.completeReset(reset, identity, { via: 'password', flowId: flow.id, request: info, actor: 'self' }),
+    );
+  }
+
+  /** Completes a pending MFA reset; the identity without its second factor, or the flow's error when it was cancelled meanwhile. */
+  private async completeReset(reset: Parameters<MfaResets['complete']>[0], identity: Identity, context: Parameters<MfaResets['complete']>[2]): Promise<Identity> {
+    if (!(await this.resets.complete(reset, identity, context))) throw FlowValidationError.global(recoveryMsg.mfaResetCancelled());
+    return (await this.deps.identities.get(identity.id))!;
   }
 
   /**
    * Recovery succeeded: every other session of the identity is revoked, a privileged session is issued, and the
    * person lands in a settings flow (Kratos: browser 303, SPA 422 `browser_location_change_required`, API the flow
-   * with `continue_with` set_ory_session_token + show_settings_ui).
+   * with `continue_with` set_ory_session_token + show_settings_ui). `completeMfaReset` (the MFA reset step) runs once
+   * the after-recovery hooks agreed and returns the identity without its second factor.
    */
   private async finish(
     request: FastifyRequest,
@@ -314,6 +320,7 @@ export class RecoveryFlows implements FlowHandlers {
     details: Record<string, unknown>,
     settingsMessages: import('../../ui/messages.js').UiText[] = [],
     hooksDone = false,
+    completeMfaReset: (() => Promise<Identity>) | null = null,
   ): Promise<FastifyReply> {
     const { deps, engine } = this;
     const info = requestInfo(request);
@@ -326,11 +333,12 @@ export class RecoveryFlows implements FlowHandlers {
       if (inStep()) {
         throw new HookPause(true, run, async (_trx, again) => {
           if (again.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
-          return this.finish(request, reply, again, identity, amr, details, settingsMessages, true);
+          return this.finish(request, reply, again, identity, amr, details, settingsMessages, true, completeMfaReset);
         });
       }
       await run();
     }
+    if (completeMfaReset) identity = await completeMfaReset();
     const revoked = await deps.sessions.revokeAllForIdentity(identity.id);
     const { session, token } = await deps.sessions.create(deps.db, identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
     await engine.hooks.runInStep({ kind: 'recovery', method, trx: deps.db, flow, identity, amr, startedAtMs: deps.clock.nowMs(), request, hookRequest: engine.hookRequest(request), state: newStepState(session, token) });
