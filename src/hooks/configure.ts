@@ -30,7 +30,7 @@ export function configureHooks(registry: HookRegistry, deps: Deps): ConfiguredHo
   const executorOf = (hook: HookConfig, key: string): HookExecutor => {
     switch (hook.hook) {
       case 'web_hook':
-        return new WebHookHook(hook.config as unknown as WebHookConfig, webHooks);
+        return new WebHookHook(hook.config as unknown as WebHookConfig, webHooks, key);
       case 'session':
         return sessionHook(deps);
       case 'show_verification_ui':
