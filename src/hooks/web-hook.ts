@@ -112,9 +112,9 @@ export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_RETRIES = 2;
 /**
  * The most of a receiver's answer Kairos reads: 1 MiB. What a hook's answer may carry is an identity's fields (traits,
- * metadata, addresses) or messages for a form, and the one other way to write an identity, the admin API, accepts at
- * most 1 MiB per request (server.ts, the admin listener's body limit): an answer larger than that could only store an
- * identity no other API could write. It also bounds the memory each waiting step holds. Kratos reads at most 5 MB
+ * metadata, addresses) or messages for a form, and the other way to write one identity, the admin API, accepts it in
+ * at most 1 MiB (server.ts, the admin listener's body limit for POST/PUT /admin/identities): a larger answer could only
+ * store an identity no other API could write. It also bounds the memory each waiting step holds. Kratos reads at most 5 MB
  * (web_hook.go `io.LimitReader(resp.Body, 5<<20)`) and then fails on the cut JSON; Kairos fails at once with a
  * message that says why (README, "Hooks and web hooks").
  */
