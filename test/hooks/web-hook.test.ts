@@ -210,6 +210,18 @@ describe('web_hook answers (what the flow does)', () => {
     expect(sent).toBeLessThan(16 * MAX_RESPONSE_BYTES);
   });
 
+  it('a receiver that sends its headers and then drips the body never holds the step past the timeout (504)', async () => {
+    handler = (_r, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.write('{"messages": [');
+      const drip = setInterval(() => (res.destroyed ? clearInterval(drip) : res.write(' ')), 50);
+    };
+    const started = Date.now();
+    const outcome = await new WebHookExecutor({ timeoutMs: 300, maxRetries: 0 }).execute(hook({ can_interrupt: true }), CONTEXT);
+    expect(outcome.kind === 'error' && outcome.error.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
   it('an answer past MAX_RESPONSE_BYTES or MAX_JSON_DEPTH fails with 502 saying which, and is not retried', async () => {
     handler = (_r, res) => res.writeHead(400, { 'content-type': 'application/json', 'content-length': String(MAX_RESPONSE_BYTES + 1) }).end('x'.repeat(MAX_RESPONSE_BYTES + 1));
     const large = await executor.execute(hook({ can_interrupt: true }), CONTEXT);
