@@ -399,6 +399,15 @@ export const configSchema = {
         },
       },
     },
+    maintenance: {
+      type: 'object',
+      default: {},
+      description: 'Kairos: the periodic job that removes what is past its retention (previous TOTP secrets, old rate-limit windows); it runs on every instance.',
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        interval: { ...duration, default: '1h' },
+      },
+    },
     clock: {
       type: 'object',
       default: {},
@@ -627,6 +636,7 @@ export interface KairosConfig {
     message_retries: number;
     worker: { enabled: boolean; poll_interval: string };
   };
+  maintenance: { enabled: boolean; interval: string };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string }; languages: ('en' | 'de')[] };
   console: { enabled: boolean; listener: 'admin' | 'public'; session_lifespan: string; idle_timeout: string; four_eyes: boolean; approval_lifespan: string };

@@ -11,7 +11,7 @@
  */
 import type { KairosConfig } from '../config/schema.js';
 import { parseDurationMs } from '../config/duration.js';
-import { normalizeTotpCode, scanTotpCode, timeStep } from '../credentials/totp/otp.js';
+import { normalizeTotpCode, scanTotpCode, timeStep } from '../otp/otp.js';
 import type { TotpCredentialRow } from '../credentials/totp/repository.js';
 import { sql } from 'kysely';
 import type { SecretCipher } from '../crypto/secret-cipher.js';

@@ -15,7 +15,7 @@ import type { RecoveryModule } from '../recovery/module.js';
 import { parseDurationMs } from '../config/duration.js';
 import { SecretCipher } from '../crypto/secret-cipher.js';
 import { TotpRepository, type TotpCredentialRow } from '../credentials/totp/repository.js';
-import { normalizeTotpCode, timeStep } from '../credentials/totp/otp.js';
+import { normalizeTotpCode, timeStep } from '../otp/otp.js';
 import { DiagnosisRepository } from '../mfa/diagnosis/repository.js';
 import { diagnoseStoredCode } from '../mfa/diagnosis/totp-diagnostics.js';
 import { describeDeviceOffset, type Diagnosis } from '../mfa/diagnosis/diagnose.js';

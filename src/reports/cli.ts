@@ -3,7 +3,7 @@ import { openStorage } from '../storage/db.js';
 import { systemClock, type Clock } from '../support/clock.js';
 import { HttpError } from '../errors/http-error.js';
 import { frictionCsv, frictionReport, frictionText } from './friction.js';
-import { reportPeriod } from './module.js';
+import { reportPeriod } from './period.js';
 import { createRuleOf, DEFAULT_RULE } from './rule-of.js';
 import type { KairosConfig } from '../config/schema.js';
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
 import { errorBody } from '../support/flows.js';
 import { loginWithPassword } from '../support/users.js';
-import { decodeBase32, timeStep, totpCodeAt } from '../../src/credentials/totp/otp.js';
+import { decodeBase32, timeStep, totpCodeAt } from '../../src/otp/otp.js';
 import { runCli } from '../support/cli.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -17,7 +17,7 @@ import { Phone, type AuthenticatorEntry } from './support/phone.js';
 import { E2E_BRAND, newEmail, PASSWORD, startE2eKairos } from './support/kairos.js';
 import { translator } from '../../src/ui/i18n/catalogue.js';
 import { msg } from '../../src/ui/messages.js';
-import { encodeBase32 } from '../../src/credentials/totp/base32.js';
+import { encodeBase32 } from '../../src/otp/base32.js';
 import { randomBytes } from 'node:crypto';
 
 const tr = translator('en');
