@@ -32,6 +32,7 @@ import { codeModule } from './credentials/code/module.js';
 import { webauthnModule } from './credentials/webauthn/module.js';
 import { codeMfaModule } from './credentials/code/mfa-module.js';
 import { passkeyModule } from './credentials/passkey/module.js';
+import { policyModule } from './mfa/policy/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -153,6 +154,8 @@ export function createModules(deps: Deps): KairosModule[] {
     modules.push(lookup);
   }
   if (methods.code.mfa_enabled) modules.push(codeMfaModule(deps));
+  // After every second factor: the MFA policy by role filters and orders what they offer (mfa/policy).
+  modules.push(policyModule(deps));
   modules.push(clockModule(deps));
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));
