@@ -81,7 +81,8 @@ export function policyModule(deps: Deps): PolicyModule {
           return;
         }
         // A removed second factor takes the browsers remembered with it (once no credential of its kind is left).
-        if (event.type === 'second_factor.removed' || event.type === 'credential.deleted') {
+        // (An MFA reset removes its factors first and then records mfa_reset.completed, which revokes them all.)
+        if ((event.type === 'second_factor.removed' || event.type === 'credential.deleted') && event.details?.via !== 'mfa_reset') {
           const method = event.details?.method ?? event.details?.credential_type;
           if (typeof method === 'string' && !(await repository.hasCredential(trx, event.identityId, method))) {
             await enforcer.revokeDevices(trx, { identityId: event.identityId, reason: 'factor_removed', method, actor: event.actor ?? 'system', ipAddress: event.ipAddress ?? null });
