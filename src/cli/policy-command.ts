@@ -9,11 +9,20 @@ export function policyCommands(program: Command, context: CommandContext): void 
     .description('which rule applies to an identity and why, what it requires and allows, and where the identity stands (grace, deadline)')
     .argument('<identity>', 'identity id, or an identifier (e.g. the email)')
     .option('-c, --config <file>', 'YAML config file')
+    .option('--at <time>', 'evaluate the grace period at this time: ISO 8601 or Unix seconds (default: now)')
     .option('--json', 'machine-readable output')
-    .action(async (needle: string, options: { config?: string; json?: boolean }) => {
+    .action(async (needle: string, options: { config?: string; json?: boolean; at?: string }) => {
       const { config } = await context.load({ config: options.config, dev: !options.config });
       const { explainPolicy, formatPolicyExplanation } = await import('../mfa/policy/explain.js');
-      const report = await explainPolicy(config, needle);
+      const { parseAt } = await import('./doctor.js');
+      let atMs: number;
+      try {
+        atMs = parseAt(options.at, Date.now());
+      } catch (err) {
+        process.stderr.write(`kairos: ${(err as Error).message}\n`);
+        process.exit(2);
+      }
+      const report = await explainPolicy(config, needle, { nowMs: () => atMs });
       if (!report) {
         process.stderr.write(`kairos: no identity matches "${needle}"\n`);
         process.exit(1);
