@@ -47,9 +47,16 @@ function loadPg(): typeof pg {
  * Counted where SQL reaches the driver (better-sqlite3 `prepare`, pg `client.query`), so transaction control
  * statements (BEGIN, COMMIT) count like any other.
  */
-export const statementCounter = { enabled: process.env.KAIROS_COUNT_STATEMENTS === '1', total: 0, byKind: {} as Record<string, number> };
+export const statementCounter = {
+  enabled: process.env.KAIROS_COUNT_STATEMENTS === '1' || process.env.KAIROS_COUNT_STATEMENTS === 'print',
+  total: 0,
+  byKind: {} as Record<string, number>,
+};
+/** `KAIROS_COUNT_STATEMENTS=print`: each statement's SQL text (placeholders, never values) on stderr, for development. */
+const printStatements = process.env.KAIROS_COUNT_STATEMENTS === 'print';
 
 function countStatement(sqlText: string): void {
+  if (printStatements) process.stderr.write(`SQL ${sqlText.replace(/\s+/g, ' ').slice(0, 400)}\n`);
   const kind = /^\s*(\w+)/.exec(sqlText)?.[1]?.toLowerCase() ?? 'other';
   statementCounter.total++;
   statementCounter.byKind[kind] = (statementCounter.byKind[kind] ?? 0) + 1;
