@@ -463,11 +463,73 @@ describe.each(DIALECTS)('MFA policy by role (%s)', (dialect) => {
     expect(report.mfa_policy.first_applied_at).toBe(new Date(k.clock.nowMs()).toISOString());
   });
 
-  it('the native API gets a 403 at whoami but keeps a usable raw answer shape at login (status 200, no identity)', async () => {
+  it('a native sign-in past the grace gets its token (for the settings API), no identity, and the reason', async () => {
     const user = await identity({ metadataAdmin: { role: 'admin' } });
     const answer = await rawLogin(user.email);
     expect(answer.status).toBe(200);
     expect(answer.body.session.identity).toBeNull();
     expect(answer.body.ui_messages.map((m: any) => m.id)).toContain(4901000);
+  });
+});
+
+describe.each(DIALECTS)('MFA policy: passkeys a rule forbids (%s)', (dialect) => {
+  const ORIGIN = 'https://app.example.test';
+  let k: TestKairos;
+  let counter = 0;
+  beforeAll(async () => {
+    k = await startKairos({
+      dialect,
+      config: {
+        selfservice: {
+          methods: { totp: { enabled: true }, passkey: { enabled: true, config: { rp: { id: 'example.test', display_name: 'Kairos Test', origins: [ORIGIN] } } } },
+          mfa: { policies: [{ id: 'no-passkeys', match: { metadata_admin: { passkeys: 'off' } }, allowed_methods: ['totp', 'lookup_secret'] }] },
+        },
+      },
+    });
+  });
+  afterAll(async () => k?.close());
+  const node = (flow: any, name: string) => flow.ui.nodes.find((n: any) => n.attributes.name === name || n.attributes.id === name);
+
+  it('a passkey sign-in is refused (no session) and a new passkey cannot be added once the rule forbids passkeys; the old one can be removed', async () => {
+    const { registerWithPassword } = await import('../support/users.js');
+    const { SoftwareAuthenticator } = await import('../support/software-authenticator.js');
+    const user = await registerWithPassword(k, `pk${++counter}-${dialect}@example.com`, PASSWORD);
+    const authenticator = new SoftwareAuthenticator(ORIGIN);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const saved = await k.frontend.updateSettingsFlow({
+      flow: settings.id,
+      xSessionToken: user.token,
+      updateSettingsFlowBody: { method: 'passkey', passkey_settings_register: authenticator.create(JSON.parse(node(settings, 'passkey_create_data').attributes.value)) },
+    });
+    expect(saved.state).toBe('success');
+    const signIn = async () => {
+      const login = await k.frontend.createNativeLoginFlow();
+      const challenge = JSON.parse(node(login, 'passkey_challenge').attributes.value);
+      return k.frontend.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'passkey', passkey_login: authenticator.get(challenge) } });
+    };
+    const passkeySession = await signIn();
+    expect(passkeySession.session.authentication_methods?.map((m) => m.method)).toEqual(['passkey']);
+
+    const patched = await fetch(`${k.adminUrl}/admin/identities/${user.identityId}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ op: 'add', path: '/metadata_admin', value: { passkeys: 'off' } }]) });
+    expect(patched.status).toBe(200);
+    const sessionsBefore = (await k.deps.db.selectFrom('sessions').select('id').where('identity_id', '=', user.identityId).execute()).length;
+    const refused = await errorBody(signIn());
+    expect(refused.status).toBe(400);
+    expect(refused.body.ui.messages.find((m: any) => m.id === 4901001).context).toMatchObject({ method: 'passkey', rule_id: 'no-passkeys' });
+    expect((await k.deps.db.selectFrom('sessions').select('id').where('identity_id', '=', user.identityId).execute()).length).toBe(sessionsBefore);
+    // The passkey session from before no longer counts either (its only method is forbidden now).
+    const stale = await errorBody(k.frontend.toSession({ xSessionToken: passkeySession.session_token }));
+    expect(stale.status).toBe(401);
+    expect(stale.body.error.id).toBe('session_inactive');
+
+    const password = await loginWithPassword(k, user.email, PASSWORD);
+    const later = await k.frontend.createNativeSettingsFlow({ xSessionToken: password.session_token });
+    expect(later.ui.nodes.filter((n: any) => n.group === 'passkey').map((n: any) => n.attributes.name)).toEqual(['passkey_remove']);
+    const add = await errorBody(k.frontend.updateSettingsFlow({ flow: later.id, xSessionToken: password.session_token, updateSettingsFlowBody: { method: 'passkey', passkey_settings_register: authenticator.create({ publicKey: { challenge: 'AAAA', rp: { id: 'example.test', name: 'x' }, user: { id: 'AAAA', name: 'x', displayName: 'x' }, pubKeyCredParams: [{ type: 'public-key', alg: -7 }] } }) } }));
+    expect(add.status).toBe(400);
+    expect(messageIds(add.body)).toContain(4901001);
+    const removed = await k.frontend.updateSettingsFlow({ flow: later.id, xSessionToken: password.session_token, updateSettingsFlowBody: { method: 'passkey', passkey_remove: node(later, 'passkey_remove').attributes.value } });
+    expect(removed.state).toBe('success');
+    expect((await k.identityApi.getIdentity({ id: user.identityId })).credentials?.passkey).toBeUndefined();
   });
 });
