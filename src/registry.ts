@@ -1,5 +1,5 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
-import pinoPretty from 'pino-pretty';
 import type { KairosConfig } from './config/schema.js';
 import type { Deps } from './deps.js';
 import { parseDurationMs } from './config/duration.js';
@@ -80,6 +80,8 @@ export function createLogger(config: KairosConfig, destination: NodeJS.WritableS
   };
   if (config.log.format === 'text') {
     const colorize = (destination as { isTTY?: boolean }).isTTY === true && !process.env.NO_COLOR;
+    // pino-pretty only for this format, loaded synchronously here (a fatal line must be printed before exit).
+    const pinoPretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
     return pino(options, pinoPretty({ destination, sync: true, colorize, ignore: 'pid,hostname,service', translateTime: 'SYS:HH:MM:ss.l' }));
   }
   // stdout through an asynchronous sonic-boom: under load the lines of many requests leave in one write instead of

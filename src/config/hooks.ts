@@ -105,10 +105,16 @@ const webHook = {
   },
 };
 
+/**
+ * Schemas the config schema defines once (its `definitions`) and references where they recur: the web hook appears
+ * in some twenty hook lists, and compiled once it keeps the build-time validator small (src/config/validator.ts).
+ */
+export const hookDefinitions = { webHook };
+
 /** The hook entries Kratos's config schema allows at one position. */
 function hooks(...names: HookName[]) {
   const schemas = names.map((n) => {
-    if (n === 'web_hook') return webHook;
+    if (n === 'web_hook') return { $ref: '#/definitions/webHook' };
     if (n === 'b2b_sso' || n === 'organization' || n === 'notify_previous_addresses' || n === 'verify_new_address') return passThrough(n);
     return named(n);
   });

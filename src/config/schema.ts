@@ -3,7 +3,7 @@
  * This JSON Schema is the reference documentation of every key; `load.ts` validates against it, fills defaults and
  * applies environment overrides (SERVE_PUBLIC_PORT, SELFSERVICE_METHODS_TOTP_ENABLED, …).
  */
-import { hookSchemas, type HookFlow, type HookList } from './hooks.js';
+import { hookDefinitions, hookSchemas, type HookFlow, type HookList } from './hooks.js';
 import type { MfaConfig } from '../mfa/policy/rules.js';
 
 const duration = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' } as const;
@@ -56,6 +56,7 @@ const cors = {
 
 export const configSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
+  definitions: { ...hookDefinitions },
   type: 'object',
   required: ['dsn'],
   properties: {

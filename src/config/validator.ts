@@ -12,7 +12,8 @@ import standalone from 'ajv/dist/standalone/index.js';
 import { configSchema } from './schema.js';
 import { packageFile, RUNNING_BUILT } from '../support/package-files.js';
 
-const AJV_OPTIONS = { allErrors: true, useDefaults: true, strict: false } as const;
+// inlineRefs false: a referenced definition (the web hook) is one function, not a copy at each of its ~20 places.
+const AJV_OPTIONS = { allErrors: true, useDefaults: true, strict: false, inlineRefs: false } as const;
 const STANDALONE_FILE = packageFile('dist', 'config-validator.cjs');
 
 let validate: ValidateFunction | undefined;
