@@ -11,6 +11,8 @@ import { DIALECTS, startKairos, TEST_HASHERS, type TestKairos } from '../support
 import { runCli } from '../support/cli.js';
 import { writeConfig } from '../support/process.js';
 import { loginWithPassword } from '../support/users.js';
+import { execFile } from 'node:child_process';
+import { KAIROS_BIN } from '../support/build.js';
 
 const PASSWORD = 'a long enough passphrase';
 const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
@@ -44,6 +46,21 @@ describe('MFA policy configuration errors', () => {
     expect(run.stderr).toContain('selfservice.mfa.policies[0] (admins): required: method "webauthn" is not enabled (selfservice.methods.webauthn.enabled)');
     expect(run.stderr).toContain('selfservice.mfa.policies[1] (ops): remember_device: must be off or a positive duration like 720h or 30d');
     expect(run.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('the built binary refuses it the same way (exit 2, one line per problem)', async () => {
+    const file = writeConfig(dir, 'bad-bin.yml', {
+      dsn: `sqlite://${join(dir, 'bad-bin.sqlite')}`,
+      secrets: SECRETS,
+      selfservice: { methods: METHODS, mfa: { policies: [{ id: 'ops', required: ['sms'] }] } },
+    });
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      execFile(process.execPath, [KAIROS_BIN, 'serve', '-c', file], { encoding: 'utf8', env: { ...process.env, DEV: '', DSN: '', NODE_NO_WARNINGS: '1' }, timeout: 120_000 }, (error, _stdout, stderr) =>
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stderr }),
+      ),
+    );
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('selfservice.mfa.policies[0] (ops): required: unknown method "sms"');
   });
 });
 

@@ -253,10 +253,12 @@ export class LoginFlows {
     const messages = [...(result.messages ?? []), ...(outcome?.messages ?? [])];
     flow.state = 'passed_challenge';
     flow.active = strategyId;
-    // The passed flow names the session it signed in, so the page a browser lands on can repeat what this step said
-    // (ui/hosted/pages.ts `lastStepMessages`: the MFA policy's reminder after a first factor, for example).
-    flow.identityId = result.identity.id;
-    flow.sessionId = session.id;
+    // A first-factor flow that has something to say (the MFA policy's reminder) names the session it signed in, so the
+    // page a browser lands on can repeat it (ui/hosted/pages.ts `lastStepMessages`, which reads a session's flows).
+    if (messages.length && !flow.sessionId) {
+      flow.identityId = result.identity.id;
+      flow.sessionId = session.id;
+    }
     if (messages.length) flow.ui.messages = messages;
     await deps.flows.update(flow, deps.clock.nowMs(), trx);
     await deps.audit.record(trx, {
