@@ -55,14 +55,6 @@ export class PolicyRepository {
     return rows.map((r) => ({ ruleId: r.rule_id, firstAppliedAtMs: Number(r.first_applied_at), loginCount: Number(r.login_count), lastDecision: r.last_decision }));
   }
 
-  /** Every state row of the rules given (the gauges), in pages by identity id. */
-  async statesPage(afterIdentityId: string | null, limit: number): Promise<{ identityId: string; state: StoredPolicyState }[]> {
-    let q = this.db.selectFrom('mfa_policy_states').selectAll().orderBy('identity_id').limit(limit);
-    if (afterIdentityId) q = q.where('identity_id', '>', afterIdentityId);
-    const rows = await q.execute();
-    return rows.map((r) => ({ identityId: r.identity_id, state: { ruleId: r.rule_id, firstAppliedAtMs: Number(r.first_applied_at), loginCount: Number(r.login_count), lastDecision: r.last_decision } }));
-  }
-
   /**
    * The rule applies to the identity now: its row is created when missing (`applied` true: the grace starts), and a
    * sign-in under it is counted (`countLogin`). Returns the state as stored.

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../support/clock.js';
+import { AUDIT_EVENT_TYPES } from '../../audit/events.js';
+import { LOGIN_DECISIONS, POLICY_AUDIT_EVENTS } from './index.js';
 import { compilePolicies, parsePolicyDurationMs, PolicyConfigError, policyStatus, resolvePolicy, type MfaConfig, type PolicyMethod } from './rules.js';
 
 const ALL: Set<PolicyMethod> = new Set(['totp', 'lookup_secret', 'webauthn', 'passkey', 'code']);
@@ -178,5 +180,13 @@ describe('MFA policy rules: invalid configuration names the rule and the problem
       expect.stringMatching(/^selfservice\.mfa\.default_policy: match:/),
       expect.stringMatching(/^selfservice\.mfa\.default_policy \(default\): required: must be none, any, or a list/),
     ]);
+  });
+});
+
+describe('MFA policy: the published vocabulary', () => {
+  it('every policy audit event is in the closed list of audit events', () => {
+    for (const type of POLICY_AUDIT_EVENTS) expect(AUDIT_EVENT_TYPES).toContain(type);
+    expect(AUDIT_EVENT_TYPES.filter((t) => t.startsWith('mfa_policy.'))).toEqual([...POLICY_AUDIT_EVENTS]);
+    expect(new Set(LOGIN_DECISIONS).size).toBe(6);
   });
 });
