@@ -8,10 +8,11 @@ import type { FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
 import type { KairosModule } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
-import { isJsonRequest, noStore, requestInfo } from '../http/request.js';
+import { asStep, flowRequestOf, isJsonRequest, noStore, requestInfo } from '../http/request.js';
 import { RecoveryFlows } from '../flows/recovery/handler.js';
 import type { SettingsFlows } from '../flows/settings/handler.js';
 import { RecoveryCodes } from './codes.js';
+import { CodeRecoveryStrategy } from './code-strategy.js';
 import { MFA_RESET_CANCEL_PATH, MfaResets } from './mfa-reset.js';
 import { recoveryMsg } from './messages.js';
 import { adminRecoveryRoutes } from './admin.js';
@@ -41,7 +42,7 @@ export function recoveryModule(deps: Deps): KairosModule {
   return {
     name: 'recovery',
     flowHandlers(context) {
-      flows = new RecoveryFlows(context.engine, codes, resets);
+      flows = new RecoveryFlows(context.engine, [new CodeRecoveryStrategy(deps, codes, resets)]);
       return { recovery: flows };
     },
     init(context) {
@@ -58,7 +59,7 @@ export function recoveryModule(deps: Deps): KairosModule {
     },
     publicRoutes(app) {
       // Kratos's link method: GET /self-service/recovery?flow=&token= (admin recovery links).
-      app.get('/self-service/recovery', (request, reply) => flows!.followLink(request, noStore(reply)));
+      app.get('/self-service/recovery', (request, reply) => asStep(reply, () => flows!.followLink(flowRequestOf(request), noStore(reply))));
       app.get(MFA_RESET_CANCEL_PATH, async (request: FastifyRequest, reply) => {
         noStore(reply);
         const token = (request.query as Record<string, unknown>).token;

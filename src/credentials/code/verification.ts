@@ -162,13 +162,13 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     flow.ui.messages = [msg.verificationEmailWithCodeSent()];
   }
 
-  async verify(input: { flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible> {
+  async verify(input: { trx: Db; flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible> {
     const { flow, body } = input;
     if (body.method !== 'code') return NOT_RESPONSIBLE;
     const code = normalizeCode(body.code);
     if (code !== '') return this.checkCode(flow, code, input.request);
     const address = parseEmail(body.email, 'email');
-    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null } });
+    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null }, db: input.trx });
   }
 
   private async checkCode(flow: Flow, code: string, request: RequestInfo): Promise<void> {

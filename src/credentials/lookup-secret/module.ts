@@ -8,9 +8,10 @@ import type { Db } from '../../identity/repository.js';
 import type { KairosModule, ModuleContext } from '../../module.js';
 import type { RecoveryCodesAtEnrollment } from '../totp/strategy.js';
 import { errors, HttpError } from '../../errors/http-error.js';
-import { escapeHtml } from '../../ui/hosted/pages.js';
+import { escapeHtml } from '../../support/html.js';
 import { hashCode, normalizeCode } from './codes.js';
 import { LOOKUP_SECRET, LookupSecretStrategy, type TotpEnrollmentPort } from './strategy.js';
+import type { RecoveryCodeEnrollment } from './enrollment.js';
 import { lookupMsg } from './messages.js';
 
 /** An imported credential the admin API rejects with 400 (the name is what identities.ts looks for). */
@@ -34,28 +35,12 @@ export interface LookupSecretModule extends KairosModule {
  * (import, deletion, status-only config), the `recovery_codes` section of the admin MFA report, the remaining count
  * in session JSON (`kairos.recovery_codes_remaining`), and the .txt download / print page of a flow's new codes.
  */
-export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { totp?: TotpEnrollmentPort | null } = {}): LookupSecretModule {
-  const strategy = new LookupSecretStrategy(deps, cipher);
-  strategy.totp = options.totp ?? null;
+export function lookupSecretModule(deps: Deps, enrollment: RecoveryCodeEnrollment, enrollments: readonly TotpEnrollmentPort[]): LookupSecretModule {
+  const strategy = new LookupSecretStrategy(deps, enrollment, enrollments);
   const repository = strategy.repository;
   const hashSecret = () => deps.config.secrets.default[0]!;
 
-  const atEnrollment: RecoveryCodesAtEnrollment = {
-    async required(identity, db) {
-      // An identity that still has unused codes (confirmed earlier) keeps them; one without gets new ones now.
-      if (!identity.credentials[LOOKUP_SECRET]) return true;
-      return (await repository.remaining(identity.id, db)).remaining === 0;
-    },
-    async begin(flow) {
-      strategy.beginPending(flow);
-      return [lookupMsg.totpVerifiedSaveCodes()];
-    },
-    async hasUnused(identity) {
-      if (!identity.credentials[LOOKUP_SECRET]) return false;
-      return (await repository.remaining(identity.id)).remaining > 0;
-    },
-    consumeAsProof: (trx, input) => strategy.consumeAsProof(trx, input),
-  };
+  const atEnrollment: RecoveryCodesAtEnrollment = enrollment;
 
   const adapter: CredentialAdapter = {
     type: LOOKUP_SECRET,
