@@ -1,4 +1,4 @@
-/** `kairos policy explain`: the command definition; the report (mfa/policy/explain.ts) loads when it runs. */
+/** `kairos policy explain`: the command definition; the report (cli/policy.ts) loads when it runs. */
 import type { Command } from 'commander';
 import type { CommandContext } from './commands.js';
 
@@ -13,7 +13,7 @@ export function policyCommands(program: Command, context: CommandContext): void 
     .option('--json', 'machine-readable output')
     .action(async (needle: string, options: { config?: string; json?: boolean; at?: string }) => {
       const { config } = await context.load({ config: options.config, dev: !options.config });
-      const { explainPolicy, formatPolicyExplanation } = await import('../mfa/policy/explain.js');
+      const { explainPolicy, formatPolicyExplanation } = await import('./policy.js');
       const { parseAt } = await import('./doctor.js');
       let atMs: number;
       try {

@@ -16,7 +16,7 @@ import { prepareSubmission, type PreparesSubmission, type Strategies, type Submi
 import { parseDurationMs } from '../config/duration.js';
 import { testPause } from '../support/test-pause.js';
 import type { Db } from '../storage/db.js';
-import type { AuthenticationPolicy } from './policy.js';
+import type { AuthenticationPolicy } from '../mfa/policy/port.js';
 import { HookRegistry, type HookJson, type HookRequest } from './hooks.js';
 import { applyIdentityPatch } from '../identity/patch.js';
 import { TraitsInvalidError } from '../identity/identity-service.js';
@@ -91,7 +91,7 @@ export class FlowEngine {
     identity?: Identity,
   ) => Promise<Record<string, unknown>> | Record<string, unknown>)[] = [];
 
-  /** The MFA policy (mfa/policy), set by its module when policies are configured: see flows/policy.ts. */
+  /** The MFA policy (mfa/policy), set by its module when policies are configured: see mfa/policy/port.ts. */
   policy: AuthenticationPolicy | null = null;
 
   /** Values loaded by the current session's own statement (session/session-service.ts `findCurrent`). */

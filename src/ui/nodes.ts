@@ -19,7 +19,7 @@ export type NodeGroup =
   | 'captcha'
   /** Kairos: secondary recovery addresses in settings (credentials/code/recovery-address-settings.ts). */
   | 'recovery_address'
-  /** Kairos: browsers remembered after a second factor (mfa/policy/devices-settings.ts). */
+  /** Kairos: browsers remembered after a second factor (credentials/remembered-device/strategy.ts). */
   | 'remembered_device';
 
 export type InputType =

@@ -135,7 +135,8 @@ export class LoginFlows {
 
     const known = flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null;
     if (known && engine.policy) {
-      await engine.policy.refuseForbidden(trx, { identity: known, body, at: 'login', flowId: flow.id, sessionId: current?.session.id ?? null, request: requestInfo(request) });
+      const refused = await engine.policy.refusal(trx, { identity: known, body, at: 'login', flowId: flow.id, sessionId: current?.session.id ?? null, request: requestInfo(request) });
+      if (refused) throw FlowValidationError.global(refused);
     }
     let result: LoginResult | null = null;
     let strategyId = '';
@@ -217,7 +218,8 @@ export class LoginFlows {
     const policy = engine.policy;
     // A first factor the identity's MFA rule forbids (a passkey) is refused before any session exists.
     if (policy && !policy.allows(result.identity, strategyId)) {
-      await policy.refuseForbidden(trx, { identity: result.identity, body: { method: strategyId }, at: 'login', flowId: flow.id, sessionId: current?.session.id ?? null, request: info });
+      const refused = await policy.refusal(trx, { identity: result.identity, body: { method: strategyId }, at: 'login', flowId: flow.id, sessionId: current?.session.id ?? null, request: info });
+      if (refused) throw FlowValidationError.global(refused);
     }
     // In-step hooks (require_verified_address, revoke_active_sessions…) run before the session is stored, so a hook
     // that refuses the login leaves no session behind; they see the id it will have.

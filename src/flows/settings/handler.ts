@@ -96,7 +96,8 @@ export class SettingsFlows {
     };
 
     if (engine.policy) {
-      await engine.policy.refuseForbidden(trx, { identity: current.identity, body, at: 'settings', flowId: flow.id, sessionId: current.session.id, request: requestInfo(request) });
+      const refused = await engine.policy.refusal(trx, { identity: current.identity, body, at: 'settings', flowId: flow.id, sessionId: current.session.id, request: requestInfo(request) });
+      if (refused) throw FlowValidationError.global(refused);
     }
     const startedAtMs = deps.clock.nowMs();
     const runStrategies = async (db: Db): Promise<{ result: SettingsResult; strategyId: string } | null> => {

@@ -1,5 +1,5 @@
 /**
- * Enforcement of the MFA policy at the server (flows/policy.ts is the port the flows call): the rule is resolved at
+ * Enforcement of the MFA policy at the server (port.ts is what the flows call): the rule is resolved at
  * every request from the identity as loaded (so a role change applies at its next request), and
  * - a method the rule forbids is not offered, cannot be enrolled, and does not count toward the session's AAL;
  * - a rule that requires a second factor makes the identity's sessions need aal2 (`highest_available`) once it has
@@ -13,9 +13,7 @@
  */
 import type { Deps } from '../../deps.js';
 import { HttpError, errors } from '../../errors/http-error.js';
-import { FlowValidationError } from '../../flows/flow.js';
-import type { AuthenticationPolicy, LoginStepInput, LoginStepOutcome, PolicyRequest } from '../../flows/policy.js';
-import type { SubmittedBody } from '../../flows/strategy.js';
+import type { AuthenticationPolicy, LoginStepInput, LoginStepOutcome, PolicyRequest, SubmittedBody } from './port.js';
 import type { Identity } from '../../identity/identity.js';
 import { deriveAal, type AmrEntry, type Session } from '../../session/session.js';
 import type { Db } from '../../storage/db.js';
@@ -119,12 +117,12 @@ export class PolicyEnforcer implements AuthenticationPolicy {
     return null;
   }
 
-  async refuseForbidden(db: Db, input: { identity: Identity; body: SubmittedBody; at: 'login' | 'settings'; flowId: string; sessionId: string | null; request: PolicyRequest }): Promise<void> {
+  async refusal(db: Db, input: { identity: Identity; body: SubmittedBody; at: 'login' | 'settings'; flowId: string; sessionId: string | null; request: PolicyRequest }): Promise<UiText | null> {
     const method = this.forbiddenIn(input.identity, input.body, input.at);
-    if (!method) return;
+    if (!method) return null;
     const policy = this.resolve(input.identity);
     await this.audit(db, 'mfa_policy.method_refused', input.identity.id, policy, { method, at: input.at }, input);
-    throw FlowValidationError.global(policyMsg.methodNotAllowed(method, policy.allowedMethods, policy.ruleId));
+    return policyMsg.methodNotAllowed(method, policy.allowedMethods, policy.ruleId);
   }
 
   // ---- sign-in ---------------------------------------------------------------------------------------------------

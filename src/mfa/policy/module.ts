@@ -13,7 +13,6 @@ import { errors } from '../../errors/http-error.js';
 import type { Identity } from '../../identity/identity.js';
 import type { KairosModule, ModuleContext } from '../../module.js';
 import { PolicyEnforcer } from './enforcer.js';
-import { RememberedDeviceStrategy } from './devices-settings.js';
 import { registerPolicyGauges } from './gauges.js';
 import { PolicyRepository, type RememberedDevice, type RevocationReason } from './repository.js';
 import { compilePolicies, enabledPolicyMethods, policyJson, policyStatus, type MfaPolicies } from './rules.js';
@@ -52,6 +51,8 @@ const REVOKING_EVENTS: Partial<Record<string, RevocationReason>> = {
 
 export interface PolicyModule extends KairosModule {
   enforcer: PolicyEnforcer;
+  /** False when the rules require, forbid and remember nothing: then nothing is enforced. */
+  active: boolean;
 }
 
 export function policyModule(deps: Deps): PolicyModule {
@@ -59,12 +60,11 @@ export function policyModule(deps: Deps): PolicyModule {
   const repository = new PolicyRepository(deps.db, deps.storage.dialect);
   const enforcer = new PolicyEnforcer(deps, policies, repository);
   const active = !policies.inert;
-  const devices = new RememberedDeviceStrategy(deps, enforcer);
 
   return {
     name: 'mfa_policy',
     enforcer,
-    strategies: active ? { settings: [devices] } : {},
+    active,
 
     init({ engine }) {
       if (!active) return;

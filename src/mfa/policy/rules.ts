@@ -15,7 +15,6 @@
  * `resolvePolicy` picks an identity's rule, `policyStatus` says whether the identity is enrolled, in its grace period
  * or overdue. The server's enforcement (mfa/policy/enforcer.ts) and the friction report build on these.
  */
-import { parseDurationMs } from '../../config/duration.js';
 import type { Identity } from '../../identity/identity.js';
 import type { Clock } from '../../support/clock.js';
 
@@ -135,20 +134,19 @@ export class PolicyConfigError extends Error {
   }
 }
 
-const DAY_MS = 86_400_000;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Go durations (`168h`, `90m`) plus whole days in front (`7d`, `1d12h`): grace and remembered devices run for days. */
+/**
+ * Go durations as Kratos writes them (`168h`, `90m`, `1h30m`) plus whole days (`7d`, `1d12h`): grace periods and
+ * remembered devices run for days. (config/duration.ts reads the Go forms for the other keys; this module does not
+ * import config/, which validates rules with it at load.)
+ */
 export function parsePolicyDurationMs(text: string): number {
-  const m = /^(?:(\d+)d)?(.*)$/.exec(text.trim())!;
-  const days = m[1] ? Number(m[1]) * DAY_MS : 0;
-  const rest = m[2]!;
-  if (!m[1] && rest === '') throw new TypeError(`"${text}" is not a duration like 168h or 7d`);
-  if (rest === '') return days;
-  try {
-    return days + parseDurationMs(rest);
-  } catch {
-    throw new TypeError(`"${text}" is not a duration like 168h or 7d`);
-  }
+  const trimmed = text.trim();
+  if (!/^(\d+d)?(\d+(\.\d+)?(ms|s|m|h))*$/.test(trimmed) || trimmed === '') throw new TypeError(`"${text}" is not a duration like 168h or 7d`);
+  let total = 0;
+  for (const [, amount, , unit] of trimmed.matchAll(/(\d+(\.\d+)?)(ms|s|m|h|d)/g)) total += Number(amount) * UNIT_MS[unit!]!;
+  return total;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

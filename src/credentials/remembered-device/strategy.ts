@@ -1,5 +1,5 @@
 /**
- * Remembered browsers in settings (node group `remembered_device`): each one with when it was remembered and until
+ * Remembered browsers (mfa/policy `remember_device`) in settings (node group `remembered_device`): each one with when it was remembered and until
  * when, a button to forget it (`remembered_device_remove` = its id) and one to forget all (`all`). Forgetting needs
  * no privileged session: it only takes access away.
  */
@@ -9,8 +9,8 @@ import { FlowValidationError, type Flow } from '../../flows/flow.js';
 import { NOT_RESPONSIBLE, type NotResponsible, type SettingsResult, type SettingsStrategy } from '../../flows/strategy.js';
 import type { Identity } from '../../identity/identity.js';
 import { inputNode, textNode, type UiNode } from '../../ui/nodes.js';
-import type { PolicyEnforcer } from './enforcer.js';
-import { policyMsg } from './messages.js';
+import type { PolicyEnforcer } from '../../mfa/policy/enforcer.js';
+import { policyMsg } from '../../mfa/policy/messages.js';
 
 export const REMEMBERED_DEVICE_GROUP = 'remembered_device';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -1,16 +1,19 @@
 /**
- * The port through which the flows ask the MFA policy (implemented by mfa/policy/enforcer.ts): which methods an
- * identity's rule allows, which recorded methods count toward its AAL, and what a sign-in step leads to. The flows
- * call it from few places (the engine's AAL check, login's step, settings' render and submit) and never look at
- * rules themselves. Without policies configured the engine has none (`FlowEngine.policy` is null).
+ * The port through which the flows ask the MFA policy (implemented by enforcer.ts): which methods an identity's rule
+ * allows, which recorded methods count toward its AAL, and what a sign-in step leads to. The flows call it from few
+ * places (the engine's AAL check, login's step, settings' render and submit) and never look at rules themselves; the
+ * policy returns decisions and messages, and the flows turn them into their answers (no import of flows/ here, as
+ * for every mfa/ module). Without policies configured the engine has none (`FlowEngine.policy` is null).
  */
-import type { HttpError } from '../errors/http-error.js';
-import type { Identity } from '../identity/identity.js';
-import type { AmrEntry, Session } from '../session/session.js';
-import type { Db } from '../storage/db.js';
-import type { UiNode } from '../ui/nodes.js';
-import type { UiText } from '../ui/messages.js';
-import type { SubmittedBody } from './strategy.js';
+import type { HttpError } from '../../errors/http-error.js';
+import type { Identity } from '../../identity/identity.js';
+import type { AmrEntry, Session } from '../../session/session.js';
+import type { Db } from '../../storage/db.js';
+import type { UiNode } from '../../ui/nodes.js';
+import type { UiText } from '../../ui/messages.js';
+
+/** A submitted form or JSON body, as the flows pass it. */
+export type SubmittedBody = Record<string, unknown>;
 
 export interface PolicyRequest {
   ip: string;
@@ -57,9 +60,9 @@ export interface AuthenticationPolicy {
   allows(identity: Identity, method: string): boolean;
   /**
    * A submission of a method the identity's rule forbids: at sign-in (any use) or in settings (an enrollment; removing
-   * a forbidden factor stays possible). Throws the flow's validation error, audited; returns otherwise.
+   * a forbidden factor stays possible). Returns the message to refuse it with (the refusal is audited), or null.
    */
-  refuseForbidden(db: Db, input: { identity: Identity; body: SubmittedBody; at: 'login' | 'settings'; flowId: string; sessionId: string | null; request: PolicyRequest }): Promise<void>;
+  refusal(db: Db, input: { identity: Identity; body: SubmittedBody; at: 'login' | 'settings'; flowId: string; sessionId: string | null; request: PolicyRequest }): Promise<UiText | null>;
   /** A sign-in step succeeded (the session is stored): what the identity's rule makes of it. */
   afterLoginStep(trx: Db, input: LoginStepInput): Promise<LoginStepOutcome>;
   /** The nodes a settings flow shows this identity (enrollment of a forbidden method is not offered). */

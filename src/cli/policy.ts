@@ -4,15 +4,15 @@
  * its deadline, overdue), from the database in the config. Reads only (SQLite read-only, one PostgreSQL connection).
  */
 import pino from 'pino';
-import type { KairosConfig } from '../../config/schema.js';
-import * as identityRepo from '../../identity/repository.js';
-import { createDeps, createModules, registerSecondFactorTypes } from '../../registry.js';
-import { openStorage, type Storage } from '../../storage/db.js';
-import { systemClock, type Clock } from '../../support/clock.js';
-import { PolicyEnforcer } from './enforcer.js';
-import { policiesOf } from './module.js';
-import { PolicyRepository } from './repository.js';
-import { explainMatch, policyJson, policyStatus } from './rules.js';
+import type { KairosConfig } from '../config/schema.js';
+import * as identityRepo from '../identity/repository.js';
+import { createDeps, createModules, registerSecondFactorTypes } from '../registry.js';
+import { openStorage, type Storage } from '../storage/db.js';
+import { systemClock, type Clock } from '../support/clock.js';
+import { PolicyEnforcer } from '../mfa/policy/enforcer.js';
+import { policiesOf } from '../mfa/policy/module.js';
+import { PolicyRepository } from '../mfa/policy/repository.js';
+import { explainMatch, policyJson, policyStatus } from '../mfa/policy/rules.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
