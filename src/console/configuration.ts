@@ -31,10 +31,32 @@ export function configurationRows(config: KairosConfig, secondFactorTypes: reado
     ['Assurance level required by whoami', config.session.whoami.required_aal, 'session.whoami.required_aal'],
     ['Assurance level required by settings', config.selfservice.flows.settings.required_aal, 'selfservice.flows.settings.required_aal'],
     ['Session lifespan', config.session.lifespan, 'session.lifespan'],
-    ['MFA policies by role', 'one rule for everyone ("default"); per-role policies come with the MFA policy work', 'selfservice.mfa.policies'],
+    ...policyRows(config),
     ['Console listener', config.console.listener, 'console.listener'],
     ['Console session lifespan / idle timeout', `${config.console.session_lifespan} / ${config.console.idle_timeout}`, 'console.session_lifespan, console.idle_timeout'],
     ['Four eyes for privileged MFA resets', onOff(config.console.four_eyes), 'console.four_eyes'],
     ['Four-eyes request lifetime', config.console.approval_lifespan, 'console.approval_lifespan'],
   ];
+}
+
+/** One row per MFA policy rule, in match order, then the default rule (README "MFA policy by role"). */
+function policyRows(config: KairosConfig): [string, string, string][] {
+  const mfa = config.selfservice.mfa;
+  const describe = (rule: { required?: unknown; allowed_methods?: unknown; enrollment_grace?: unknown; remember_device?: unknown }) =>
+    [
+      `required: ${rule.required === undefined ? 'none' : Array.isArray(rule.required) ? rule.required.join(', ') : String(rule.required)}`,
+      rule.allowed_methods ? `allowed: ${(rule.allowed_methods as string[]).join(', ')}` : null,
+      rule.enrollment_grace !== undefined ? `grace: ${typeof rule.enrollment_grace === 'object' ? JSON.stringify(rule.enrollment_grace) : String(rule.enrollment_grace)}` : null,
+      rule.remember_device ? `remember device: ${String(rule.remember_device)}` : null,
+    ]
+      .filter(Boolean)
+      .join('; ');
+  const rows: [string, string, string][] = (mfa?.policies ?? []).map((rule, i) => [
+    `MFA policy rule "${rule.id}" (${i + 1}.)`,
+    `${rule.match ? `when ${JSON.stringify(rule.match)}` : 'everyone'}; ${describe(rule)}`,
+    `selfservice.mfa.policies[${i}]`,
+  ]);
+  const fallback = mfa?.default_policy ?? {};
+  rows.push([`MFA policy rule "${fallback.id ?? 'default'}" (everyone else)`, describe(fallback), 'selfservice.mfa.default_policy']);
+  return rows;
 }

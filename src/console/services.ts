@@ -62,6 +62,8 @@ export interface FactorView {
 export interface IdentityView {
   identity: Identity;
   rule: string;
+  /** What the rule in force requires, for people ("totp, webauthn; grace 7d"). */
+  ruleSummary: string;
   privileged: boolean;
   factors: FactorView[];
   recoveryCodes: { total: number; remaining: number } | null;
@@ -139,6 +141,7 @@ export class ConsoleServices {
     return {
       identity,
       rule: this.rules.ruleOf(identity),
+      ruleSummary: ruleSummary(this.rules.resolve(identity)),
       privileged: isPrivileged(identity, this.rules),
       factors,
       recoveryCodes,
@@ -314,6 +317,13 @@ export class ConsoleServices {
     }
     return { status: approve ? 'approved' : 'rejected', identityId: identity.id };
   }
+}
+
+function ruleSummary(policy: ReturnType<RuleLookup['resolve']>): string {
+  const required = policy.required === 'none' ? 'no second factor required' : policy.required === 'any' ? 'any second factor required' : `requires ${policy.required.join(' or ')}`;
+  const grace = policy.grace ? `; grace ${policy.grace.durationMs !== null ? `${Math.round(policy.grace.durationMs / 86_400_000)} days` : `${policy.grace.logins} sign-ins`}` : '';
+  const matched = policy.matchedBy.length ? ` (matched by ${policy.matchedBy.join(', ')})` : '';
+  return `${required}; allowed: ${policy.allowedMethods.join(', ') || 'none'}${grace}${matched}`;
 }
 
 function operatorSummary(d: Diagnosis, row: TotpCredentialRow): string {

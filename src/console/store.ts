@@ -1,5 +1,5 @@
 /**
- * The console's tables (migration 20261204T2100_console): sign-in hand-offs, console sessions and four-eyes
+ * The console's tables (migration 20261216T1000_console): sign-in hand-offs, console sessions and four-eyes
  * approvals. Secrets (the state, the hand-off code, the session token) are stored as keyed hashes only; every
  * single-use step is a conditional UPDATE checked by its row count.
  */
