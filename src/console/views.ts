@@ -201,6 +201,8 @@ export function dashboardMetrics(t: FrictionCounts): [string, string, number][] 
     ['mfa_resets.requested', 'MFA resets requested', t.mfa_resets.requested],
     ['helpdesk_actions.total', 'Helpdesk actions', Object.values(t.helpdesk_actions).reduce((a, v) => a + v, 0)],
     ['rejected_codes.total', 'Rejected codes', Object.values(t.rejected_codes).reduce((a, b) => a + b, 0)],
+    ['policy.grace_reminders', 'Reminded during the grace period', t.policy.grace_reminders],
+    ['policy.enrollments_enforced', 'Sign-ins sent to enrollment', t.policy.enrollments_enforced],
   ];
 }
 

@@ -20,7 +20,9 @@
  * - MFA resets: requested, completed by how (`password`, `delay`, `admin`), cancelled;
  * - helpdesk actions: `admin.action_performed` by `details.action` (admin API and console; not the console's own
  *   `console.sign_in`/`console.sign_out`);
- * - rejected-code causes: `second_factor.rejected` by `details.cause`.
+ * - rejected-code causes: `second_factor.rejected` by `details.cause`;
+ * - the MFA policy's decisions: `mfa_policy.grace_reminded`, `mfa_policy.enrollment_enforced`,
+ *   `mfa_policy.method_refused`.
  * `current` is the state at `nowMs`: identities down to their last recovery codes and identities locked or delayed
  * (with ids, so the console can link to them).
  */
@@ -52,6 +54,8 @@ export interface FrictionCounts {
   mfa_resets: { requested: number; completed: { password: number; delay: number; admin: number }; cancelled: number };
   helpdesk_actions: Record<string, number>;
   rejected_codes: Record<string, number>;
+  /** The MFA policy's decisions: reminders during the grace period, sign-ins sent to enrollment, methods refused. */
+  policy: { grace_reminders: number; enrollments_enforced: number; methods_refused: number };
 }
 
 export interface FrictionRow extends FrictionCounts {
@@ -95,6 +99,7 @@ export function emptyCounts(): FrictionCounts {
     mfa_resets: { requested: 0, completed: { password: 0, delay: 0, admin: 0 }, cancelled: 0 },
     helpdesk_actions: {},
     rejected_codes: {},
+    policy: { grace_reminders: 0, enrollments_enforced: 0, methods_refused: 0 },
   };
 }
 
@@ -141,6 +146,9 @@ const REPORTED_TYPES = [
   'mfa_reset.cancelled',
   'admin.action_performed',
   'second_factor.rejected',
+  'mfa_policy.grace_reminded',
+  'mfa_policy.enrollment_enforced',
+  'mfa_policy.method_refused',
 ] as const;
 
 /** Adds `b` into `a` (for totals and per-rule sums). */
@@ -172,6 +180,9 @@ export function addCounts(a: FrictionCounts, b: FrictionCounts): void {
   a.mfa_resets.cancelled += b.mfa_resets.cancelled;
   addMap(a.helpdesk_actions, b.helpdesk_actions);
   addMap(a.rejected_codes, b.rejected_codes);
+  a.policy.grace_reminders += b.policy.grace_reminders;
+  a.policy.enrollments_enforced += b.policy.enrollments_enforced;
+  a.policy.methods_refused += b.policy.methods_refused;
 }
 
 /** Loads identities by id in bounded batches (for the rule of each). */
@@ -326,6 +337,15 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
       case 'second_factor.rejected':
         inc(r.rejected_codes, String(d.cause ?? 'unknown'));
         break;
+      case 'mfa_policy.grace_reminded':
+        r.policy.grace_reminders++;
+        break;
+      case 'mfa_policy.enrollment_enforced':
+        r.policy.enrollments_enforced++;
+        break;
+      case 'mfa_policy.method_refused':
+        r.policy.methods_refused++;
+        break;
     }
   }
 
@@ -427,6 +447,7 @@ export function frictionText(report: FrictionReport): string {
     `mfa resets        ${t.mfa_resets.requested} requested; completed ${t.mfa_resets.completed.password} with password, ${t.mfa_resets.completed.delay} after the delay, ${t.mfa_resets.completed.admin} by an operator; ${t.mfa_resets.cancelled} cancelled`,
     `helpdesk actions  ${Object.entries(t.helpdesk_actions).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
     `rejected codes    ${Object.entries(t.rejected_codes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `mfa policy        ${t.policy.grace_reminders} grace reminders, ${t.policy.enrollments_enforced} sign-ins sent to enrollment, ${t.policy.methods_refused} methods refused`,
     `low on codes now  ${report.current.low_on_codes.length} identities; locked or delayed now: ${report.current.locked.length}`,
     '',
     'week        rule        lockouts  enroll started/finished/abandoned  codes used/rejected  recoveries b/a/h  helpdesk',

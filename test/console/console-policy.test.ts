@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
 import { deepMerge } from '../../src/config/load.js';
-import { CONSOLE_CONFIG, csrfOf, page, post, resultText, signedIn, totpUser } from './support.js';
+import { CONSOLE_CONFIG, PASSWORD, csrfOf, page, post, resultText, signedIn, totpUser } from './support.js';
+import { loginWithPassword, registerWithPassword } from '../support/users.js';
 
 const POLICY_CONFIG = deepMerge(CONSOLE_CONFIG as Record<string, unknown>, {
   selfservice: {
@@ -39,6 +40,12 @@ describe.each(DIALECTS)('console and friction report under MFA policies (%s)', (
     const plain = await totpUser(k);
     await tier(staff.identityId, 'staff');
     await tier(admin.identityId, 'admin');
+    // The policy's decisions at real sign-ins: a staff member without a second factor is sent to enrollment (no
+    // grace); an admin without a security key is reminded (30 days of grace).
+    const newcomer = await registerWithPassword(k, `newcomer-${Date.now()}@example.com`, PASSWORD);
+    await tier(newcomer.identityId, 'staff');
+    await loginWithPassword(k, newcomer.email, PASSWORD).catch(() => undefined);
+    await admin.aal2().catch(() => undefined);
     for (const who of [staff, admin, plain]) {
       await k.deps.audit.record(k.deps.db, { type: 'lockout.started', identityId: who.identityId, actor: 'system', details: { kind: 'delay', consecutive_failures: 5, method: 'totp' } });
     }
@@ -46,7 +53,10 @@ describe.each(DIALECTS)('console and friction report under MFA policies (%s)', (
     const report = await (await fetch(`${k.adminUrl}/admin/reports/friction?since=1w`)).json();
     expect(Object.keys(report.by_rule).sort()).toEqual(['admins', 'default', 'staff']);
     for (const rule of ['admins', 'default', 'staff']) expect(report.by_rule[rule].lockouts.delay, rule).toBe(1);
+    expect(report.by_rule.staff.enrollments.started).toBeGreaterThanOrEqual(1);
     expect(report.rows.map((r: { rule: string }) => r.rule).sort()).toEqual(['admins', 'default', 'staff']);
+    expect(report.by_rule.staff.policy).toEqual({ grace_reminders: 0, enrollments_enforced: 1, methods_refused: 0 });
+    expect(report.by_rule.admins.policy).toEqual({ grace_reminders: 1, enrollments_enforced: 0, methods_refused: 0 });
 
     const staffPage = await page(helpdesk.client, `/console/identities/${staff.identityId}`);
     expect(staffPage.html).toMatch(/data-testid="console\/rule"[^>]*>staff</);
