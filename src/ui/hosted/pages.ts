@@ -16,6 +16,7 @@ import type { UiNode } from '../nodes.js';
 import { hostedUiMsg, type UiText } from '../messages.js';
 import { deriveAal } from '../../session/session.js';
 import { LOW_REMAINING_CODES, lookupMsg } from '../../credentials/lookup-secret/messages.js';
+import { withoutTotpOffer } from '../../credentials/totp/strategy.js';
 import { escapeHtml, favicon, FAVICON_PATH, HOSTED_UI_SCRIPT, page, SCRIPT_PATH, type Brand, type Shell, defaultShell } from './layout.js';
 import { isKairosMessage, renderMessage, renderNode, SECRET_MESSAGE_ID, type RenderContext } from './render.js';
 import { addressesCard, devicesCard, factorName, factorsCard, factorWhen, type FactorSummary, type SettingsExtras } from './settings.js';
@@ -420,7 +421,10 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
         const current = await engine.currentSession(request);
         if (current) pageOptions.unverifiedAddresses = unverified(current.identity);
       }
-      return html(reply, shell, renderFlowPage(kind, await engine.flowJson(flow, request, reply), brand, pageOptions));
+      // Until "Set up an authenticator app" is chosen (or a code was typed), the page shows that action only: the
+      // flow goes out without its TOTP offer, so no secret is computed and no QR code drawn.
+      const offerHidden = kind === 'settings' && !pageOptions.showTotpSetup && !flow.ui.nodes.some((n) => n.group === 'totp' && n.messages.length > 0);
+      return html(reply, shell, renderFlowPage(kind, await engine.flowJson(offerHidden ? withoutTotpOffer(flow) : flow, request, reply), brand, pageOptions));
     });
   }
   /**
