@@ -115,7 +115,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     }),
     secondFactorTypes,
     courier: new OutboxCourier(
-      { db, clock, random },
+      { db, clock, random, config },
       new Templates(config.courier.template_override_path),
       config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
     ),

@@ -25,6 +25,11 @@ export interface OutgoingMessage {
   identityId?: string | null;
   /** The message carries a one-time code or link: its body is redacted in the admin API and never logged. */
   carriesSecret?: boolean;
+  /**
+   * The language preference of the request that causes the message (RequestInfo.acceptLanguage: the hosted UI's
+   * language cookie first, then `Accept-Language`); used when the identity states none (courier/language.ts).
+   */
+  acceptLanguage?: string | null;
 }
 
 export interface Courier {

@@ -14,8 +14,10 @@ import type { SecretCipher } from '../crypto/secret-cipher.js';
 import type { CourierMessagesTable } from '../storage/tables.js';
 import type { Courier, OutgoingMessage } from './courier.js';
 import type { Templates } from './templates.js';
+import { identityLanguagePreference, messageLanguage } from './language.js';
+import type { Language } from '../ui/i18n/catalogue.js';
 
-type OutboxDeps = Pick<Deps, 'db' | 'clock' | 'random'>;
+type OutboxDeps = Pick<Deps, 'db' | 'clock' | 'random'> & { config: { ui: { languages: readonly Language[] } } };
 
 export interface StoredMessage {
   id: string;
@@ -50,7 +52,8 @@ export class OutboxCourier implements Courier {
     const db = trx ?? this.deps.db;
     const id = this.deps.random.uuid();
     const now = this.deps.clock.nowMs();
-    const rendered = this.templates.render(message.template, message.recipient, message.data);
+    const language = await this.languageOf(message, db);
+    const rendered = this.templates.render(message.template, message.recipient, message.data, language);
     const encrypt = message.carriesSecret === true && this.cipher !== null;
     const seal = (text: string, part: string) => (encrypt ? this.cipher!.encrypt(new TextEncoder().encode(text), `${id}/${part}`) : text);
     await db
@@ -81,6 +84,25 @@ export class OutboxCourier implements Courier {
       for (const listener of this.listeners) listener();
     });
     return id;
+  }
+
+  /** The language the message is written in (courier/language.ts): the identity's preference, else the request's. */
+  private async languageOf(message: OutgoingMessage, db: Db): Promise<Language> {
+    let identityPreference: string | null = null;
+    if (message.identityId) {
+      const row = await db.selectFrom('identities').select(['traits', 'metadata_public']).where('id', '=', message.identityId).executeTakeFirst();
+      if (row) {
+        const parse = (text: string | null) => {
+          try {
+            return text ? (JSON.parse(text) as unknown) : null;
+          } catch {
+            return null;
+          }
+        };
+        identityPreference = identityLanguagePreference(parse(row.traits), parse(row.metadata_public));
+      }
+    }
+    return messageLanguage(this.deps.config.ui.languages, { identityPreference, acceptLanguage: message.acceptLanguage ?? null });
   }
 
   /** The message with its bodies decrypted (for delivery only; never for the admin API). */

@@ -20,6 +20,8 @@ export interface RequestInfo {
   ip: string;
   userAgent: string | null;
   requestId: string;
+  /** The reader's language preference (the hosted UI's language cookie first, then `Accept-Language`), for messages sent in this step. */
+  acceptLanguage?: string | null;
 }
 
 export type SubmittedBody = Record<string, unknown>;

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../errors/http-error.js';
 import type { RequestInfo, SubmittedBody } from '../flows/strategy.js';
+import { LANGUAGE_COOKIE } from '../ui/i18n/catalogue.js';
 
 /** Kratos `x.IsJSONRequest`: an SPA or API client, as opposed to a browser posting a form. */
 export function isJsonRequest(request: FastifyRequest): boolean {
@@ -11,7 +12,18 @@ export function isJsonRequest(request: FastifyRequest): boolean {
 
 export function requestInfo(request: FastifyRequest): RequestInfo {
   const ua = request.headers['user-agent'];
-  return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null, requestId: String(request.id) };
+  return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null, requestId: String(request.id), acceptLanguage: languagePreferenceOf(request) };
+}
+
+/**
+ * The request's language preference as one `Accept-Language` value: the hosted UI's language cookie (the reader's
+ * explicit choice) first, then the browser's header. Null when neither is present.
+ */
+export function languagePreferenceOf(request: FastifyRequest): string | null {
+  const header = request.headers['accept-language'];
+  const chosen = request.cookies?.[LANGUAGE_COOKIE];
+  const parts = [typeof chosen === 'string' && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(chosen) ? chosen : '', typeof header === 'string' ? header.slice(0, 256) : ''].filter(Boolean);
+  return parts.length ? parts.join(', ') : null;
 }
 
 /** The session token from `X-Session-Token`, `Authorization: Bearer`, or the session cookie (in that order). */

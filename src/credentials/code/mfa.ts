@@ -17,7 +17,7 @@ import type { Identity } from '../../identity/identity.js';
 import type { Db } from '../../identity/repository.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
-import { NOT_RESPONSIBLE, type LoginResult, type LoginStrategy, type NotResponsible } from '../../flows/strategy.js';
+import { NOT_RESPONSIBLE, type LoginResult, type LoginStrategy, type NotResponsible, type RequestInfo } from '../../flows/strategy.js';
 import { inputNode, type UiNode } from '../../ui/nodes.js';
 import { kairosInfo, kairosWarning, type UiText } from '../../ui/messages.js';
 import type { AmrEntry } from '../../session/session.js';
@@ -152,7 +152,7 @@ export class CodeMfaStrategy implements LoginStrategy {
   }
 
   /** Sends a code (Kratos answers this step with the flow, state `sent_email`, and the code form). */
-  private async send(stepTrx: Db, flow: Flow, identity: Identity, address: string | null, addresses: string[], request: { ip: string; userAgent: string | null }): Promise<never> {
+  private async send(stepTrx: Db, flow: Flow, identity: Identity, address: string | null, addresses: string[], request: RequestInfo): Promise<never> {
     if (!address || !addresses.includes(address)) {
       this.count('other_address', 'send');
       throw new FlowValidationError([{ field: null, message: codeMfaMsg.rejected(address ? 'other_address' : 'none') }]);
@@ -171,6 +171,7 @@ export class CodeMfaStrategy implements LoginStrategy {
             recipient: address,
             identityId: identity.id,
             carriesSecret: true,
+            acceptLanguage: request.acceptLanguage ?? null,
             data: { LoginCode: issued.code, ExpiresInMinutes: Math.max(1, Math.round((expiresAtMs - now) / 60_000)), To: address },
           },
           trx,

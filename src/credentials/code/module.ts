@@ -7,6 +7,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import type { KairosModule } from '../../module.js';
 import { HttpError } from '../../errors/http-error.js';
+import { languagePreferenceOf } from '../../http/request.js';
 import { VerificationFlows } from '../../flows/verification/handler.js';
 import type { RegistrationFlows } from '../../flows/registration/handler.js';
 import type { SettingsFlows } from '../../flows/settings/handler.js';
@@ -41,7 +42,7 @@ export function codeModule(deps: Deps): KairosModule {
           if (address.via !== 'email' || address.verified || !input.isNew(address)) continue;
           try {
             const verificationFlow = await flows.create(input.request, input.flow.type, { returnTo: input.flow.returnTo });
-            await verification.sendCode(verificationFlow, address.value, { identityId: input.identity.id });
+            await verification.sendCode(verificationFlow, address.value, { identityId: input.identity.id, acceptLanguage: languagePreferenceOf(input.request) });
             await deps.flows.update(verificationFlow, deps.clock.nowMs());
             continueWith.push({
               action: 'show_verification_ui',

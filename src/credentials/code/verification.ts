@@ -112,7 +112,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
    * Sends a code for `address` on `flow` and moves the flow to `sent_email` (the caller stores the flow). The code
    * row, the outbox message and the address status commit together (in `db` when it is a transaction).
    */
-  async sendCode(flow: Flow, address: string, options: { identityId?: string; db?: Db; requester?: CodeRequester } = {}): Promise<void> {
+  async sendCode(flow: Flow, address: string, options: { identityId?: string; db?: Db; requester?: CodeRequester; acceptLanguage?: string | null } = {}): Promise<void> {
     const { deps } = this;
     const internal = internalOf(flow);
     if (options.identityId) internal.verification_identity_id = options.identityId;
@@ -135,6 +135,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
             recipient: address,
             identityId,
             carriesSecret: true,
+            acceptLanguage: options.acceptLanguage ?? null,
             data: {
               VerificationCode: issued.code,
               VerificationURL: deps.urls.public('/self-service/verification', { flow: flow.id, code: issued.code }),
@@ -168,7 +169,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     const code = normalizeCode(body.code);
     if (code !== '') return this.checkCode(flow, code, input.request);
     const address = parseEmail(body.email, 'email');
-    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null } });
+    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null }, acceptLanguage: input.request.acceptLanguage ?? null });
   }
 
   private async checkCode(flow: Flow, code: string, request: RequestInfo): Promise<void> {

@@ -8,7 +8,10 @@ import type { Db } from '../../identity/repository.js';
 import type { KairosModule, ModuleContext } from '../../module.js';
 import type { RecoveryCodesAtEnrollment } from '../totp/strategy.js';
 import { errors, HttpError } from '../../errors/http-error.js';
-import { escapeHtml } from '../../ui/hosted/pages.js';
+import { escapeHtml, readerShell } from '../../ui/hosted/pages.js';
+import { page } from '../../ui/hosted/layout.js';
+import { noStore } from '../../http/request.js';
+import type { Language } from '../../ui/i18n/catalogue.js';
 import { hashCode, normalizeCode } from './codes.js';
 import { LOOKUP_SECRET, LookupSecretStrategy, type TotpEnrollmentPort } from './strategy.js';
 import { lookupMsg } from './messages.js';
@@ -105,7 +108,7 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
   };
 
   /** The pending codes of a settings flow, for the session that owns it; 404 for anyone else. */
-  async function ownedPendingCodes(context: ModuleContext, request: FastifyRequest): Promise<{ codes: string[]; identity: Identity }> {
+  async function ownedPendingCodes(context: ModuleContext, request: FastifyRequest): Promise<{ codes: string[]; identity: Identity; flowId: string }> {
     const flowId = (request.query as Record<string, unknown>).flow;
     const flow = typeof flowId === 'string' ? await deps.flows.get(flowId) : null;
     const current = await context.engine.currentSession(request);
@@ -115,7 +118,7 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
     }
     const codes = strategy.pendingCodes(flow);
     if (!codes) throw errors.notFound('There are no new backup recovery codes for this flow.');
-    return { codes, identity: current.identity };
+    return { codes, identity: current.identity, flowId: flow.id };
   }
 
   const accountOf = (identity: Identity) => deps.identities.facts(identity).totpAccountName ?? identity.id;
@@ -147,38 +150,53 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
 
     publicRoutes(app: FastifyInstance, context: ModuleContext) {
       const brand = deps.config.ui.brand.name;
+      /**
+       * The new codes of a settings flow, for its owner only, while they wait for confirmation. Both answers are
+       * `no-store` (no browser or proxy keeps a copy), never logged (only the flow id is in the URL), and carry no
+       * referrer onwards; they are in the reader's language.
+       */
+      const secretResponse = (reply: FastifyReply) =>
+        noStore(reply).header('pragma', 'no-cache').header('referrer-policy', 'no-referrer').header('x-robots-tag', 'noindex, nofollow').header('x-content-type-options', 'nosniff');
+      const languages = deps.config.ui.languages as Language[];
       app.get('/self-service/settings/lookup_secret/codes.txt', async (request, reply) => {
         try {
           const { codes, identity } = await ownedPendingCodes(context, request);
+          const t = readerShell(request, languages).t;
           const text = [
-            `${brand} backup recovery codes`,
-            `Account: ${accountOf(identity)}`,
-            `Generated: ${iso(deps.clock.nowMs())}`,
+            t.t('codes.file.title', { brand }),
+            t.t('print.account', { account: accountOf(identity) }),
+            t.t('print.generated', { at: new Date(deps.clock.nowMs()) }),
             '',
-            'Each code works once. Keep them somewhere safe, away from your phone.',
+            t.t('print.keep'),
             '',
             ...codes.map((code, i) => `${String(i + 1).padStart(2, ' ')}. ${code}`),
             '',
           ].join('\n');
-          return reply
+          return secretResponse(reply)
             .header('content-type', 'text/plain; charset=utf-8')
             .header('content-disposition', 'attachment; filename="recovery-codes.txt"')
-            .header('cache-control', 'private, no-store')
-            .header('x-content-type-options', 'nosniff')
             .send(text);
         } catch (err) {
           return sendError(reply, err);
         }
       });
+      // A page made for paper: the codes large and numbered, the account and date, what to do with the sheet; the
+      // page's header, footer and buttons are not printed (layout.ts print styles).
       app.get('/self-service/settings/lookup_secret/print', async (request, reply) => {
         try {
-          const { codes, identity } = await ownedPendingCodes(context, request);
+          const { codes, identity, flowId } = await ownedPendingCodes(context, request);
+          const shell = readerShell(request, languages);
+          const t = shell.t;
+          const title = t.t('codes.file.title', { brand });
           const items = codes.map((code) => `<li><code>${escapeHtml(code)}</code></li>`).join('');
-          const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(brand)} backup recovery codes</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto}ol{columns:2;font:1.1rem ui-monospace,monospace}@media print{.noprint{display:none}}</style></head><body><h1>${escapeHtml(brand)} backup recovery codes</h1><p>Account: ${escapeHtml(accountOf(identity))}<br>Generated: ${escapeHtml(iso(deps.clock.nowMs()))}</p><p>Each code works once. Keep this page somewhere safe, away from your phone.</p><ol data-testid="lookup_secret_codes">${items}</ol><p class="noprint">Use your browser's Print command (Ctrl+P / ⌘P), then return to the settings and confirm.</p></body></html>`;
-          return reply
-            .header('content-type', 'text/html; charset=utf-8')
-            .header('cache-control', 'private, no-store')
-            .send(html);
+          const body =
+            `<h1>${escapeHtml(title)}</h1><div class="card print-sheet">` +
+            `<p>${escapeHtml(t.t('print.account', { account: accountOf(identity) }))}<br>${escapeHtml(t.t('print.generated', { at: new Date(deps.clock.nowMs()) }))}</p>` +
+            `<p class="help">${escapeHtml(t.t('print.keep'))}</p>` +
+            `<ol class="codes" data-testid="lookup_secret_codes">${items}</ol>` +
+            `<p class="help no-print" data-testid="print/next">${escapeHtml(t.t('print.next'))}</p>` +
+            `<div class="actions no-print"><button type="button" data-print data-js-only data-testid="print/print">${escapeHtml(t.t('codes.print'))}</button><a class="button secondary" href="${escapeHtml(deps.urls.flowUi('settings', flowId))}" data-testid="print/back">${escapeHtml(t.t('print.back'))}</a></div></div>`;
+          return secretResponse(reply).header('content-type', 'text/html; charset=utf-8').header('content-language', t.language).send(page(title, deps.config.ui.brand, body, shell));
         } catch (err) {
           return sendError(reply, err);
         }

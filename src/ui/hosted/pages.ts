@@ -296,6 +296,16 @@ export function renderErrorPage(error: Record<string, any> | null, brand: Brand,
   return page(t.t('error.title'), brand, body, shell);
 }
 
+/**
+ * The shell of a hosted page outside /ui (the printable codes, the MFA-reset cancel page): the reader's language
+ * (the switcher's cookie, else `Accept-Language` among `languages`), and no switcher, since its return path is a page
+ * under /ui only.
+ */
+export function readerShell(request: FastifyRequest, languages: readonly Language[]): Shell {
+  const language = pickLanguage(languages, { cookie: request.cookies?.[LANGUAGE_COOKIE], acceptLanguage: request.headers['accept-language'] });
+  return { t: translator(language), languages: [language], path: '/ui/welcome' };
+}
+
 /** The factors the settings page lists: password (when enabled) and every second factor the server offers. */
 export function factorSummaries(engine: FlowEngine, identity: Identity, lastUsedMs: Record<string, number> = {}): FactorSummary[] {
   const types = [...(engine.deps.config.selfservice.methods.password.enabled ? ['password'] : []), ...engine.deps.secondFactorTypes];

@@ -100,6 +100,8 @@ export const de: Record<MessageKey, string> = {
   '1900401': 'Ihr zweiter Schritt wurde zurückgesetzt. Richten Sie Ihre Authenticator-App mit neuen Backup-Codes erneut ein, bevor Sie fortfahren.',
   '1900402': 'Das Zurücksetzen Ihres zweiten Schritts wurde abgebrochen. Er bleibt bestehen. Wenn Sie das Zurücksetzen nicht angefordert haben, ändern Sie Ihr Passwort.',
   '1900403': 'Dieser Abbruch-Link gilt nicht mehr: Das Zurücksetzen wurde bereits abgeschlossen oder abgebrochen, oder der Link ist falsch.',
+  '1900404':
+    'Jemand hat Ihr Konto per E-Mail wiederhergestellt und das Entfernen des zweiten Schritts angefordert (Authenticator-App, Sicherheitsschlüssel und Backup-Codes). Das geschieht am {completes_at, date, when}. Wenn Sie das nicht waren, brechen Sie das Zurücksetzen jetzt ab und ändern Sie danach Ihr Passwort. Wenn Sie es waren, müssen Sie nichts tun.',
   '1900500': 'Schützen Sie Ihr Konto mit einem zweiten Schritt: Richten Sie in den Kontoeinstellungen eine Authenticator-App ein.',
   '4900001':
     '{reason, select, not_digits {Ein Bestätigungscode besteht nur aus Ziffern: Geben Sie die {expected_digits} Ziffern ein, die Ihre Authenticator-App anzeigt.} other {Codes für dieses Konto haben {expected_digits} Ziffern, eingegeben wurden {actual_length}: Geben Sie den Code ein, den Ihre Authenticator-App anzeigt.}}',
@@ -298,4 +300,40 @@ export const de: Record<MessageKey, string> = {
   'error.rate_limit_exceeded.title': 'Zu viele Versuche',
   'error.rate_limit_exceeded.explain': 'Aus Ihrem Netzwerk kamen in kurzer Zeit zu viele Anfragen.',
   'error.rate_limit_exceeded.next': 'Warten Sie eine Minute und versuchen Sie es dann erneut.',
+
+  // ---- printable backup codes ----------------------------------------------------------------------------------
+  'print.account': 'Konto: {account}',
+  'print.generated': 'Erzeugt am {at, date, when}',
+  'print.keep': 'Jeder Code meldet Sie einmal an, wenn Sie Ihren zweiten Schritt nicht zur Hand haben. Bewahren Sie dieses Blatt sicher und getrennt von Ihrem Telefon auf und geben Sie es nicht weiter.',
+  'print.next': 'Drucken Sie diese Seite (Strg+P oder ⌘P), kehren Sie dann zu den Einstellungen zurück und bestätigen Sie, dass Sie die Codes gespeichert haben. Die Codes gelten erst nach der Bestätigung; bis dahin gelten Ihre alten Codes.',
+  'print.back': 'Zurück zu den Einstellungen',
+
+  // ---- MFA reset cancel page -----------------------------------------------------------------------------------
+  'mfaReset.title': 'Zurücksetzen Ihres zweiten Schritts',
+  'mfaReset.cancel': 'Zurücksetzen abbrechen',
+
+  // ---- emails ---------------------------------------------------------------------------------------------------
+  'email.verification_code_valid.subject': 'Bitte bestätigen Sie Ihre E-Mail-Adresse',
+  'email.verification_code_valid.body':
+    'Hallo,\n\nbitte bestätigen Sie Ihr Konto mit diesem Code:\n\n{code}\n\noder öffnen Sie diese Seite: {url}\n\nDer Code läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese E-Mail.',
+  'email.verification_code_invalid.subject': 'Jemand wollte diese E-Mail-Adresse bestätigen',
+  'email.verification_code_invalid.body':
+    'Hallo,\n\njemand wollte diese E-Mail-Adresse bestätigen, aber wir haben kein Konto dazu gefunden.\n\nWenn Sie das waren, prüfen Sie, ob Sie sich mit einer anderen Adresse registriert haben. Wenn nicht, ignorieren Sie diese E-Mail.',
+  'email.login_code_valid.subject': 'Ihr Anmeldecode',
+  'email.login_code_valid.body':
+    'Hallo,\n\nbitte geben Sie diesen Code ein, um die Anmeldung abzuschließen:\n\n{code}\n\nDer Code läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Wenn Sie sich nicht gerade mit Ihrem Passwort angemeldet haben, kennt es jemand anderes: Ändern Sie Ihr Passwort sofort.',
+  'email.recovery_code_valid.subject': 'Zugang zu Ihrem Konto wiederherstellen',
+  'email.recovery_code_valid.body':
+    'Hallo,\n\nbitte stellen Sie den Zugang zu Ihrem Konto mit diesem Code wieder her:\n\n{code}\n\nDer Code läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Wenn Sie ihn nicht angefordert haben, ignorieren Sie diese E-Mail und ändern Sie am besten Ihr Passwort.',
+  'email.recovery_code_invalid.subject': 'Versuchter Kontozugriff',
+  'email.recovery_code_invalid.body':
+    'Hallo,\n\nSie (oder jemand anderes) haben diese E-Mail-Adresse eingegeben, um den Zugang zu einem Konto wiederherzustellen, aber diese Adresse gehört hier zu keinem Konto.\n\nWenn Sie das nicht waren, ignorieren Sie diese E-Mail.',
+  'email.mfa_reset_requested.subject': 'Ihr zweiter Faktor wird zurückgesetzt',
+  'email.mfa_reset_requested.body':
+    'Hallo,\n\njemand hat Ihr Konto wiederhergestellt und das Entfernen des zweiten Faktors angefordert (Authenticator-App, Sicherheitsschlüssel und Backup-Codes). Das wird am {at, date, when} wirksam.\n\nWenn Sie das nicht waren, brechen Sie es jetzt ab: {url}\n\nÄndern Sie danach Ihr Passwort.',
+  'email.mfa_reset_completed.subject': 'Ihr zweiter Faktor wurde zurückgesetzt',
+  'email.mfa_reset_completed.body':
+    'Hallo,\n\nder zweite Faktor Ihres Kontos (Authenticator-App, Sicherheitsschlüssel und Backup-Codes) wurde nach einer Kontowiederherstellung entfernt. Richten Sie in Ihren Kontoeinstellungen einen neuen ein.\n\nWenn Sie das nicht waren, wenden Sie sich sofort an den Support.',
+  'email.mfa_reset_cancelled.subject': 'Das Zurücksetzen Ihres zweiten Faktors wurde abgebrochen',
+  'email.mfa_reset_cancelled.body': 'Hallo,\n\ndas angeforderte Zurücksetzen Ihres zweiten Faktors wurde abgebrochen: Ihre Authenticator-App, Ihre Sicherheitsschlüssel und Ihre Backup-Codes bleiben, wie sie waren.',
 };

@@ -107,6 +107,8 @@ export const en = {
   '1900401': 'Your second step was reset. Set up your authenticator app again, with new backup codes, before you continue.',
   '1900402': 'The reset of your second step was cancelled. It stays in place. If you did not ask for the reset, change your password.',
   '1900403': 'This cancel link is not valid any more: the reset was already completed or cancelled, or the link is wrong.',
+  '1900404':
+    'Someone recovered your account by email and asked to remove its second step (authenticator app, security keys and backup codes). This happens on {completes_at, date, when}. If this was not you, cancel the reset now, then change your password. If it was you, you do not need to do anything.',
   '1900500': 'Protect your account with a second step: set up an authenticator app in your account settings.',
   '4900001':
     '{reason, select, not_digits {An authentication code has only digits: enter the {expected_digits} digits your authenticator app shows.} other {Codes for this account have {expected_digits} digits, but {actual_length} were entered: enter the code your authenticator app shows.}}',
@@ -305,6 +307,42 @@ export const en = {
   'error.rate_limit_exceeded.title': 'Too many attempts',
   'error.rate_limit_exceeded.explain': 'Too many requests came from your network in a short time.',
   'error.rate_limit_exceeded.next': 'Wait a minute, then try again.',
+
+  // ---- printable backup codes ----------------------------------------------------------------------------------
+  'print.account': 'Account: {account}',
+  'print.generated': 'Generated {at, date, when}',
+  'print.keep': 'Each code signs you in once when you do not have your second step with you. Keep this sheet somewhere safe, away from your phone, and do not share it.',
+  'print.next': 'Print this page (Ctrl+P or ⌘P), then go back to the settings and confirm that you saved the codes. The codes work only once you confirm; until then your old codes still do.',
+  'print.back': 'Back to the settings',
+
+  // ---- MFA reset cancel page -----------------------------------------------------------------------------------
+  'mfaReset.title': 'Reset of your second step',
+  'mfaReset.cancel': 'Cancel the reset',
+
+  // ---- emails (built-in templates; `courier.template_override_path` files replace them) ------------------------
+  'email.verification_code_valid.subject': 'Please verify your email address',
+  'email.verification_code_valid.body':
+    'Hi,\n\nplease verify your account by entering the following code:\n\n{code}\n\nor open this page: {url}\n\nThe code expires in {minutes, plural, one {# minute} other {# minutes}}. If you did not ask for it, ignore this email.',
+  'email.verification_code_invalid.subject': 'Someone tried to verify this email address',
+  'email.verification_code_invalid.body':
+    'Hi,\n\nsomeone asked to verify this email address, but we were unable to find an account for it.\n\nIf this was you, check whether you signed up using a different address. If it was not you, ignore this email.',
+  'email.login_code_valid.subject': 'Your sign-in code',
+  'email.login_code_valid.body':
+    'Hi,\n\nplease enter the following code to finish signing in:\n\n{code}\n\nThe code expires in {minutes, plural, one {# minute} other {# minutes}}. If you did not just sign in with your password, someone else knows it: change your password now.',
+  'email.recovery_code_valid.subject': 'Recover access to your account',
+  'email.recovery_code_valid.body':
+    'Hi,\n\nplease recover access to your account by entering the following code:\n\n{code}\n\nThe code expires in {minutes, plural, one {# minute} other {# minutes}}. If you did not ask for it, ignore this email and consider changing your password.',
+  'email.recovery_code_invalid.subject': 'Account access attempted',
+  'email.recovery_code_invalid.body':
+    'Hi,\n\nyou (or someone else) entered this email address when trying to recover access to an account, but this address is not linked to an account here.\n\nIf this was not you, ignore this email.',
+  'email.mfa_reset_requested.subject': 'Your second factor will be reset',
+  'email.mfa_reset_requested.body':
+    'Hi,\n\nsomeone recovered your account and asked to remove its second factor (authenticator app, security keys and backup codes). This takes effect on {at, date, when}.\n\nIf this was not you, cancel it now: {url}\n\nThen change your password.',
+  'email.mfa_reset_completed.subject': 'Your second factor was reset',
+  'email.mfa_reset_completed.body':
+    'Hi,\n\nthe second factor of your account (authenticator app, security keys and backup codes) was removed after an account recovery. Set up a new one in your account settings.\n\nIf this was not you, contact support immediately.',
+  'email.mfa_reset_cancelled.subject': 'The reset of your second factor was cancelled',
+  'email.mfa_reset_cancelled.body': 'Hi,\n\nthe requested reset of your second factor was cancelled: your authenticator app, security keys and backup codes stay as they were.',
 } as const;
 
 export type MessageKey = keyof typeof en;
