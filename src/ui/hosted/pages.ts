@@ -91,13 +91,13 @@ function groupPresentation(t: Translator, kind: FlowKind, group: string, nodes: 
     case 'code':
       // The MFA reset step of recovery asks for the password in this group (where Ory's recovery cards look).
       return has('password') ? { title: t.t('group.password'), help: '' } : { title: t.t('group.code'), help: '' };
-    // Not yet in the message catalogue (English only): security keys and passkeys (credentials/webauthn, passkey).
     case 'webauthn':
-      if (kind === 'login') return { title: 'Security key', help: 'Insert or hold your security key near the device, select the button, and touch the key when it blinks.' };
-      return { title: 'Security keys', help: 'A security key (USB, NFC or built into this device) is the strongest second factor: it only answers this site, so it cannot be phished. Register a backup key too, and keep it somewhere safe.' };
+      if (kind === 'login') return { title: t.t('group.webauthn.login'), help: text('group.webauthn.login.help') };
+      return { title: t.t('group.webauthn.settings'), help: text('group.webauthn.settings.help') };
     case 'passkey':
-      if (kind === 'login') return { title: 'Passkey', help: 'Sign in without a password, with the passkey saved on this device, your phone or your password manager.' };
-      return { title: 'Passkeys', help: 'A passkey signs you in without a password, unlocked by your fingerprint, face or device PIN.' };
+      if (kind === 'login') return { title: t.t('group.passkey.login'), help: text('group.passkey.login.help') };
+      if (kind === 'registration') return { title: t.t('group.passkey.registration'), help: text('group.passkey.registration.help') };
+      return { title: t.t('group.passkey.settings'), help: text('group.passkey.settings.help') };
     case 'recovery_address':
       return { title: t.t('group.recovery_address'), help: text('group.recovery_address.help') };
     default:
@@ -111,6 +111,7 @@ const SWITCH_TO: Record<string, MessageKey> = {
   lookup_secret: 'switch.lookup_secret',
   code: 'switch.code',
   webauthn: 'switch.webauthn',
+  passkey: 'switch.passkey',
 };
 
 interface FlowUi {
