@@ -18,7 +18,9 @@ export type CourierTemplateType =
 
 export interface OutgoingMessage {
   template: CourierTemplateType;
-  /** The email address. */
+  /** How it goes out: email (SMTP, the default) or sms (the `sms` courier channel); Kratos's message types. */
+  channel?: 'email' | 'sms';
+  /** The email address, or for an SMS the phone number (E.164). */
   recipient: string;
   /** Values the template renders (a code, a link, an expiry). */
   data: Record<string, unknown>;

@@ -113,8 +113,51 @@ export function substitute(template: string, fields: Record<string, unknown>, es
   });
 }
 
+/** Text messages Kairos sends (SMS codes), with the data field holding the code and Kratos's `template_data` names. */
+const SMS_TEMPLATES: Partial<Record<CourierTemplateType, { code: string; snake: Record<string, string> }>> = {
+  login_code_valid: { code: 'LoginCode', snake: { LoginCode: 'login_code', ExpiresInMinutes: 'expires_in_minutes' } },
+  verification_code_valid: { code: 'VerificationCode', snake: { VerificationCode: 'verification_code', VerificationURL: 'verification_url', ExpiresInMinutes: 'expires_in_minutes' } },
+};
+
+export const SMS_TEMPLATE_TYPES = Object.keys(SMS_TEMPLATES) as CourierTemplateType[];
+
+export interface RenderedSms {
+  text: string;
+  /**
+   * What Kratos's HTTP channel passes the provider's Jsonnet as `ctx.template_data` (Kratos's SMS models:
+   * `{to, login_code, expires_in_minutes, request_url_domain}`, `{to, verification_code, …}`).
+   */
+  templateData: Record<string, unknown>;
+}
+
 export class Templates {
-  constructor(private readonly overridePath: string | undefined) {}
+  constructor(
+    private readonly overridePath: string | undefined,
+    /** The brand named in text messages, and the host their WebOTP line binds the code to (`@host #code`). */
+    private readonly sms: { brand: string; domain: string } = { brand: 'Kairos', domain: 'localhost' },
+  ) {}
+
+  /**
+   * A text message of `type` in `language`: the catalogue's `sms.<type>` (or Kratos's override file
+   * `<folder>/sms.body.gotmpl`). It ends with the origin-bound line of the WebOTP format (`@host #code`), so browsers
+   * offer the code only on this site, and phones do not autofill it into a phishing page.
+   */
+  renderSms(type: CourierTemplateType, recipient: string, data: Record<string, unknown>, language: Language = 'en'): RenderedSms {
+    const spec = SMS_TEMPLATES[type];
+    if (!spec) throw new TypeError(`no text message template for "${type}"`);
+    const fields = { To: recipient, RequestURLDomain: this.sms.domain, ...data };
+    const templateData: Record<string, unknown> = { to: recipient, request_url_domain: this.sms.domain };
+    for (const [field, name] of Object.entries(spec.snake)) if (data[field] !== undefined) templateData[name] = data[field];
+    const override = this.overridePath ? join(this.overridePath, templateFolder(type), 'sms.body.gotmpl') : null;
+    if (override && existsSync(override)) return { text: substitute(readFileSync(override, 'utf8'), fields), templateData };
+    const text = translator(language).t(`sms.${type}` as MessageKey, {
+      brand: this.sms.brand,
+      code: String(data[spec.code] ?? ''),
+      minutes: Number(data.ExpiresInMinutes ?? 0),
+      domain: this.sms.domain,
+    });
+    return { text, templateData };
+  }
 
   /** The override files of `type` (Kratos's layout), each null when absent; all null without an override path. */
   private overrides(type: CourierTemplateType): { subject: string | null; text: string | null; html: string | null } {

@@ -1,7 +1,7 @@
 /**
  * Kratos's courier HTTP channel (the SMS provider connection for codes by SMS) against a real local HTTP receiver
- * standing in for the SMS provider: the Jsonnet body built from Kratos's data model, basic and API-key auth, and
- * provider failures surfaced. (The channel is not yet wired to the outbox: see src/courier/http-channel.ts.)
+ * standing in for the SMS provider: the Jsonnet body built from Kratos's data model, basic and API-key auth, form
+ * bodies, and provider failures surfaced. The whole path (outbox, worker, codes by SMS) is test/integration/sms-codes.test.ts.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,6 +62,19 @@ describe('courier HTTP channel (SMS provider)', () => {
     expect(received.at(-1)!.headers['x-api-key']).toBe('k1');
     await new HttpChannel('sms', { url, body: TWILIO_BODY, auth: { type: 'api_key', config: { name: 'session', value: 'k2', in: 'cookie' } } }).dispatch(message);
     expect(received.at(-1)!.headers.cookie).toBe('session=k2');
+  });
+
+  it('a Content-Type: application/x-www-form-urlencoded header makes the template\'s object a form (Kratos\'s phone quickstart, Twilio)', async () => {
+    status = 201;
+    const form = `function(ctx) { To: ctx.recipient, Body: ctx.body }`;
+    await new HttpChannel('sms', { url, body: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }).dispatch(message);
+    const last = received.at(-1)!;
+    expect(last.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(Object.fromEntries(new URLSearchParams(last.body))).toEqual({ To: '+15551234567', Body: 'Your code is 123456' });
+    const before = received.length;
+    const notStrings = await new HttpChannel('sms', { url, body: 'function(ctx) { n: 1 }', headers: { 'content-type': 'application/x-www-form-urlencoded' } }).dispatch(message).catch((e) => e);
+    expect(notStrings).toBeInstanceOf(HttpChannelError);
+    expect(received.length).toBe(before);
   });
 
   it('a provider error is an error with its status (the outbox retries it), never a silent success', async () => {

@@ -56,10 +56,13 @@ export const de: Record<MessageKey, string> = {
   '1070011': 'Bestätigungscode',
   '1080002': 'Ihre E-Mail-Adresse ist bestätigt.',
   '1080003': 'Wir haben einen Bestätigungscode an die eingegebene Adresse gesendet. Er gilt einmal und läuft bald ab.',
+  '1070018': 'E-Mail-Adresse oder Telefonnummer',
+  '1080004': 'Wir haben eine SMS mit einem Bestätigungscode an die eingegebene Telefonnummer gesendet. Kommt sie nicht an, prüfen Sie die Nummer und ob es die ist, mit der Sie sich registriert haben.',
+  '1080005': 'Ihre Telefonnummer ist bestätigt.',
   '4000001': '{reason}',
   '4000002': 'Bitte füllen Sie dieses Feld aus.',
   '4000003': 'Geben Sie mindestens {min_length, plural, one {# Zeichen} other {# Zeichen}} ein.',
-  '4000004': '{pattern, select, email {Geben Sie eine gültige E-Mail-Adresse ein, etwa name@example.com.} other {Dieser Wert hat nicht das erwartete Format.}}',
+  '4000004': '{pattern, select, email {Geben Sie eine gültige E-Mail-Adresse ein, etwa name@example.com.} tel {Geben Sie eine Telefonnummer im internationalen Format ein, etwa +49 151 23456789.} other {Dieser Wert hat nicht das erwartete Format.}}',
   '4000005': 'Dieses Passwort kann nicht verwendet werden: {reason}.',
   '4000006': 'Die Anmeldedaten stimmen nicht. Prüfen Sie die Schreibweise von E-Mail-Adresse und Passwort.',
   '4000007': 'Ein Konto mit dieser E-Mail-Adresse gibt es bereits. Melden Sie sich an, oder stellen Sie das Konto wieder her, wenn Sie das Passwort vergessen haben.',
@@ -396,4 +399,8 @@ export const de: Record<MessageKey, string> = {
   'switch.sms': 'Code per SMS senden',
   'webauthn.keyLine': '{name}: hinzugefügt am {added_at, date, day}, {used, select, true {zuletzt verwendet am {last_used_at, date, day}} other {noch nicht verwendet}}',
   'secondFactor.lastUsed': 'Zuletzt von Ihnen verwendet.',
+
+  // ---- text messages (SMS) -------------------------------------------------------------------------------------
+  'sms.login_code_valid': 'Ihr {brand}-Anmeldecode ist {code}. Er läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Geben Sie ihn niemandem weiter: Wir fragen nie danach.\n\n@{domain} #{code}',
+  'sms.verification_code_valid': 'Ihr {brand}-Bestätigungscode ist {code}. Er läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Wenn Sie ihn nicht angefordert haben, müssen Sie nichts tun.\n\n@{domain} #{code}',
 };

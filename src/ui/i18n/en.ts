@@ -63,10 +63,13 @@ export const en = {
   '1070011': 'Verification code',
   '1080002': 'Your email address is verified.',
   '1080003': 'We have sent a verification code to the address you entered. It works once and expires soon.',
+  '1070018': 'Email or phone number',
+  '1080004': 'We have sent a text message with a verification code to the phone number you entered. If it does not arrive, check the number and make sure it is the one you signed up with.',
+  '1080005': 'Your phone number is verified.',
   '4000001': '{reason}',
   '4000002': 'Fill in this field.',
   '4000003': 'Enter at least {min_length, plural, one {# character} other {# characters}}.',
-  '4000004': '{pattern, select, email {Enter a valid email address, such as name@example.com.} other {This value does not have the expected format.}}',
+  '4000004': '{pattern, select, email {Enter a valid email address, such as name@example.com.} tel {Enter a phone number in international format, such as +44 7700 900123.} other {This value does not have the expected format.}}',
   '4000005': 'This password cannot be used: {reason}.',
   '4000006': 'The sign-in details are not correct. Check the spelling of your email address and password.',
   '4000007': 'An account with this email address already exists. Sign in instead, or recover the account if you forgot the password.',
@@ -403,6 +406,10 @@ export const en = {
   'switch.sms': 'Text me a code',
   'webauthn.keyLine': '{name}: added {added_at, date, day}, {used, select, true {last used {last_used_at, date, day}} other {not used yet}}',
   'secondFactor.lastUsed': 'Last time you used this.',
+
+  // ---- text messages (SMS) -------------------------------------------------------------------------------------
+  'sms.login_code_valid': 'Your {brand} sign-in code is {code}. It expires in {minutes, plural, one {# minute} other {# minutes}}. Never give it to anyone: we never ask for it.\n\n@{domain} #{code}',
+  'sms.verification_code_valid': 'Your {brand} verification code is {code}. It expires in {minutes, plural, one {# minute} other {# minutes}}. If you did not ask for it, do nothing.\n\n@{domain} #{code}',
 } as const;
 
 export type MessageKey = keyof typeof en;
