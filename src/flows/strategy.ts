@@ -86,6 +86,11 @@ export interface RegistrationResult {
   /** Built (not stored) identity with its credentials; the flow stores it. */
   identity: Identity;
   amr: AmrEntry;
+  /**
+   * Writes the method's own rows once the identity is stored, in the step's transaction (a passkey's public key
+   * lives in `webauthn_keys`, which refers to the identity).
+   */
+  afterCreate?: (trx: Db) => Promise<void>;
 }
 
 export interface SettingsStrategy extends PreparesSubmission {

@@ -19,6 +19,7 @@ interface ExtensionAnnotations {
     totp?: { account_name?: boolean };
     code?: { identifier?: boolean; via?: string };
     webauthn?: { identifier?: boolean };
+    passkey?: { display_name?: boolean };
   };
   verification?: { via?: string };
   recovery?: { via?: string };

@@ -74,6 +74,7 @@ export class RegistrationFlows {
     const identity = result.identity;
     try {
       await deps.identities.create(identity, trx);
+      await result.afterCreate?.(trx);
     } catch (err) {
       if (err instanceof DuplicateIdentifierError) {
         const keep = flattenTraits(identity.traits);
