@@ -403,4 +403,6 @@ export const de: Record<MessageKey, string> = {
   // ---- text messages (SMS) -------------------------------------------------------------------------------------
   'sms.login_code_valid': 'Ihr {brand}-Anmeldecode ist {code}. Er läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Geben Sie ihn niemandem weiter: Wir fragen nie danach.\n\n@{domain} #{code}',
   'sms.verification_code_valid': 'Ihr {brand}-Bestätigungscode ist {code}. Er läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Wenn Sie ihn nicht angefordert haben, müssen Sie nichts tun.\n\n@{domain} #{code}',
+  'group.code.sms': 'Code per SMS',
+  'group.code.any': 'Code per E-Mail oder SMS',
 };

@@ -410,6 +410,8 @@ export const en = {
   // ---- text messages (SMS) -------------------------------------------------------------------------------------
   'sms.login_code_valid': 'Your {brand} sign-in code is {code}. It expires in {minutes, plural, one {# minute} other {# minutes}}. Never give it to anyone: we never ask for it.\n\n@{domain} #{code}',
   'sms.verification_code_valid': 'Your {brand} verification code is {code}. It expires in {minutes, plural, one {# minute} other {# minutes}}. If you did not ask for it, do nothing.\n\n@{domain} #{code}',
+  'group.code.sms': 'Code by text message',
+  'group.code.any': 'Code by email or text message',
 } as const;
 
 export type MessageKey = keyof typeof en;
