@@ -13,6 +13,7 @@ import {
   type SubmittedBody,
 } from '../../flows/strategy.js';
 import type { AmrEntry } from '../../session/session.js';
+import { parseDurationMs } from '../../config/duration.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
 import { kairosInfo, kairosWarning, msg, type UiText } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
@@ -246,6 +247,17 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     return { identity, amr: this.amr() };
   }
 
+  /**
+   * The second factor other than TOTP (and other than backup codes, which are typed as proof instead) that this
+   * session completed within `privileged_session_max_age`, or null. Such a session proved a second factor of the
+   * identity just now, so it may remove the authenticator app of a lost phone.
+   */
+  private freshOtherSecondFactor(session: { amr: AmrEntry[] }): string | null {
+    const since = this.deps.clock.nowMs() - parseDurationMs(this.deps.config.selfservice.flows.settings.privileged_session_max_age);
+    const entry = session.amr.filter((e) => e.aal === 'aal2' && e.method !== TOTP && e.method !== 'lookup_secret' && e.completedAtMs >= since).at(-1);
+    return entry?.method ?? null;
+  }
+
   private attemptOf(flow: Flow, identity: Identity, method: string, request: RequestInfo): SecondFactorAttempt {
     return { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method, request };
   }
@@ -410,8 +422,15 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
       // Kratos #2450: unlinking without proof of the second factor lets a stolen session strip it. The proof is a
       // current TOTP code or (phone lost) one unused recovery code, both typed into `totp_code` so Kratos clients
       // need no new field: digits only are a TOTP code, anything else a recovery code. Either goes through the
-      // brute-force guard.
-      if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
+      // brute-force guard. A person who lost the phone and signed in with another second factor of theirs (a
+      // security key kept as a backup) within the privileged window has just proven one: no code is asked for.
+      if (!code) {
+        const proof = this.freshOtherSecondFactor(input.session);
+        if (!proof) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
+        await this.deps.identities.deleteCredential(identity.id, TOTP, input.trx);
+        await this.deps.audit.record(input.trx, { type: 'second_factor.removed', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, proven_by: proof } });
+        return { outcome: 'saved' };
+      }
       const row = await this.credentialOf(identity, input.trx);
       const recoveryCode = this.recoveryCodes !== null && !/^\d+$/.test(normalizeTotpCode(code));
       const attempt = this.attemptOf(flow, identity, recoveryCode ? 'lookup_secret' : TOTP, input.request);

@@ -228,7 +228,7 @@ export const de: Record<MessageKey, string> = {
   'group.totp.setup.step2': 'Fügen Sie in der App ein Konto hinzu und scannen Sie diesen QR-Code. Wenn das nicht geht, tippen Sie den Schlüssel darunter ab.',
   'group.totp.setup.step3': 'Geben Sie den Code aus der App ein und wählen Sie Speichern. Die App zeigt dieses Konto als „{issuer}“.',
   'group.totp.enrolled': 'Authenticator-App',
-  'group.totp.enrolled.help': 'Ihre Authenticator-App ist eingerichtet. Um sie zu entfernen, geben Sie einen aktuellen Code aus der App ein (Telefon verloren? Einer Ihrer Backup-Codes geht auch) und wählen Sie Entfernen.',
+  'group.totp.enrolled.help': 'Ihre Authenticator-App ist eingerichtet. Um sie zu entfernen, geben Sie einen aktuellen Code aus der App ein (Telefon verloren? Einer Ihrer Backup-Codes geht auch, und direkt nach einer Anmeldung mit Ihrem Sicherheitsschlüssel ist kein Code nötig) und wählen Sie Entfernen.',
   'group.totp.offer': 'Nutzen Sie eine App auf Ihrem Telefon, etwa Google Authenticator oder 1Password, als zweiten Schritt bei der Anmeldung.',
   'group.totp.offer.button': 'Authenticator-App einrichten',
   'group.lookup_secret.login': 'Backup-Code verwenden',

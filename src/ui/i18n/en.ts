@@ -235,7 +235,7 @@ export const en = {
   'group.totp.setup.step2': 'In the app, add an account and scan this QR code. If you cannot scan it, type the key shown below it.',
   'group.totp.setup.step3': 'Enter the code the app shows and select Save. The app lists this account as “{issuer}”.',
   'group.totp.enrolled': 'Authenticator app',
-  'group.totp.enrolled.help': 'Your authenticator app is set up. To remove it, enter a current code from the app (lost the phone? one of your backup codes works too), then select Remove.',
+  'group.totp.enrolled.help': 'Your authenticator app is set up. To remove it, enter a current code from the app (lost the phone? one of your backup codes works too, and no code is needed right after signing in with your security key), then select Remove.',
   'group.totp.offer': 'Use an app on your phone, such as Google Authenticator or 1Password, for a second step when you sign in.',
   'group.totp.offer.button': 'Set up an authenticator app',
   'group.lookup_secret.login': 'Use a backup code',
