@@ -13,6 +13,7 @@ export const de: Record<MessageKey, string> = {
   '1010013': 'Weiter',
   '1010022': 'Mit Passwort anmelden',
   '1040001': 'Konto erstellen',
+  '1040007': 'Mit Passkey registrieren',
   '1050001': 'Ihre Änderungen wurden gespeichert.',
   '1050004': 'Authenticator-App entfernen',
   '1050005': 'QR-Code für Ihre Authenticator-App',

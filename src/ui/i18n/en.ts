@@ -20,6 +20,7 @@ export const en = {
   '1010013': 'Continue',
   '1010022': 'Sign in with password',
   '1040001': 'Create account',
+  '1040007': 'Sign up with a passkey',
   '1050001': 'Your changes have been saved.',
   '1050004': 'Remove authenticator app',
   '1050005': 'QR code for your authenticator app',
