@@ -69,6 +69,16 @@ export function renderBody(template: string, ctx: unknown): unknown {
   }
 }
 
+/** The message's codes (template data fields named `…code`, and the digits of the text), replaced in `text`. */
+function redactCodes(text: string, message: HttpChannelMessage): string {
+  const secrets = new Set<string>();
+  for (const [key, value] of Object.entries(message.template_data)) if (/code$/i.test(key) && typeof value === 'string' && value.length >= 4) secrets.add(value);
+  for (const digits of message.body.match(/\b\d{6,8}\b/g) ?? []) secrets.add(digits);
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
 export class HttpChannel {
   private readonly template: string | null;
 
@@ -114,7 +124,9 @@ export class HttpChannel {
     }
     const text = (await response.text()).slice(0, RESPONSE_BYTES_READ);
     if (response.status < 200 || response.status >= 300) {
-      throw new HttpChannelError(`courier channel ${this.id}: the provider answered ${response.status}: ${text.slice(0, 200)}`, response.status);
+      // The provider's answer goes into the dispatch record and a log line: a provider that echoes the request must
+      // not put the code there.
+      throw new HttpChannelError(`courier channel ${this.id}: the provider answered ${response.status}: ${redactCodes(text.slice(0, 200), message)}`, response.status);
     }
   }
 }

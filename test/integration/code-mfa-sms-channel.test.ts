@@ -86,6 +86,24 @@ describe('courier HTTP channel (SMS provider)', () => {
     expect(error.message).not.toContain('123456');
   });
 
+  it('a provider that echoes the request gets the code redacted from the error (dispatch record, log line)', async () => {
+    const echo = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => res.writeHead(400).end(`invalid request: ${Buffer.concat(chunks).toString('utf8')}`));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const address = echo.address();
+    try {
+      const error = await new HttpChannel('sms', { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`, body: TWILIO_BODY }).dispatch(message).catch((e) => e);
+      expect(error).toBeInstanceOf(HttpChannelError);
+      expect(error.message).toContain('[redacted]');
+      expect(error.message).not.toContain('123456');
+    } finally {
+      await new Promise<void>((resolve) => echo.close(() => resolve()));
+    }
+  });
+
   it('a broken template fails before anything is sent', async () => {
     const before = received.length;
     const error = await new HttpChannel('sms', { url, body: 'function(ctx) { To: ctx.recipient, ' }).dispatch(message).catch((e) => e);
