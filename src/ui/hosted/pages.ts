@@ -182,7 +182,7 @@ function prefill(kind: FlowKind, flow: Record<string, any>, nodes: UiNode[], opt
   const address = options.unverifiedAddresses?.[0];
   if (kind !== 'verification' || flow.state !== 'choose_method' || !address) return nodes;
   return nodes.map((n) =>
-    n.attributes.node_type === 'input' && n.attributes.name === 'email' && n.attributes.type === 'email' && !n.attributes.value
+    n.attributes.node_type === 'input' && n.attributes.name === 'email' && (n.attributes.type === 'email' || n.attributes.type === 'text') && !n.attributes.value
       ? { ...n, attributes: { ...n.attributes, value: address } }
       : n,
   );
@@ -440,7 +440,7 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
         pageOptions.settings = {
           flowId: flow.id,
           csrfToken: engine.csrf.ensure(request, reply),
-          addresses: current.identity.verifiableAddresses.filter((a) => a.via === 'email').map((a) => ({ value: a.value, verified: a.verified })),
+          addresses: current.identity.verifiableAddresses.filter((a) => a.via === 'email' || a.via === 'sms').map((a) => ({ value: a.value, verified: a.verified, via: a.via })),
           devices: devices.map((s) => ({ id: s.id, current: s.id === current.session.id, userAgent: s.userAgent, ipAddress: s.ipAddress, authenticatedAtMs: s.authenticatedAtMs })),
           ...(Number.isInteger(revoked) && revoked >= 0 && query.revoked !== undefined ? { revoked } : {}),
         };

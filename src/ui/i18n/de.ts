@@ -406,4 +406,5 @@ export const de: Record<MessageKey, string> = {
   'sms.verification_code_valid': 'Ihr {brand}-Bestätigungscode ist {code}. Er läuft in {minutes, plural, one {# Minute} other {# Minuten}} ab. Wenn Sie ihn nicht angefordert haben, müssen Sie nichts tun.\n\n@{domain} #{code}',
   'group.code.sms': 'Code per SMS',
   'group.code.any': 'Code per E-Mail oder SMS',
+  'address.heading.withPhone': 'E-Mail und Telefon',
 };

@@ -413,6 +413,7 @@ export const en = {
   'sms.verification_code_valid': 'Your {brand} verification code is {code}. It expires in {minutes, plural, one {# minute} other {# minutes}}. If you did not ask for it, do nothing.\n\n@{domain} #{code}',
   'group.code.sms': 'Code by text message',
   'group.code.any': 'Code by email or text message',
+  'address.heading.withPhone': 'Email and phone',
 } as const;
 
 export type MessageKey = keyof typeof en;
