@@ -25,13 +25,14 @@ import { hostedUiRoutes } from './ui/hosted/pages.js';
 import type { Strategies } from './flows/strategy.js';
 import type { FlowKind } from './flows/flow.js';
 import type { KairosModule, ModuleContext } from './module.js';
-import { registerSecondFactorTypes } from './registry.js';
+import { accessLogger, registerSecondFactorTypes } from './registry.js';
 import { pendingMigrations } from './storage/migrate.js';
 import { instrumentHttp } from './audit/http-metrics.js';
 import { registerOperationalGauges } from './audit/operational-gauges.js';
 import { listenFailure } from './errors/fatal.js';
 import { registerOpenApi } from './http/openapi.js';
 import { statementCounter } from './storage/db.js';
+import { configureHooks } from './hooks/configure.js';
 
 import { KAIROS_VERSION } from './version.js';
 
@@ -114,6 +115,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   };
   for (const module of modules) Object.assign(handlers, module.flowHandlers?.(context) ?? {});
   for (const module of modules) await module.init?.({ ...context, handlers });
+  // Kratos's self-service hooks from the config, into the flows' registry (hooks/configure.ts).
+  const configuredHooks = configureHooks(engine.hooks, deps);
 
   const trustProxy = config.serve.public.trusted_proxies.length > 0 ? config.serve.public.trusted_proxies : false;
   const publicApp = Fastify({
@@ -150,8 +153,11 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     await app.register(formbody, { bodyLimit: config.serve.public.request_body_limit_bytes });
     // serve.public.cors (Kratos's keys), before any route so preflights are answered for all of them.
     if (app === publicApp) await registerCors(app, config.serve.public.cors, deps.logger);
+    // One line per request, without the query string (flow ids, tokens and codes travel there).
+    const access = accessLogger(deps.logger, { listener: app === publicApp ? 'public' : 'admin' });
     app.addHook('onResponse', (request, reply, done) => {
-      request.log.info({ req_id: request.id, method: request.method, url: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
+      const query = request.url.indexOf('?');
+      access.info({ req_id: request.id, method: request.method, url: query === -1 ? request.url : request.url.slice(0, query), status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request completed');
       done();
     });
     const health = async (_r: FastifyRequest, reply: import('fastify').FastifyReply) => reply.send({ status: 'ok' });
@@ -236,6 +242,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
       await closeRateLimits();
+      await configuredHooks.close();
     },
   };
 }

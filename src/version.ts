@@ -1,7 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { packageFile } from './support/package-files.js';
 
-/**
- * Kairos's version, from package.json (the one place it is written). src/version.ts and dist/version.js are both one
- * directory below the package root, so the same relative URL finds it from the sources (tsx, tests) and from dist/.
- */
-export const KAIROS_VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+/** Kairos's version, from package.json (the one place it is written). */
+export const KAIROS_VERSION: string = (JSON.parse(readFileSync(packageFile('package.json'), 'utf8')) as { version: string }).version;

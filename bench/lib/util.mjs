@@ -15,9 +15,9 @@ export function ensureBuilt(root) {
     const stat = statSync(path);
     return stat.isDirectory() ? Math.max(stat.mtimeMs, ...readdirSync(path).map((e) => newest(join(path, e)))) : stat.mtimeMs;
   };
-  const stamp = join(root, 'dist/version.js');
+  const stamp = join(root, 'dist/build-stamp');
   const stale = !existsSync(join(root, 'dist/cli/bin.js')) || !existsSync(stamp) ||
-    Math.max(newest(join(root, 'src')), ...['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(join(root, f)).mtimeMs)) > statSync(stamp).mtimeMs;
+    Math.max(newest(join(root, 'src')), ...['package.json', 'tsconfig.json', 'scripts/build.mjs'].map((f) => statSync(join(root, f)).mtimeMs)) > statSync(stamp).mtimeMs;
   if (stale) {
     process.stderr.write('bench: dist/ is missing or older than src/: npm run build\n');
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: root, stdio: 'inherit' });

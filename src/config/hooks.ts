@@ -1,8 +1,8 @@
 /**
  * Kratos's self-service hooks in the config (`selfservice.flows.<flow>.before.hooks`, `….after.hooks`,
  * `….after.<method>.hooks`): the JSON Schema that validates them exactly where Kratos's config schema allows each
- * hook, and which of them Kairos runs today. A hook Kairos cannot run yet is refused at startup, naming its key —
- * never accepted and skipped.
+ * hook, and which of them Kairos runs (hooks/configure.ts puts them into the flows' registry). A hook Kairos cannot
+ * run yet is refused at startup, naming its key — never accepted and skipped.
  */
 
 /** Every hook name Kratos's config schema knows. */
@@ -105,10 +105,16 @@ const webHook = {
   },
 };
 
+/**
+ * Schemas the config schema defines once (its `definitions`) and references where they recur: the web hook appears
+ * in some twenty hook lists, and compiled once it keeps the build-time validator small (src/config/validator.ts).
+ */
+export const hookDefinitions = { webHook };
+
 /** The hook entries Kratos's config schema allows at one position. */
 function hooks(...names: HookName[]) {
   const schemas = names.map((n) => {
-    if (n === 'web_hook') return webHook;
+    if (n === 'web_hook') return { $ref: '#/definitions/webHook' };
     if (n === 'b2b_sso' || n === 'organization' || n === 'notify_previous_addresses' || n === 'verify_new_address') return passThrough(n);
     return named(n);
   });
@@ -216,43 +222,20 @@ export function placedHooks(flows: Record<HookFlow, FlowHooks>): PlacedHook[] {
   return out;
 }
 
+/** The hooks Kairos runs (hooks/configure.ts builds their executors); the schema above says where each may appear. */
+const RUN: ReadonlySet<HookName> = new Set<HookName>(['session', 'show_verification_ui', 'require_verified_address', 'revoke_active_sessions', 'web_hook']);
+
 /**
- * What Kairos does with each hook today. `session` and `show_verification_ui` after registration are built in
- * (registration always issues a session; the verification UI is shown when the hook is listed), and recovery always
- * revokes the identity's other sessions (`revoke_active_sessions` after recovery). Everything else waits for the
- * per-flow hook registry and is refused.
+ * Every hook Kratos's schema allows is run where it appears, except those refused here at startup, naming their key.
  */
 export function hookRefusal(placed: PlacedHook): string | null {
-  const { flow, when, hook } = placed;
-  if (when === 'after' && flow === 'registration' && placed.method !== null && (hook.hook === 'session' || hook.hook === 'show_verification_ui')) return null;
-  if (when === 'after' && flow === 'recovery' && hook.hook === 'revoke_active_sessions') return null;
+  const { hook } = placed;
+  if (RUN.has(hook.hook)) return null;
   const why =
-    hook.hook === 'web_hook'
-      ? 'web hooks are not run yet'
-      : hook.hook === 'session' || hook.hook === 'show_verification_ui'
-        ? `the ${hook.hook} hook is built into registration only`
+    hook.hook === 'verification'
+      ? 'Kairos mails verification codes after registration and settings whenever verification is enabled'
+      : hook.hook === 'b2b_sso' || hook.hook === 'organization'
+        ? 'organizations and B2B single sign-on are not supported'
         : `the ${hook.hook} hook is not run yet`;
   return `${placed.key} (hook: ${hook.hook}): Kairos does not support it yet (${why}); remove it to start`;
-}
-
-/**
- * Registration always issues a session (see README "Differences from Kratos"), so a method's hook list without
- * `session` asks for something Kairos does not do: refused rather than silently issuing a session anyway.
- */
-export function registrationWithoutSession(flows: Record<HookFlow, FlowHooks>): string[] {
-  const out: string[] = [];
-  for (const [method, list] of Object.entries(flows.registration.after)) {
-    if (method === 'hooks' || method === 'default_browser_return_url' || typeof list !== 'object' || list === null) continue;
-    const names = ((list as HookList).hooks ?? []).map((h) => h.hook);
-    if ((list as HookList).hooks !== undefined && !names.includes('session'))
-      out.push(`selfservice.flows.registration.after.${method}.hooks: Kairos does not support registration without a session yet (it always issues one); add "- hook: session"`);
-  }
-  return out;
-}
-
-/** Does this method's list (or the flow-wide list) after `flow` contain `name`? */
-export function hasAfterHook(flows: Record<HookFlow, FlowHooks>, flow: HookFlow, method: string, name: HookName): boolean {
-  const after = flows[flow].after;
-  const own = (after[method] as HookList | undefined)?.hooks ?? [];
-  return [...(after.hooks ?? []), ...own].some((h) => h.hook === name);
 }

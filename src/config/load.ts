@@ -4,11 +4,14 @@ import { dirname, resolve, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
-import { Ajv, type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { configSchema, type KairosConfig } from './schema.js';
 import { checkKratosKeys, isKratosKeyOrParent } from './kratos-keys.js';
-import { hookRefusal, placedHooks, registrationWithoutSession } from './hooks.js';
+import { hookRefusal, placedHooks } from './hooks.js';
+import { webHookConfigProblems, type WebHookConfig } from '../hooks/web-hook.js';
 import { corsOriginProblem } from './cors.js';
+import { configValidator } from './validator.js';
+import { packageFile, RUNNING_BUILT } from '../support/package-files.js';
 import { dialectOf } from '../storage/db.js';
 
 export class ConfigError extends Error {
@@ -49,7 +52,8 @@ export function deepMerge(target: Json, source: Json): Json {
   return out;
 }
 
-export const DEFAULT_SCHEMA_PATH = resolve(dirname(fileURLToPath(import.meta.url)), 'default-identity.schema.json');
+/** The identity schema used when none is configured (src/config/; the build copies it to dist/). */
+export const DEFAULT_SCHEMA_PATH = RUNNING_BUILT ? packageFile('dist', 'default-identity.schema.json') : packageFile('src', 'config', 'default-identity.schema.json');
 
 /** Every leaf key path of the schema with its type, for environment overrides and unknown-key warnings. */
 function schemaLeaves(schema: Json, prefix: string[] = [], out: { path: string[]; schema: Json }[] = []) {
@@ -213,9 +217,6 @@ function parseMemoryKib(value: string): number {
   return kib;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validate = ajv.compile(configSchema);
-
 export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const env = options.env ?? process.env;
   const warnings: string[] = [];
@@ -233,6 +234,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   for (const key of unknownKeys(raw, configSchema as unknown as Json)) warnings.push(`unknown config key "${key}" is ignored`);
 
   const config = structuredClone(raw);
+  const validate = configValidator();
   if (!validate(config)) {
     const problems = (validate.errors ?? []).map(describe);
     throw new ConfigError(`invalid configuration:\n  - ${[...new Set(problems)].join('\n  - ')}`);
@@ -247,7 +249,9 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   const refusals = [
     ...kratosKeys.refusals,
     ...placedHooks(flows).map(hookRefusal).filter((m): m is string => m !== null),
-    ...registrationWithoutSession(flows),
+    ...placedHooks(flows)
+      .filter((p) => p.hook.hook === 'web_hook')
+      .flatMap((p) => webHookConfigProblems((p.hook.config ?? {}) as Partial<WebHookConfig>).map((problem) => `${p.key}.config: ${problem}`)),
     ...c.serve.public.cors.allowed_origins.map((o) => corsOriginProblem(o)).filter((m): m is string => m !== null).map((m) => `serve.public.cors.allowed_origins: ${m}`),
   ];
   if (refusals.length > 0) throw new ConfigError(`unsupported configuration:\n  - ${refusals.join('\n  - ')}`);

@@ -3,7 +3,7 @@
  * This JSON Schema is the reference documentation of every key; `load.ts` validates against it, fills defaults and
  * applies environment overrides (SERVE_PUBLIC_PORT, SELFSERVICE_METHODS_TOTP_ENABLED, …).
  */
-import { hookSchemas, type HookFlow, type HookList } from './hooks.js';
+import { hookDefinitions, hookSchemas, type HookFlow, type HookList } from './hooks.js';
 
 const duration = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' } as const;
 const url = { type: 'string', minLength: 1 } as const;
@@ -55,6 +55,7 @@ const cors = {
 
 export const configSchema = {
   $schema: 'http://json-schema.org/draft-07/schema#',
+  definitions: { ...hookDefinitions },
   type: 'object',
   required: ['dsn'],
   properties: {
@@ -475,6 +476,49 @@ export const configSchema = {
       description: 'Kratos feature flags Kairos honours; the others are listed in src/config/kratos-keys.ts.',
       properties: {
         faster_session_extend: { type: 'boolean', default: false, description: 'PATCH /admin/sessions/{id}/extend answers 204 without a body.' },
+        legacy_require_verified_login_error: {
+          type: 'boolean',
+          default: false,
+          description: 'require_verified_address answers with message 4000010 in the login flow (after the password method only) instead of starting a verification flow.',
+        },
+      },
+    },
+    clients: {
+      type: 'object',
+      default: {},
+      description: "Kratos's outgoing network settings (web hooks and their remote body templates).",
+      properties: {
+        http: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          properties: {
+            disallow_private_ip_ranges: {
+              type: 'boolean',
+              default: false,
+              description: 'Refuse outgoing HTTP requests to any address that is not global unicast (private, loopback, link-local, CGNAT, reserved), checked on the address connected to, after DNS resolution.',
+            },
+            private_ip_exception_urls: {
+              type: 'array',
+              items: { type: 'string', minLength: 1 },
+              default: [],
+              description: 'Request URLs (exact, case-sensitive match) that may reach private addresses anyway.',
+            },
+          },
+        },
+        web_hook: {
+          type: 'object',
+          default: {},
+          additionalProperties: false,
+          properties: {
+            header_allowlist: {
+              type: 'array',
+              items: { type: 'string' },
+              description: "Request headers passed to web_hook templates as ctx.request_headers (Kratos's default list when absent).",
+            },
+            timeout: { ...duration, default: '30s', description: "Kairos: how long each attempt of a web_hook request may take (Kratos: 30s, fixed); a request is tried at most 3 times." },
+          },
+        },
       },
     },
     log: {
@@ -623,6 +667,7 @@ export interface KairosConfig {
   };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string }; languages: ('en' | 'de')[] };
-  feature_flags: { faster_session_extend: boolean };
+  feature_flags: { faster_session_extend: boolean; legacy_require_verified_login_error: boolean };
+  clients: { http: { disallow_private_ip_ranges: boolean; private_ip_exception_urls: string[] }; web_hook: { header_allowlist?: string[]; timeout: string } };
   log: { level: string; format: 'json' | 'text'; leak_sensitive_values: boolean };
 }

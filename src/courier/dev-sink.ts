@@ -18,7 +18,14 @@ export interface DevMail {
 
 type Parse = (raw: Buffer) => Promise<{ from?: { text: string }; to?: { text: string } | { text: string }[]; subject?: string; text?: string }>;
 
-async function loadParser(): Promise<Parse | null> {
+/** Loaded with the first message, not at start: mailparser and its dependencies were a tenth of dev start-up. */
+let parser: Promise<Parse | null> | undefined;
+function loadParser(): Promise<Parse | null> {
+  parser ??= loadParserModule();
+  return parser;
+}
+
+async function loadParserModule(): Promise<Parse | null> {
   try {
     const { simpleParser } = await import('mailparser');
     return simpleParser as unknown as Parse;
@@ -35,7 +42,6 @@ export class DevMailSink {
   constructor(private readonly logger: Logger) {}
 
   async start(): Promise<string> {
-    const parse = await loadParser();
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS', 'AUTH'],
@@ -47,6 +53,7 @@ export class DevMailSink {
         stream.on('end', () => {
           const raw = Buffer.concat(chunks);
           void (async () => {
+            const parse = await loadParser();
             const parsed = parse ? await parse(raw).catch(() => null) : null;
             const to = parsed?.to ? (Array.isArray(parsed.to) ? parsed.to.map((t) => t.text).join(', ') : parsed.to.text) : session.envelope.rcptTo.map((r) => r.address).join(', ');
             const mail: DevMail = {

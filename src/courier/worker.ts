@@ -10,7 +10,7 @@
  *   backoff; after `courier.message_retries` retries the message is `abandoned` (Kratos's dead-letter status).
  * - Errors recorded keep the SMTP error's code and a bounded message, never the message body.
  */
-import nodemailer, { type Transporter } from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import type { Deps } from '../deps.js';
 import { affectedRows } from '../storage/db.js';
 import type { OutboxCourier } from './outbox.js';
@@ -45,7 +45,7 @@ export function smtpTransport(connectionUri: string): MailTransport {
   if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new TypeError('courier.smtp.connection_uri must start with smtp:// or smtps://');
   const secure = url.protocol === 'smtps:';
   const disableStartTls = url.searchParams.get('disable_starttls') === 'true';
-  const transporter: Transporter = nodemailer.createTransport({
+  const options = {
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port: Number(url.port) || (secure ? 465 : 587),
     secure,
@@ -56,12 +56,17 @@ export function smtpTransport(connectionUri: string): MailTransport {
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
-  });
+  };
+  // nodemailer is loaded with the first message, not at start-up (it showed in the start-up profile).
+  let transporter: Promise<Transporter> | null = null;
   return {
     async send(mail) {
-      await transporter.sendMail(mail);
+      transporter ??= import('nodemailer').then((m) => m.default.createTransport(options));
+      await (await transporter).sendMail(mail);
     },
-    close: () => transporter.close(),
+    close: () => {
+      void transporter?.then((t) => t.close());
+    },
   };
 }
 

@@ -17,6 +17,12 @@ import { applyProblems, FlowValidationError, INITIAL_STATE, type Flow, type Flow
 import { prepareSubmission, type PreparesSubmission, type Strategies, type SubmittedBody } from './strategy.js';
 import { parseDurationMs } from '../config/duration.js';
 import type { Db } from '../storage/db.js';
+import { HookRegistry, type HookJson, type HookRequest } from './hooks.js';
+import { applyIdentityPatch } from '../hooks/web-hook-flow.js';
+import { TraitsInvalidError } from '../identity/identity-service.js';
+import { flattenTraits } from '../identity/trait-nodes.js';
+import { afterCommit } from '../storage/unit-of-work.js';
+import { sessionToJson } from '../session/session.js';
 
 export interface CurrentSession {
   session: Session;
@@ -48,6 +54,23 @@ export function sortNodes(kind: FlowKind, nodes: UiNode[]): UiNode[] {
 }
 
 const stepOutcomes = new WeakMap<object, Promise<boolean>>();
+
+/**
+ * Thrown by a step that must wait for blocking hooks (an HTTP call) before it writes its result: no transaction may
+ * be held across that wait. `runSubmit` ends the step's unit of work (committing what the step wrote so far when
+ * `commit`, else rolling it back), runs `run` outside any transaction, then opens a second unit of work, loads and
+ * locks the flow again and calls `resume` with what `run` returned. An error from `run` (a hook's refusal) is
+ * answered in that second unit of work as any error of the step is (`fail`).
+ */
+export class HookPause<T = unknown> extends Error {
+  constructor(
+    readonly commit: boolean,
+    readonly run: () => Promise<T>,
+    readonly resume: (trx: Db, flow: Flow, outcome: T) => Promise<FastifyReply>,
+  ) {
+    super('step paused for blocking hooks');
+  }
+}
 
 /**
  * For a request whose submission ran as a step: resolves once its unit of work ended, true when it committed.
@@ -88,11 +111,65 @@ export class FlowEngine {
     return Object.keys(kairos).length ? { kairos } : {};
   }
 
+  /** Kratos's self-service hooks, per flow, phase and method (flows/hooks.ts). */
+  readonly hooks = new HookRegistry();
+
   constructor(
     readonly deps: Deps,
     readonly csrf: Csrf,
     readonly strategies: Strategies,
   ) {}
+
+  /** The request as hooks see it. */
+  hookRequest(request: FastifyRequest): HookRequest {
+    return {
+      method: request.method,
+      url: this.deps.urls.public(request.url),
+      headers: request.headers as Record<string, string | string[] | undefined>,
+      cookies: (request.cookies ?? {}) as Record<string, string | undefined>,
+      json: isJsonRequest(request),
+    };
+  }
+
+  /** Kratos's `before` hooks of a flow being created, before it is stored (no transaction is open). */
+  async runBeforeHooks(flow: Flow, request: FastifyRequest, session: Session | null = null): Promise<void> {
+    await this.hooks.runBefore({ kind: flow.kind, flow, request: this.hookRequest(request), json: this.hookJson, session });
+  }
+
+  /**
+   * The blocking `after` hooks of a step (never inside a transaction): their patches are applied to `identity`,
+   * whose traits must then still satisfy its schema (else the step is refused with the schema's messages). Returns
+   * the names of the identity fields the hooks changed.
+   */
+  async runBlockingHooks(flow: Flow, method: string, request: FastifyRequest, identity: Identity, session: Session | null): Promise<string[]> {
+    const changed = new Set<string>();
+    const now = this.deps.clock.nowMs();
+    await this.hooks.runBlocking(
+      { kind: flow.kind, method, flow, request: this.hookRequest(request), json: this.hookJson, identity, session },
+      (patch) => applyIdentityPatch(identity, patch, now).forEach((field) => changed.add(field)),
+    );
+    if (changed.size > 0) {
+      try {
+        this.deps.identities.validateTraits(identity.schemaId, identity.traits);
+      } catch (err) {
+        if (err instanceof TraitsInvalidError) throw new FlowValidationError(err.problems.map((p) => ({ field: p.field, message: p.message })), flattenTraits(identity.traits));
+        throw err;
+      }
+    }
+    return [...changed];
+  }
+
+  /** Schedules the `after` hooks that run once the step committed (web_hook with `response.ignore`). */
+  runAfterCommitHooks(flow: Flow, method: string | null, request: FastifyRequest, identity: Identity | null, session: Session | null): void {
+    this.hooks.runAfterCommit({ kind: flow.kind, method, flow: structuredClone(flow), request: this.hookRequest(request), json: this.hookJson, identity, session }, afterCommit);
+  }
+
+  /** Kratos JSON for hooks (the flow without its CSRF token: a receiver has no use for it). */
+  readonly hookJson: HookJson = {
+    flow: (flow) => this.flowDocument(flow, ''),
+    identity: (identity) => this.identityJson(identity),
+    session: (session, identity) => sessionToJson(session, this.deps.clock.nowMs(), identity ? this.identityJson(identity) : null),
+  };
 
   lifespanMs(kind: FlowKind): number {
     return parseDurationMs(this.deps.config.selfservice.flows[kind].lifespan);
@@ -158,10 +235,13 @@ export class FlowEngine {
 
   /** Kratos's flow JSON. Browser flows get their CSRF node with this browser's token. */
   async flowJson(flow: Flow, request: FastifyRequest, reply: FastifyReply): Promise<Record<string, unknown>> {
+    return this.flowDocument(flow, flow.type === 'browser' ? this.csrf.ensure(request, reply) : '');
+  }
+
+  private async flowDocument(flow: Flow, csrfValue: string): Promise<Record<string, unknown>> {
     const iso = (ms: number) => new Date(ms).toISOString();
     let nodes = flow.ui.nodes.filter((n) => !(n.attributes.node_type === 'input' && n.attributes.name === 'csrf_token'));
     for (const reveal of this.nodeRevealers) nodes = await reveal(flow, nodes);
-    const csrfValue = flow.type === 'browser' ? this.csrf.ensure(request, reply) : '';
     const csrfNode = inputNode('default', 'csrf_token', 'hidden', { value: csrfValue, required: true });
     const ui = { ...flow.ui, nodes: [csrfNode, ...nodes] };
     const json: Record<string, unknown> = {
@@ -256,19 +336,52 @@ export class FlowEngine {
     // onSend hook): while the step runs, the reply is made a plain object (its `then` shadowed), so code that
     // returns it from an async function does not wait for the response; the shadow goes when the step ends.
     Object.defineProperty(reply, 'then', { value: undefined, configurable: true, writable: true });
-    let boxed: { reply: FastifyReply };
+    const flowId = (request.query as Record<string, unknown>).flow;
+    let boxed: { reply: FastifyReply | null };
     try {
-      boxed = await this.deps.storage.transaction(async (trx) => {
-        let flow: Flow | null = null;
+      let pause: HookPause | null = null;
+      boxed = await this.deps.storage
+        .transaction(async (trx) => {
+          let flow: Flow | null = null;
+          try {
+            flow = await this.loadFlow(kind, flowId, trx);
+            const body = submittedBody(request);
+            if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
+            return { reply: await handle(trx, flow, body, prepared) };
+          } catch (err) {
+            if (err instanceof HookPause) {
+              pause = err;
+              if (err.commit) return { reply: null };
+              throw err;
+            }
+            return { reply: await this.fail(request, reply, flow, err, trx) };
+          }
+        })
+        .catch((err: unknown) => {
+          if (err !== null && err === pause) return { reply: null };
+          throw err;
+        });
+      const paused = pause as HookPause | null;
+      if (paused) {
+        // No transaction is open here: the hooks may take as long as their HTTP calls do.
+        let outcome: unknown;
+        let refusal: unknown = null;
         try {
-          flow = await this.loadFlow(kind, (request.query as Record<string, unknown>).flow, trx);
-          const body = submittedBody(request);
-          if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
-          return { reply: await handle(trx, flow, body, prepared) };
+          outcome = await paused.run();
         } catch (err) {
-          return { reply: await this.fail(request, reply, flow, err, trx) };
+          refusal = err ?? new Error('hook failed');
         }
-      });
+        boxed = await this.deps.storage.transaction(async (trx) => {
+          let flow: Flow | null = null;
+          try {
+            flow = await this.loadFlow(kind, flowId, trx);
+            if (refusal !== null) throw refusal;
+            return { reply: await paused.resume(trx, flow, outcome) };
+          } catch (err) {
+            return { reply: await this.fail(request, reply, flow, err, trx) };
+          }
+        });
+      }
       settle(true);
     } catch (err) {
       settle(false);
@@ -276,7 +389,7 @@ export class FlowEngine {
     } finally {
       delete (reply as { then?: unknown }).then;
     }
-    return boxed.reply;
+    return boxed.reply!;
   }
 
   /**

@@ -1,6 +1,6 @@
 /**
- * What a flow needs to run a web_hook and act on its outcome, in Kairos's own types, so that registering the
- * executor in the per-flow hook registry is a few lines:
+ * What a flow needs to run a web_hook and act on its outcome, in Kairos's own types, and the executor the per-flow
+ * hook registry runs (`WebHookHook`, below):
  *
  * - `webHookContext(request, parts)`: `ctx` as Kratos builds it (web_hook.go `templateContext`) from the plain
  *   request description and the JSON the public API already renders (flow, identity, session).
@@ -11,9 +11,12 @@
  *   derive addresses, so a hook cannot store traits the schema refuses).
  */
 import { FlowValidationError } from '../flows/flow.js';
+import type { AfterCommitHookContext, BeforeHookContext, BlockingHookContext, BlockingHookResult, HookExecutor } from '../flows/hooks.js';
+import { HttpError } from '../errors/http-error.js';
 import type { Identity } from '../identity/identity.js';
+import { flattenTraits } from '../identity/trait-nodes.js';
 import type { UiText } from '../ui/messages.js';
-import type { IdentityPatch, WebHookContext, WebHookMessageGroup } from './web-hook.js';
+import type { IdentityPatch, WebHookConfig, WebHookContext, WebHookExecutor, WebHookMessageGroup } from './web-hook.js';
 
 export interface HookRequest {
   method: string;
@@ -98,4 +101,70 @@ export function applyIdentityPatch(identity: Identity, patch: IdentityPatch, now
     }
   }
   return changed;
+}
+
+/**
+ * `web_hook` as an executor of the hook registry (flows/hooks.ts):
+ * - `before`: before the flow is stored; an error answers the request instead of the flow (a refusal with
+ *   messages is a 400 in Kratos's envelope whose details carry them: there is no flow yet to show them in);
+ * - `blocking` (every hook without `response.ignore`): after the method succeeded and before the step writes,
+ *   outside any transaction. `can_interrupt`/`response.parse` answers with messages refuse the step (the messages
+ *   go into the flow, 400); `response.parse` answers change the identity before it is stored; any other failure
+ *   (timeout, refused connection, error status, garbage) fails the step in Kratos's envelope (502/504) and nothing
+ *   of the step's result is written. Kratos runs hooks without parse/can_interrupt after it stored the identity and
+ *   then fails the request anyway; Kairos waits for them before, so a failing receiver never leaves a half-done step.
+ * - `afterCommit` (`response.ignore`): once the step committed, in the background; failures are logged only.
+ */
+export class WebHookHook implements HookExecutor {
+  readonly name = 'web_hook';
+  readonly blocking?: HookExecutor['blocking'];
+  readonly afterCommit?: HookExecutor['afterCommit'];
+
+  constructor(
+    private readonly config: WebHookConfig,
+    private readonly executor: WebHookExecutor,
+  ) {
+    if (config.response?.ignore) this.afterCommit = (context) => void this.background(context);
+    else this.blocking = (context) => this.wait(context);
+  }
+
+  async before(context: BeforeHookContext): Promise<void> {
+    const outcome = await this.executor.execute(this.config, webHookContext(context.request, { flow: await context.json.flow(context.flow), ...(context.session ? { session: context.json.session(context.session, null) } : {}) }));
+    if (outcome.kind === 'error') throw outcome.error;
+    if (outcome.kind === 'interrupt') throw interruptHttpError(outcome.messages);
+  }
+
+  private async wait(context: BlockingHookContext): Promise<BlockingHookResult | void> {
+    const ctx = webHookContext(context.request, {
+      flow: await context.json.flow(context.flow),
+      identity: context.json.identity(context.identity),
+      ...(context.session ? { session: context.json.session(context.session, context.identity) } : {}),
+    });
+    const outcome = await this.executor.execute(this.config, ctx);
+    if (outcome.kind === 'error') throw outcome.error;
+    if (outcome.kind === 'interrupt') throw interruptError(outcome.messages, flattenTraits(context.identity.traits));
+    if (outcome.kind === 'patch') return { patch: outcome.identity };
+  }
+
+  private async background(context: AfterCommitHookContext): Promise<void> {
+    const ctx = webHookContext(context.request, {
+      flow: await context.json.flow(context.flow),
+      ...(context.identity ? { identity: context.json.identity(context.identity) } : {}),
+      ...(context.session ? { session: context.json.session(context.session, context.identity) } : {}),
+    });
+    // `response.ignore`: the executor runs the call in the background and logs a failure.
+    await this.executor.execute(this.config, ctx);
+  }
+}
+
+/** A refusal with messages where there is no flow to show them in (before hooks). */
+function interruptHttpError(groups: WebHookMessageGroup[]): HttpError {
+  const texts = groups.flatMap((g) => g.messages.map((m) => m.text)).filter((t) => t !== '');
+  return new HttpError(400, {
+    code: 400,
+    status: 'Bad Request',
+    reason: texts.join(' ') || 'A web hook refused the request.',
+    message: 'a webhook target returned an error',
+    details: { messages: groups.map((g) => ({ instance_ptr: g.instancePtr, messages: g.messages })) },
+  });
 }

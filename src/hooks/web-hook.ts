@@ -23,14 +23,17 @@
  *   upstream service could not be reached"), an error status or an unreadable answer is 502 ("responded
  *   improperly"). Where Kratos answers 500 (an unreadable answer to a parsing hook, a refused connection) Kairos
  *   answers 502: the fault is upstream, and a 500 would say Kairos broke.
- * - Registration and settings: a hook that parses or can interrupt runs before the identity is stored (pre-persist),
- *   any other after it (post-persist) — `runsBeforePersist`.
+ * - Kratos runs a hook that parses or can interrupt before the identity is stored (pre-persist), any other after it
+ *   (post-persist) — `runsBeforePersist`. Kairos waits for every hook without `response.ignore` before the step
+ *   writes (web-hook-flow.ts `WebHookHook`), so a failing receiver never leaves a half-done step.
+ * - Destinations: `clients.http.*` through outbound-http.ts (private ranges refused after DNS resolution).
  */
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { HttpError } from '../errors/http-error.js';
 import { JsonnetCancelled, renderJsonnet } from './jsonnet.js';
+import { OutboundHttp, PrivateAddressError } from './outbound-http.js';
 
 export interface WebHookConfig {
   id?: string;
@@ -135,7 +138,7 @@ export function webHookConfigProblems(config: Partial<WebHookConfig>): string[] 
   return problems;
 }
 
-/** Registration and settings run parsing/interrupting hooks before persisting the identity, others after. */
+/** Kratos: parsing/interrupting hooks run before the identity is persisted, others after (Kairos: see WebHookHook). */
 export const runsBeforePersist = (config: WebHookConfig) => Boolean(config.can_interrupt || config.response?.parse);
 
 /** Go's `textproto.CanonicalMIMEHeaderKey` for the header names used here: `x-foo-bar` → `X-Foo-Bar`. */
@@ -168,14 +171,19 @@ export interface WebHookExecutorOptions {
   headerAllowlist?: readonly string[];
   /** Base directory for `file://./relative` and bare template paths (Kratos: the working directory). */
   baseDir?: string;
+  /** The outgoing client (`clients.http.*`); default: no restriction on destinations. */
+  http?: OutboundHttp;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export class WebHookExecutor {
   private readonly templates = new Map<string, string>();
+  private readonly http: OutboundHttp;
 
-  constructor(private readonly options: WebHookExecutorOptions = {}) {}
+  constructor(private readonly options: WebHookExecutorOptions = {}) {
+    this.http = options.http ?? new OutboundHttp({ disallowPrivateIpRanges: false });
+  }
 
   async execute(config: WebHookConfig, context: WebHookContext): Promise<WebHookOutcome> {
     const problems = webHookConfigProblems(config);
@@ -264,15 +272,17 @@ export class WebHookExecutor {
       if (attempt > 0) await new Promise((r) => setTimeout(r, (this.options.retryDelayMs ?? ((n) => 100 * 2 ** n))(attempt - 1)));
       if (requestIds) headers.set('ory-webhook-request-id', randomUUID());
       try {
-        // Redirects are followed, as Go's http.Client (under Kratos's retryablehttp client) does.
-        const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
-        const text = await readLimited(response, MAX_RESPONSE_BYTES);
+        // Redirects are followed (outbound-http.ts, each hop checked), as Go's http.Client does under Kratos's client.
+        const response = await this.http.request(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
+        const text = await readLimited(response.body, MAX_RESPONSE_BYTES);
         last = { status: response.status, text };
         // go-retryablehttp's DefaultRetryPolicy: retry 5xx except 501 Not Implemented.
         if (response.status >= 500 && response.status !== 501) continue;
         return last;
       } catch (err) {
         const name = (err as Error).name;
+        // A refused destination is the configuration's answer, not a passing failure: never retried.
+        if (err instanceof PrivateAddressError) return { error: badGateway(`webhook was not sent: ${err.message}`, UNREACHABLE) };
         last = name === 'TimeoutError' || name === 'AbortError'
           ? { error: gatewayTimeout(`webhook did not answer within ${timeoutMs} ms`) }
           : { error: badGateway(`webhook could not be reached: ${(err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message}`, UNREACHABLE) };
@@ -287,9 +297,10 @@ export class WebHookExecutor {
     let text: string;
     if (uri.startsWith('base64://')) text = Buffer.from(uri.slice('base64://'.length), 'base64').toString('utf8');
     else if (/^https?:\/\//.test(uri)) {
-      const response = await fetch(uri, { signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS) });
-      if (!response.ok) throw new Error(`fetching ${uri} answered ${response.status}`);
-      text = await response.text();
+      const response = await this.http.request(uri, { method: 'GET', headers: new Headers(), signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS) });
+      const fetched = await readLimited(response.body, MAX_RESPONSE_BYTES);
+      if (response.status < 200 || response.status >= 300) throw new Error(`fetching ${uri} answered ${response.status}`);
+      text = fetched;
     } else {
       const path = uri.replace(/^file:\/\//, '');
       text = await readFile(path.startsWith('/') ? path : `${this.options.baseDir ?? process.cwd()}/${path}`, 'utf8');
@@ -299,11 +310,11 @@ export class WebHookExecutor {
   }
 }
 
-async function readLimited(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return '';
+async function readLimited(stream: AsyncIterable<Uint8Array> | null, maxBytes: number): Promise<string> {
+  if (!stream) return '';
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of stream) {
     const room = maxBytes - size;
     chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
     size += Math.min(chunk.length, room);

@@ -250,8 +250,16 @@ export class IdentitySchemas {
   }
 
   /** Where clients fetch the schema (Kratos serves them at /schemas/{id}). */
+  /** Built once per schema id: every session and identity answer carries it (a `new URL` per whoami showed in the profile). */
+  private readonly urls = new Map<string, string>();
+
   urlFor(id: string): string {
-    return new URL(`schemas/${encodeURIComponent(Buffer.from(id).toString('base64url'))}`, this.publicBaseUrl).toString();
+    let url = this.urls.get(id);
+    if (url === undefined) {
+      url = new URL(`schemas/${encodeURIComponent(Buffer.from(id).toString('base64url'))}`, this.publicBaseUrl).toString();
+      if (this.byId.has(id)) this.urls.set(id, url);
+    }
+    return url;
   }
 
   list(): IdentitySchema[] {

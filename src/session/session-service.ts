@@ -1,6 +1,7 @@
 import type { Clock } from '../support/clock.js';
 import { randomString, type Random } from '../support/random.js';
 import { keyedHash } from '../support/crypto.js';
+import { prepareQuery, type PreparedQuery } from '../storage/prepared.js';
 import { sql, type RawBuilder } from 'kysely';
 import type { Identity } from '../identity/identity.js';
 import { identityFromJoinedRow, joinedIdentityColumns, JOINED_IDENTITY_ROW_COLUMNS } from '../identity/repository.js';
@@ -70,13 +71,14 @@ export class SessionService {
     db: Db,
     identityId: string,
     amr: AmrEntry[],
-    client: { ipAddress: string | null; userAgent: string | null },
+    /** `id`: a session id chosen beforehand (hooks that ran before the session was stored saw it). */
+    client: { ipAddress: string | null; userAgent: string | null; id?: string },
   ): Promise<{ session: Session; token: string; logoutToken: string }> {
     const now = this.clock.nowMs();
     const token = SESSION_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
     const logoutToken = LOGOUT_TOKEN_PREFIX + randomString(this.random, TOKEN_RANDOM_CHARS);
     const session: Session = {
-      id: this.random.uuid(),
+      id: client.id ?? this.random.uuid(),
       identityId,
       active: true,
       issuedAtMs: now,
@@ -116,6 +118,31 @@ export class SessionService {
     return isSessionActive(session, this.clock.nowMs()) ? session : null;
   }
 
+  /** findCurrent's statement, built and compiled once per set of facts (storage/prepared.ts). */
+  private readonly currentQueries = new Map<string, PreparedQuery<Record<string, string>, unknown>>();
+
+  private currentQuery(facts: readonly SessionFact[]): PreparedQuery<Record<string, string>, unknown> {
+    const key = facts.map((f) => f.name).join(',');
+    let query = this.currentQueries.get(key);
+    if (!query) {
+      const names = this.secrets.map((_, i) => `h${i}`);
+      query = prepareQuery(
+        (db, p: Record<string, string>) =>
+          db
+            .selectFrom('sessions as s')
+            .innerJoin('identities as i', 'i.id', 's.identity_id')
+            .selectAll('s')
+            .select([...JOINED_IDENTITY_ROW_COLUMNS])
+            .select(joinedIdentityColumns(this.dialect))
+            .select(facts.map((f) => f.expression(this.dialect).as(`fact_${f.name}`)))
+            .where(sql<boolean>`s.token_hash in (${sql.join(names.map((n) => p[n]))})`),
+        names,
+      );
+      this.currentQueries.set(key, query);
+    }
+    return query;
+  }
+
   /**
    * The active session for a token joined with its identity (credentials and addresses included) and the
    * `facts` modules declared (scalar subqueries correlated on the identity `i.id`), in ONE statement: whoami and
@@ -129,15 +156,8 @@ export class SessionService {
   ): Promise<{ session: Session; identity: Identity; facts: Record<string, unknown> } | null> {
     if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
     const hashes = this.hashes(token);
-    const row = (await db
-      .selectFrom('sessions as s')
-      .innerJoin('identities as i', 'i.id', 's.identity_id')
-      .selectAll('s')
-      .select([...JOINED_IDENTITY_ROW_COLUMNS])
-      .select(joinedIdentityColumns(this.dialect))
-      .select(facts.map((f) => f.expression(this.dialect).as(`fact_${f.name}`)))
-      .where(hashes.length === 1 ? sql<boolean>`s.token_hash = ${hashes[0]}` : sql<boolean>`s.token_hash in (${sql.join(hashes)})`)
-      .executeTakeFirst()) as (SessionsTable & Record<string, unknown>) | undefined;
+    const params = Object.fromEntries(hashes.map((h, i) => [`h${i}`, h]));
+    const row = (await this.currentQuery(facts).takeFirst(db, params)) as (SessionsTable & Record<string, unknown>) | undefined;
     if (!row) return null;
     const session = rowToSession(row);
     if (!isSessionActive(session, this.clock.nowMs())) return null;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -47,9 +48,16 @@ function loadPg(): typeof pg {
  * Counted where SQL reaches the driver (better-sqlite3 `prepare`, pg `client.query`), so transaction control
  * statements (BEGIN, COMMIT) count like any other.
  */
-export const statementCounter = { enabled: process.env.KAIROS_COUNT_STATEMENTS === '1', total: 0, byKind: {} as Record<string, number> };
+export const statementCounter = {
+  enabled: process.env.KAIROS_COUNT_STATEMENTS === '1' || process.env.KAIROS_COUNT_STATEMENTS === 'print',
+  total: 0,
+  byKind: {} as Record<string, number>,
+};
+/** `KAIROS_COUNT_STATEMENTS=print`: each statement's SQL text (placeholders, never values) on stderr, for development. */
+const printStatements = process.env.KAIROS_COUNT_STATEMENTS === 'print';
 
 function countStatement(sqlText: string): void {
+  if (printStatements) process.stderr.write(`SQL ${sqlText.replace(/\s+/g, ' ').slice(0, 400)}\n`);
   const kind = /^\s*(\w+)/.exec(sqlText)?.[1]?.toLowerCase() ?? 'other';
   statementCounter.total++;
   statementCounter.byKind[kind] = (statementCounter.byKind[kind] ?? 0) + 1;
@@ -99,6 +107,10 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
   // Kairos extension: ?search_path=schema puts every table in that schema (tests use one schema per run).
   const searchPath = url.searchParams.get('search_path');
   url.searchParams.delete('search_path');
+  // Kairos extension ?prepared_statements=false: for poolers that cannot keep a session's prepared statements
+  // (PgBouncer in transaction mode).
+  const preparedStatements = url.searchParams.get('prepared_statements') !== 'false';
+  url.searchParams.delete('prepared_statements');
   const pool = new (loadPg().Pool)({
     connectionString: url.toString(),
     max: options.poolSize ?? 10,
@@ -106,6 +118,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
       ? { options: [searchPath ? `-c search_path=${searchPath}` : '', options.readOnly ? '-c default_transaction_read_only=on' : ''].filter(Boolean).join(' ') }
       : {}),
   });
+  if (preparedStatements) pool.on('connect', (client) => useNamedStatements(client));
   if (statementCounter.enabled) {
     pool.on('connect', (client) => {
       const query = client.query.bind(client) as (...args: unknown[]) => unknown;
@@ -127,6 +140,44 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
     },
     close: () => db.destroy(),
     transaction: (fn) => runStep(db, fn),
+  };
+}
+
+/**
+ * PostgreSQL: statements that recur are sent as named prepared statements, so each connection parses and plans them
+ * once (node-postgres sends Parse only the first time a name is used on a connection; issue 12, "prepared
+ * statements reused on both dialects"). A text is named from its third use (one-off statements, such as a batch
+ * insert of some row count, stay unnamed) and at most NAMED_STATEMENTS_MAX texts are named per process, which bounds
+ * what each server connection keeps. The name is derived from the text, so every connection and instance agrees.
+ */
+const NAMED_STATEMENTS_MAX = 500;
+const NAME_FROM_USE = 3;
+const statementUses = new Map<string, number>();
+const statementNames = new Map<string, string>();
+
+function statementName(text: string): string | undefined {
+  const named = statementNames.get(text);
+  if (named !== undefined || statementNames.size >= NAMED_STATEMENTS_MAX) return named;
+  const uses = (statementUses.get(text) ?? 0) + 1;
+  if (uses < NAME_FROM_USE) {
+    if (statementUses.size < NAMED_STATEMENTS_MAX * 4) statementUses.set(text, uses);
+    return undefined;
+  }
+  statementUses.delete(text);
+  const name = 'kairos_' + createHash('sha1').update(text).digest('hex').slice(0, 20);
+  statementNames.set(text, name);
+  return name;
+}
+
+function useNamedStatements(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as { query: unknown }).query = (...args: unknown[]) => {
+    const [text, values] = args;
+    if (typeof text === 'string' && Array.isArray(values) && values.length > 0 && args.length === 2) {
+      const name = statementName(text);
+      if (name) return query({ name, text, values });
+    }
+    return query(...args);
   };
 }
 

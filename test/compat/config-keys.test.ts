@@ -164,32 +164,42 @@ describe('refusals name the key; defaults and disabled values are accepted', () 
     expect(message).not.toContain('selfservice.methods.passkey: ');
   });
 
-  it('refuses haveibeenpwned_enabled: true (no network to Have I Been Pwned), oidc.enabled and web hooks, naming each key', () => {
-    const message = refusal({
-      selfservice: {
-        methods: { password: { config: { haveibeenpwned_enabled: true } }, oidc: { enabled: true } },
-        flows: { login: { after: { password: { hooks: [{ hook: 'web_hook', config: { url: 'http://127.0.0.1:1/hook', method: 'POST' } }] } } } },
-      },
-    });
+  it('refuses haveibeenpwned_enabled: true (no network to Have I Been Pwned) and oidc.enabled, naming each key', () => {
+    const message = refusal({ selfservice: { methods: { password: { config: { haveibeenpwned_enabled: true } }, oidc: { enabled: true } } } });
     expect(message).toContain('selfservice.methods.password.config.haveibeenpwned_enabled: Kairos does not support it yet');
     expect(message).toContain('selfservice.methods.oidc: Kairos does not support it yet');
-    expect(message).toContain('selfservice.flows.login.after.password.hooks[0] (hook: web_hook): Kairos does not support it yet');
+  });
+
+  it('accepts the hooks Kairos runs wherever Kratos allows them: web_hook, require_verified_address, revoke_active_sessions, session, show_verification_ui', () => {
+    const webHook = { hook: 'web_hook', config: { url: 'https://hooks.example.org/login', method: 'POST', can_interrupt: true, auth: { type: 'api_key', config: { name: 'X-Key', value: 'k', in: 'header' } } } };
+    const { config } = load({
+      selfservice: {
+        flows: {
+          login: { before: { hooks: [webHook] }, after: { hooks: [{ hook: 'require_verified_address' }, { hook: 'revoke_active_sessions' }], password: { hooks: [webHook, { hook: 'revoke_active_sessions' }] } } },
+          registration: { after: { password: { hooks: [webHook, { hook: 'session' }, { hook: 'show_verification_ui' }] } } },
+          settings: { after: { password: { hooks: [{ hook: 'revoke_active_sessions' }] }, profile: { hooks: [webHook, { hook: 'show_verification_ui' }] } } },
+          recovery: { after: { hooks: [{ hook: 'revoke_active_sessions' }, webHook] } },
+          verification: { after: { hooks: [webHook] } },
+        },
+      },
+      clients: { http: { disallow_private_ip_ranges: true, private_ip_exception_urls: ['http://10.0.0.1/hook'] } },
+    });
+    expect(config.clients.http).toEqual({ disallow_private_ip_ranges: true, private_ip_exception_urls: ['http://10.0.0.1/hook'] });
+  });
+
+  it('refuses a web_hook whose config cannot run (a url that is not http(s)), naming its key', () => {
+    const message = refusal({ selfservice: { flows: { login: { after: { hooks: [{ hook: 'web_hook', config: { url: 'file:///etc/passwd', method: 'POST' } }] } } } } });
+    expect(message).toContain('selfservice.flows.login.after.hooks[0].config: url must be an http(s) URL');
   });
 
   it('validates hooks where Kratos\'s schema allows them: a session hook after login is invalid', () => {
     expect(refusal({ selfservice: { flows: { login: { after: { password: { hooks: [{ hook: 'session' }] } } } } } })).toMatch(/selfservice\.flows\.login\.after\.password\.hooks/);
   });
 
-  it('refuses hooks Kairos does not run yet (require_verified_address, revoke_active_sessions after login)', () => {
-    const message = refusal({ selfservice: { flows: { login: { after: { hooks: [{ hook: 'require_verified_address' }, { hook: 'revoke_active_sessions' }] } } } } });
-    expect(message).toContain('selfservice.flows.login.after.hooks[0] (hook: require_verified_address)');
-    expect(message).toContain('selfservice.flows.login.after.hooks[1] (hook: revoke_active_sessions)');
-  });
-
-  it('refuses a registration hook list without the session hook (Kairos always issues one)', () => {
-    expect(refusal({ selfservice: { flows: { registration: { after: { password: { hooks: [{ hook: 'show_verification_ui' }] } } } } } })).toContain(
-      'selfservice.flows.registration.after.password.hooks: Kairos does not support registration without a session yet',
-    );
+  it('refuses hooks Kairos does not run yet (verification after login, organization), naming each key', () => {
+    const message = refusal({ selfservice: { flows: { login: { after: { hooks: [{ hook: 'verification' }, { hook: 'organization' }] } } } } });
+    expect(message).toContain('selfservice.flows.login.after.hooks[0] (hook: verification): Kairos does not support it yet');
+    expect(message).toContain('selfservice.flows.login.after.hooks[1] (hook: organization): Kairos does not support it yet');
   });
 
   it("reads Kratos's log levels and argon2 memory", () => {

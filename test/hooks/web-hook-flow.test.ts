@@ -1,8 +1,8 @@
 /**
  * From a receiver's answer to what the flow shows or stores: the executor against a real node:http receiver, then
  * the bridge (web-hook-flow.ts) that turns its outcome into the engine's validation error (rendered into the flow's
- * nodes) or into changes on a Kairos identity. The registration/settings wiring itself waits for the per-flow hook
- * registry (src/flows/hooks.ts).
+ * nodes) or into changes on a Kairos identity. The flows' use of it is tested through the public API in
+ * test/integration/hooks.test.ts.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { KAIROS_BIN, ROOT } from '../support/build.js';
 
@@ -17,16 +18,37 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { ve
 const dir = mkdtempSync(join(tmpdir(), 'kairos-bin-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the binary with a preload that records which npm packages were loaded (CommonJS cache) when it exits. */
+/**
+ * Runs the binary and records which npm packages it loaded: those required from node_modules (the libraries left
+ * outside the bundle; the CommonJS cache at exit), and those whose code sits in the bundle files Node loaded (an ES
+ * module loader hook lists them; esbuild marks each library's code with a `// node_modules/<package>/…` comment).
+ */
 async function runRecordingPackages(args: string[]): Promise<{ stdout: string; packages: Set<string> }> {
+  const tag = args.join('_');
   const probe = join(dir, 'probe.cjs');
-  const out = join(dir, `loaded-${args.join('_')}.json`);
+  const hooks = join(dir, 'hooks.mjs');
+  const cjsOut = join(dir, `required-${tag}.json`);
+  const esmOut = join(dir, `loaded-${tag}.txt`);
   writeFileSync(
     probe,
-    `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(Object.keys(require.cache).map((k) => (/node_modules\\/((@[^/]+\\/)?[^/]+)/.exec(k) || [])[1]).filter(Boolean))));`,
+    `process.on('exit', () => require('node:fs').writeFileSync(process.env.PROBE_CJS_OUT, JSON.stringify(Object.keys(require.cache))));`,
   );
-  const { stdout } = await run(process.execPath, ['--require', probe, KAIROS_BIN, ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { stdout, packages: new Set(JSON.parse(readFileSync(out, 'utf8')) as string[]) };
+  writeFileSync(hooks, `import { appendFileSync } from 'node:fs';\nexport async function load(url, context, next) { appendFileSync(process.env.PROBE_ESM_OUT, url + '\\n'); return next(url, context); }\n`);
+  const register = `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)});`;
+  const { stdout } = await run(process.execPath, ['--require', probe, '--import', register, KAIROS_BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, PROBE_CJS_OUT: cjsOut, PROBE_ESM_OUT: esmOut },
+  });
+  const packages = new Set<string>();
+  const packageOf = /node_modules\/((@[^/]+\/)?[^/]+)/g;
+  for (const file of JSON.parse(readFileSync(cjsOut, 'utf8')) as string[]) for (const m of file.matchAll(packageOf)) packages.add(m[1]!);
+  for (const url of readFileSync(esmOut, 'utf8').split('\n').filter((u) => u.startsWith('file:'))) {
+    const path = fileURLToPath(url);
+    for (const m of path.matchAll(packageOf)) packages.add(m[1]!);
+    if (path.startsWith(join(ROOT, 'dist'))) for (const m of readFileSync(path, 'utf8').matchAll(/^\/\/ node_modules\/((@[^/]+\/)?[^/]+)\//gm)) packages.add(m[1]!);
+  }
+  return { stdout, packages };
 }
 
 describe('packaged kairos binary', () => {
@@ -37,7 +59,7 @@ describe('packaged kairos binary', () => {
   it('--version prints package.json\'s version and loads neither the server nor a database driver', async () => {
     const { stdout, packages } = await runRecordingPackages(['--version']);
     expect(stdout.trim()).toBe(pkg.version);
-    expect(packages.has('commander')).toBe(true); // the probe sees CommonJS packages at all
+    expect(packages.has('commander')).toBe(true); // the probe sees the bundled libraries at all
     for (const heavy of ['fastify', 'better-sqlite3', 'pg', 'ajv', 'prom-client', 'qrcode', 'nodemailer', 'tsx']) expect(packages, heavy).not.toContain(heavy);
   });
 

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The packaged binary (package.json "bin"). */
 export const KAIROS_BIN = join(ROOT, 'dist/cli/bin.js');
-const STAMP = join(ROOT, 'dist/version.js');
+/** Written last by scripts/build.mjs. */
+const STAMP = join(ROOT, 'dist/build-stamp');
 
 function newestMtimeMs(path: string): number {
   const stat = statSync(path);
@@ -23,7 +24,7 @@ function newestMtimeMs(path: string): number {
 
 export function isBuildStale(): boolean {
   if (!existsSync(KAIROS_BIN) || !existsSync(STAMP)) return true;
-  const sources = Math.max(newestMtimeMs(join(ROOT, 'src')), ...['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(join(ROOT, f)).mtimeMs));
+  const sources = Math.max(newestMtimeMs(join(ROOT, 'src')), ...['package.json', 'tsconfig.json', 'scripts/build.mjs'].map((f) => statSync(join(ROOT, f)).mtimeMs));
   return sources > statSync(STAMP).mtimeMs;
 }
 

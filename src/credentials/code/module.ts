@@ -9,8 +9,6 @@ import type { KairosModule } from '../../module.js';
 import { HttpError } from '../../errors/http-error.js';
 import { languagePreferenceOf } from '../../http/request.js';
 import { VerificationFlows } from '../../flows/verification/handler.js';
-import type { RegistrationFlows } from '../../flows/registration/handler.js';
-import type { SettingsFlows } from '../../flows/settings/handler.js';
 import type { Flow } from '../../flows/flow.js';
 import type { Identity, VerifiableAddress } from '../../identity/identity.js';
 import { CodeVerificationStrategy } from './verification.js';
@@ -29,7 +27,7 @@ export function codeModule(deps: Deps): KairosModule {
       recoveryAddresses.engine = engine;
       return { verification: flows };
     },
-    init({ handlers }) {
+    init({ engine }) {
       /**
        * Kratos: with verification enabled, a code goes to each new verifiable address (after registration, and
        * after a settings change adds one); `show_verification_ui` tells the client which flow to show. A failure
@@ -56,14 +54,27 @@ export function codeModule(deps: Deps): KairosModule {
         }
         return continueWith;
       };
-      (handlers.registration as RegistrationFlows | undefined)?.afterHooks.push(async ({ flow, identityId, request }) => {
-        const identity = await deps.identities.get(identityId);
-        return identity ? sendCodes({ flow, identity, request, isNew: () => true }) : [];
+      // Kratos inserts its verification hook first after registration and settings whenever verification is on.
+      engine.hooks.always('registration', {
+        name: 'verification',
+        async inStep(context) {
+          context.state.continueWith.push(...(await sendCodes({ flow: context.flow, identity: context.identity, request: context.request, isNew: () => true })));
+        },
       });
-      (handlers.settings as SettingsFlows | undefined)?.afterHooks.push(({ flow, identity, sinceMs, request }) =>
-        // Only addresses this change created (still `pending`): saving anything else sends nothing.
-        sendCodes({ flow, identity, request, isNew: (a) => a.status === 'pending' && a.createdAtMs >= sinceMs }),
-      );
+      engine.hooks.always('settings', {
+        name: 'verification',
+        async inStep(context) {
+          // Only addresses this change created (still `pending`): saving anything else sends nothing.
+          context.state.continueWith.push(...(await sendCodes({ flow: context.flow, identity: context.identity, request: context.request, isNew: (a) => a.status === 'pending' && a.createdAtMs >= context.startedAtMs })));
+        },
+      });
+      // require_verified_address (hooks/builtin.ts): a verification flow for the address, its code mailed.
+      engine.hooks.startVerification = async ({ context, address }) => {
+        const verificationFlow = await flows!.create(context.request, context.flow.type, { returnTo: context.flow.returnTo });
+        await verification.sendCode(verificationFlow, address, { identityId: context.identity.id });
+        await deps.flows.update(verificationFlow, deps.clock.nowMs());
+        return { id: verificationFlow.id, url: deps.urls.flowUi('verification', verificationFlow.id) };
+      };
     },
     publicRoutes(app, { engine }) {
       // The link in the email: GET /self-service/verification?flow=…&code=… submits the code (Kratos does the same).

@@ -218,7 +218,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
       rejected.inc({ reason: 'none' });
       throw FlowValidationError.global(msg.verificationCodeInvalid());
     }
-    let outcome: { ok: true; targets: VerificationTarget[] } | { ok: false; reason: string };
+    let outcome: { ok: true; targets: VerificationTarget[]; identityId: string } | { ok: false; reason: string };
     try {
       outcome = await deps.db.transaction().execute(async (trx) => {
         const check = await deps.oneTimeCodes.verify({ purpose: VERIFICATION_PURPOSE, flowId: flow.id, code }, trx);
@@ -249,7 +249,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
             userAgent: request.userAgent,
             details: { method: 'code', via: isPhoneAddress(check.code.address) ? 'sms' : 'email', addresses: targets.map((t) => ({ id: t.id, kind: t.kind })) },
         });
-        return { ok: true as const, targets };
+        return { ok: true as const, targets, identityId };
       });
     } catch (err) {
       if (err instanceof RecoveryAddressTakenError) throw FlowValidationError.global(codeMsg.recoveryAddressTaken());
@@ -261,6 +261,8 @@ export class CodeVerificationStrategy implements VerificationStrategy {
       throw FlowValidationError.global(outcome.reason === 'exhausted' ? codeMsg.tooManyWrongCodes() : msg.verificationCodeInvalid());
     }
     flow.state = 'passed_challenge';
+    // The verified identity (Kratos's verification flow carries it too): after hooks see it.
+    flow.identityId = outcome.identityId;
     const continueTo = flow.returnTo ?? deps.urls.defaultReturn('verification');
     flow.ui.nodes = [anchorNode('code', 'continue', continueTo, msg.labelContinue())];
     flow.ui.messages = [outcome.targets.some((t) => isPhoneAddress(t.value)) ? phoneVerificationMsg.phoneVerified() : msg.verificationSuccessful()];

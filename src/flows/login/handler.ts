@@ -1,12 +1,14 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
-import { deriveAal, sessionToJson } from '../../session/session.js';
+import { deriveAal, sessionToJson, type Session } from '../../session/session.js';
+import { parseDurationMs } from '../../config/duration.js';
+import { newStepState } from '../hooks.js';
 import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type LoginResult, type SubmittedBody } from '../strategy.js';
 import type { Db } from '../../storage/db.js';
-import { setSessionCookie, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
+import { HookPause, setSessionCookie, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
 
 function parseAal(value: unknown): 'aal1' | 'aal2' {
   if (value === undefined || value === '') return 'aal1';
@@ -62,6 +64,7 @@ export class LoginFlows {
         flow.sessionId = current.session.id;
       }
       await this.render(flow, current);
+      await engine.runBeforeHooks(flow, request, current?.session ?? null);
       await engine.deps.flows.insert(flow);
       return flow;
     });
@@ -147,7 +150,48 @@ export class LoginFlows {
       break;
     }
     if (!result) throw FlowValidationError.global(msg.loginNoStrategy());
-    return await this.succeed(trx, request, reply, flow, current, result, strategyId);
+    const authenticated = result;
+
+    // Hooks that wait for an HTTP answer run after the method's own work committed (codes consumed, limits
+    // charged) and before the session is stored, outside any transaction (engine.ts HookPause).
+    if (engine.hooks.hasBlocking('login', strategyId)) {
+      const preview = this.sessionPreview(current, authenticated);
+      throw new HookPause(
+        true,
+        // Kratos lets a login hook's `response.parse` change the identity in memory only: nothing is stored.
+        () => engine.runBlockingHooks(flow, strategyId, request, structuredClone(authenticated.identity), preview),
+        async (trx2, again) => {
+          try {
+            if (again.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+            const now = await engine.currentSession(request, trx2);
+            if ((again.requestedAal === 'aal2' || again.refresh) && (!now || now.identity.id !== again.identityId)) throw errors.sessionInactive();
+            return await this.succeed(trx2, request, reply, again, now?.identity.id === authenticated.identity.id ? now : null, authenticated, strategyId, preview.id);
+          } catch (err) {
+            if (err instanceof FlowValidationError) await this.recordFailure(trx2, request, again, err);
+            throw err;
+          }
+        },
+      );
+    }
+    return await this.succeed(trx, request, reply, flow, current, authenticated, strategyId);
+  }
+
+  /** The session this login will issue or upgrade, as hooks see it before it is stored. */
+  private sessionPreview(current: CurrentSession | null, result: LoginResult): Session {
+    const { deps } = this.engine;
+    const now = deps.clock.nowMs();
+    if (current && current.session.identityId === result.identity.id) return { ...current.session, amr: [...current.session.amr, result.amr] };
+    return {
+      id: deps.random.uuid(),
+      identityId: result.identity.id,
+      active: true,
+      issuedAtMs: now,
+      expiresAtMs: now + parseDurationMs(deps.config.session.lifespan),
+      authenticatedAtMs: now,
+      amr: [result.amr],
+      ipAddress: null,
+      userAgent: null,
+    };
   }
 
   private async succeed(
@@ -158,16 +202,24 @@ export class LoginFlows {
     current: CurrentSession | null,
     result: LoginResult,
     strategyId: string,
+    /** The id blocking hooks were shown for the new session. */
+    sessionId: string | null = null,
   ): Promise<FastifyReply> {
     const engine = this.engine;
     const { deps } = engine;
     const info = requestInfo(request);
-    let session = current?.session ?? null;
-    let token = current?.token ?? null;
-    if (session && session.identityId === result.identity.id) {
-      session = await deps.sessions.addAuthenticationMethods(trx, session, [result.amr]);
+    // In-step hooks (require_verified_address, revoke_active_sessions…) run before the session is stored, so a hook
+    // that refuses the login leaves no session behind; they see the id it will have.
+    const upgrading = current !== null && current.session.identityId === result.identity.id;
+    const state = newStepState(upgrading ? current.session : { ...this.sessionPreview(null, result), id: sessionId ?? deps.random.uuid() });
+    await engine.hooks.runInStep({ kind: 'login', method: strategyId, trx, flow, identity: result.identity, amr: [result.amr], startedAtMs: deps.clock.nowMs(), request, hookRequest: engine.hookRequest(request), state });
+    let session: Session;
+    let token: string | null;
+    if (upgrading) {
+      session = await deps.sessions.addAuthenticationMethods(trx, current.session, [result.amr]);
+      token = current.token;
     } else {
-      const created = await deps.sessions.create(trx, result.identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent });
+      const created = await deps.sessions.create(trx, result.identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent, id: state.session!.id });
       session = created.session;
       token = created.token;
     }
@@ -186,6 +238,7 @@ export class LoginFlows {
       details: { method: strategyId, aal: deriveAal(session.amr) },
     });
     deps.metrics.counter('kairos_logins_total', 'Successful login steps by method', ['method']).inc({ method: strategyId });
+    engine.runAfterCommitHooks(flow, strategyId, request, result.identity, session);
 
     const now = deps.clock.nowMs();
     const kairosExtras = result.sessionExtras ? { kairos: result.sessionExtras } : {};
@@ -201,7 +254,7 @@ export class LoginFlows {
       if (needsSecondFactor) throw errors.browserLocationChangeRequired(secondFactorUrl);
       return reply.send({
         session: sessionToJson(session, now, engine.identityJson(result.identity), kairosExtras),
-        continue_with: [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }],
+        continue_with: [...state.continueWith, { action: 'redirect_browser_to', redirect_browser_to: returnTo }],
       });
     }
     // API clients: after a first factor that is not enough, Kratos withholds the identity until the second.

@@ -17,7 +17,9 @@ import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { inputNode, type UiNode } from '../../ui/nodes.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
-import { setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
+import { HookPause, setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
+import { newStepState } from '../hooks.js';
+import { inStep } from '../../storage/unit-of-work.js';
 import type { FlowHandlers } from '../../http/public/self-service.js';
 import type { SettingsFlows } from '../settings/handler.js';
 import type { Identity } from '../../identity/identity.js';
@@ -97,6 +99,7 @@ export class RecoveryFlows implements FlowHandlers {
       const returnTo = engine.returnToOf(request);
       if (await engine.currentSession(request)) return engine.alreadySignedIn(request, reply, type, returnTo);
       const flow = this.newEmailFlow(type, request, returnTo);
+      await engine.runBeforeHooks(flow, request);
       await this.deps.flows.insert(flow);
       return flow;
     });
@@ -310,11 +313,27 @@ export class RecoveryFlows implements FlowHandlers {
     amr: AmrEntry[],
     details: Record<string, unknown>,
     settingsMessages: import('../../ui/messages.js').UiText[] = [],
+    hooksDone = false,
   ): Promise<FastifyReply> {
     const { deps, engine } = this;
     const info = requestInfo(request);
+    const method = details.method === 'link' ? 'link' : 'code';
+    // Hooks that wait for an HTTP answer run before the session is issued and outside any transaction: after this
+    // step's unit of work (engine.ts HookPause), or right away for an admin link, which runs outside one. Kratos
+    // lets a recovery hook's `response.parse` change the identity in memory only: nothing is stored.
+    if (!hooksDone && engine.hooks.hasBlocking('recovery', method)) {
+      const run = () => engine.runBlockingHooks(flow, method, request, structuredClone(identity), null);
+      if (inStep()) {
+        throw new HookPause(true, run, async (_trx, again) => {
+          if (again.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+          return this.finish(request, reply, again, identity, amr, details, settingsMessages, true);
+        });
+      }
+      await run();
+    }
     const revoked = await deps.sessions.revokeAllForIdentity(identity.id);
     const { session, token } = await deps.sessions.create(deps.db, identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
+    await engine.hooks.runInStep({ kind: 'recovery', method, trx: deps.db, flow, identity, amr, startedAtMs: deps.clock.nowMs(), request, hookRequest: engine.hookRequest(request), state: newStepState(session, token) });
     const settings = engine.newFlow('settings', flow.type, request, { returnTo: flow.returnTo });
     settings.requestUrl = deps.urls.browserInit('settings');
     settings.identityId = identity.id;
@@ -332,6 +351,7 @@ export class RecoveryFlows implements FlowHandlers {
     flow.internal = { ...flow.internal, continue_with: [{ action: 'show_settings_ui', flow: { id: settings.id, url: settingsUrl } }] };
     await deps.flows.update(flow, deps.clock.nowMs());
     await deps.audit.record(deps.db, { type: 'recovery.completed', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { ...details, revoked_sessions: revoked } });
+    engine.runAfterCommitHooks(flow, method, request, identity, session);
 
     if (flow.type === 'browser') {
       setSessionCookie(engine, reply, token, session);

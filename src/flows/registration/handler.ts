@@ -2,26 +2,26 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { DuplicateIdentifierError } from '../../identity/identity-service.js';
 import { flattenTraits } from '../../identity/trait-nodes.js';
-import { hasAfterHook } from '../../config/hooks.js';
+import { newStepState, type HookExecutor } from '../hooks.js';
+import { sessionHook } from '../../hooks/builtin.js';
 import { sessionToJson } from '../../session/session.js';
 import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type RegistrationResult, type SubmittedBody } from '../strategy.js';
 import type { Db } from '../../storage/db.js';
-import { setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
-
-/** Hooks other modules add after a registration is stored (e.g. sending the verification code). */
-export type AfterRegistrationHook = (input: { trx: Db; flow: Flow; identityId: string; request: FastifyRequest }) => Promise<Record<string, unknown>[] | void>;
+import { HookPause, setSessionCookie, sortNodes, type FlowEngine } from '../engine.js';
 
 /**
  * Registration (Kratos `selfservice/flow/registration`). Kairos always issues a session after registration
  * (Kratos's `session` hook, which nearly every deployment configures).
  */
 export class RegistrationFlows {
-  readonly afterHooks: AfterRegistrationHook[] = [];
+  private readonly defaultSession: HookExecutor;
 
-  constructor(private readonly engine: FlowEngine) {}
+  constructor(private readonly engine: FlowEngine) {
+    this.defaultSession = sessionHook(engine.deps);
+  }
 
   async render(flow: Flow): Promise<void> {
     const schema = this.engine.deps.schemas.getDefault();
@@ -38,6 +38,7 @@ export class RegistrationFlows {
       if (await engine.currentSession(request)) return engine.alreadySignedIn(request, reply, type, returnTo);
       const flow = engine.newFlow('registration', type, request, { returnTo });
       await this.render(flow);
+      await engine.runBeforeHooks(flow, request);
       await engine.deps.flows.insert(flow);
       return flow;
     });
@@ -69,9 +70,30 @@ export class RegistrationFlows {
       break;
     }
     if (!result) throw FlowValidationError.global(msg.registrationNoStrategy());
+    const registered = result;
 
+    // Hooks that wait for an HTTP answer run before anything is stored and outside any transaction: the step
+    // continues in a second unit of work once they answered (engine.ts HookPause). A refusal stores nothing.
+    if (engine.hooks.hasBlocking('registration', strategyId)) {
+      throw new HookPause(
+        true,
+        () => engine.runBlockingHooks(flow, strategyId, request, registered.identity, null),
+        async (trx2, current, changed) => {
+          if (current.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
+          return this.persist(trx2, request, reply, current, registered, strategyId, changed);
+        },
+      );
+    }
+    return this.persist(trx, request, reply, flow, registered, strategyId, []);
+  }
+
+  /** Stores the identity, runs the in-step hooks (verification codes, `session`, `show_verification_ui`…), answers. */
+  private async persist(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, result: RegistrationResult, strategyId: string, hookChanged: string[]): Promise<FastifyReply> {
+    const engine = this.engine;
+    const { deps } = engine;
     const info = requestInfo(request);
     const identity = result.identity;
+    const startedAtMs = deps.clock.nowMs();
     try {
       await deps.identities.create(identity, trx);
       await result.afterCreate?.(trx);
@@ -82,39 +104,46 @@ export class RegistrationFlows {
       }
       throw err;
     }
-    const { session, token } = await deps.sessions.create(trx, identity.id, [result.amr], { ipAddress: info.ip, userAgent: info.userAgent });
     flow.state = 'passed_challenge';
     flow.active = strategyId;
     flow.identityId = identity.id;
-    const continueWith: Record<string, unknown>[] = [];
-    for (const hook of this.afterHooks) continueWith.push(...((await hook({ trx, flow, identityId: identity.id, request })) ?? []));
+    const state = newStepState();
+    const context = { kind: 'registration' as const, method: strategyId, trx, flow, identity, amr: [result.amr], startedAtMs, request, hookRequest: engine.hookRequest(request), state };
+    await engine.hooks.runInStep(context);
+    // Nothing configured after registration: Kairos issues a session (Kratos's `session` hook, which almost every
+    // deployment configures; see README "Differences from Kratos").
+    if (!engine.hooks.hasConfigured('registration', strategyId)) await this.defaultSession.inStep!(context);
+    const { session, token } = state;
     await deps.flows.update(flow, deps.clock.nowMs(), trx);
-    await deps.audit.record(trx, { type: 'registration.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
+    await deps.audit.record(trx, {
+      type: 'registration.succeeded',
+      identityId: identity.id,
+      sessionId: session?.id ?? null,
+      flowId: flow.id,
+      actor: 'self',
+      ipAddress: info.ip,
+      userAgent: info.userAgent,
+      details: { method: strategyId, ...(hookChanged.length ? { changed_by_hooks: hookChanged } : {}) },
+    });
     deps.metrics.counter('kairos_registrations_total', 'Completed registrations').inc();
 
     const fresh = (await deps.identities.get(identity.id, trx))!;
+    engine.runAfterCommitHooks(flow, strategyId, request, fresh, session);
     const returnTo = flow.returnTo ?? deps.urls.defaultReturn('registration', strategyId);
     const now = deps.clock.nowMs();
+    const identityJson = engine.identityJson(fresh);
+    const sessionJson = session ? { session: sessionToJson(session, now, identityJson) } : {};
     if (flow.type === 'browser') {
-      setSessionCookie(engine, reply, token, session);
-      if (!isJsonRequest(request)) {
-        // Kratos's show_verification_ui hook: a browser goes on to the verification flow that was just started.
-        const verification = hasAfterHook(deps.config.selfservice.flows, 'registration', strategyId, 'show_verification_ui')
-          ? (continueWith.find((c) => c.action === 'show_verification_ui') as { flow?: { url?: string } } | undefined)?.flow?.url
-          : undefined;
-        return reply.redirect(verification ?? returnTo, 303);
-      }
-      return reply.send({
-        identity: engine.identityJson(fresh),
-        session: sessionToJson(session, now, engine.identityJson(fresh)),
-        continue_with: [...continueWith, { action: 'redirect_browser_to', redirect_browser_to: returnTo }],
-      });
+      if (session && token) setSessionCookie(engine, reply, token, session);
+      // Kratos's show_verification_ui hook: a browser goes on to the verification flow that was just started.
+      if (!isJsonRequest(request)) return reply.redirect(state.browserRedirect ?? returnTo, 303);
+      return reply.send({ identity: identityJson, ...sessionJson, continue_with: [...state.continueWith, { action: 'redirect_browser_to', redirect_browser_to: returnTo }] });
     }
     return reply.send({
-      identity: engine.identityJson(fresh),
-      session: sessionToJson(session, now, engine.identityJson(fresh)),
-      session_token: token,
-      continue_with: [...continueWith, { action: 'set_ory_session_token', ory_session_token: token }],
+      identity: identityJson,
+      ...sessionJson,
+      ...(token ? { session_token: token } : {}),
+      continue_with: [...state.continueWith, ...(token ? [{ action: 'set_ory_session_token', ory_session_token: token }] : [])],
     });
   }
 }

@@ -5,20 +5,16 @@ import { isJsonRequest, requestInfo } from '../../http/request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type SettingsResult, type SubmittedBody } from '../strategy.js';
-import { sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
-import type { Identity } from '../../identity/identity.js';
+import { HookPause, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
+import { TraitsInvalidError } from '../../identity/identity-service.js';
+import { flattenTraits } from '../../identity/trait-nodes.js';
+import { applyIdentityPatch } from '../../hooks/web-hook-flow.js';
+import type { IdentityPatch } from '../../hooks/web-hook.js';
+import { newStepState } from '../hooks.js';
 import type { Db } from '../../storage/db.js';
-
-/**
- * Hooks other modules add after settings are saved (e.g. a verification code for an address added in this request,
- * i.e. created at or after `sinceMs`); they return `continue_with` items.
- */
-export type AfterSettingsHook = (input: { trx: Db; flow: Flow; identity: Identity; sinceMs: number; request: FastifyRequest }) => Promise<Record<string, unknown>[] | void>;
 
 /** Settings (Kratos `selfservice/flow/settings`): needs a session, its AAL, and a privileged session to change credentials. */
 export class SettingsFlows {
-  readonly afterHooks: AfterSettingsHook[] = [];
-
   constructor(private readonly engine: FlowEngine) {}
 
   async render(flow: Flow, current: CurrentSession): Promise<void> {
@@ -53,6 +49,7 @@ export class SettingsFlows {
       flow.identityId = current.identity.id;
       flow.sessionId = current.session.id;
       await this.render(flow, current);
+      await engine.runBeforeHooks(flow, request, current.session);
       await engine.deps.flows.insert(flow);
       return flow;
     });
@@ -68,7 +65,13 @@ export class SettingsFlows {
     return this.engine.runSubmit('settings', request, reply, (trx, flow, body, prepared) => this.attempt(trx, request, reply, flow, body, prepared), this.engine.strategies.settings);
   }
 
-  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FastifyReply> {
+  /**
+   * One submission. With blocking hooks after the method (a web_hook that waits for its answer), a successful change
+   * is first made and read back, then rolled back; the hooks see the identity as it would be and answer outside any
+   * transaction; the submission then runs again in a second unit of work with their `patches` (engine.ts HookPause).
+   * A refusal leaves nothing changed.
+   */
+  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>, hooksDone: { patches: IdentityPatch[] } | null = null): Promise<FastifyReply> {
     const engine = this.engine;
     const { deps } = engine;
     const current = await this.requireSession(request, deps.urls.flowUi('settings', flow.id), trx);
@@ -100,6 +103,35 @@ export class SettingsFlows {
     }
     if (!result) throw FlowValidationError.global(msg.settingsNoStrategy());
 
+    if (result.outcome === 'saved' && hooksDone === null && engine.hooks.hasBlocking('settings', strategyId)) {
+      const changed = (await deps.identities.get(current.identity.id, trx))!;
+      const session = current.session;
+      throw new HookPause(
+        false,
+        async () => {
+          const patches: IdentityPatch[] = [];
+          await engine.hooks.runBlocking(
+            { kind: 'settings', method: strategyId, flow, request: engine.hookRequest(request), json: engine.hookJson, identity: changed, session },
+            (patch) => patches.push(patch),
+          );
+          return { patches };
+        },
+        (trx2, again, done) => this.attempt(trx2, request, reply, again, body, prepared, done),
+      );
+    }
+    const hookChanged = new Set<string>();
+    if (result.outcome === 'saved' && hooksDone && hooksDone.patches.length > 0) {
+      const patched = (await deps.identities.get(current.identity.id, trx))!;
+      const fields = hookChanged;
+      for (const patch of hooksDone.patches) applyIdentityPatch(patched, patch, deps.clock.nowMs()).forEach((f) => fields.add(f));
+      try {
+        await deps.identities.update(patched, { credentialTypes: [] }, trx);
+      } catch (err) {
+        if (err instanceof TraitsInvalidError) throw new FlowValidationError(err.problems.map((p) => ({ field: p.field, message: p.message })), flattenTraits(patched.traits));
+        throw err;
+      }
+    }
+
     let session = current.session;
     if (result.amr?.length) session = await deps.sessions.addAuthenticationMethods(trx, session, result.amr);
     const identity = (await deps.identities.get(current.identity.id, trx))!;
@@ -113,15 +145,16 @@ export class SettingsFlows {
     const returnTo = result.outcome === 'saved' ? (flow.returnTo ?? deps.urls.configuredAfterReturn('settings', flow.active ?? undefined)) : null;
     if (returnTo && flow.type === 'browser') flow.internal.continue_with = [{ action: 'redirect_browser_to', redirect_browser_to: returnTo }];
     else delete flow.internal.continue_with;
-    if (result.outcome === 'saved' && this.afterHooks.length > 0) {
-      const extra: Record<string, unknown>[] = [];
-      for (const hook of this.afterHooks) extra.push(...((await hook({ trx, flow, identity, sinceMs: startedAtMs, request })) ?? []));
-      if (extra.length) flow.internal.continue_with = [...extra, ...((flow.internal.continue_with as Record<string, unknown>[] | undefined) ?? [])];
+    if (result.outcome === 'saved') {
+      const state = newStepState(session);
+      await engine.hooks.runInStep({ kind: 'settings', method: strategyId, trx, flow, identity, amr: result.amr ?? [], startedAtMs, request, hookRequest: engine.hookRequest(request), state });
+      if (state.continueWith.length) flow.internal.continue_with = [...state.continueWith, ...((flow.internal.continue_with as Record<string, unknown>[] | undefined) ?? [])];
+      engine.runAfterCommitHooks(flow, strategyId, request, identity, session);
     }
     await deps.flows.update(flow, deps.clock.nowMs(), trx);
     if (result.outcome === 'saved') {
       const info = requestInfo(request);
-      await deps.audit.record(trx, { type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId } });
+      await deps.audit.record(trx, { type: 'settings.succeeded', identityId: identity.id, sessionId: session.id, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: strategyId, ...(hookChanged.size ? { changed_by_hooks: [...hookChanged] } : {}) } });
     }
     if (flow.type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? engine.deps.urls.flowUi('settings', flow.id), 303);
     return engine.respondFlow(request, reply, flow);

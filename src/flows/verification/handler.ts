@@ -10,7 +10,8 @@ import { msg, NO_STRATEGY_MESSAGE } from '../../ui/messages.js';
 import type { UiNode } from '../../ui/nodes.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type NotResponsible, type RequestInfo, type SubmittedBody } from '../strategy.js';
-import { sortNodes, type FlowEngine } from '../engine.js';
+import { HookPause, sortNodes, type FlowEngine } from '../engine.js';
+import { inStep } from '../../storage/unit-of-work.js';
 
 export interface VerificationStrategy {
   readonly id: string;
@@ -46,7 +47,11 @@ export class VerificationFlows {
     const engine = this.engine;
     return engine.runInit(request, reply, type, async () => {
       if (!engine.deps.config.selfservice.flows.verification.enabled) throw errors.flowDisabled('verification');
-      return this.create(request, type, { returnTo: engine.returnToOf(request) });
+      const flow = this.engine.newFlow('verification', type, request, { returnTo: engine.returnToOf(request) });
+      this.render(flow);
+      await engine.runBeforeHooks(flow, request);
+      await engine.deps.flows.insert(flow);
+      return flow;
     });
   }
 
@@ -79,6 +84,27 @@ export class VerificationFlows {
     }
     if (!handled) throw FlowValidationError.global(NO_STRATEGY_MESSAGE.verification());
     await deps.flows.update(flow, deps.clock.nowMs());
+    // The state was checked above: passed_challenge now means this submission verified the address.
+    if (flow.state === 'passed_challenge' && flow.identityId) return this.afterHooks(request, reply, flow, flow.identityId);
+    return engine.show(request, reply, flow);
+  }
+
+  /**
+   * Kratos runs verification's after hooks once the address is stored as verified. Hooks that wait for an answer
+   * run outside any transaction: after this step's unit of work committed (engine.ts HookPause), or right away for
+   * the emailed link, which runs outside one. A refusal is answered, but the address stays verified (as in Kratos).
+   */
+  private async afterHooks(request: FastifyRequest, reply: FastifyReply, flow: Flow, identityId: string): Promise<FastifyReply> {
+    const engine = this.engine;
+    const method = flow.active ?? 'code';
+    if (engine.hooks.after('verification', method).length === 0) return engine.show(request, reply, flow);
+    const identity = await engine.deps.identities.get(identityId);
+    if (!identity) return engine.show(request, reply, flow);
+    engine.runAfterCommitHooks(flow, method, request, identity, null);
+    if (!engine.hooks.hasBlocking('verification', method)) return engine.show(request, reply, flow);
+    const run = () => engine.runBlockingHooks(flow, method, request, identity, null);
+    if (inStep()) throw new HookPause(true, run, (_trx, again) => engine.show(request, reply, again));
+    await run();
     return engine.show(request, reply, flow);
   }
 }
