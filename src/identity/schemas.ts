@@ -6,7 +6,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { parsePhoneNumber } from 'awesome-phonenumber';
+import { createRequire } from 'node:module';
+
+/**
+ * libphonenumber (awesome-phonenumber, ~350 kB of metadata) is loaded on first use, synchronously (a JSON Schema
+ * format is checked synchronously): a deployment without phone numbers in its identity schema never parses it.
+ */
+const requireFromHere = createRequire(import.meta.url);
+let phoneNumbers: typeof import('awesome-phonenumber') | null = null;
+const parsePhoneNumber = (value: string) => (phoneNumbers ??= requireFromHere('awesome-phonenumber') as typeof import('awesome-phonenumber')).parsePhoneNumber(value);
 import { msg, type UiText } from '../ui/messages.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
