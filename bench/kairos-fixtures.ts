@@ -25,7 +25,7 @@ import { migrateToLatest } from '../src/storage/migrate.js';
 import { sqlitePath } from '../src/storage/db.js';
 import { SecretCipher } from '../src/crypto/secret-cipher.js';
 import { TotpRepository } from '../src/credentials/totp/repository.js';
-import { totpCodeAt, timeStep } from '../src/credentials/totp/otp.js';
+import { totpCodeAt, timeStep } from '../src/otp/otp.js';
 import { LookupSecretRepository } from '../src/credentials/lookup-secret/repository.js';
 import { CODE_ALPHABET, CODE_LENGTH_CHARS, hashCode, normalizeCode } from '../src/credentials/lookup-secret/codes.js';
 import type { Deps } from '../src/deps.js';

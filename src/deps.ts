@@ -8,7 +8,7 @@ import type { Random } from './support/random.js';
 import type { IdentitySchemas } from './identity/schemas.js';
 import type { IdentityService } from './identity/identity-service.js';
 import type { SessionService } from './session/session-service.js';
-import type { FlowRepository } from './flows/flow.js';
+import type { FlowRepository } from './storage/flow-repository.js';
 import type { AuditLog } from './audit/audit-log.js';
 import type { Metrics } from './audit/metrics.js';
 import type { Urls } from './urls.js';

@@ -5,6 +5,7 @@ import type { Strategies } from './flows/strategy.js';
 import type { CredentialAdapter } from './identity/credential-adapters.js';
 import type { FlowHandlers } from './http/public/self-service.js';
 import type { FlowKind } from './flows/flow.js';
+import type { MaintenanceTask } from './maintenance/job.js';
 
 export interface ModuleContext {
   deps: Deps;
@@ -28,6 +29,8 @@ export interface KairosModule {
   flowHandlers?(context: ModuleContext): Partial<Record<FlowKind, FlowHandlers>>;
   publicRoutes?(app: FastifyInstance, context: ModuleContext): Promise<void> | void;
   adminRoutes?(app: FastifyInstance, context: ModuleContext): Promise<void> | void;
+  /** Retention purges this module needs, run by the periodic maintenance job (maintenance/job.ts) on every instance. */
+  maintenance?: MaintenanceTask[];
   /** Called once the engine exists (e.g. to add session extras or registration hooks). */
   init?(context: ModuleContext & { handlers: Partial<Record<FlowKind, FlowHandlers>> }): Promise<void> | void;
   start?(context: ModuleContext): Promise<void> | void;

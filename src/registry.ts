@@ -9,12 +9,13 @@ import { cryptoRandom, type Random } from './support/random.js';
 import { IdentitySchemas } from './identity/schemas.js';
 import { IdentityService } from './identity/identity-service.js';
 import { SessionService } from './session/session-service.js';
-import { FlowRepository } from './flows/flow.js';
+import { FlowRepository } from './storage/flow-repository.js';
 import { AuditLog } from './audit/audit-log.js';
 import { Metrics } from './audit/metrics.js';
 import { Urls } from './urls.js';
 import { PasswordHasher } from './credentials/password/hasher.js';
 import { PasswordStrategy } from './credentials/password/strategy.js';
+import { passwordCredentialAdapter } from './credentials/password/admin-import.js';
 import { ProfileStrategy } from './credentials/profile/strategy.js';
 import type { KairosModule } from './module.js';
 import { clockModule } from './mfa/clock/module.js';
@@ -22,6 +23,7 @@ import { SecretCipher } from './crypto/secret-cipher.js';
 import { totpModule } from './credentials/totp/module.js';
 import { SecondFactorGuard } from './mfa/attempts/second-factor-guard.js';
 import { lookupSecretModule } from './credentials/lookup-secret/module.js';
+import { RecoveryCodeEnrollment } from './credentials/lookup-secret/enrollment.js';
 import { recoveryModule } from './recovery/module.js';
 import { OutboxCourier } from './courier/outbox.js';
 import { Templates } from './courier/templates.js';
@@ -29,6 +31,7 @@ import { courierModule } from './courier/module.js';
 import { OneTimeCodes } from './credentials/code/one-time-codes.js';
 import { RecoveryAddressBook } from './identity/recovery-address-book.js';
 import { codeModule } from './credentials/code/module.js';
+import { RateLimitCounters } from './storage/rate-limit-counters.js';
 import { webauthnModule } from './credentials/webauthn/module.js';
 import { codeMfaModule } from './credentials/code/mfa-module.js';
 import { passkeyModule } from './credentials/passkey/module.js';
@@ -144,29 +147,30 @@ export function createModules(deps: Deps): KairosModule[] {
   const methods = deps.config.selfservice.methods;
   const modules: KairosModule[] = [];
   if (methods.profile.enabled) modules.push({ name: 'profile', strategies: { settings: [new ProfileStrategy(deps)] } });
+  // The admin API imports passwords (and keeps the last first factor) whether or not the method is enabled.
+  const passwordAdapter = passwordCredentialAdapter(deps);
   if (methods.password.enabled) {
     const password = new PasswordStrategy(deps);
-    modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] } });
-  }
+    modules.push({ name: 'password', strategies: { login: [password], registration: [password], settings: [password] }, adapters: [passwordAdapter] });
+  } else modules.push({ name: 'password', adapters: [passwordAdapter] });
   if (methods.passkey.enabled) modules.push(passkeyModule(deps));
   const cipher = methods.totp.enabled || methods.lookup_secret.enabled ? new SecretCipher(deps.config.secrets.cipher, deps.random) : null;
-  const totp = methods.totp.enabled ? totpModule(deps, cipher!) : null;
+  // Recovery codes and the second factors know each other only through two ports, given to their constructors
+  // (mandatory codes at the first enrollment): the codes' enrollment side is built first, the factors take it, and
+  // the recovery-code strategy takes the factors' enrollment side.
+  const recoveryCodes = methods.lookup_secret.enabled ? new RecoveryCodeEnrollment(deps, cipher!) : null;
+  const totp = methods.totp.enabled ? totpModule(deps, cipher!, recoveryCodes) : null;
   if (totp) modules.push(totp);
-  const webauthn = methods.webauthn.enabled ? webauthnModule(deps) : null;
+  const webauthn = methods.webauthn.enabled ? webauthnModule(deps, recoveryCodes) : null;
   if (webauthn) modules.push(webauthn);
-  if (methods.lookup_secret.enabled) {
-    // Recovery codes and the second factors know each other only through these two ports (mandatory codes at the
-    // first enrollment).
-    const lookup = lookupSecretModule(deps, cipher!, { totp: totp?.strategy ?? null });
-    if (totp) totp.strategy.recoveryCodes = lookup.atEnrollment;
-    if (webauthn) {
-      webauthn.strategy.recoveryCodes = lookup.atEnrollment;
-      lookup.strategy.otherEnrollments.push(webauthn.strategy);
-    }
-    modules.push(lookup);
-  }
+  if (recoveryCodes) modules.push(lookupSecretModule(deps, recoveryCodes, [...(totp ? [totp.strategy] : []), ...(webauthn ? [webauthn.strategy] : [])]));
   if (methods.code.mfa_enabled) modules.push(codeMfaModule(deps));
   modules.push(clockModule(deps));
+  const rateLimits = deps.config.serve.public.rate_limit;
+  if (rateLimits.enabled && rateLimits.store === 'database') {
+    const counters = new RateLimitCounters(deps.storage);
+    modules.push({ name: 'rate_limits', maintenance: [{ name: 'rate_limit_counters', run: () => counters.purgeExpired() }] });
+  }
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));
   if (deps.config.selfservice.flows.verification.enabled) modules.push(codeModule(deps));

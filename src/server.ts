@@ -13,6 +13,7 @@ import { LoginFlows } from './flows/login/handler.js';
 import { RegistrationFlows } from './flows/registration/handler.js';
 import { SettingsFlows } from './flows/settings/handler.js';
 import { selfServiceRoutes, type FlowHandlers } from './http/public/self-service.js';
+import { holdStepAnswers } from './http/request.js';
 import { adminIdentityRoutes } from './http/admin/identities.js';
 import { adminMfaRoutes } from './http/admin/mfa.js';
 import { adminAuditRoutes } from './http/admin/audit.js';
@@ -35,6 +36,8 @@ import { statementCounter } from './storage/db.js';
 import { configureHooks } from './hooks/configure.js';
 
 import { KAIROS_VERSION } from './version.js';
+import { MaintenanceJob } from './maintenance/job.js';
+import { parseDurationMs } from './config/duration.js';
 
 export { KAIROS_VERSION };
 
@@ -44,6 +47,8 @@ export interface KairosServer {
   engine: FlowEngine;
   modules: KairosModule[];
   deps: Deps;
+  /** The periodic retention purges of every module (maintenance/job.ts), started with the server. */
+  maintenance: MaintenanceJob;
   /** Listens on both ports, then starts the modules' background work (`start`). */
   listen(): Promise<{ publicUrl: string; adminUrl: string }>;
   /**
@@ -176,6 +181,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   // Per-IP and per-identity limits on every endpoint that checks a secret, shared by all instances (http/plugins/rate-limit.ts).
   const closeRateLimits = await registerRateLimits(publicApp, deps);
 
+  // Every step's answer (flow submissions, and the links modules serve) waits for its commit.
+  publicApp.addHook('onSend', holdStepAnswers);
   await publicApp.register(selfServiceRoutes, { engine, handlers });
   await publicApp.register(publicSessionRoutes, { engine });
   await publicApp.register(hostedUiRoutes, { engine, flowKinds: Object.keys(handlers) as FlowKind[] });
@@ -210,12 +217,17 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   adminApp.get('/metrics', async (_r, reply) => reply.header('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics()));
   for (const module of modules) await module.adminRoutes?.(adminApp, context);
 
+  const maintenance = new MaintenanceJob(
+    modules.flatMap((m) => m.maintenance ?? []),
+    { intervalMs: parseDurationMs(config.maintenance.interval), logger: deps.logger },
+  );
   let started = false;
   const start = async () => {
     if (started) return;
     await Promise.all([publicApp.ready(), adminApp.ready()]);
     started = true;
     for (const module of modules) await module.start?.(context);
+    if (config.maintenance.enabled) maintenance.start();
   };
   return {
     publicApp,
@@ -223,6 +235,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     engine,
     modules,
     deps,
+    maintenance,
     async listen() {
       const listenOn = async (listener: 'public' | 'admin', app: FastifyInstance) => {
         const { host, port } = config.serve[listener];
@@ -239,6 +252,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     },
     start,
     async close() {
+      await maintenance.stop();
       if (started) for (const module of modules) await module.stop?.();
       await Promise.allSettled([publicApp.close(), adminApp.close()]);
       await closeRateLimits();

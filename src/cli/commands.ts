@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { LoadedConfig } from '../config/load.js';
-import { courierCommand } from '../courier/cli.js';
+import { courierCommand } from './courier-command.js';
 import { secretsCommand } from './secrets.js';
 import { doctorCommands } from './doctor-command.js';
 import { addAuditCommand } from './audit-command.js';

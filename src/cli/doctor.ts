@@ -15,7 +15,7 @@ import { cryptoRandom } from '../support/random.js';
 import { systemClock } from '../support/clock.js';
 import * as identityRepo from '../identity/repository.js';
 import { TotpRepository } from '../credentials/totp/repository.js';
-import { normalizeTotpCode } from '../credentials/totp/otp.js';
+import { normalizeTotpCode } from '../otp/otp.js';
 import { DiagnosisRepository } from '../mfa/diagnosis/repository.js';
 import { buildTotpReport, type TotpReport } from '../mfa/diagnosis/report.js';
 import { diagnoseStoredCode, populationDetails, RECENT_REJECTIONS } from '../mfa/diagnosis/totp-diagnostics.js';

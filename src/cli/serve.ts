@@ -7,6 +7,7 @@ import { KAIROS_VERSION } from '../version.js';
 import type { CommandContext } from './commands.js';
 import { FatalError } from '../errors/fatal.js';
 import { openStorageOrFail, withStorage } from './storage-errors.js';
+import { testHooksEnabled } from '../support/test-pause.js';
 
 const DEV_BANNER = (publicUrl: string, adminUrl: string, notes: string[]) => `
 ################################################################################
@@ -28,6 +29,7 @@ export async function serve(options: { config?: string; dev?: boolean; migrate?:
   const { config, warnings, devNotes } = await context.load(options);
   const logger = createLogger(config);
   for (const warning of warnings) logger.warn(warning);
+  if (testHooksEnabled) logger.warn('KAIROS_TEST_HOOKS=1 and KAIROS_TEST_PAUSE_FILE are set: crash-test pause points are live (tests only, never in production)');
   const storage = openStorageOrFail(config.dsn);
   const deps = createDeps(config, { logger, processMetrics: true, storage });
   await withStorage(storage, async () => {

@@ -8,7 +8,7 @@ import type { ErrorObject } from 'ajv';
 import { configSchema, type KairosConfig } from './schema.js';
 import { checkKratosKeys, isKratosKeyOrParent } from './kratos-keys.js';
 import { hookRefusal, placedHooks } from './hooks.js';
-import { webHookConfigProblems, type WebHookConfig } from '../hooks/web-hook.js';
+import { webHookConfigProblems, type WebHookConfig } from './web-hook.js';
 import { corsOriginProblem } from './cors.js';
 import { configValidator } from './validator.js';
 import { packageFile, RUNNING_BUILT } from '../support/package-files.js';

@@ -436,6 +436,15 @@ export const configSchema = {
         },
       },
     },
+    maintenance: {
+      type: 'object',
+      default: {},
+      description: 'Kairos: the periodic job that removes what is past its retention (previous TOTP secrets, old rate-limit windows); it runs on every instance.',
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        interval: { ...duration, default: '1h' },
+      },
+    },
     clock: {
       type: 'object',
       default: {},
@@ -665,6 +674,7 @@ export interface KairosConfig {
     channels: CourierChannelConfig[];
     worker: { enabled: boolean; poll_interval: string };
   };
+  maintenance: { enabled: boolean; interval: string };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string }; languages: ('en' | 'de')[] };
   feature_flags: { faster_session_extend: boolean; legacy_require_verified_login_error: boolean };

@@ -3,7 +3,6 @@
  * browsers with redirects and SPAs/API clients with JSON, turn validation problems into UI messages). Each flow
  * kind (flows/<kind>/handler.ts) adds only its own decisions.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Deps } from '../deps.js';
 import { HttpError, errors } from '../errors/http-error.js';
 import { identityToJson, type Identity } from '../identity/identity.js';
@@ -11,14 +10,14 @@ import { deriveAal, type Session } from '../session/session.js';
 import type { SessionFact } from '../session/session-service.js';
 import { inputNode, type UiNode } from '../ui/nodes.js';
 import { FLOW_EXPIRED_MESSAGE } from '../ui/messages.js';
-import { isJsonRequest, sessionTokenOf, submittedBody } from '../http/request.js';
-import type { Csrf } from '../http/plugins/csrf.js';
+import { isJsonRequest, queryOf, sessionTokenOf, submittedBody, type CsrfCheck, type FlowReply, type FlowRequest } from './request.js';
 import { applyProblems, FlowValidationError, INITIAL_STATE, type Flow, type FlowKind, type FlowType } from './flow.js';
 import { prepareSubmission, type PreparesSubmission, type Strategies, type SubmittedBody } from './strategy.js';
 import { parseDurationMs } from '../config/duration.js';
+import { testPause } from '../support/test-pause.js';
 import type { Db } from '../storage/db.js';
 import { HookRegistry, type HookJson, type HookRequest } from './hooks.js';
-import { applyIdentityPatch } from '../hooks/web-hook-flow.js';
+import { applyIdentityPatch } from '../identity/patch.js';
 import { TraitsInvalidError } from '../identity/identity-service.js';
 import { flattenTraits } from '../identity/trait-nodes.js';
 import { afterCommit } from '../storage/unit-of-work.js';
@@ -66,18 +65,18 @@ export class HookPause<T = unknown> extends Error {
   constructor(
     readonly commit: boolean,
     readonly run: () => Promise<T>,
-    readonly resume: (trx: Db, flow: Flow, outcome: T) => Promise<FastifyReply>,
+    readonly resume: (trx: Db, flow: Flow, outcome: T) => Promise<FlowReply>,
   ) {
     super('step paused for blocking hooks');
   }
 }
 
 /**
- * For a request whose submission ran as a step: resolves once its unit of work ended, true when it committed.
- * Null for other requests. The HTTP layer holds the response until then (http/public/self-service.ts).
+ * For the reply to a submission that ran as a step: resolves once its unit of work ended, true when it committed.
+ * Null for other replies. The HTTP layer holds the response until then (http/public/self-service.ts).
  */
-export function stepOutcome(request: object): Promise<boolean> | null {
-  return stepOutcomes.get(request) ?? null;
+export function stepOutcome(reply: object): Promise<boolean> | null {
+  return stepOutcomes.get(reply) ?? null;
 }
 
 export class FlowEngine {
@@ -116,12 +115,12 @@ export class FlowEngine {
 
   constructor(
     readonly deps: Deps,
-    readonly csrf: Csrf,
+    readonly csrf: CsrfCheck,
     readonly strategies: Strategies,
   ) {}
 
   /** The request as hooks see it. */
-  hookRequest(request: FastifyRequest): HookRequest {
+  hookRequest(request: FlowRequest): HookRequest {
     return {
       method: request.method,
       url: this.deps.urls.public(request.url),
@@ -132,7 +131,7 @@ export class FlowEngine {
   }
 
   /** Kratos's `before` hooks of a flow being created, before it is stored (no transaction is open). */
-  async runBeforeHooks(flow: Flow, request: FastifyRequest, session: Session | null = null): Promise<void> {
+  async runBeforeHooks(flow: Flow, request: FlowRequest, session: Session | null = null): Promise<void> {
     await this.hooks.runBefore({ kind: flow.kind, flow, request: this.hookRequest(request), json: this.hookJson, session });
   }
 
@@ -141,7 +140,7 @@ export class FlowEngine {
    * whose traits must then still satisfy its schema (else the step is refused with the schema's messages). Returns
    * the names of the identity fields the hooks changed.
    */
-  async runBlockingHooks(flow: Flow, method: string, request: FastifyRequest, identity: Identity, session: Session | null): Promise<string[]> {
+  async runBlockingHooks(flow: Flow, method: string, request: FlowRequest, identity: Identity, session: Session | null): Promise<string[]> {
     const changed = new Set<string>();
     const now = this.deps.clock.nowMs();
     await this.hooks.runBlocking(
@@ -160,7 +159,7 @@ export class FlowEngine {
   }
 
   /** Schedules the `after` hooks that run once the step committed (web_hook with `response.ignore`). */
-  runAfterCommitHooks(flow: Flow, method: string | null, request: FastifyRequest, identity: Identity | null, session: Session | null): void {
+  runAfterCommitHooks(flow: Flow, method: string | null, request: FlowRequest, identity: Identity | null, session: Session | null): void {
     this.hooks.runAfterCommit({ kind: flow.kind, method, flow: structuredClone(flow), request: this.hookRequest(request), json: this.hookJson, identity, session }, afterCommit);
   }
 
@@ -175,8 +174,11 @@ export class FlowEngine {
     return parseDurationMs(this.deps.config.selfservice.flows[kind].lifespan);
   }
 
-  /** A new flow (not stored) with Kratos's base fields; `ui.nodes` is filled by the flow kind. */
-  newFlow(kind: FlowKind, type: FlowType, request: FastifyRequest, options: { returnTo?: string | null } = {}): Flow {
+  /**
+   * A new flow (not stored) with Kratos's base fields; `ui.nodes` is filled by the flow kind. `requestPath` is the
+   * path (and query) of the request that created it, Kratos's `request_url`.
+   */
+  newFlow(kind: FlowKind, type: FlowType, requestPath: string, options: { returnTo?: string | null } = {}): Flow {
     const now = this.deps.clock.nowMs();
     const id = this.deps.random.uuid();
     return {
@@ -186,7 +188,7 @@ export class FlowEngine {
       state: INITIAL_STATE[kind],
       identityId: null,
       sessionId: null,
-      requestUrl: this.deps.urls.public(request.url),
+      requestUrl: this.deps.urls.public(requestPath),
       returnTo: options.returnTo ?? null,
       requestedAal: null,
       refresh: false,
@@ -202,7 +204,7 @@ export class FlowEngine {
   }
 
   /** `return_to` from the query, resolved against the default return URL and checked against `selfservice.allowed_return_urls`. */
-  returnToOf(request: FastifyRequest): string | null {
+  returnToOf(request: FlowRequest): string | null {
     const value = (request.query as Record<string, unknown>).return_to;
     if (typeof value !== 'string' || value === '') return null;
     const resolved = this.deps.urls.resolveReturnUrl(value);
@@ -210,7 +212,7 @@ export class FlowEngine {
     return resolved;
   }
 
-  async currentSession(request: FastifyRequest, db: Db = this.deps.db, extraFacts: readonly SessionFact[] = []): Promise<CurrentSession | null> {
+  async currentSession(request: FlowRequest, db?: Db, extraFacts: readonly SessionFact[] = []): Promise<CurrentSession | null> {
     const found = sessionTokenOf(request, this.deps.config.session.cookie.name);
     if (!found) return null;
     const facts = extraFacts.length ? [...this.sessionFacts, ...extraFacts.filter((f) => !this.sessionFacts.some((g) => g.name === f.name))] : this.sessionFacts;
@@ -234,7 +236,7 @@ export class FlowEngine {
   }
 
   /** Kratos's flow JSON. Browser flows get their CSRF node with this browser's token. */
-  async flowJson(flow: Flow, request: FastifyRequest, reply: FastifyReply): Promise<Record<string, unknown>> {
+  async flowJson(flow: Flow, request: FlowRequest, reply: FlowReply): Promise<Record<string, unknown>> {
     return this.flowDocument(flow, flow.type === 'browser' ? this.csrf.ensure(request, reply) : '');
   }
 
@@ -270,13 +272,13 @@ export class FlowEngine {
     return json;
   }
 
-  async respondFlow(request: FastifyRequest, reply: FastifyReply, flow: Flow, status = 200): Promise<FastifyReply> {
+  async respondFlow(request: FlowRequest, reply: FlowReply, flow: Flow, status = 200): Promise<FlowReply> {
     const body = await this.flowJson(flow, request, reply);
     return reply.code(status).header('cache-control', 'private, no-store').send(body);
   }
 
   /** A flow after a step: browsers (HTML forms) go to its UI page (303), SPAs and API clients get its JSON. */
-  async show(request: FastifyRequest, reply: FastifyReply, flow: Flow): Promise<FastifyReply> {
+  async show(request: FlowRequest, reply: FlowReply, flow: Flow): Promise<FlowReply> {
     if (flow.type === 'browser' && !isJsonRequest(request)) return this.redirectToUi(reply, flow);
     return this.respondFlow(request, reply, flow);
   }
@@ -286,9 +288,9 @@ export class FlowEngine {
    * by returning the reply); browsers get their CSRF cookie and a 303 to the UI, others the flow JSON; HttpErrors
    * go out in Kratos's shape for this flow type.
    */
-  async runInit(request: FastifyRequest, reply: FastifyReply, type: FlowType, start: () => Promise<Flow | FastifyReply>): Promise<FastifyReply> {
+  async runInit(request: FlowRequest, reply: FlowReply, type: FlowType, start: () => Promise<Flow | FlowReply>): Promise<FlowReply> {
     try {
-      const started: Flow | FastifyReply | undefined = await start();
+      const started: Flow | FlowReply | undefined = await start();
       // A `start` that answered itself (an "already signed in" redirect) returns Fastify's reply, a thenable: the
       // async function adopts it, so what arrives here is undefined once the reply is sent (issue 14, finding 6).
       if (started === undefined || (started as unknown) === reply || reply.sent) return reply;
@@ -313,12 +315,12 @@ export class FlowEngine {
    */
   async runSubmit(
     kind: FlowKind,
-    request: FastifyRequest,
-    reply: FastifyReply,
-    handle: (trx: Db, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>) => Promise<FastifyReply>,
+    request: FlowRequest,
+    reply: FlowReply,
+    handle: (trx: Db, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>) => Promise<FlowReply>,
     /** The strategies whose `prepare` runs before the unit of work opens (flows/strategy.ts `PreparesSubmission`). */
     preparers: readonly (PreparesSubmission & { id: string })[] = [],
-  ): Promise<FastifyReply> {
+  ): Promise<FlowReply> {
     let prepared = new Map<string, unknown>();
     if (preparers.length > 0) {
       try {
@@ -328,34 +330,44 @@ export class FlowEngine {
         if (!(err instanceof HttpError)) throw err;
       }
     }
-    // The answer is written only once the step committed (`stepOutcome`, awaited by the HTTP layer's onSend hook):
-    // a client never sees a decision the database does not hold yet.
+    return this.runStep(kind, request, reply, queryOf(request).flow, (trx, flow) => {
+      const body = submittedBody(request);
+      if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
+      return handle(trx, flow, body, prepared);
+    });
+  }
+
+  /**
+   * One step on the flow `flowId` as a unit of work: a submission (`runSubmit`), or a link that carries its secret
+   * in the query (the emailed verification link, an admin recovery link). Loads and locks the flow in the step's
+   * transaction, runs `handle`, answers what it throws (`fail`) and commits; a step paused for blocking hooks
+   * (`HookPause`) ends its unit of work, runs them outside any transaction, and resumes in a second one.
+   */
+  async runStep(kind: FlowKind, request: FlowRequest, reply: FlowReply, flowId: unknown, handle: (trx: Db, flow: Flow) => Promise<FlowReply>): Promise<FlowReply> {
+    // The answer is written only once the step committed (`stepOutcome`, awaited by the HTTP layer before the
+    // response leaves): a client never sees a decision the database does not hold yet.
     let settle!: (committed: boolean) => void;
-    stepOutcomes.set(request, new Promise<boolean>((resolve) => (settle = resolve)));
-    // A FastifyReply is a thenable that settles once the response is written, which waits for this commit (the
-    // onSend hook): while the step runs, the reply is made a plain object (its `then` shadowed), so code that
-    // returns it from an async function does not wait for the response; the shadow goes when the step ends.
-    Object.defineProperty(reply, 'then', { value: undefined, configurable: true, writable: true });
-    const flowId = (request.query as Record<string, unknown>).flow;
-    let boxed: { reply: FastifyReply | null };
+    stepOutcomes.set(reply, new Promise<boolean>((resolve) => (settle = resolve)));
+    let boxed: { reply: FlowReply | null };
     try {
       let pause: HookPause | null = null;
       boxed = await this.deps.storage
         .transaction(async (trx) => {
           let flow: Flow | null = null;
+          let answered: { reply: FlowReply | null };
           try {
             flow = await this.loadFlow(kind, flowId, trx);
-            const body = submittedBody(request);
-            if (flow.type === 'browser') this.csrf.verify(request, body.csrf_token);
-            return { reply: await handle(trx, flow, body, prepared) };
+            answered = { reply: await handle(trx, flow) };
           } catch (err) {
             if (err instanceof HookPause) {
               pause = err;
               if (err.commit) return { reply: null };
               throw err;
             }
-            return { reply: await this.fail(request, reply, flow, err, trx) };
+            answered = { reply: await this.fail(request, reply, flow, err, trx) };
           }
+          await testPause(`${kind}.before_commit`);
+          return answered;
         })
         .catch((err: unknown) => {
           if (err !== null && err === pause) return { reply: null };
@@ -373,21 +385,23 @@ export class FlowEngine {
         }
         boxed = await this.deps.storage.transaction(async (trx) => {
           let flow: Flow | null = null;
+          let answered: { reply: FlowReply | null };
           try {
             flow = await this.loadFlow(kind, flowId, trx);
             if (refusal !== null) throw refusal;
-            return { reply: await paused.resume(trx, flow, outcome) };
+            answered = { reply: await paused.resume(trx, flow, outcome) };
           } catch (err) {
-            return { reply: await this.fail(request, reply, flow, err, trx) };
+            answered = { reply: await this.fail(request, reply, flow, err, trx) };
           }
+          await testPause(`${kind}.before_commit`);
+          return answered;
         });
       }
+      await testPause(`${kind}.after_commit`);
       settle(true);
     } catch (err) {
       settle(false);
       throw err;
-    } finally {
-      delete (reply as { then?: unknown }).then;
     }
     return boxed.reply!;
   }
@@ -396,7 +410,7 @@ export class FlowEngine {
    * A request that needs no session came with one: browsers go to `returnTo` (or the default return URL), others
    * get Kratos's `session_already_available`.
    */
-  alreadySignedIn(request: FastifyRequest, reply: FastifyReply, type: FlowType, returnTo: string | null): FastifyReply {
+  alreadySignedIn(request: FlowRequest, reply: FlowReply, type: FlowType, returnTo: string | null): FlowReply {
     if (type === 'browser' && !isJsonRequest(request)) return reply.redirect(returnTo ?? this.deps.urls.defaultReturn(), 303);
     throw errors.sessionAlreadyAvailable();
   }
@@ -405,7 +419,7 @@ export class FlowEngine {
    * A submission to an expired flow: `replacement` (a new flow of the same kind, rendered) is stored with the
    * expired message; browsers go to it, others get the 410 naming it.
    */
-  async replaceExpired(request: FastifyRequest, reply: FastifyReply, expired: Flow, replacement: Flow, trx: Db = this.deps.db): Promise<FastifyReply> {
+  async replaceExpired(request: FlowRequest, reply: FlowReply, expired: Flow, replacement: Flow, trx?: Db): Promise<FlowReply> {
     replacement.ui.messages = [this.expiredMessage(expired)];
     await this.deps.flows.insert(replacement, trx);
     if (expired.type === 'browser' && !isJsonRequest(request)) return this.redirectToUi(reply, replacement);
@@ -413,7 +427,7 @@ export class FlowEngine {
   }
 
   /** Browser: 303 to the flow's UI page. */
-  redirectToUi(reply: FastifyReply, flow: Flow): FastifyReply {
+  redirectToUi(reply: FlowReply, flow: Flow): FlowReply {
     return reply.redirect(this.deps.urls.flowUi(flow.kind, flow.id), 303);
   }
 
@@ -445,7 +459,7 @@ export class FlowEngine {
    * browsers); errors in Kratos's envelope go out as JSON, or for browsers as a redirect (to `redirect_browser_to`
    * when the error carries one, else to the error page).
    */
-  async fail(request: FastifyRequest, reply: FastifyReply, flow: Flow | null, err: unknown, trx: Db = this.deps.db): Promise<FastifyReply> {
+  async fail(request: FlowRequest, reply: FlowReply, flow: Flow | null, err: unknown, trx?: Db): Promise<FlowReply> {
     if (err instanceof FlowValidationError && flow) {
       applyProblems(flow.ui, err);
       await this.deps.flows.update(flow, this.deps.clock.nowMs(), trx);
@@ -457,17 +471,14 @@ export class FlowEngine {
   }
 
   /** `context`: the flow, or the flow type of an init request (browser inits redirect; api inits answer JSON). */
-  async sendError(request: FastifyRequest, reply: FastifyReply, err: HttpError, context: Flow | FlowType | null = null, trx: Db = this.deps.db): Promise<FastifyReply> {
+  async sendError(request: FlowRequest, reply: FlowReply, err: HttpError, context: Flow | FlowType | null = null, trx?: Db): Promise<FlowReply> {
     const type = context === null ? 'browser' : typeof context === 'string' ? context : context.type;
     const browser = type === 'browser' && !isJsonRequest(request);
     if (browser) {
       const redirect = err.extra.redirect_browser_to;
       if (typeof redirect === 'string') return reply.redirect(redirect, 303);
       const id = this.deps.random.uuid();
-      await trx
-        .insertInto('selfservice_errors')
-        .values({ id, error: JSON.stringify(err.body), created_at: this.deps.clock.nowMs() })
-        .execute();
+      await this.deps.flows.insertError(id, err.body, this.deps.clock.nowMs(), trx);
       return reply.redirect(this.deps.urls.errorUi(id), 303);
     }
     if (err.body.id) reply.header('ory-error-id', err.body.id);
@@ -476,7 +487,7 @@ export class FlowEngine {
 }
 
 /** Session cookie (HttpOnly, SameSite from config, Secure when the public base URL is https). */
-export function setSessionCookie(engine: FlowEngine, reply: FastifyReply, token: string, session: Session): void {
+export function setSessionCookie(engine: FlowEngine, reply: FlowReply, token: string, session: Session): void {
   const c = engine.deps.config.session.cookie;
   reply.setCookie(c.name, token, {
     httpOnly: true,
@@ -488,7 +499,7 @@ export function setSessionCookie(engine: FlowEngine, reply: FastifyReply, token:
   });
 }
 
-export function clearSessionCookie(engine: FlowEngine, reply: FastifyReply): void {
+export function clearSessionCookie(engine: FlowEngine, reply: FlowReply): void {
   const c = engine.deps.config.session.cookie;
   reply.clearCookie(c.name, { path: c.path, ...(c.domain ? { domain: c.domain } : {}) });
 }

@@ -33,11 +33,11 @@
  * hooks.configure('registration', 'password', [audit]); // or method null: the flow-wide list
  * ```
  */
-import type { FastifyRequest } from 'fastify';
+import type { FlowRequest } from './request.js';
 import type { Db } from '../storage/db.js';
 import type { Identity } from '../identity/identity.js';
 import type { AmrEntry, Session } from '../session/session.js';
-import type { IdentityPatch } from '../hooks/web-hook.js';
+import type { IdentityPatch } from '../identity/patch.js';
 import type { Flow, FlowKind } from './flow.js';
 
 export type HookPhase = 'before' | 'after';
@@ -109,7 +109,7 @@ export interface StepHookContext {
   amr: AmrEntry[];
   /** When the step started: what the step created has a timestamp at or after it. */
   startedAtMs: number;
-  request: FastifyRequest;
+  request: FlowRequest;
   hookRequest: HookRequest;
   state: StepHookState;
 }

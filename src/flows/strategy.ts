@@ -122,6 +122,60 @@ export interface SettingsResult {
   messages?: UiText[];
 }
 
+/**
+ * What a recovery submission came to. `continue`: the strategy changed the flow's state and UI (a code was mailed, a
+ * further step is needed) and the flow is shown again. `recovered`: the strategy proved who this is; the flow revokes
+ * the identity's other sessions, issues a privileged session and lands the person in a settings flow.
+ */
+export type RecoveryResult =
+  | { outcome: 'continue' }
+  | {
+      outcome: 'recovered';
+      identity: Identity;
+      /** The methods this recovery completed (AMR of the new session). */
+      amr: AmrEntry[];
+      /** Details of the `recovery.completed` audit event. */
+      details: Record<string, unknown>;
+      /** Messages for the settings flow recovery lands in. */
+      settingsMessages?: UiText[];
+      /**
+       * The strategy's own change that must wait until the after-recovery hooks agreed (an MFA reset removing the
+       * second factors): the flow calls it after the hooks, in the step's unit of work, and continues with the
+       * identity it returns. A refusing hook therefore leaves the account as it was.
+       */
+      complete?: () => Promise<Identity>;
+    };
+
+/** A recovery method (Kratos `selfservice/flow/recovery/strategy.go`). */
+export interface RecoveryStrategy {
+  readonly id: string;
+  /** Nodes of a new recovery flow (what the method asks for first). */
+  recoveryNodes(flow: Flow): UiNode[];
+  /**
+   * Handles a submission: the method's own, or a further step of a flow this strategy already owns. Throws
+   * FlowValidationError for bad input; NOT_RESPONSIBLE when the submission is another method's.
+   */
+  recover(input: { trx: Db; flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<RecoveryResult | NotResponsible>;
+  /**
+   * A link that carries its secret in the query (`GET /self-service/recovery?flow=&token=`, Kratos's `link`
+   * method). Null when the token is not valid for this flow; absent when the strategy has no links.
+   */
+  followLink?(input: { trx: Db; flow: Flow; token: string; request: RequestInfo }): Promise<RecoveryResult | null>;
+}
+
+/** A verification method (Kratos `selfservice/flow/verification/strategy.go`). */
+export interface VerificationStrategy {
+  readonly id: string;
+  /** Nodes of a new flow (state `choose_method`). */
+  verificationNodes(flow: Flow): UiNode[];
+  /**
+   * Handles a submission: updates the flow's state and UI (e.g. `sent_email` with a code field, or
+   * `passed_challenge`). Throws FlowValidationError for bad input; NOT_RESPONSIBLE when the body is another
+   * method's.
+   */
+  verify(input: { trx: Db; flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible>;
+}
+
 /** The strategies in play, by flow. Order is the order of nodes in the UI. */
 export interface Strategies {
   login: LoginStrategy[];

@@ -11,12 +11,13 @@
  *   derive addresses, so a hook cannot store traits the schema refuses).
  */
 import { FlowValidationError } from '../flows/flow.js';
+export { applyIdentityPatch } from '../identity/patch.js';
 import type { AfterCommitHookContext, BeforeHookContext, BlockingHookContext, BlockingHookResult, HookExecutor } from '../flows/hooks.js';
 import { HttpError } from '../errors/http-error.js';
 import type { Identity } from '../identity/identity.js';
 import { flattenTraits } from '../identity/trait-nodes.js';
 import type { UiText } from '../ui/messages.js';
-import type { IdentityPatch, WebHookConfig, WebHookContext, WebHookExecutor, WebHookMessageGroup } from './web-hook.js';
+import type { WebHookConfig, WebHookContext, WebHookExecutor, WebHookMessageGroup } from './web-hook.js';
 
 export interface HookRequest {
   method: string;
@@ -57,51 +58,6 @@ export function interruptError(groups: WebHookMessageGroup[], keepValues: Record
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/**
- * Kratos's `parseWebhookResponse`: the fields present replace the identity's. Addresses: Kairos derives them from
- * the traits, so a hook's `verifiable_addresses` can only set the verified state of addresses the traits have.
- * Returns the names of the fields changed (for the audit trail).
- */
-export function applyIdentityPatch(identity: Identity, patch: IdentityPatch, nowMs: number): string[] {
-  const changed: string[] = [];
-  if (patch.traits) {
-    identity.traits = patch.traits;
-    changed.push('traits');
-  }
-  if (patch.schema_id) {
-    identity.schemaId = patch.schema_id;
-    changed.push('schema_id');
-  }
-  if (patch.state === 'active' || patch.state === 'inactive') {
-    if (identity.state !== patch.state) identity.stateChangedAtMs = nowMs;
-    identity.state = patch.state;
-    changed.push('state');
-  }
-  if ('metadata_public' in patch) {
-    identity.metadataPublic = patch.metadata_public;
-    changed.push('metadata_public');
-  }
-  if ('metadata_admin' in patch) {
-    identity.metadataAdmin = patch.metadata_admin;
-    changed.push('metadata_admin');
-  }
-  if ('external_id' in patch) {
-    identity.externalId = patch.external_id ?? null;
-    changed.push('external_id');
-  }
-  for (const entry of patch.verifiable_addresses ?? []) {
-    if (!isObject(entry) || typeof entry.value !== 'string') continue;
-    const address = identity.verifiableAddresses.find((a) => a.value.toLowerCase() === String(entry.value).toLowerCase() && (entry.via === undefined || a.via === entry.via));
-    if (address && typeof entry.verified === 'boolean') {
-      address.verified = entry.verified;
-      address.status = entry.verified ? 'completed' : address.status === 'completed' ? 'pending' : address.status;
-      address.verifiedAtMs = entry.verified ? (address.verifiedAtMs ?? nowMs) : null;
-      address.updatedAtMs = nowMs;
-      if (!changed.includes('verifiable_addresses')) changed.push('verifiable_addresses');
-    }
-  }
-  return changed;
-}
 
 /**
  * `web_hook` as an executor of the hook registry (flows/hooks.ts):
@@ -121,15 +77,17 @@ export class WebHookHook implements HookExecutor {
   readonly afterCommit?: HookExecutor['afterCommit'];
 
   constructor(
-    private readonly config: WebHookConfig,
+    readonly config: WebHookConfig,
     private readonly executor: WebHookExecutor,
+    /** Where it is configured (`selfservice.flows.login.after.password.hooks[1]`), for the log. */
+    private readonly key?: string,
   ) {
     if (config.response?.ignore) this.afterCommit = (context) => void this.background(context);
     else this.blocking = (context) => this.wait(context);
   }
 
   async before(context: BeforeHookContext): Promise<void> {
-    const outcome = await this.executor.execute(this.config, webHookContext(context.request, { flow: await context.json.flow(context.flow), ...(context.session ? { session: context.json.session(context.session, null) } : {}) }));
+    const outcome = await this.executor.execute(this.config, webHookContext(context.request, { flow: await context.json.flow(context.flow), ...(context.session ? { session: context.json.session(context.session, null) } : {}) }), this.key);
     if (outcome.kind === 'error') throw outcome.error;
     if (outcome.kind === 'interrupt') throw interruptHttpError(outcome.messages);
   }
@@ -140,7 +98,7 @@ export class WebHookHook implements HookExecutor {
       identity: context.json.identity(context.identity),
       ...(context.session ? { session: context.json.session(context.session, context.identity) } : {}),
     });
-    const outcome = await this.executor.execute(this.config, ctx);
+    const outcome = await this.executor.execute(this.config, ctx, this.key);
     if (outcome.kind === 'error') throw outcome.error;
     if (outcome.kind === 'interrupt') throw interruptError(outcome.messages, flattenTraits(context.identity.traits));
     if (outcome.kind === 'patch') return { patch: outcome.identity };
@@ -153,7 +111,7 @@ export class WebHookHook implements HookExecutor {
       ...(context.session ? { session: context.json.session(context.session, context.identity) } : {}),
     });
     // `response.ignore`: the executor runs the call in the background and logs a failure.
-    await this.executor.execute(this.config, ctx);
+    await this.executor.execute(this.config, ctx, this.key);
   }
 }
 

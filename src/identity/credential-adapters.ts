@@ -16,4 +16,12 @@ export interface CredentialAdapter {
   mfaSummary?(identity: Identity): Promise<Record<string, unknown> | null>;
   /** Whether the admin may delete this type (Kratos allows totp, lookup_secret, webauthn; first factors if another remains). */
   readonly deletable?: boolean;
+  /** A first factor: the admin may delete it only while the identity keeps another first factor (Kratos). */
+  readonly firstFactor?: boolean;
+  /**
+   * Builds an imported credential before the identity is stored (`POST` and `PUT /admin/identities`), for a type
+   * whose import does slow work (hashing a password) that must not run inside the transaction. Throws an HttpError
+   * (400) for a config it cannot take.
+   */
+  prepareImport?(identity: Identity, config: Record<string, unknown>): Promise<Credential>;
 }

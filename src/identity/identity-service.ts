@@ -220,6 +220,16 @@ export class IdentityService {
    * (a unique violation the caller turns into a message) undoes only `fn`'s writes and leaves the step's
    * transaction usable (storage/unit-of-work.ts).
    */
+  /** A page of identities in id order (admin `GET /admin/identities`), optionally by credential identifier or ids. */
+  async listPage(options: { pageSize: number; after: repo.IdentityPageCursor | null; identifier?: string; ids?: string[] }, db: Db = this.db): Promise<Identity[]> {
+    return repo.loadIdentities(db, await repo.listIdentityIds(db, options));
+  }
+
+  /** Deletes the identity with everything it owns; false when there was none. */
+  delete(id: string, db: Db = this.db): Promise<boolean> {
+    return repo.deleteIdentity(db, id);
+  }
+
   async inTransaction<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
     return withSavepoint(db, fn);
   }

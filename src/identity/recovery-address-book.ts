@@ -54,6 +54,36 @@ export class RecoveryAddressBook {
     private readonly random: Random,
   ) {}
 
+  /**
+   * The identity whose verified recovery address this is, or null: a trait address marked `recovery.via: email`
+   * that is also a verified address, or a secondary recovery address (settings) once verified; the identity must be
+   * active. Two queries whatever the answer, so the lookup costs a known and an unknown address the same.
+   */
+  async findRecoveryTarget(email: string, db: Db = this.db): Promise<{ identityId: string; address: string } | null> {
+    const primary = await db
+      .selectFrom('identity_recovery_addresses as r')
+      .innerJoin('identity_verifiable_addresses as v', (join) => join.onRef('v.identity_id', '=', 'r.identity_id').onRef('v.value', '=', 'r.value'))
+      .innerJoin('identities as i', 'i.id', 'r.identity_id')
+      .select(['r.identity_id', 'r.value'])
+      .where('r.value', '=', email)
+      .where('r.via', '=', 'email')
+      .where('v.verified', '=', 1)
+      .where('i.state', '=', 'active')
+      .limit(1)
+      .executeTakeFirst();
+    const secondary = await db
+      .selectFrom('identity_secondary_recovery_addresses as s')
+      .innerJoin('identities as i', 'i.id', 's.identity_id')
+      .select(['s.identity_id', 's.value'])
+      .where('s.verified_value', '=', email)
+      .where('s.via', '=', 'email')
+      .where('s.verified', '=', 1)
+      .where('i.state', '=', 'active')
+      .executeTakeFirst();
+    const row = primary ?? secondary;
+    return row ? { identityId: row.identity_id, address: row.value } : null;
+  }
+
   /** Every address that counts for recovery of this identity. */
   async countingFor(identityId: string, db: Db = this.db): Promise<CountingRecoveryAddress[]> {
     const schema = await db.selectFrom('identity_recovery_addresses').select(['value', 'via']).where('identity_id', '=', identityId).orderBy('created_at').execute();

@@ -13,7 +13,8 @@ import type { ModuleContext } from '../module.js';
 import { errors } from '../errors/http-error.js';
 import { parseDurationMs } from '../config/duration.js';
 import { sortNodes } from '../flows/engine.js';
-import { codeNodes, type RecoveryFlows } from '../flows/recovery/handler.js';
+import type { RecoveryFlows } from '../flows/recovery/handler.js';
+import { codeNodes } from './code-strategy.js';
 import type { RecoveryCodes } from './codes.js';
 
 /** Longest lifetime an admin may give a recovery code or link. */
@@ -54,7 +55,7 @@ export async function adminRecoveryRoutes(app: FastifyInstance, options: { conte
     const flowType = kind === 'code' && body.flow_type !== undefined ? body.flow_type : 'browser';
     if (flowType !== 'browser' && flowType !== 'api') throw errors.badRequest('flow_type must be "browser" or "api"');
     const returnTo = engine.returnToOf(request);
-    const flow = options.flows().newEmailFlow(flowType, request, returnTo);
+    const flow = options.flows().newFlow(flowType, request.url, returnTo);
     const now = deps.clock.nowMs();
     flow.requestUrl = deps.urls.browserInit('recovery');
     flow.expiresAtMs = now + expiresInMs;
@@ -65,16 +66,8 @@ export async function adminRecoveryRoutes(app: FastifyInstance, options: { conte
     const actor = context.adminActorOf(request);
     const reason = reasonOf(request);
     let value = '';
-    await deps.identities.inTransaction(deps.db, async (trx) => {
-      await trx
-        .insertInto('selfservice_flows')
-        .values({
-          id: flow.id, kind: flow.kind, type: flow.type, state: flow.state, identity_id: flow.identityId, session_id: null,
-          request_url: flow.requestUrl, return_to: flow.returnTo, requested_aal: null, refresh: 0, active: flow.active,
-          ui: JSON.stringify(flow.ui), internal: JSON.stringify(flow.internal), issued_at: flow.issuedAtMs,
-          expires_at: flow.expiresAtMs, created_at: flow.createdAtMs, updated_at: flow.updatedAtMs,
-        })
-        .execute();
+    await deps.storage.transaction(async (trx) => {
+      await deps.flows.insert(flow, trx);
       value = await codes.issue({ identityId: identity.id, flowId: flow.id, kind, expiresAtMs: flow.expiresAtMs, address: null, issuedBy: actor }, trx);
       await deps.audit.record(trx, { type: 'recovery.requested', identityId: identity.id, flowId: flow.id, actor, ipAddress: request.ip, details: { method: kind === 'code' ? 'admin_code' : 'admin_link', reason, expires_at: new Date(flow.expiresAtMs).toISOString() } });
     });

@@ -1,5 +1,5 @@
 /**
- * Recovery's own messages. Kratos's ids where Kratos has one (4060004); Kairos's own in this module's ranges:
+ * Recovery's own messages (Kratos's, such as 4060004, are in ui/messages.ts), in this module's ranges:
  * info 1900400–1900499, errors 4900400–4900499. Never reuse an id.
  */
 import { kairosInfo, kairosWarning, type UiText } from '../ui/messages.js';
@@ -7,8 +7,6 @@ import { kairosInfo, kairosWarning, type UiText } from '../ui/messages.js';
 const hours = (ms: number) => Math.round((ms / 3_600_000) * 10) / 10;
 
 export const recoveryMsg = {
-  /** Kratos `ErrorValidationRecoveryRecoveryTokenInvalidOrAlreadyUsed`. */
-  tokenInvalid: (): UiText => ({ id: 4060004, text: 'The recovery token is invalid or has already been used. Please retry the flow.', type: 'error' }),
   mfaResetExplained: (completesAtMs: number, delayMs: number, hasPassword: boolean) =>
     kairosInfo(
       1900400,

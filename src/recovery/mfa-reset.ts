@@ -48,6 +48,12 @@ export class MfaResets {
     return [...new Set([...identity.verifiableAddresses.filter((a) => a.verified && a.via === 'email').map((a) => a.value), ...secondary.map((r) => r.value)])];
   }
 
+  /** The reset request with this id, or null. */
+  async get(id: string): Promise<MfaResetRequest | null> {
+    const row = await this.deps.db.selectFrom('mfa_reset_requests').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ?? null;
+  }
+
   async pending(identityId: string): Promise<MfaResetRequest | null> {
     const row = await this.deps.db
       .selectFrom('mfa_reset_requests')

@@ -13,10 +13,11 @@ import type { UiText } from '../ui/messages.js';
 import type { Deps } from '../deps.js';
 import type { KairosModule } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
-import { isJsonRequest, noStore, requestInfo } from '../http/request.js';
+import { asStep, flowRequestOf, isJsonRequest, noStore, requestInfo } from '../http/request.js';
 import { RecoveryFlows } from '../flows/recovery/handler.js';
 import type { SettingsFlows } from '../flows/settings/handler.js';
 import { RecoveryCodes } from './codes.js';
+import { CodeRecoveryStrategy } from './code-strategy.js';
 import { MFA_RESET_CANCEL_PATH, MfaResets } from './mfa-reset.js';
 import { recoveryMsg } from './messages.js';
 import { adminRecoveryRoutes } from './admin.js';
@@ -45,7 +46,7 @@ export function recoveryModule(deps: Deps): KairosModule {
   return {
     name: 'recovery',
     flowHandlers(context) {
-      flows = new RecoveryFlows(context.engine, codes, resets);
+      flows = new RecoveryFlows(context.engine, [new CodeRecoveryStrategy(deps, codes, resets)]);
       return { recovery: flows };
     },
     init(context) {
@@ -62,7 +63,7 @@ export function recoveryModule(deps: Deps): KairosModule {
     },
     publicRoutes(app) {
       // Kratos's link method: GET /self-service/recovery?flow=&token= (admin recovery links).
-      app.get('/self-service/recovery', (request, reply) => flows!.followLink(request, noStore(reply)));
+      app.get('/self-service/recovery', (request, reply) => asStep(reply, () => flows!.followLink(flowRequestOf(request), noStore(reply))));
       /**
        * The link in the `mfa_reset_requested` mail. Opening it only shows what was requested and a button: the POST
        * cancels. Mail scanners and link previews open links (a GET that cancelled would cancel a real user's reset
@@ -96,7 +97,7 @@ export function recoveryModule(deps: Deps): KairosModule {
         noStore(reply);
         const body = (request.body ?? {}) as Record<string, unknown>;
         const token = typeof body.token === 'string' ? body.token : '';
-        const identityId = token ? await resets.cancel(token, requestInfo(request)) : null;
+        const identityId = token ? await resets.cancel(token, requestInfo(flowRequestOf(request))) : null;
         const message = identityId ? recoveryMsg.mfaResetCancelledPage() : recoveryMsg.mfaResetAlreadyClosed();
         const status = identityId ? 200 : 404;
         if (isJsonRequest(request)) return reply.code(status).send({ cancelled: identityId !== null, message });

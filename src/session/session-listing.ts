@@ -4,7 +4,7 @@
  */
 import type { Db } from '../identity/repository.js';
 import type { Session } from './session.js';
-import { rowToSession } from './session-service.js';
+import { rowToSession } from './session-row.js';
 
 /** Keyset cursor: sessions list newest first, ties broken by id. */
 export interface SessionCursor {

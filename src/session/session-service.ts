@@ -8,33 +8,14 @@ import { identityFromJoinedRow, joinedIdentityColumns, JOINED_IDENTITY_ROW_COLUM
 import type { Db } from '../storage/db.js';
 import type { SessionsTable } from '../storage/tables.js';
 import { isSessionActive, type AmrEntry, type Session } from './session.js';
+import { parseAmr, rowToSession } from './session-row.js';
+import { extendSession, listOtherActiveSessions, listSessions, revokeOwnSession, type SessionCursor } from './session-listing.js';
 
 /** Kratos's session token prefix (`x/token_prefixes.go`); 32 base62 characters ≈ 190 bits (Copenhagen Book: ≥ 112). */
 export const SESSION_TOKEN_PREFIX = 'ory_st_';
 const TOKEN_RANDOM_CHARS = 32;
 const LOGOUT_TOKEN_PREFIX = 'ory_lo_';
 
-export function rowToSession(row: SessionsTable): Session {
-  return {
-    id: row.id,
-    identityId: row.identity_id,
-    active: row.active === 1,
-    issuedAtMs: row.issued_at,
-    expiresAtMs: row.expires_at,
-    authenticatedAtMs: row.authenticated_at,
-    amr: parseAmr(row.amr),
-    ipAddress: row.ip_address,
-    userAgent: row.user_agent,
-  };
-}
-
-function parseAmr(text: string): AmrEntry[] {
-  return (JSON.parse(text) as { method: string; aal: 'aal1' | 'aal2'; completed_at: number }[]).map((e) => ({
-    method: e.method,
-    aal: e.aal,
-    completedAtMs: e.completed_at,
-  }));
-}
 
 /**
  * A value a module needs wherever a session is used (e.g. the identity's remaining recovery codes), loaded by the
@@ -62,6 +43,26 @@ export class SessionService {
     /** The SQL dialect (the atomic AMR append is written per dialect). */
     private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
   ) {}
+
+  /** Every session, a page at a time (admin `GET /admin/sessions`). */
+  list(options: { active?: boolean; nowMs: number; pageSize: number; after: SessionCursor | null }, db: Db = this.db) {
+    return listSessions(db, options);
+  }
+
+  /** The identity's other active sessions, a page at a time (`GET /sessions`). */
+  listOtherActive(options: { identityId: string; exceptId: string; nowMs: number; page: number; perPage: number }, db: Db = this.db) {
+    return listOtherActiveSessions(db, options);
+  }
+
+  /** Revokes one of the identity's own sessions; false when it is not the identity's or not active. */
+  revokeOwn(identityId: string, sessionId: string, nowMs: number, db: Db = this.db): Promise<boolean> {
+    return revokeOwnSession(db, identityId, sessionId, nowMs);
+  }
+
+  /** Admin `PATCH /admin/sessions/{id}/extend`. */
+  extend(sessionId: string, options: { nowMs: number; lifespanMs: number; earliestPossibleExtendMs: number | null }, db: Db = this.db) {
+    return extendSession(db, sessionId, options);
+  }
 
   private hashes(token: string): string[] {
     return this.secrets.map((secret) => keyedHash(secret, token));

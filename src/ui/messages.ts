@@ -3,7 +3,8 @@
  *
  * Kratos's ids (`text/id.go`, texts from `text/message_*.go`) are kept exactly, so Kratos UIs that switch on ids keep
  * working. Kairos's own messages use ranges Kratos does not: 1900000–1999999 (info) and 4900000–4999999 (errors).
- * Ids are never reused; `messages.test.ts` pins them.
+ * Ids are never reused. Every id is listed in ui/message-catalogue.ts (its test checks the code, the ranges and
+ * docs/messages.md against it).
  */
 export type UiTextType = 'info' | 'error' | 'success';
 
@@ -151,6 +152,8 @@ export const msg = {
     error(4050001, `The settings flow expired ${minutes(expiredAgoMs)} minutes ago, please try again.`),
   recoveryFlowExpired: (expiredAgoMs: number) =>
     error(4060005, `The recovery flow expired ${minutes(expiredAgoMs)} minutes ago, please try again.`),
+  /** Kratos `ErrorValidationRecoveryRecoveryTokenInvalidOrAlreadyUsed`. */
+  recoveryTokenInvalid: () => error(4060004, 'The recovery token is invalid or has already been used. Please retry the flow.'),
   recoveryCodeInvalid: () =>
     error(4060006, 'The recovery code is invalid or has already been used. Please try again.'),
   verificationFlowExpired: (expiredAgoMs: number) =>

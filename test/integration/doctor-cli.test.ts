@@ -15,7 +15,7 @@ import { oathtoolCode } from '../support/oathtool.js';
 import { confirmRecoveryCodes } from '../support/enroll.js';
 import { startNtpResponder, type NtpResponder } from '../support/ntp-responder.js';
 import { systemClock } from '../../src/support/clock.js';
-import type { TotpParameters } from '../../src/credentials/totp/otp.js';
+import type { TotpParameters } from '../../src/otp/otp.js';
 
 /** Generous so a loaded machine cannot fail it (argon2 and enrollments before the CLI runs). */
 const CLI_TIMEOUT_MS = 120_000;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SettingsFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos } from '../support/harness.js';
-import { decodeBase32 } from '../../src/credentials/totp/otp.js';
+import { decodeBase32 } from '../../src/otp/otp.js';
 import { totpCodeNow } from '../support/totp.js';
 
 const PASSWORD = 'correct horse battery staple 42';

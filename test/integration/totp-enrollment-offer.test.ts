@@ -11,7 +11,7 @@ import { secretOf } from '../support/flows.js';
 import { SHA1, totpCodeNow } from '../support/totp.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
 import { BrowserClient } from '../support/browser-client.js';
-import { decodeBase32 } from '../../src/credentials/totp/otp.js';
+import { decodeBase32 } from '../../src/otp/otp.js';
 import { SecretCipher } from '../../src/crypto/secret-cipher.js';
 import { cryptoRandom } from '../../src/support/random.js';
 

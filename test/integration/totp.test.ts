@@ -5,7 +5,7 @@ import { SHA1, totpCodeNow } from '../support/totp.js';
 import { loginWithPassword, registerWithPassword } from '../support/users.js';
 import { errorBody, messageIds, secretOf } from '../support/flows.js';
 import { ManualClock } from '../../src/support/clock.js';
-import { decodeBase32, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { decodeBase32, type TotpParameters } from '../../src/otp/otp.js';
 
 const PASSWORD = 'a long enough passphrase';
 const TOTP_ON = { selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } } };

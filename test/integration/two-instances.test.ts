@@ -12,7 +12,7 @@ import { createTestDatabase, DIALECTS, freePort, TEST_HASHERS } from '../support
 import { spawnKairos, writeConfig, type KairosProcess } from '../support/process.js';
 import { openStorage } from '../../src/storage/db.js';
 import { migrateToLatest } from '../../src/storage/migrate.js';
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/otp/otp.js';
 
 const PASSWORD = 'a long enough passphrase';
 const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';

@@ -5,16 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import {
-  buildOtpauthUrl,
   encodeBase32,
   matchTotpCode,
-  parseOtpauthUrl,
-  renderQrPngDataUri,
   scanTotpCode,
   SECRET_BYTES_BY_ALGORITHM,
   type TotpAlgorithm,
   type TotpParameters,
-} from '../../src/credentials/totp/otp.js';
+} from '../../src/otp/otp.js';
+import { buildOtpauthUrl, parseOtpauthUrl } from '../../src/credentials/totp/otpauth-url.js';
+import { renderQrPngDataUri } from '../../src/credentials/totp/qr-code.js';
 import { describeWithTool } from '../support/external-tool.js';
 
 /**

@@ -37,7 +37,23 @@ export const PG_URL = process.env.KAIROS_TEST_PG_URL ?? 'postgres://postgres@127
 /** Dialects under test: both by default; KAIROS_TEST_DIALECTS=sqlite narrows it on a machine without PostgreSQL. */
 export const DIALECTS: Dialect[] = (process.env.KAIROS_TEST_DIALECTS ?? 'sqlite,postgres').split(',').map((d) => d.trim()) as Dialect[];
 
+/**
+ * Ports this test process has handed out. In-process servers (inject) never bind theirs, so the OS may offer the
+ * same port again; a port is handed out once per process, so two servers never share an origin ("already routed").
+ */
+const portsHandedOut = new Set<number>();
+
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probeFreePort();
+    if (!portsHandedOut.has(port)) {
+      portsHandedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function probeFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import type { TotpParameters } from '../../src/credentials/totp/otp.js';
+import type { TotpParameters } from '../../src/otp/otp.js';
 
 /**
  * The code an authenticator app shows at `atMs` for a base32 secret, computed by oathtool (OATH Toolkit), an

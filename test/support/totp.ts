@@ -1,5 +1,5 @@
 /** TOTP codes in integration tests, computed at the server's injected clock (never at wall time). */
-import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { decodeBase32, timeStep, totpCodeAt, type TotpParameters } from '../../src/otp/otp.js';
 import type { TestKairos } from './harness.js';
 
 /** RFC 6238's defaults, which Kairos enrolls with unless configured otherwise. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchTotpCode, totpCodeAt, type TotpParameters } from '../../src/credentials/totp/otp.js';
+import { matchTotpCode, totpCodeAt, type TotpParameters } from '../../src/otp/otp.js';
 
 /**
  * RFC 4226 Appendix D: HOTP-SHA1, 6 digits, secret "12345678901234567890", counters 0..9. TOTP is HOTP with the

@@ -5,7 +5,7 @@ import {
   totpCodeAt,
   type TotpAlgorithm,
   type TotpParameters,
-} from '../../src/credentials/totp/otp.js';
+} from '../../src/otp/otp.js';
 
 /**
  * RFC 6238 Appendix B: 8 digits, X = 30 s, T0 = 0. The reference implementation uses a seed as long as each hash's

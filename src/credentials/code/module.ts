@@ -3,7 +3,8 @@
  * after registration for every unverified `verification.via: email` address, the emailed verification link, and
  * the settings group for secondary recovery addresses. The recovery flow reuses `deps.oneTimeCodes`.
  */
-import type { FastifyRequest } from 'fastify';
+import type { FlowRequest } from '../../flows/request.js';
+import { asStep, flowRequestOf } from '../../http/request.js';
 import type { Deps } from '../../deps.js';
 import type { KairosModule } from '../../module.js';
 import { HttpError } from '../../errors/http-error.js';
@@ -33,7 +34,7 @@ export function codeModule(deps: Deps): KairosModule {
        * after a settings change adds one); `show_verification_ui` tells the client which flow to show. A failure
        * to send never undoes the registration or the change: the user can ask for a code in the verification flow.
        */
-      const sendCodes = async (input: { flow: Flow; identity: Identity; request: FastifyRequest; isNew: (address: VerifiableAddress) => boolean }) => {
+      const sendCodes = async (input: { flow: Flow; identity: Identity; request: FlowRequest; isNew: (address: VerifiableAddress) => boolean }) => {
         const continueWith: Record<string, unknown>[] = [];
         if (!flows) return continueWith;
         for (const address of input.identity.verifiableAddresses) {
@@ -78,16 +79,12 @@ export function codeModule(deps: Deps): KairosModule {
     },
     publicRoutes(app, { engine }) {
       // The link in the email: GET /self-service/verification?flow=…&code=… submits the code (Kratos does the same).
-      app.get('/self-service/verification', async (request: FastifyRequest, reply) => {
+      // One unit of work, as a submission is (engine.runStep): what the code decides, a wrong code's attempt included,
+      // commits with the flow's new state, and the answer leaves after the commit.
+      app.get('/self-service/verification', (fastifyRequest, reply) => {
+        const request = flowRequestOf(fastifyRequest);
         const query = request.query as Record<string, unknown>;
-        let flow = null;
-        try {
-          flow = await engine.loadFlow('verification', query.flow);
-          return await flows!.handle(request, reply, flow, { method: 'code', code: query.code });
-        } catch (err) {
-          if (err instanceof HttpError || flow) return engine.fail(request, reply, flow, err);
-          throw err;
-        }
+        return asStep(reply, () => engine.runStep('verification', request, reply, query.flow, (trx, flow) => flows!.handle(trx, request, reply, flow, { method: 'code', code: query.code })));
       });
     },
   };

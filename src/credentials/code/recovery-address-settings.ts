@@ -9,7 +9,6 @@
  *   (RecoveryAddressBook); an unverified address never does.
  * - At most MAX_SECONDARY_RECOVERY_ADDRESSES per identity; one verified owner per address.
  */
-import type { FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import type { Identity } from '../../identity/identity.js';
 import type { FlowEngine } from '../../flows/engine.js';
@@ -72,7 +71,7 @@ export class RecoveryAddressSettingsStrategy implements SettingsStrategy {
       throw new FlowValidationError([{ field: 'recovery_address', message: codeMsg.recoveryAddressLimit(MAX_SECONDARY_RECOVERY_ADDRESSES) }], { recovery_address: address });
     }
     if (!this.engine) throw new Error('recovery address settings used before the engine exists');
-    const verificationFlow = this.engine.newFlow('verification', flow.type, { url: `/self-service/verification/${flow.type}` } as FastifyRequest);
+    const verificationFlow = this.engine.newFlow('verification', flow.type, `/self-service/verification/${flow.type}`);
     await this.deps.flows.insert(verificationFlow);
     let addressId = '';
     try {

@@ -202,13 +202,13 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     flow.ui.messages = [isPhoneAddress(address) ? phoneVerificationMsg.codeSentByText() : msg.verificationEmailWithCodeSent()];
   }
 
-  async verify(input: { flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible> {
+  async verify(input: { trx: Db; flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible> {
     const { flow, body } = input;
     if (body.method !== 'code') return NOT_RESPONSIBLE;
     const code = normalizeCode(body.code);
     if (code !== '') return this.checkCode(flow, code, input.request);
     const address = this.sms && looksLikePhoneNumber(body.email) ? parsePhone(body.email, 'email') : parseEmail(body.email, 'email');
-    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null }, acceptLanguage: input.request.acceptLanguage ?? null });
+    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null }, db: input.trx, acceptLanguage: input.request.acceptLanguage ?? null });
   }
 
   private async checkCode(flow: Flow, code: string, request: RequestInfo): Promise<void> {

@@ -45,5 +45,7 @@ export const lookupMsg = {
       4900201,
       'Backup recovery codes cannot be disabled while an authenticator app is set up: they are how you sign in when the phone is lost. Generate new codes instead.',
     ),
-  // 4900202 (another flow enrolled TOTP first) is defined beside its use in credentials/totp/strategy.ts.
+  /** Another settings flow enrolled TOTP first (the id is from this block: the race was found with recovery codes). */
+  totpEnrolledElsewhere: () =>
+    kairosWarning(4900202, 'An authenticator app was set up for this account in the meantime (in another window or device). Reload the settings to see it.'),
 } as const;

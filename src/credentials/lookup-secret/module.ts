@@ -8,12 +8,12 @@ import type { Db } from '../../identity/repository.js';
 import type { KairosModule, ModuleContext } from '../../module.js';
 import type { RecoveryCodesAtEnrollment } from '../totp/strategy.js';
 import { errors, HttpError } from '../../errors/http-error.js';
-import { escapeHtml, readerShell } from '../../ui/hosted/pages.js';
-import { page } from '../../ui/hosted/layout.js';
+import { escapeHtml } from '../../support/html.js';
 import { noStore } from '../../http/request.js';
-import type { Language } from '../../ui/i18n/catalogue.js';
+import { LANGUAGE_COOKIE, pickLanguage, translator, type Language } from '../../ui/i18n/catalogue.js';
 import { hashCode, normalizeCode } from './codes.js';
 import { LOOKUP_SECRET, LookupSecretStrategy, type TotpEnrollmentPort } from './strategy.js';
+import type { RecoveryCodeEnrollment } from './enrollment.js';
 import { lookupMsg } from './messages.js';
 
 /** An imported credential the admin API rejects with 400 (the name is what identities.ts looks for). */
@@ -37,28 +37,12 @@ export interface LookupSecretModule extends KairosModule {
  * (import, deletion, status-only config), the `recovery_codes` section of the admin MFA report, the remaining count
  * in session JSON (`kairos.recovery_codes_remaining`), and the .txt download / print page of a flow's new codes.
  */
-export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { totp?: TotpEnrollmentPort | null } = {}): LookupSecretModule {
-  const strategy = new LookupSecretStrategy(deps, cipher);
-  strategy.totp = options.totp ?? null;
+export function lookupSecretModule(deps: Deps, enrollment: RecoveryCodeEnrollment, enrollments: readonly TotpEnrollmentPort[]): LookupSecretModule {
+  const strategy = new LookupSecretStrategy(deps, enrollment, enrollments);
   const repository = strategy.repository;
   const hashSecret = () => deps.config.secrets.default[0]!;
 
-  const atEnrollment: RecoveryCodesAtEnrollment = {
-    async required(identity, db) {
-      // An identity that still has unused codes (confirmed earlier) keeps them; one without gets new ones now.
-      if (!identity.credentials[LOOKUP_SECRET]) return true;
-      return (await repository.remaining(identity.id, db)).remaining === 0;
-    },
-    async begin(flow) {
-      strategy.beginPending(flow);
-      return [lookupMsg.totpVerifiedSaveCodes()];
-    },
-    async hasUnused(identity) {
-      if (!identity.credentials[LOOKUP_SECRET]) return false;
-      return (await repository.remaining(identity.id)).remaining > 0;
-    },
-    consumeAsProof: (trx, input) => strategy.consumeAsProof(trx, input),
-  };
+  const atEnrollment: RecoveryCodesAtEnrollment = enrollment;
 
   const adapter: CredentialAdapter = {
     type: LOOKUP_SECRET,
@@ -158,10 +142,13 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
       const secretResponse = (reply: FastifyReply) =>
         noStore(reply).header('pragma', 'no-cache').header('referrer-policy', 'no-referrer').header('x-robots-tag', 'noindex, nofollow').header('x-content-type-options', 'nosniff');
       const languages = deps.config.ui.languages as Language[];
+      /** The reader's language, as the hosted UI picks it (its switcher's cookie, then Accept-Language). */
+      const readerOf = (request: FastifyRequest) =>
+        translator(pickLanguage(languages, { cookie: request.cookies?.[LANGUAGE_COOKIE], acceptLanguage: request.headers['accept-language'] }));
       app.get('/self-service/settings/lookup_secret/codes.txt', async (request, reply) => {
         try {
           const { codes, identity } = await ownedPendingCodes(context, request);
-          const t = readerShell(request, languages).t;
+          const t = readerOf(request);
           const text = [
             t.t('codes.file.title', { brand }),
             t.t('print.account', { account: accountOf(identity) }),
@@ -185,18 +172,21 @@ export function lookupSecretModule(deps: Deps, cipher: SecretCipher, options: { 
       app.get('/self-service/settings/lookup_secret/print', async (request, reply) => {
         try {
           const { codes, identity, flowId } = await ownedPendingCodes(context, request);
-          const shell = readerShell(request, languages);
-          const t = shell.t;
+          const t = readerOf(request);
           const title = t.t('codes.file.title', { brand });
           const items = codes.map((code) => `<li><code>${escapeHtml(code)}</code></li>`).join('');
-          const body =
-            `<h1>${escapeHtml(title)}</h1><div class="card print-sheet">` +
+          // A sheet for paper, standalone (no site header or scripts): the codes large and numbered, the account and
+          // date, what to do with it; the hint and the link back are not printed.
+          const html =
+            `<!doctype html><html lang="${t.language}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="color-scheme" content="light"><title>${escapeHtml(title)}</title>` +
+            `<style>body{font:16px/1.5 system-ui,sans-serif;color:#111;background:#fff;max-width:36rem;margin:2rem auto;padding:0 1rem}h1{font-size:1.4rem}ol{columns:2;column-gap:2rem;padding-left:1.6rem;font:1.15rem/2 ui-monospace,SFMono-Regular,Menlo,monospace}.help{color:#333}a{color:#1a4fa0}@media print{.no-print{display:none}body{margin:0}}</style></head>` +
+            `<body><main><h1>${escapeHtml(title)}</h1>` +
             `<p>${escapeHtml(t.t('print.account', { account: accountOf(identity) }))}<br>${escapeHtml(t.t('print.generated', { at: new Date(deps.clock.nowMs()) }))}</p>` +
             `<p class="help">${escapeHtml(t.t('print.keep'))}</p>` +
-            `<ol class="codes" data-testid="lookup_secret_codes">${items}</ol>` +
+            `<ol data-testid="lookup_secret_codes">${items}</ol>` +
             `<p class="help no-print" data-testid="print/next">${escapeHtml(t.t('print.next'))}</p>` +
-            `<div class="actions no-print"><button type="button" data-print data-js-only data-testid="print/print">${escapeHtml(t.t('codes.print'))}</button><a class="button secondary" href="${escapeHtml(deps.urls.flowUi('settings', flowId))}" data-testid="print/back">${escapeHtml(t.t('print.back'))}</a></div></div>`;
-          return secretResponse(reply).header('content-type', 'text/html; charset=utf-8').header('content-language', t.language).send(page(title, deps.config.ui.brand, body, shell));
+            `<p class="no-print"><a href="${escapeHtml(deps.urls.flowUi('settings', flowId))}" data-testid="print/back">${escapeHtml(t.t('print.back'))}</a></p></main></body></html>`;
+          return secretResponse(reply).header('content-type', 'text/html; charset=utf-8').header('content-language', t.language).send(html);
         } catch (err) {
           return sendError(reply, err);
         }

@@ -3,7 +3,6 @@ import type { Identity } from '../../identity/identity.js';
 import type { Db } from '../../storage/db.js';
 import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
 import { refusalMessage } from '../../mfa/attempts/messages.js';
-import type { SecretCipher } from '../../crypto/secret-cipher.js';
 import { errors } from '../../errors/http-error.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
 import {
@@ -20,20 +19,11 @@ import { anchorNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js'
 import { msg, type UiText } from '../../ui/messages.js';
 import { codeHashes, generateCodes, hashCode, normalizeCode } from './codes.js';
 import { LOW_REMAINING_CODES, lookupMsg } from './messages.js';
-import { LookupSecretRepository, type CodeStatus } from './repository.js';
+import type { LookupSecretRepository, CodeStatus } from './repository.js';
+import { LOOKUP_SECRET, PENDING_KEY, REVEAL_KEY, type RecoveryCodeEnrollment } from './enrollment.js';
+import { testPause } from '../../support/test-pause.js';
 
-export const LOOKUP_SECRET = 'lookup_secret';
-
-/** Where the new codes of a settings flow wait for confirmation: `flow.internal`, encrypted (never in clear). */
-const PENDING_KEY = 'lookup_secret_pending';
-/** Set by `lookup_secret_reveal` so the next render shows the codes' status. */
-const REVEAL_KEY = 'lookup_secret_reveal';
-
-interface PendingCodes {
-  ciphertext: string;
-  count: number;
-  created_at: number;
-}
+export { LOOKUP_SECRET };
 
 /** What recovery codes need from TOTP (implemented by credentials/totp's strategy, wired in registry.ts). */
 export interface TotpEnrollmentPort {
@@ -63,23 +53,32 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
   readonly id = LOOKUP_SECRET;
   readonly aal = 'aal2' as const;
   readonly repository: LookupSecretRepository;
-  /** Set by the registry when TOTP is enabled. */
-  totp: TotpEnrollmentPort | null = null;
-  /**
-   * Other second factors whose enrollment waits for these codes the same way (WebAuthn keys), so the first second
-   * factor of any kind is enrolled together with confirmed codes. Set by the registry.
-   */
-  readonly otherEnrollments: TotpEnrollmentPort[] = [];
-
-  private enrollmentPorts(): TotpEnrollmentPort[] {
-    return [...(this.totp ? [this.totp] : []), ...this.otherEnrollments];
-  }
 
   constructor(
     private readonly deps: LookupDeps,
-    private readonly cipher: SecretCipher,
+    /** New codes waiting in a flow for confirmation, and what second-factor enrollment asks of codes. */
+    readonly enrollment: RecoveryCodeEnrollment,
+    /**
+     * The second factors whose enrollment waits for these codes (TOTP, WebAuthn keys), so the first second factor of
+     * any kind is enrolled together with confirmed codes.
+     */
+    private readonly enrollments: readonly TotpEnrollmentPort[] = [],
   ) {
-    this.repository = new LookupSecretRepository(deps.db);
+    this.repository = enrollment.repository;
+  }
+
+  private enrollmentPorts(): readonly TotpEnrollmentPort[] {
+    return this.enrollments;
+  }
+
+  /** The codes waiting for confirmation in this flow, or null. */
+  pendingCodes(flow: Flow): string[] | null {
+    return this.enrollment.pendingCodes(flow);
+  }
+
+  /** Generates new codes for the flow (kept encrypted in it until confirmed). */
+  beginPending(flow: Flow): void {
+    this.enrollment.beginPending(flow);
   }
 
   private get count(): number {
@@ -111,34 +110,6 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
 
   private settingsUrl(returnTo?: string | null): string {
     return this.deps.urls.browserInit('settings', { return_to: returnTo ?? undefined });
-  }
-
-  // ---- pending codes (one settings flow) -----------------------------------------------------------------------
-
-  private pendingAad(flow: Flow): string {
-    return `lookup_secret_pending:${flow.id}`;
-  }
-
-  private storePending(flow: Flow, codes: string[]): void {
-    const pending: PendingCodes = {
-      ciphertext: this.cipher.encrypt(new TextEncoder().encode(codes.join('\n')), this.pendingAad(flow)),
-      count: codes.length,
-      created_at: this.deps.clock.nowMs(),
-    };
-    flow.internal[PENDING_KEY] = pending;
-  }
-
-  /** The codes waiting for confirmation in this flow, or null. */
-  pendingCodes(flow: Flow): string[] | null {
-    const pending = flow.kind === 'settings' ? (flow.internal[PENDING_KEY] as PendingCodes | undefined) : undefined;
-    if (!pending || typeof pending.ciphertext !== 'string') return null;
-    return new TextDecoder().decode(this.cipher.decrypt(pending.ciphertext, this.pendingAad(flow))).split('\n');
-  }
-
-  /** Generates new codes for the flow (kept encrypted in it until confirmed). */
-  beginPending(flow: Flow): void {
-    this.storePending(flow, generateCodes(this.deps.random, this.count));
-    delete flow.internal[REVEAL_KEY];
   }
 
   /**
@@ -186,33 +157,6 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
     ];
   }
 
-  /**
-   * One unused code as proof of the second factor outside login (unlinking TOTP after losing the phone): consumed
-   * by the same single conditional UPDATE as at login and audited the same way. The caller holds the attempt slot
-   * (mfa/attempts). False for a malformed, unknown or used code.
-   */
-  async consumeAsProof(trx: Db, input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo; attempt: SecondFactorAttempt }): Promise<boolean> {
-    const { identity } = input;
-    if (!identity.credentials[LOOKUP_SECRET]) return false;
-    const normalized = normalizeCode(input.code);
-    if (!normalized) return false;
-    const position = await this.repository.consume(trx, identity.id, codeHashes(this.hashSecrets, identity.id, normalized), this.deps.clock.nowMs());
-    if (position === null) return false;
-    this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, input.attempt));
-    const { remaining, total } = await this.repository.remaining(identity.id, trx);
-    await this.deps.audit.record(trx, {
-      type: 'recovery_codes.used',
-      identityId: identity.id,
-      sessionId: input.sessionId,
-      flowId: input.flow.id,
-      actor: 'self',
-      ipAddress: input.request.ip,
-      userAgent: input.request.userAgent,
-      details: { position, remaining, total, purpose: 'totp_unlink' },
-    });
-    return true;
-  }
-
   async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {
     const { flow, body, identity } = input;
     if (body.method !== LOOKUP_SECRET || flow.requestedAal !== 'aal2') return NOT_RESPONSIBLE;
@@ -237,6 +181,7 @@ export class LookupSecretStrategy implements LoginStrategy, SettingsStrategy {
       throw FlowValidationError.global(used ? msg.lookupAlreadyUsed() : msg.lookupInvalid());
     }
     this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, attempt));
+    await testPause('lookup_secret.consumed');
     const { remaining, total } = await this.repository.remaining(identity.id, trx);
     this.deps.metrics.counter('kairos_recovery_codes_used_total', 'Recovery codes used at login').inc();
     await this.deps.audit.record(trx, {

@@ -14,7 +14,7 @@ export function passkeyModule(deps: Deps): KairosModule & { strategy: PasskeyStr
     name: PASSKEY,
     strategy,
     strategies: { login: [strategy], settings: [strategy], registration: [strategy] },
-    adapters: [{ type: PASSKEY, deletable: true }],
+    adapters: [{ type: PASSKEY, deletable: true, firstFactor: true }],
     publicRoutes(app) {
       if (!app.hasRoute({ method: 'GET', url: WEBAUTHN_SCRIPT_PATH })) {
         app.get(WEBAUTHN_SCRIPT_PATH, (_request, reply) => reply.header('content-type', 'text/javascript; charset=UTF-8').header('cache-control', 'public, max-age=300').send(WEBAUTHN_SCRIPT));

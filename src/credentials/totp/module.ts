@@ -4,9 +4,9 @@ import type { CredentialAdapter } from '../../identity/credential-adapters.js';
 import type { Credential, Identity } from '../../identity/identity.js';
 import type { Db } from '../../identity/repository.js';
 import type { KairosModule } from '../../module.js';
-import { buildOtpauthUrl, parseOtpauthUrl } from './otp.js';
+import { buildOtpauthUrl, parseOtpauthUrl } from './otpauth-url.js';
 import { TotpRepository } from './repository.js';
-import { TOTP, TotpStrategy } from './strategy.js';
+import { TOTP, TotpStrategy, type RecoveryCodesAtEnrollment } from './strategy.js';
 import { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
 import { buildTotpReport } from '../../mfa/diagnosis/report.js';
 
@@ -19,9 +19,9 @@ class CredentialImportError extends Error {
 export const REDACTED = '[redacted]';
 
 /** TOTP as a Kairos module: login (aal2) and settings strategies, and the admin API's `totp` credential adapter. */
-export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { strategy: TotpStrategy } {
+export function totpModule(deps: Deps, cipher: SecretCipher, recoveryCodes: RecoveryCodesAtEnrollment | null = null): KairosModule & { strategy: TotpStrategy } {
   const diagnostics = new TotpDiagnostics(deps, cipher);
-  const strategy = new TotpStrategy(deps, cipher, diagnostics);
+  const strategy = new TotpStrategy(deps, cipher, diagnostics, recoveryCodes);
   const repository = new TotpRepository(deps.db);
   // A removed or replaced TOTP secret is kept (encrypted) for the diagnosis of codes from the old app entry.
   deps.identities.credentialRetirementHooks.push(async ({ identityId, type, keepCredentialId }, trx) => {
@@ -80,6 +80,7 @@ export function totpModule(deps: Deps, cipher: SecretCipher): KairosModule & { s
     name: TOTP,
     strategy,
     strategies: { login: [strategy], settings: [strategy] },
+    maintenance: [{ name: 'totp_previous_secrets', run: () => diagnostics.purgeExpired() }],
     adapters: [adapter],
     secondFactorTypes: [TOTP],
     async init({ engine }) {

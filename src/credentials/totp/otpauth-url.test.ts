@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBase32 } from './base32.js';
+import { decodeBase32 } from '../../otp/base32.js';
 import { buildOtpauthUrl, parseOtpauthUrl } from './otpauth-url.js';
-import type { TotpParameters } from './totp-parameters.js';
+import type { TotpParameters } from '../../otp/totp-parameters.js';
 
 const SECRET_BASE32 = 'JBSWY3DPEHPK3PXP';
 const SECRET = decodeBase32(SECRET_BASE32);

@@ -1,6 +1,6 @@
 import { Secret, TOTP, URI } from 'otpauth';
-import { copyToArrayBuffer, decodeBase32 } from './base32.js';
-import { assertTotpParameters, DEFAULT_TOTP_PARAMETERS, type TotpAlgorithm, type TotpParameters } from './totp-parameters.js';
+import { copyToArrayBuffer, decodeBase32 } from '../../otp/base32.js';
+import { assertTotpParameters, DEFAULT_TOTP_PARAMETERS, type TotpAlgorithm, type TotpParameters } from '../../otp/totp-parameters.js';
 
 /**
  * Key URIs (Google's "Key Uri Format", which every authenticator follows):

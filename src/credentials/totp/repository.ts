@@ -2,7 +2,7 @@ import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../../storage/db.js';
 import { affectedRows } from '../../storage/db.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
-import { assertTotpParameters, totpParameterColumns, totpParametersOfColumns, type TotpParameters } from './totp-parameters.js';
+import { assertTotpParameters, totpParameterColumns, totpParametersOfColumns, type TotpParameters } from '../../otp/totp-parameters.js';
 
 /** A stored TOTP credential; the secret stays encrypted until a code is checked. */
 export interface TotpCredentialRow {

@@ -15,22 +15,24 @@ import {
 import type { AmrEntry } from '../../session/session.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
-import { kairosInfo, kairosWarning, msg, type UiText } from '../../ui/messages.js';
+import { msg, type UiText } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
 import type { Db } from '../../storage/db.js';
 import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
-import { refusalMessage } from '../../mfa/attempts/messages.js';
+import { refusalMessage, secondFactorMessages } from '../../mfa/attempts/messages.js';
+import { lookupMsg } from '../lookup-secret/messages.js';
 import {
-  buildOtpauthUrl,
   encodeBase32,
   matchTotpCode,
   normalizeTotpCode,
-  renderQrPngDataUri,
   type TotpAlgorithm,
   type TotpMatch,
   type TotpParameters,
-} from './otp.js';
-import { SECRET_BYTES_BY_ALGORITHM } from './totp-parameters.js';
+} from '../../otp/otp.js';
+import { SECRET_BYTES_BY_ALGORITHM } from '../../otp/totp-parameters.js';
+import { buildOtpauthUrl } from './otpauth-url.js';
+import { renderQrPngDataUri } from './qr-code.js';
+import { testPause } from '../../support/test-pause.js';
 import { TotpRepository, totpCredentialFact, totpRowFromFact, type TotpCredentialRow } from './repository.js';
 import type { SessionFact } from '../../session/session-service.js';
 import type { TotpDiagnostics } from '../../mfa/diagnosis/totp-diagnostics.js';
@@ -78,12 +80,6 @@ export interface RecoveryCodesAtEnrollment {
   consumeAsProof(trx: Db, input: { identity: Identity; code: string; flow: Flow; sessionId: string; request: RequestInfo; attempt: SecondFactorAttempt }): Promise<boolean>;
 }
 
-/** Kairos 4900202 (lookup-secret range): another settings flow enrolled TOTP first. */
-export const enrolledElsewhere = () =>
-  kairosWarning(4900202, 'An authenticator app was set up for this account in the meantime (in another window or device). Reload the settings to see it.');
-
-/** Kairos 1900100-range label (mfa): the unlink field takes a TOTP code or a backup recovery code. */
-const unlinkCodeLabel = () => kairosInfo(1900101, 'Code from your authenticator app, or one of your backup recovery codes');
 
 /** A confirmed secret waiting to be committed (recovery codes first), encrypted; see PendingTotp. */
 const PENDING_KEY = 'totp_pending';
@@ -120,14 +116,13 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   readonly id = TOTP;
   readonly aal = 'aal2' as const;
   readonly repository: TotpRepository;
-  /** Set by the registry when recovery codes are enabled. */
-  recoveryCodes: RecoveryCodesAtEnrollment | null = null;
-
   constructor(
     private readonly deps: TotpDeps,
     private readonly cipher: SecretCipher,
-    /** Rejection diagnosis and drift learning (mfa/diagnosis); absent, a wrong code is just 4000008. */
-    private readonly diagnostics?: TotpDiagnostics,
+    /** Rejection diagnosis and drift learning (mfa/diagnosis); null: a wrong code is just 4000008. */
+    private readonly diagnostics: TotpDiagnostics | null = null,
+    /** Recovery codes at enrollment (credentials/lookup-secret), when they are enabled. */
+    private readonly recoveryCodes: RecoveryCodesAtEnrollment | null = null,
   ) {
     this.repository = new TotpRepository(deps.db);
   }
@@ -356,7 +351,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
         inputNode('totp', 'totp_code', 'text', {
           autocomplete: withRecoveryCode ? 'off' : 'one-time-code',
           ...(withRecoveryCode ? {} : { inputmode: 'numeric' }),
-          label: withRecoveryCode ? unlinkCodeLabel() : msg.labelVerifyCode(),
+          label: withRecoveryCode ? secondFactorMessages.codeOrBackupCodeLabel() : msg.labelVerifyCode(),
         }),
         inputNode('totp', 'totp_unlink', 'submit', { value: 'true', required: true, label: msg.settingsUnlinkTotp() }),
       ];
@@ -414,7 +409,7 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
         if (code && (flow.internal[PENDING_KEY] || flow.internal[OFFER_KEY])) {
           delete flow.internal[PENDING_KEY];
           delete flow.internal[OFFER_KEY];
-          throw FlowValidationError.global(enrolledElsewhere());
+          throw FlowValidationError.global(lookupMsg.totpEnrolledElsewhere());
         }
         // Kratos treats a submission without unlink as a no-op success.
         return { outcome: 'saved' };
@@ -539,13 +534,14 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
           trx,
         );
         await this.deps.audit.record(trx, { type: 'second_factor.enrolled', identityId: identity.id, sessionId: input.sessionId, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, algorithm: pending.algorithm, digits: pending.digits, period_seconds: pending.period_seconds } });
+        await testPause('totp.enrollment_written');
         if (input.alsoInTransaction) await input.alsoInTransaction(trx);
       });
     } catch (err) {
       if (err instanceof CredentialExistsError) {
         delete flow.internal[PENDING_KEY];
         delete flow.internal[OFFER_KEY];
-        throw FlowValidationError.global(enrolledElsewhere());
+        throw FlowValidationError.global(lookupMsg.totpEnrolledElsewhere());
       }
       throw err;
     }

@@ -1,4 +1,5 @@
 import type { Deps } from '../../deps.js';
+import type { RecoveryCodesAtEnrollment } from '../totp/strategy.js';
 import type { CredentialAdapter } from '../../identity/credential-adapters.js';
 import type { Credential, Identity } from '../../identity/identity.js';
 import type { KairosModule } from '../../module.js';
@@ -18,14 +19,14 @@ export interface WebAuthnModule extends KairosModule {
  * WebAuthn as a Kairos module: the aal2 login and settings strategy, the `webauthn` admin adapter (key list, never
  * usable material beyond public keys), the admin MFA report section, and `GET /.well-known/ory/webauthn.js`.
  */
-export function webauthnModule(deps: Deps): WebAuthnModule {
+export function webauthnModule(deps: Deps, recoveryCodes: RecoveryCodesAtEnrollment | null = null): WebAuthnModule {
   const config = deps.config.selfservice.methods.webauthn.config;
   if (config.passwordless) {
     // Kratos's passwordless webauthn is superseded by its passkey method; Kairos implements that one.
     throw new Error('selfservice.methods.webauthn.config.passwordless: not supported by Kairos; enable selfservice.methods.passkey for passwordless sign-in');
   }
   const ceremonies = new WebAuthnCeremonies(deps, relyingPartyFrom(config.rp, deps.config), parseDurationMs(config.timeout));
-  const strategy = new WebAuthnStrategy(deps, ceremonies);
+  const strategy = new WebAuthnStrategy(deps, ceremonies, recoveryCodes);
 
   const adapter: CredentialAdapter = {
     type: WEBAUTHN,

@@ -77,12 +77,12 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, TotpEn
   readonly id = WEBAUTHN;
   readonly aal = 'aal2' as const;
   readonly keys: WebAuthnKeyRepository;
-  /** Set by the registry when recovery codes are enabled. */
-  recoveryCodes: RecoveryCodesAtEnrollment | null = null;
 
   constructor(
     private readonly deps: WebAuthnDeps,
     readonly ceremonies: WebAuthnCeremonies,
+    /** Recovery codes at enrollment (credentials/lookup-secret), when they are enabled. */
+    private readonly recoveryCodes: RecoveryCodesAtEnrollment | null = null,
   ) {
     this.keys = new WebAuthnKeyRepository(deps.db);
   }

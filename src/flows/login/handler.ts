@@ -1,9 +1,8 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { deriveAal, sessionToJson, type Session } from '../../session/session.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { newStepState } from '../hooks.js';
-import { isJsonRequest, requestInfo } from '../../http/request.js';
+import { isJsonRequest, requestInfo, type FlowReply, type FlowRequest } from '../request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type LoginResult, type SubmittedBody } from '../strategy.js';
@@ -41,7 +40,7 @@ export class LoginFlows {
   }
 
   /** GET /self-service/login/{browser,api} */
-  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+  async init(request: FlowRequest, reply: FlowReply, type: FlowType): Promise<FlowReply> {
     const engine = this.engine;
     const query = request.query as Record<string, unknown>;
     return engine.runInit(request, reply, type, async () => {
@@ -56,7 +55,7 @@ export class LoginFlows {
       if (current && !refresh && !(requestedAal === 'aal2' && deriveAal(current.session.amr) !== 'aal2')) {
         return engine.alreadySignedIn(request, reply, type, returnTo);
       }
-      const flow = engine.newFlow('login', type, request, { returnTo });
+      const flow = engine.newFlow('login', type, request.url, { returnTo });
       flow.requestedAal = requestedAal;
       flow.refresh = refresh;
       if (current && (refresh || requestedAal === 'aal2')) {
@@ -71,9 +70,9 @@ export class LoginFlows {
   }
 
   /** A replacement for an expired flow, with the same parameters. */
-  private async replace(request: FastifyRequest, old: Flow): Promise<Flow> {
+  private async replace(request: FlowRequest, old: Flow): Promise<Flow> {
     const current = await this.engine.currentSession(request);
-    const flow = this.engine.newFlow('login', old.type, request, { returnTo: old.returnTo });
+    const flow = this.engine.newFlow('login', old.type, request.url, { returnTo: old.returnTo });
     flow.requestedAal = current ? old.requestedAal : 'aal1';
     flow.refresh = current ? old.refresh : false;
     if (current && (flow.refresh || flow.requestedAal === 'aal2')) {
@@ -85,7 +84,7 @@ export class LoginFlows {
   }
 
   /** POST /self-service/login?flow= */
-  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     return this.engine.runSubmit('login', request, reply, async (trx, flow, body, prepared) => {
       try {
         return await this.attempt(trx, request, reply, flow, body, prepared);
@@ -97,7 +96,7 @@ export class LoginFlows {
   }
 
   /** Metrics and audit of a rejected login submission. */
-  private async recordFailure(trx: Db, request: FastifyRequest, flow: Flow, err: FlowValidationError): Promise<void> {
+  private async recordFailure(trx: Db, request: FlowRequest, flow: Flow, err: FlowValidationError): Promise<void> {
     const { deps } = this.engine;
     const body = (request.body ?? {}) as Record<string, unknown>;
     const method = String(body.method ?? 'unknown').slice(0, 32);
@@ -116,7 +115,7 @@ export class LoginFlows {
     });
   }
 
-  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FastifyReply> {
+  private async attempt(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FlowReply> {
     const engine = this.engine;
     if (engine.isExpired(flow)) return engine.replaceExpired(request, reply, flow, await this.replace(request, flow), trx);
     if (flow.state === 'passed_challenge') throw FlowValidationError.global(msg.flowAlreadyCompleted());
@@ -196,15 +195,15 @@ export class LoginFlows {
 
   private async succeed(
     trx: Db,
-    request: FastifyRequest,
-    reply: FastifyReply,
+    request: FlowRequest,
+    reply: FlowReply,
     flow: Flow,
     current: CurrentSession | null,
     result: LoginResult,
     strategyId: string,
     /** The id blocking hooks were shown for the new session. */
     sessionId: string | null = null,
-  ): Promise<FastifyReply> {
+  ): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     const info = requestInfo(request);

@@ -1,11 +1,10 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import { DuplicateIdentifierError } from '../../identity/identity-service.js';
 import { flattenTraits } from '../../identity/trait-nodes.js';
 import { newStepState, type HookExecutor } from '../hooks.js';
 import { sessionHook } from '../../hooks/builtin.js';
 import { sessionToJson } from '../../session/session.js';
-import { isJsonRequest, requestInfo } from '../../http/request.js';
+import { isJsonRequest, requestInfo, type FlowReply, type FlowRequest } from '../request.js';
 import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type RegistrationResult, type SubmittedBody } from '../strategy.js';
@@ -30,13 +29,13 @@ export class RegistrationFlows {
     flow.ui.nodes = sortNodes('registration', nodes);
   }
 
-  async init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply> {
+  async init(request: FlowRequest, reply: FlowReply, type: FlowType): Promise<FlowReply> {
     const engine = this.engine;
     return engine.runInit(request, reply, type, async () => {
       if (!engine.deps.config.selfservice.flows.registration.enabled) throw errors.flowDisabled('registration');
       const returnTo = engine.returnToOf(request);
       if (await engine.currentSession(request)) return engine.alreadySignedIn(request, reply, type, returnTo);
-      const flow = engine.newFlow('registration', type, request, { returnTo });
+      const flow = engine.newFlow('registration', type, request.url, { returnTo });
       await this.render(flow);
       await engine.runBeforeHooks(flow, request);
       await engine.deps.flows.insert(flow);
@@ -44,16 +43,16 @@ export class RegistrationFlows {
     });
   }
 
-  async submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
+  async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
     const { strategies } = this.engine;
     return this.engine.runSubmit('registration', request, reply, (trx, flow, body, prepared) => this.attempt(trx, request, reply, flow, body, prepared), strategies.registration);
   }
 
-  private async attempt(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FastifyReply> {
+  private async attempt(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     if (engine.isExpired(flow)) {
-      const replacement = engine.newFlow('registration', flow.type, request, { returnTo: flow.returnTo });
+      const replacement = engine.newFlow('registration', flow.type, request.url, { returnTo: flow.returnTo });
       await this.render(replacement);
       return engine.replaceExpired(request, reply, flow, replacement, trx);
     }
@@ -88,7 +87,7 @@ export class RegistrationFlows {
   }
 
   /** Stores the identity, runs the in-step hooks (verification codes, `session`, `show_verification_ui`…), answers. */
-  private async persist(trx: Db, request: FastifyRequest, reply: FastifyReply, flow: Flow, result: RegistrationResult, strategyId: string, hookChanged: string[]): Promise<FastifyReply> {
+  private async persist(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, result: RegistrationResult, strategyId: string, hookChanged: string[]): Promise<FlowReply> {
     const engine = this.engine;
     const { deps } = engine;
     const info = requestInfo(request);

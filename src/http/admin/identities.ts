@@ -4,8 +4,6 @@ import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import { identityToJson, type Identity } from '../../identity/identity.js';
 import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/identity-service.js';
-import { BCRYPT_MAX_PASSWORD_BYTES, PasswordHasher } from '../../credentials/password/hasher.js';
-import { checkPassword } from '../../credentials/password/policy.js';
 import * as repo from '../../identity/repository.js';
 import type { CredentialAdapter } from '../../identity/credential-adapters.js';
 import { sessionToJson } from '../../session/session.js';
@@ -84,10 +82,9 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     const after = typeof q.page_token === 'string' && q.page_token ? decodeCursor(q.page_token) : null;
     const identifier = typeof q.credentials_identifier === 'string' ? q.credentials_identifier : undefined;
     const ids = q.ids === undefined ? undefined : asList(q.ids);
-    const pageIds = await repo.listIdentityIds(deps.db, { pageSize, after, identifier: identifier?.trim(), ids });
-    let page = await repo.loadIdentities(deps.db, pageIds);
+    let page = await identities.listPage({ pageSize, after, identifier: identifier?.trim(), ids });
     if (identifier && page.length === 0 && identifier !== identifier.toLowerCase()) {
-      page = await repo.loadIdentities(deps.db, await repo.listIdentityIds(deps.db, { pageSize, after, identifier: identifier.toLowerCase() }));
+      page = await identities.listPage({ pageSize, after, identifier: identifier.toLowerCase() });
     }
     const include = asList(q.include_credential);
     if (page.length === pageSize) {
@@ -124,17 +121,17 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     for (const [type, value] of Object.entries(credentials)) {
       const config = isObject(value) && isObject(value.config) ? value.config : null;
       if (!config) throw errors.badRequest(`credentials.${type}.config must be an object`);
-      if (type === 'password') {
-        identity.credentials.password = await importPassword(deps, identity, config);
+      const adapter = adapters[type];
+      if (adapter?.prepareImport) {
+        identity.credentials[type] = await adapter.prepareImport(identity, config);
         continue;
       }
-      const adapter = adapters[type];
       if (!adapter?.importCredential) throw errors.badRequest(`Importing credentials of type "${type}" is not supported.`);
       imports.push([adapter, config]);
     }
     // Addresses given explicitly (e.g. marked verified by an import) override the derived ones for the same value.
     try {
-      await identities.inTransaction(deps.db, async (trx) => {
+      await deps.storage.transaction(async (trx) => {
         await identities.create(identity, trx);
         await applyImportedAddresses(deps, identity, body, trx);
         for (const [adapter, config] of imports) await adapter.importCredential!(identity, config, trx);
@@ -167,16 +164,20 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     if ('metadata_admin' in body) identity.metadataAdmin = body.metadata_admin;
     if ('external_id' in body) identity.externalId = typeof body.external_id === 'string' ? body.external_id : null;
     const credentials = isObject(body.credentials) ? body.credentials : {};
-    if (isObject(credentials.password) && isObject(credentials.password.config)) {
-      identity.credentials.password = await importPassword(deps, identity, credentials.password.config);
+    for (const [type, value] of Object.entries(credentials)) {
+      const adapter = adapters[type];
+      if (adapter?.prepareImport && isObject(value) && isObject(value.config)) identity.credentials[type] = await adapter.prepareImport(identity, value.config);
     }
-    try {
-      await identities.update(identity);
-    } catch (err) {
-      traitsError(err);
-    }
-    if (identity.state === 'inactive') await deps.sessions.revokeAllForIdentity(identity.id);
-    await deps.audit.record(deps.db, { type: 'identity.updated', identityId: identity.id, actor, ipAddress: ip, details: { via: 'admin' } });
+    // One unit of work: the change, the sessions an inactive identity loses, and the audit event.
+    await deps.storage.transaction(async (trx) => {
+      try {
+        await identities.update(identity, {}, trx);
+      } catch (err) {
+        traitsError(err);
+      }
+      if (identity.state === 'inactive') await deps.sessions.revokeAllForIdentity(identity.id);
+      await deps.audit.record(trx, { type: 'identity.updated', identityId: identity.id, actor, ipAddress: ip, details: { via: 'admin' } });
+    });
   }
 
   app.put('/admin/identities/:id', async (request, reply) => {
@@ -218,25 +219,26 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   app.delete('/admin/identities/:id', async (request, reply) => {
     const id = (request.params as { id: string }).id;
     await loadOr404(id);
-    await repo.deleteIdentity(deps.db, id);
-    await deps.audit.record(deps.db, { type: 'identity.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip });
+    await deps.storage.transaction(async (trx) => {
+      await identities.delete(id, trx);
+      await deps.audit.record(trx, { type: 'identity.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip });
+    });
     return reply.code(204).send();
   });
 
   app.delete('/admin/identities/:id/credentials/:type', async (request, reply) => {
     const { id, type } = request.params as { id: string; type: string };
     const identity = await loadOr404(id);
-    const firstFactors = ['password', 'code', 'oidc', 'passkey'];
     if (!identity.credentials[type]) throw errors.notFound(`You tried to remove a ${type} but this user have no ${type} set up.`);
-    if (firstFactors.includes(type)) {
-      const others = firstFactors.filter((t) => t !== type && identity.credentials[t]);
+    if (adapters[type]?.firstFactor) {
+      const others = Object.values(adapters).filter((a) => a.firstFactor && a.type !== type && identity.credentials[a.type]);
       if (others.length === 0) throw errors.badRequest(`You cannot remove the last first factor (${type}) of an identity.`);
     } else if (!adapters[type]?.deletable) {
       throw errors.badRequest(`Credentials type ${type} cannot be deleted.`);
     }
     const reason = typeof (request.query as Record<string, unknown>).reason === 'string' ? String((request.query as Record<string, unknown>).reason) : isObject(request.body) && typeof request.body.reason === 'string' ? request.body.reason : null;
     if (reason && reason.length > 1000) throw errors.badRequest('reason must be at most 1000 characters');
-    await identities.inTransaction(deps.db, async (trx) => {
+    await deps.storage.transaction(async (trx) => {
       await identities.deleteCredential(id, type, trx);
       await deps.audit.record(trx, { type: 'credential.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { credential_type: type, reason: reason ?? 'no reason given' } });
     });
@@ -257,8 +259,10 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   app.delete('/admin/identities/:id/sessions', async (request, reply) => {
     const id = (request.params as { id: string }).id;
     await loadOr404(id);
-    const count = await deps.sessions.revokeAllForIdentity(id);
-    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin', count } });
+    await deps.storage.transaction(async (trx) => {
+      const count = await deps.sessions.revokeAllForIdentity(id);
+      await deps.audit.record(trx, { type: 'session.revoked', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin', count } });
+    });
     return reply.code(204).send();
   });
 
@@ -272,34 +276,12 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   app.delete('/admin/sessions/:id', async (request, reply) => {
     const session = await deps.sessions.findById((request.params as { id: string }).id);
     if (!session) throw errors.notFound('Unable to locate the resource');
-    await deps.sessions.revoke(session.id);
-    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin' } });
+    await deps.storage.transaction(async (trx) => {
+      await deps.sessions.revoke(session.id);
+      await deps.audit.record(trx, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: options.actorOf(request), ipAddress: request.ip, details: { via: 'admin' } });
+    });
     return reply.code(204).send();
   });
-}
-
-/** `credentials.password.config`: `{password}` (hashed now) or `{hashed_password}` (argon2 or bcrypt, kept as is). */
-async function importPassword(deps: Deps, identity: Identity, config: Record<string, unknown>) {
-  const facts = deps.identities.facts(identity);
-  let hashed: string;
-  if (typeof config.hashed_password === 'string') {
-    if (!PasswordHasher.isSupportedHash(config.hashed_password)) throw errors.badRequest('credentials.password.config.hashed_password: unsupported hash format (argon2 and bcrypt are supported)');
-    hashed = config.hashed_password;
-  } else if (typeof config.password === 'string') {
-    const c = deps.config.selfservice.methods.password.config;
-    const maxBytes = deps.config.hashers.algorithm === 'bcrypt' ? BCRYPT_MAX_PASSWORD_BYTES : undefined;
-    const problem = checkPassword(config.password, [], { minLength: 1, maxLength: c.max_password_length, maxBytes, identifierSimilarityCheck: false });
-    if (problem) throw errors.badRequest(`credentials.password.config.password: ${problem.text}`);
-    hashed = await deps.hasher.hash(config.password);
-  } else {
-    throw errors.badRequest('credentials.password.config needs password or hashed_password');
-  }
-  const existing = identity.credentials.password;
-  const credential = existing ?? deps.identities.newCredential('password', {}, facts.passwordIdentifiers);
-  credential.config = { hashed_password: hashed };
-  credential.identifiers = facts.passwordIdentifiers;
-  credential.updatedAtMs = deps.clock.nowMs();
-  return credential;
 }
 
 async function applyImportedAddresses(deps: Deps, identity: Identity, body: Record<string, unknown>, trx: repo.Db) {

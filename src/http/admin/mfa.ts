@@ -60,8 +60,11 @@ export async function adminMfaRoutes(app: FastifyInstance, options: AdminMfaOpti
     if (typeof given === 'string' && given.length > MAX_REASON_LENGTH) throw errors.badRequest(`reason must be at most ${MAX_REASON_LENGTH} characters`);
     const reason = typeof given === 'string' && given.trim() !== '' ? given.trim() : NO_REASON;
     const actor = options.actorOf(request);
-    const cleared = await deps.secondFactorGuard.clearLockout({ identityId: id, by: 'admin', actor, reason, ipAddress: request.ip });
-    await deps.audit.record(deps.db, { type: 'admin.action_performed', identityId: id, actor, ipAddress: request.ip, details: { action: 'mfa.unlock', reason, cleared } });
+    const cleared = await deps.storage.transaction(async (trx) => {
+      const cleared = await deps.secondFactorGuard.clearLockout({ identityId: id, by: 'admin', actor, reason, ipAddress: request.ip });
+      await deps.audit.record(trx, { type: 'admin.action_performed', identityId: id, actor, ipAddress: request.ip, details: { action: 'mfa.unlock', reason, cleared } });
+      return cleared;
+    });
     return reply.send({ cleared, ...(await report(id)) });
   });
 }

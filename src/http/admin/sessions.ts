@@ -8,7 +8,7 @@ import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import { identityToJson } from '../../identity/identity.js';
 import { sessionToJson } from '../../session/session.js';
-import { extendSession, listSessions, type SessionCursor } from '../../session/session-listing.js';
+import type { SessionCursor } from '../../session/session-listing.js';
 import { parseDurationMs } from '../../config/duration.js';
 
 /** Kratos's keysetpagination defaults: 250 per page, at most 1000. */
@@ -47,7 +47,7 @@ export async function adminSessionRoutes(app: FastifyInstance, options: { deps: 
     for (const e of expand) if (e !== 'identity' && e !== 'devices') throw errors.badRequest(`Could not parse expand option: ${e}`);
     const after = typeof q.page_token === 'string' && q.page_token !== '' ? decodeCursor(q.page_token) : null;
     const now = deps.clock.nowMs();
-    const page = await listSessions(deps.db, { active, nowMs: now, pageSize, after });
+    const page = await deps.sessions.list({ active, nowMs: now, pageSize, after });
     if (page.length === pageSize) {
       const last = page.at(-1)!;
       const next = new URL('/admin/sessions', deps.config.serve.admin.base_url);
@@ -76,23 +76,28 @@ export async function adminSessionRoutes(app: FastifyInstance, options: { deps: 
     if (!UUID.test(id)) throw errors.badRequest('could not parse UUID');
     const earliest = deps.config.session.earliest_possible_extend;
     const now = deps.clock.nowMs();
-    const outcome = await extendSession(deps.db, id, {
-      nowMs: now,
-      lifespanMs: parseDurationMs(deps.config.session.lifespan),
-      earliestPossibleExtendMs: earliest ? parseDurationMs(earliest) : null,
+    // One unit of work: the extension and its audit event.
+    const { outcome, session } = await deps.storage.transaction(async (trx) => {
+      const outcome = await deps.sessions.extend(id, {
+        nowMs: now,
+        lifespanMs: parseDurationMs(deps.config.session.lifespan),
+        earliestPossibleExtendMs: earliest ? parseDurationMs(earliest) : null,
+      }, trx);
+      if (outcome === 'not_found') return { outcome, session: null };
+      const session = (await deps.sessions.findById(id))!;
+      if (outcome === 'extended') {
+        await deps.audit.record(trx, {
+          type: 'admin.action_performed',
+          identityId: session.identityId,
+          sessionId: id,
+          actor: options.actorOf(request),
+          ipAddress: request.ip,
+          details: { action: 'session.extended', expires_at: new Date(session.expiresAtMs).toISOString() },
+        });
+      }
+      return { outcome, session };
     });
-    if (outcome === 'not_found') throw errors.notFound('Unable to locate the resource');
-    const session = (await deps.sessions.findById(id))!;
-    if (outcome === 'extended') {
-      await deps.audit.record(deps.db, {
-        type: 'admin.action_performed',
-        identityId: session.identityId,
-        sessionId: id,
-        actor: options.actorOf(request),
-        ipAddress: request.ip,
-        details: { action: 'session.extended', expires_at: new Date(session.expiresAtMs).toISOString() },
-      });
-    }
+    if (outcome === 'not_found' || !session) throw errors.notFound('Unable to locate the resource');
     if (deps.config.feature_flags.faster_session_extend) return reply.code(204).send();
     const identity = await deps.identities.get(session.identityId);
     return reply.send(sessionToJson(session, now, identity ? identityToJson(identity, { schemaUrl: deps.schemas.urlFor(identity.schemaId), includeMetadataAdmin: true }) : null));

@@ -1,14 +1,14 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { keyedHash, constantTimeEqual } from '../../support/crypto.js';
 import { errors } from '../../errors/http-error.js';
+import type { CsrfCheck, FlowReply, FlowRequest } from '../../flows/request.js';
 
 /**
  * CSRF for browser flows: a random HttpOnly cookie, and a form token that is an HMAC of it under the cookie secret.
  * A cross-site page can neither read the cookie nor compute the token, so a forged form post fails. API flows
  * carry no cookie and need no token (Kratos does the same).
  */
-export class Csrf {
+export class Csrf implements CsrfCheck {
   readonly cookieName = 'kairos_csrf_token';
 
   constructor(
@@ -17,7 +17,7 @@ export class Csrf {
   ) {}
 
   /** The token for this browser, setting the cookie if the browser has none yet. */
-  ensure(request: FastifyRequest, reply: FastifyReply): string {
+  ensure(request: FlowRequest, reply: FlowReply): string {
     let cookie = request.cookies?.[this.cookieName];
     if (!cookie || !/^[A-Za-z0-9_-]{43}$/.test(cookie)) {
       cookie = randomBytes(32).toString('base64url');
@@ -29,12 +29,12 @@ export class Csrf {
   }
 
   /** The token for the request's cookie, or null without one. */
-  tokenFor(request: FastifyRequest): string | null {
+  tokenFor(request: FlowRequest): string | null {
     const cookie = request.cookies?.[this.cookieName];
     return cookie ? keyedHash(this.secrets[0]!, cookie) : null;
   }
 
-  verify(request: FastifyRequest, submitted: unknown): void {
+  verify(request: FlowRequest, submitted: unknown): void {
     const cookie = request.cookies?.[this.cookieName];
     const header = request.headers['x-csrf-token'];
     const token = typeof submitted === 'string' && submitted ? submitted : typeof header === 'string' ? header : '';

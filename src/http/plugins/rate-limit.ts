@@ -18,6 +18,7 @@ import type { Redis } from 'ioredis';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
+import { RateLimitCounters } from '../../storage/rate-limit-counters.js';
 import { databaseRateLimitStore } from './rate-limit-store.js';
 import { MFA_RESET_CANCEL_PATH } from '../../recovery/mfa-reset.js';
 import { isUuid } from './input-guard.js';
@@ -50,12 +51,12 @@ function tooMany(ttlMs: number) {
  * Registers the limits on `app` (call before any route is added). Returns a function that releases what it opened
  * (the Redis connection), for `close()`.
  */
-export async function registerRateLimits(app: FastifyInstance, deps: Pick<Deps, 'config' | 'db' | 'storage' | 'flows' | 'logger'>): Promise<() => Promise<void>> {
+export async function registerRateLimits(app: FastifyInstance, deps: Pick<Deps, 'config' | 'storage' | 'flows' | 'logger'>): Promise<() => Promise<void>> {
   const settings = deps.config.serve.public.rate_limit;
   if (!settings.enabled) return async () => {};
   let redis: Redis | null = null;
   let store: FastifyRateLimitStoreCtor | undefined;
-  if (settings.store === 'database') store = databaseRateLimitStore(deps.db, deps.storage.dialect);
+  if (settings.store === 'database') store = databaseRateLimitStore(new RateLimitCounters(deps.storage));
   if (settings.store === 'redis') {
     // Loaded only when configured: most deployments never need the client (and it costs start-up time).
     const { Redis: RedisClient } = await import('ioredis');

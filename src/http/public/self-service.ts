@@ -1,44 +1,32 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { errors, HttpError } from '../../errors/http-error.js';
 import { sessionToJson } from '../../session/session.js';
-import { clearSessionCookie, stepOutcome, type FlowEngine } from '../../flows/engine.js';
+import { clearSessionCookie, type FlowEngine } from '../../flows/engine.js';
 import type { FlowKind, FlowType } from '../../flows/flow.js';
-import { isJsonRequest, noStore, sessionTokenOf, submittedBody } from '../request.js';
+import type { FlowHandlers } from '../../flows/request.js';
+import { asStep, flowRequestOf, isJsonRequest, noStore, sessionTokenOf, submittedBody } from '../request.js';
 
-export interface FlowHandlers {
-  init(request: FastifyRequest, reply: FastifyReply, type: FlowType): Promise<FastifyReply>;
-  submit(request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply>;
-  fetchCheck?(request: FastifyRequest, flow: import('../../flows/flow.js').Flow): Promise<void>;
-}
+export type { FlowHandlers };
 
 /** The Kratos self-service routes for every flow kind that has handlers, plus whoami and logout. */
 export async function selfServiceRoutes(app: FastifyInstance, options: { engine: FlowEngine; handlers: Partial<Record<FlowKind, FlowHandlers>> }) {
   const { engine, handlers } = options;
   const { deps } = engine;
 
-  // A flow submission's answer leaves only after its unit of work committed (flows/engine.ts `runSubmit`); if the
-  // step rolled back after its answer was prepared, the client gets a 500 instead of a decision that was not stored.
-  app.addHook('onSend', async (request, reply, payload) => {
-    const outcome = stepOutcome(request);
-    if (!outcome || (await outcome)) return payload;
-    reply.code(500).header('content-type', 'application/json; charset=utf-8').removeHeader('location');
-    return JSON.stringify({ error: { code: 500, status: 'Internal Server Error', message: 'The request could not be completed; nothing was changed.' } });
-  });
-
   for (const [kind, handler] of Object.entries(handlers) as [FlowKind, FlowHandlers][]) {
-    app.get(`/self-service/${kind}/browser`, (request, reply) => handler.init(request, noStore(reply), 'browser'));
-    app.get(`/self-service/${kind}/api`, (request, reply) => handler.init(request, noStore(reply), 'api'));
+    app.get(`/self-service/${kind}/browser`, (request, reply) => handler.init(flowRequestOf(request), noStore(reply), 'browser'));
+    app.get(`/self-service/${kind}/api`, (request, reply) => handler.init(flowRequestOf(request), noStore(reply), 'api'));
     app.get(`/self-service/${kind}/flows`, async (request, reply) => {
       noStore(reply);
       try {
         const flow = await engine.loadFlow(kind, (request.query as Record<string, unknown>).id);
-        if (handler.fetchCheck) await handler.fetchCheck(request, flow);
+        if (handler.fetchCheck) await handler.fetchCheck(flowRequestOf(request), flow);
         if (engine.isExpired(flow)) {
           const err = engine.expiredError(flow, null);
           err.body.details = { ...err.body.details, redirect_to: deps.urls.browserInit(kind), return_to: flow.returnTo ?? undefined };
           throw err;
         }
-        return await engine.respondFlow(request, reply, flow);
+        return await engine.respondFlow(flowRequestOf(request), reply, flow);
       } catch (err) {
         if (err instanceof HttpError) {
           if (err.body.id) reply.header('ory-error-id', err.body.id);
@@ -47,16 +35,16 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
         throw err;
       }
     });
-    app.post(`/self-service/${kind}`, (request, reply) => handler.submit(request, noStore(reply)));
+    app.post(`/self-service/${kind}`, (request, reply) => asStep(reply, () => handler.submit(flowRequestOf(request), noStore(reply))));
   }
 
   app.get('/self-service/errors', async (request, reply) => {
     const id = (request.query as Record<string, unknown>).id;
     if (typeof id !== 'string') throw errors.badRequest('The id query parameter is missing.');
-    const row = await deps.db.selectFrom('selfservice_errors').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!row) throw errors.notFound('Unable to locate the error.');
-    const iso = new Date(row.created_at).toISOString();
-    return reply.send({ id: row.id, error: JSON.parse(row.error), created_at: iso, updated_at: iso });
+    const stored = await deps.flows.getError(id);
+    if (!stored) throw errors.notFound('Unable to locate the error.');
+    const iso = new Date(stored.createdAtMs).toISOString();
+    return reply.send({ id: stored.id, error: stored.error, created_at: iso, updated_at: iso });
   });
 
   // whoami accepts any method (Kratos).
@@ -96,8 +84,10 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     const token = typeof query.token === 'string' ? query.token : '';
     const session = token ? await deps.sessions.findByLogoutToken(token) : null;
     if (!session) throw errors.unauthorized('The logout token is invalid or has already been used.');
-    await deps.sessions.revoke(session.id);
-    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout' } });
+    await deps.storage.transaction(async (trx) => {
+      await deps.sessions.revoke(session.id);
+      await deps.audit.record(trx, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout' } });
+    });
     clearSessionCookie(engine, reply);
     const returnTo = engine.returnToOf(request) ?? deps.config.selfservice.flows.logout.after.default_browser_return_url ?? deps.urls.browserInit('login');
     if (isJsonRequest(request)) return reply.code(204).send();
@@ -110,8 +100,10 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     if (!token) throw errors.badRequest('session_token is required');
     const session = await deps.sessions.findByToken(token);
     if (!session) throw errors.forbidden('The provided session token is invalid or the session has expired.');
-    await deps.sessions.revoke(session.id);
-    await deps.audit.record(deps.db, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout_api' } });
+    await deps.storage.transaction(async (trx) => {
+      await deps.sessions.revoke(session.id);
+      await deps.audit.record(trx, { type: 'session.revoked', identityId: session.identityId, sessionId: session.id, actor: 'self', ipAddress: request.ip, details: { via: 'logout_api' } });
+    });
     return reply.code(204).send();
   });
 

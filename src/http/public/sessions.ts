@@ -10,7 +10,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { errors } from '../../errors/http-error.js';
 import type { CurrentSession, FlowEngine } from '../../flows/engine.js';
 import { sessionToJson } from '../../session/session.js';
-import { listOtherActiveSessions, revokeOwnSession } from '../../session/session-listing.js';
 import { noStore } from '../request.js';
 
 /** Kratos's x/pagination.go: page from 0, per_page 250 by default and at most 1000. */
@@ -38,7 +37,7 @@ export async function publicSessionRoutes(app: FastifyInstance, options: { engin
     const page = Math.max(0, Math.trunc(Number(q.page ?? 0)) || 0);
     const perPage = Math.min(Math.max(Math.trunc(Number(q.per_page ?? q.page_size ?? DEFAULT_PER_PAGE)) || DEFAULT_PER_PAGE, 1), MAX_PER_PAGE);
     const now = deps.clock.nowMs();
-    const { sessions, total } = await listOtherActiveSessions(deps.db, { identityId: current.identity.id, exceptId: current.session.id, nowMs: now, page, perPage });
+    const { sessions, total } = await deps.sessions.listOtherActive({ identityId: current.identity.id, exceptId: current.session.id, nowMs: now, page, perPage });
     reply.header('x-total-count', String(total));
     const link = (p: number, rel: string) => `</sessions?page=${p}&per_page=${perPage}>; rel="${rel}"`;
     const lastPage = Math.max(0, Math.ceil(total / perPage) - 1);
@@ -54,15 +53,18 @@ export async function publicSessionRoutes(app: FastifyInstance, options: { engin
   app.delete('/sessions', async (request, reply) => {
     noStore(reply);
     const current = await signedIn(request);
-    const count = await deps.sessions.revokeAllForIdentity(current.identity.id, current.session.id);
-    await deps.audit.record(deps.db, {
-      type: 'session.revoked',
-      identityId: current.identity.id,
-      sessionId: current.session.id,
-      actor: 'self',
-      ipAddress: request.ip,
-      userAgent: request.headers['user-agent'] ?? null,
-      details: { via: 'revoke_other_sessions', count },
+    const count = await deps.storage.transaction(async (trx) => {
+      const count = await deps.sessions.revokeAllForIdentity(current.identity.id, current.session.id);
+      await deps.audit.record(trx, {
+        type: 'session.revoked',
+        identityId: current.identity.id,
+        sessionId: current.session.id,
+        actor: 'self',
+        ipAddress: request.ip,
+        userAgent: request.headers['user-agent'] ?? null,
+        details: { via: 'revoke_other_sessions', count },
+      });
+      return count;
     });
     return reply.code(200).send({ count });
   });
@@ -73,10 +75,10 @@ export async function publicSessionRoutes(app: FastifyInstance, options: { engin
     const current = await signedIn(request);
     if (!UUID.test(id)) throw errors.badRequest('could not parse UUID');
     if (id === current.session.id) throw errors.badRequest('cannot revoke current session; use the logout flow instead');
-    const revoked = await revokeOwnSession(deps.db, current.identity.id, id, deps.clock.nowMs());
     // Kratos answers 204 also for a session that is not the caller's; nothing of another identity is touched.
-    if (revoked) {
-      await deps.audit.record(deps.db, {
+    await deps.storage.transaction(async (trx) => {
+      if (!(await deps.sessions.revokeOwn(current.identity.id, id, deps.clock.nowMs(), trx))) return;
+      await deps.audit.record(trx, {
         type: 'session.revoked',
         identityId: current.identity.id,
         sessionId: id,
@@ -85,7 +87,7 @@ export async function publicSessionRoutes(app: FastifyInstance, options: { engin
         userAgent: request.headers['user-agent'] ?? null,
         details: { via: 'revoke_session', by_session_id: current.session.id },
       });
-    }
+    });
     return reply.code(204).send();
   });
 }

@@ -3,7 +3,7 @@
  * 4900100–4900199 belong to mfa/attempts). Neither says whether the submitted code was right: a refused attempt is
  * refused before its code is checked.
  */
-import { kairosWarning, type UiText } from '../../ui/messages.js';
+import { kairosInfo, kairosWarning, type UiText } from '../../ui/messages.js';
 
 export const lockoutMessages = {
   /** The increasing delay: the code was not checked; retry at `retry_at`. */
@@ -27,6 +27,12 @@ export const lockoutMessages = {
 } as const;
 
 /** The message for a guard's refusal (second-factor-guard.ts), shown instead of the code's verdict. */
+/** Labels every second factor shares (info 1900100–1900199). */
+export const secondFactorMessages = {
+  /** The TOTP unlink field takes a code from the app or a backup recovery code. */
+  codeOrBackupCodeLabel: () => kairosInfo(1900101, 'Code from your authenticator app, or one of your backup recovery codes'),
+} as const;
+
 export function refusalMessage(refusal: { refused: 'delayed' | 'locked' | 'flow_budget'; retryAtMs: number | null }, nowMs: number, lockedAtMs: number | null = null): UiText {
   if (refusal.refused === 'flow_budget') return lockoutMessages.flowBudgetUsed();
   if (refusal.refused === 'locked') return lockoutMessages.locked(lockedAtMs ?? nowMs);

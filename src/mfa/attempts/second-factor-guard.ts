@@ -27,6 +27,7 @@ import type { Deps } from '../../deps.js';
 import type { Db } from '../../storage/db.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { DEFAULT_DELAY_SCHEDULE, delayMsAfter, type DelaySchedule } from './delay-schedule.js';
+import { testPause } from '../../support/test-pause.js';
 import { LockoutRepository, lockoutFact, lockoutFromFact, type LockoutState } from './lockout-repository.js';
 
 /**
@@ -72,7 +73,7 @@ export interface LockoutReport {
 /** Who lifted a lock (recorded in `lockout.cleared`). */
 export type LockoutClearedBy = 'admin' | 'recovery' | 'success';
 
-/** Counts wrong submissions per flow (flows/flow.ts `FlowRepository` implements it; mfa/ does not import flows/). */
+/** Counts wrong submissions per flow (storage/flow-repository.ts `FlowRepository` implements it; mfa/ does not import flows/). */
 export interface FlowAttemptCounter {
   recordFailedAttempt(flowId: string, max: number, db: Db): Promise<number | null>;
 }
@@ -186,6 +187,7 @@ export class SecondFactorGuard {
       if (now.lockedAtMs !== null) return this.refuse(attempt, { refused: 'locked', retryAtMs: null });
       return this.refuse(attempt, { refused: 'delayed', retryAtMs: Math.max(now.nextAttemptAtMs ?? 0, nowMs + CONTENTION_RETRY_MS) });
     }
+    await testPause('lockout.charged');
     // Per flow: a conditional increment; a flow whose budget a concurrent step used up refuses this one.
     const taken = await this.deps.flowAttempts.recordFailedAttempt(attempt.flowId, MAX_WRONG_CODES_PER_FLOW, trx);
     attempt.flowFailedAttempts = taken ?? MAX_WRONG_CODES_PER_FLOW;

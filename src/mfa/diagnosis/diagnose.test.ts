@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { encodeBase32, SECRET_BYTES_BY_ALGORITHM, type TotpAlgorithm, type TotpParameters } from '../../credentials/totp/otp.js';
+import { encodeBase32, SECRET_BYTES_BY_ALGORITHM, type TotpAlgorithm, type TotpParameters } from '../../otp/otp.js';
 import { describeWithTool } from '../../../test/support/external-tool.js';
 import { oathtoolCode } from '../../../test/support/oathtool.js';
 import { describeDeviceOffset, diagnoseRejectedCode, humanizeSeconds, type DiagnosisInput } from './diagnose.js';

@@ -23,7 +23,7 @@ import {
   TOTP_ALGORITHMS,
   type TotpAlgorithm,
   type TotpParameters,
-} from '../../credentials/totp/otp.js';
+} from '../../otp/otp.js';
 
 export const REJECTION_CAUSES = ['malformed', 'replayed', 'clock_skew', 'previous_secret', 'parameter_mismatch', 'no_match'] as const;
 export type RejectionCause = (typeof REJECTION_CAUSES)[number];

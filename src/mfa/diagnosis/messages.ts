@@ -3,7 +3,7 @@
  * a `context` carrying the diagnosis as structured fields, so a UI can render its own wording. Never a code or secret.
  */
 import { kairosWarning, type UiText } from '../../ui/messages.js';
-import type { TotpParameters } from '../../credentials/totp/otp.js';
+import type { TotpParameters } from '../../otp/otp.js';
 import { describeDeviceOffset, type Diagnosis } from './diagnose.js';
 
 export const HINT_IDS = {

@@ -4,8 +4,8 @@
  * Every read here is a plain SELECT, so `kairos doctor` can use it on a read-only connection.
  */
 import type { Db } from '../../storage/db.js';
-import type { TotpParameters } from '../../credentials/totp/otp.js';
-import { totpParameterColumns, totpParametersOfColumns } from '../../credentials/totp/totp-parameters.js';
+import type { TotpParameters } from '../../otp/otp.js';
+import { totpParameterColumns, totpParametersOfColumns } from '../../otp/totp-parameters.js';
 import type { DriftSample } from '../clock/population-drift.js';
 
 export interface PreviousSecretRow {

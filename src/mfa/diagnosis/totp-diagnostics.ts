@@ -12,7 +12,7 @@ import type { Deps } from '../../deps.js';
 import type { SecretCipher } from '../../crypto/secret-cipher.js';
 import type { Db } from '../../identity/repository.js';
 import { parseDurationMs } from '../../config/duration.js';
-import { timeStep } from '../../credentials/totp/otp.js';
+import { timeStep } from '../../otp/otp.js';
 import type { TotpCredentialRow } from '../../credentials/totp/repository.js';
 import type { UiText } from '../../ui/messages.js';
 import { PopulationDriftEstimator, type PopulationDriftEstimate } from '../clock/population-drift.js';
@@ -92,7 +92,6 @@ export class TotpDiagnostics {
   /** Loads recent samples so a restarted instance (or another one) starts with the population's state. */
   async restore(): Promise<void> {
     const nowMs = this.deps.clock.nowMs();
-    await this.repository.purgePreviousSecrets(nowMs - this.retentionMs);
     this.population.restore(await this.repository.samplesSince(nowMs - this.population.windowMs));
     this.updatePopulation(nowMs);
   }
@@ -102,7 +101,8 @@ export class TotpDiagnostics {
   /**
    * Keeps the secret of a TOTP credential that is being removed or replaced (call inside the deleting transaction,
    * before the row goes). Re-encrypted under additional data bound to its new row, so it can never be moved back
-   * into `totp_credentials` and decrypt there. Purges secrets past the retention at the same time.
+   * into `totp_credentials` and decrypt there. Kept for `diagnostics.previous_secret_retention`, then removed by the
+   * maintenance job (`purgeExpired`); reads never see a secret past its retention.
    */
   async retire(row: TotpCredentialRow, trx: Db): Promise<void> {
     const nowMs = this.deps.clock.nowMs();
@@ -121,7 +121,6 @@ export class TotpDiagnostics {
       trx,
     );
     secret.fill(0);
-    await this.repository.purgePreviousSecrets(nowMs - this.retentionMs, trx);
   }
 
   // ---- rejected codes -------------------------------------------------------------------------------------------
@@ -137,8 +136,6 @@ export class TotpDiagnostics {
     const nowMs = this.deps.clock.nowMs();
     let diagnosis: Diagnosis | null = null;
     if (this.enabled) {
-      // Retention. NOT YET MOVED to a periodic job (issue 12): still purged on the rejection path, in the step.
-      await this.repository.purgePreviousSecrets(nowMs - this.retentionMs, trx);
       try {
         diagnosis = await this.diagnose(row, normalizedCode, nowMs, trx);
       } catch (err) {
@@ -217,7 +214,7 @@ export class TotpDiagnostics {
     await this.observe(trx, row.identityId, offsetSteps, row.parameters.periodSeconds, nowMs, row.storedSample);
   }
 
-  /** Deletes previous secrets past their retention (periodic job, started by the TOTP module). */
+  /** Deletes previous secrets past their retention (the maintenance job's task, credentials/totp/module.ts). */
   async purgeExpired(): Promise<number> {
     return this.repository.purgePreviousSecrets(this.deps.clock.nowMs() - this.retentionMs);
   }

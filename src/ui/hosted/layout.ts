@@ -3,6 +3,7 @@
  * script only adds copy and print buttons (elements marked `data-copy` / `data-print`).
  */
 
+import { escapeHtml } from '../../support/html.js';
 import { LANGUAGE_NAMES, translator, type Language, type Translator } from '../i18n/catalogue.js';
 
 export interface Brand {
@@ -11,14 +12,7 @@ export interface Brand {
   logo_url?: string;
 }
 
-export function escapeHtml(value: unknown): string {
-  return String(value ?? '')
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
+export { escapeHtml };
 
 /** WCAG 2.x relative luminance of `#rrggbb` (https://www.w3.org/TR/WCAG21/#dfn-relative-luminance). */
 function luminance(hex: string): number {

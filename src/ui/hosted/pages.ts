@@ -344,18 +344,8 @@ const STEP_MESSAGES_SHOWN_FOR_MS = 10 * 60_000;
  */
 async function lastStepMessages(engine: FlowEngine, sessionId: string, lastStepAtMs: number | null): Promise<UiText[]> {
   if (lastStepAtMs === null || engine.deps.clock.nowMs() - lastStepAtMs > STEP_MESSAGES_SHOWN_FOR_MS) return [];
-  const row = await engine.deps.db
-    .selectFrom('selfservice_flows')
-    .select(['ui', 'updated_at'])
-    .where('session_id', '=', sessionId)
-    .where('kind', '=', 'login')
-    .where('state', '=', 'passed_challenge')
-    .where('updated_at', '>=', lastStepAtMs)
-    .orderBy('updated_at', 'desc')
-    .limit(1)
-    .executeTakeFirst();
-  if (!row) return [];
-  const ui = JSON.parse(row.ui) as FlowUi;
+  const ui = await engine.deps.flows.lastPassedLoginUi(sessionId, lastStepAtMs);
+  if (!ui) return [];
   return (ui.messages ?? []).filter((m) => isKairosMessage(m) && m.type !== 'error');
 }
 
@@ -483,13 +473,19 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
     const identityId = current.identity.id;
     let count = 0;
     if (body.session_id === 'others') {
-      count = await deps.sessions.revokeAllForIdentity(identityId, current.session.id);
-      if (count > 0) await deps.audit.record(deps.db, { type: 'session.revoked', identityId, sessionId: current.session.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings', scope: 'others', count } });
+      count = await deps.storage.transaction(async (trx) => {
+        const revoked = await deps.sessions.revokeAllForIdentity(identityId, current.session.id);
+        if (revoked > 0) await deps.audit.record(trx, { type: 'session.revoked', identityId, sessionId: current.session.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings', scope: 'others', count: revoked } });
+        return revoked;
+      });
     } else if (typeof body.session_id === 'string' && UUID.test(body.session_id) && body.session_id !== current.session.id) {
       const target = await deps.sessions.findById(body.session_id);
-      if (target && target.identityId === identityId && (await deps.sessions.revoke(target.id))) {
-        count = 1;
-        await deps.audit.record(deps.db, { type: 'session.revoked', identityId, sessionId: target.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings' } });
+      if (target && target.identityId === identityId) {
+        count = await deps.storage.transaction(async (trx) => {
+          if (!(await deps.sessions.revoke(target.id))) return 0;
+          await deps.audit.record(trx, { type: 'session.revoked', identityId, sessionId: target.id, actor: 'self', ipAddress: request.ip, details: { via: 'settings' } });
+          return 1;
+        });
       }
     }
     const flowId = typeof body.flow === 'string' && UUID.test(body.flow) ? body.flow : null;
@@ -497,9 +493,9 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
   });
   app.get('/ui/error', async (request, reply) => {
     const id = (request.query as Record<string, string | undefined>).id;
-    const row = id && /^[0-9a-f-]{36}$/i.test(id) ? await deps.db.selectFrom('selfservice_errors').selectAll().where('id', '=', id).executeTakeFirst() : undefined;
+    const stored = id ? await deps.flows.getError(id) : null;
     const shell = shellOf(request);
-    return html(reply, shell, renderErrorPage(row ? JSON.parse(row.error) : null, brand, shell), row ? 200 : 404);
+    return html(reply, shell, renderErrorPage(stored ? (stored.error as Record<string, unknown>) : null, brand, shell), stored ? 200 : 404);
   });
   app.get('/ui/welcome', async (request, reply) => {
     const shell = shellOf(request);

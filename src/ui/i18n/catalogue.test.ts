@@ -94,7 +94,6 @@ describe('message catalogue', () => {
     ...Object.values(codeMsg).map((f) => (f as (...a: unknown[]) => UiText)('me@example.com', 'flow-id')),
     codeMsg.tooManyCodesRequested(30),
     codeMsg.recoveryAddressLimit(5),
-    recoveryMsg.tokenInvalid(),
     recoveryMsg.mfaResetExplained(now + 72 * 3_600_000, 72 * 3_600_000, true),
     recoveryMsg.mfaResetExplained(now + 72 * 3_600_000, 72 * 3_600_000, false),
     recoveryMsg.enrollAgain(),

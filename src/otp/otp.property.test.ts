@@ -2,16 +2,15 @@ import fc from 'fast-check';
 import { Secret, TOTP } from 'otpauth';
 import { describe, expect, it } from 'vitest';
 import {
-  buildOtpauthUrl,
   decodeBase32,
   encodeBase32,
   matchTotpCode,
   normalizeTotpCode,
-  parseOtpauthUrl,
   scanTotpCode,
   timeStep,
   type TotpParameters,
 } from './otp.js';
+import { buildOtpauthUrl, parseOtpauthUrl } from '../credentials/totp/otpauth-url.js';
 
 /**
  * Differential properties against otpauth's own `TOTP.generate` (the reference an authenticator app would agree

@@ -1,6 +1,6 @@
 /** `kairos courier watch`: a courier worker on its own (Kratos's command), sharing the outbox with every instance. */
 import type { Command } from 'commander';
-import type { CommandContext } from '../cli/commands.js';
+import type { CommandContext } from './commands.js';
 
 export function courierCommand(program: Command, context: CommandContext): void {
   const courier = program.command('courier').description('the email courier');
@@ -11,7 +11,7 @@ export function courierCommand(program: Command, context: CommandContext): void 
     .action(async (options: { config?: string }) => {
       const { createDeps, createLogger } = await import('../registry.js');
       const { assertMigrated } = await import('../server.js');
-      const { courierModule } = await import('./module.js');
+      const { courierModule } = await import('../courier/module.js');
       const { config, warnings } = await context.load({ config: options.config });
       const logger = createLogger(config);
       for (const warning of warnings) logger.warn(warning);

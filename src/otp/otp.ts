@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { HOTP, Secret } from 'otpauth';
-import type { Random } from '../../support/random.js';
+import type { Random } from '../support/random.js';
 import { copyToArrayBuffer } from './base32.js';
 import { assertTotpParameters, SECRET_BYTES_BY_ALGORITHM, type TotpAlgorithm, type TotpParameters } from './totp-parameters.js';
 
@@ -11,8 +11,6 @@ import { assertTotpParameters, SECRET_BYTES_BY_ALGORITHM, type TotpAlgorithm, ty
  */
 
 export { encodeBase32, decodeBase32 } from './base32.js';
-export { buildOtpauthUrl, parseOtpauthUrl, type OtpauthUrlParts } from './otpauth-url.js';
-export { renderQrPngDataUri } from './qr-code.js';
 export {
   assertTotpParameters,
   DEFAULT_TOTP_PARAMETERS,

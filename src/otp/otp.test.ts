@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Random } from '../../support/random.js';
+import type { Random } from '../support/random.js';
 import {
   generateTotpSecret,
   MAX_CANDIDATE_STEPS,
