@@ -202,7 +202,9 @@ export class WebHookExecutor {
         rendered = renderJsonnet(await this.template(config.body), ctx);
       } catch (err) {
         if (err instanceof JsonnetCancelled) return { kind: 'ok', cancelled: true };
-        return { kind: 'error', error: misconfigured(`the web_hook body template could not be rendered: ${(err as Error).message}`) };
+        // The template's error stays in the server log: it can quote the template and the context it was given.
+        this.options.logger?.error({ web_hook: config.id ?? null, err: (err as Error).message }, 'web_hook body template could not be rendered');
+        return { kind: 'error', error: misconfigured('The web_hook body template could not be rendered; the server log has the details.') };
       }
       if (contentType === 'application/x-www-form-urlencoded') {
         if (!isObject(rendered) || !Object.values(rendered).every((v) => typeof v === 'string')) {

@@ -121,11 +121,15 @@ describe('web_hook request (what the receiver gets)', () => {
     expect(received).toHaveLength(0);
   });
 
-  it('a template that fails to evaluate is a misconfiguration, reported with Jsonnet\'s message', async () => {
-    const outcome = await executor.execute(hook({ body: base64('function(ctx) ctx.identity.traits.phone') }), CONTEXT);
+  it('a template that fails to evaluate is a misconfiguration: Jsonnet\'s message in the log, not in the answer', async () => {
+    const logged: unknown[] = [];
+    const logger = { info: () => {}, warn: () => {}, error: (o: unknown) => logged.push(o) };
+    const outcome = await new WebHookExecutor({ timeoutMs: 10_000, logger }).execute(hook({ body: base64('function(ctx) ctx.identity.traits.phone') }), CONTEXT);
     expect(outcome.kind).toBe('error');
     if (outcome.kind !== 'error') return;
-    expect(outcome.error.body.message).toMatch(/could not be rendered: .*phone/);
+    expect(outcome.error.body.message).toMatch(/could not be rendered; the server log has the details/);
+    expect(outcome.error.body.message).not.toMatch(/phone/);
+    expect(JSON.stringify(logged)).toMatch(/phone/);
     expect(received).toHaveLength(0);
   });
 });
