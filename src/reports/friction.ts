@@ -8,7 +8,7 @@
  * Each number, per ISO week (Monday 00:00 UTC) and per policy rule (rule-of.ts, the rule in force NOW, not when the
  * event happened), and in total:
  * - lockouts: `lockout.started` by kind (`delay`, `locked`), and the distinct identities concerned;
- * - enrollments: started (a settings flow that showed the TOTP set-up, or any finished enrollment), finished
+ * - enrollments: started (a settings flow that offered the TOTP set-up, or any finished enrollment), finished
  *   (`second_factor.enrolled`, any method, by method), still in progress (flow not expired), and abandoned, by the
  *   step where people stopped: `before_code` (never sent a right code), `after_wrong_code` (their last answer was
  *   a wrong code, Kratos 4000008) and `at_recovery_codes` (a right code, but the codes were never confirmed);
@@ -213,15 +213,16 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
     .orderBy('id')
     .execute();
 
-  // Settings flows that started a TOTP enrollment (the QR code was shown): `internal.totp_pending` stays until the
-  // enrollment is committed; a committed one is known by its `second_factor.enrolled` event (same flow id).
+  // Settings flows that offered a TOTP enrollment (credentials/totp: `internal.totp_offer` until a right code,
+  // then `internal.totp_pending` with `verified_step` while the recovery codes wait for confirmation; both are gone
+  // once committed, which its `second_factor.enrolled` event (same flow id) tells).
   const flows = await db
     .selectFrom('selfservice_flows')
     .select(['id', 'identity_id', 'internal', 'ui', 'expires_at', 'created_at'])
     .where('kind', '=', 'settings')
     .where('created_at', '>=', sinceMs)
     .where('created_at', '<', untilMs)
-    .where('internal', 'like', '%"totp_pending"%')
+    .where((eb) => eb.or([eb('internal', 'like', '%"totp_offer"%'), eb('internal', 'like', '%"totp_pending"%')]))
     .execute();
   const enrolledFlows = new Set(events.filter((e) => e.type === 'second_factor.enrolled' && e.flow_id).map((e) => e.flow_id!));
 
@@ -356,8 +357,8 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
     r.enrollments.started++;
     const internal = parse(f.internal);
     const pending = (internal.totp_pending ?? {}) as { verified_step?: unknown };
-    // A flow whose secret is no longer pending was committed (its event may lie outside the period) or replaced.
-    if (!internal.totp_pending) continue;
+    // A flow with neither an offer nor a pending secret was committed (its event may lie outside the period).
+    if (!internal.totp_pending && !internal.totp_offer) continue;
     if (Number(f.expires_at) > nowMs) {
       r.enrollments.in_progress++;
       continue;
