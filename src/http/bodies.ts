@@ -260,6 +260,9 @@ export interface RevokeSessionForm {
   [key: string]: unknown;
 }
 
+/** The content types of bodies a browser form may also send (documented as `consumes`). */
+export const FORM_OR_JSON = ['application/json', 'application/x-www-form-urlencoded'];
+
 /** A flag a JSON client sends as a boolean and a browser form as the string "true". */
 const flag = { type: ['boolean', 'string'] } as const;
 const csrfToken = { type: 'string', description: 'Required for browser flows' } as const;

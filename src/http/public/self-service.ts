@@ -5,7 +5,7 @@ import { clearSessionCookie, type FlowEngine } from '../../flows/engine.js';
 import type { FlowKind, FlowType } from '../../flows/flow.js';
 import type { FlowHandlers } from '../../flows/request.js';
 import { asStep, flowRequestOf, isJsonRequest, noStore, sessionTokenOf } from '../request.js';
-import { docsOnly, flowSubmissionSchema, nativeLogoutBodySchema, type NativeLogoutBody } from '../bodies.js';
+import { docsOnly, FORM_OR_JSON, flowSubmissionSchema, nativeLogoutBodySchema, type NativeLogoutBody } from '../bodies.js';
 
 export type { FlowHandlers };
 
@@ -37,7 +37,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
       }
     });
     // Documented, checked by the flow's strategies: a bad submission is answered inside the flow (http/bodies.ts).
-    const submission = { schema: { body: flowSubmissionSchema(kind) }, validatorCompiler: docsOnly };
+    const submission = { schema: { body: flowSubmissionSchema(kind), consumes: FORM_OR_JSON }, validatorCompiler: docsOnly };
     app.post(`/self-service/${kind}`, submission, (request, reply) => asStep(reply, () => handler.submit(flowRequestOf(request), noStore(reply))));
   }
 
@@ -97,7 +97,7 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     return reply.redirect(returnTo, 303);
   });
 
-  app.delete<{ Body: NativeLogoutBody }>('/self-service/logout/api', { schema: { body: nativeLogoutBodySchema } }, async (request, reply) => {
+  app.delete<{ Body: NativeLogoutBody }>('/self-service/logout/api', { schema: { body: nativeLogoutBodySchema, consumes: FORM_OR_JSON } }, async (request, reply) => {
     const token = request.body.session_token;
     const session = await deps.sessions.findByToken(token);
     if (!session) throw errors.forbidden('The provided session token is invalid or the session has expired.');

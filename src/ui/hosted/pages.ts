@@ -419,7 +419,7 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
    * the CSRF token, and only the signed-in identity's own sessions are touched. Audited as `session.revoked`.
    */
   // Documented, checked here: a bad form is answered by the page, never with Fastify's 400 (http/bodies.ts).
-  const revokeForm = { schema: { body: revokeSessionFormSchema }, validatorCompiler: docsOnly };
+  const revokeForm = { schema: { body: revokeSessionFormSchema, consumes: ['application/x-www-form-urlencoded'] }, validatorCompiler: docsOnly };
   app.post<{ Body: RevokeSessionForm | undefined }>('/ui/sessions/revoke', revokeForm, async (request, reply) => {
     const body = request.body ?? {};
     try {
