@@ -131,6 +131,12 @@ export type RecoveryResult =
       details: Record<string, unknown>;
       /** Messages for the settings flow recovery lands in. */
       settingsMessages?: UiText[];
+      /**
+       * The strategy's own change that must wait until the after-recovery hooks agreed (an MFA reset removing the
+       * second factors): the flow calls it after the hooks, in the step's unit of work, and continues with the
+       * identity it returns. A refusing hook therefore leaves the account as it was.
+       */
+      complete?: () => Promise<Identity>;
     };
 
 /** A recovery method (Kratos `selfservice/flow/recovery/strategy.go`). */

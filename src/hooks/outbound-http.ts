@@ -33,7 +33,44 @@ export interface OutboundRequest {
 
 export interface OutboundResponse {
   status: number;
-  body: AsyncIterable<Uint8Array> | null;
+  /**
+   * The body as text, read only up to `maxBytes`: a larger answer (by its Content-Length, or once more bytes than
+   * that have arrived) is not read further and fails with ResponseTooLargeError.
+   */
+  text(maxBytes: number): Promise<string>;
+  /** Drops the body unread (the connection is closed rather than drained). */
+  discard(): Promise<void>;
+}
+
+/** An answer larger than the caller reads. Its message says how large, never what it held. */
+export class ResponseTooLargeError extends Error {
+  readonly code = 'KAIROS_RESPONSE_TOO_LARGE';
+  constructor(readonly maxBytes: number) {
+    super(`the answer is larger than ${maxBytes} bytes`);
+  }
+}
+
+/** A response body read as text up to `maxBytes` (see OutboundResponse.text). */
+async function readText(body: ReadableStream<Uint8Array> | null, contentLength: string | null, maxBytes: number): Promise<string> {
+  if (!body) return '';
+  if (contentLength !== null && Number(contentLength) > maxBytes) {
+    await body.cancel().catch(() => undefined);
+    throw new ResponseTooLargeError(maxBytes);
+  }
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw new ResponseTooLargeError(maxBytes);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** A destination `disallow_private_ip_ranges` forbids. Its message names the address, never a URL's secrets. */
@@ -110,7 +147,15 @@ export class OutboundHttp {
         throw unwrapPrivate(err) ?? err;
       }
       const location = response.headers.get('location');
-      if (!REDIRECT.has(response.status) || location === null) return { status: response.status, body: response.body as AsyncIterable<Uint8Array> | null };
+      if (!REDIRECT.has(response.status) || location === null) {
+        const body = response.body as ReadableStream<Uint8Array> | null;
+        const contentLength = response.headers.get('content-length');
+        return {
+          status: response.status,
+          text: (maxBytes) => readText(body, contentLength, maxBytes),
+          discard: async () => void (await body?.cancel().catch(() => undefined)),
+        };
+      }
       await response.body?.cancel();
       if (hop >= MAX_REDIRECTS) throw new Error(`stopped after ${MAX_REDIRECTS} redirects`);
       if (response.status <= 303 && method !== 'HEAD') {

@@ -77,15 +77,17 @@ export class WebHookHook implements HookExecutor {
   readonly afterCommit?: HookExecutor['afterCommit'];
 
   constructor(
-    private readonly config: WebHookConfig,
+    readonly config: WebHookConfig,
     private readonly executor: WebHookExecutor,
+    /** Where it is configured (`selfservice.flows.login.after.password.hooks[1]`), for the log. */
+    private readonly key?: string,
   ) {
     if (config.response?.ignore) this.afterCommit = (context) => void this.background(context);
     else this.blocking = (context) => this.wait(context);
   }
 
   async before(context: BeforeHookContext): Promise<void> {
-    const outcome = await this.executor.execute(this.config, webHookContext(context.request, { flow: await context.json.flow(context.flow), ...(context.session ? { session: context.json.session(context.session, null) } : {}) }));
+    const outcome = await this.executor.execute(this.config, webHookContext(context.request, { flow: await context.json.flow(context.flow), ...(context.session ? { session: context.json.session(context.session, null) } : {}) }), this.key);
     if (outcome.kind === 'error') throw outcome.error;
     if (outcome.kind === 'interrupt') throw interruptHttpError(outcome.messages);
   }
@@ -96,7 +98,7 @@ export class WebHookHook implements HookExecutor {
       identity: context.json.identity(context.identity),
       ...(context.session ? { session: context.json.session(context.session, context.identity) } : {}),
     });
-    const outcome = await this.executor.execute(this.config, ctx);
+    const outcome = await this.executor.execute(this.config, ctx, this.key);
     if (outcome.kind === 'error') throw outcome.error;
     if (outcome.kind === 'interrupt') throw interruptError(outcome.messages, flattenTraits(context.identity.traits));
     if (outcome.kind === 'patch') return { patch: outcome.identity };
@@ -109,7 +111,7 @@ export class WebHookHook implements HookExecutor {
       ...(context.session ? { session: context.json.session(context.session, context.identity) } : {}),
     });
     // `response.ignore`: the executor runs the call in the background and logs a failure.
-    await this.executor.execute(this.config, ctx);
+    await this.executor.execute(this.config, ctx, this.key);
   }
 }
 

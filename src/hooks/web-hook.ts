@@ -11,8 +11,13 @@
  * - `ctx.request_headers` keeps only `clients.web_hook.header_allowlist` (Kratos's default list below).
  * - `auth`: `{type: api_key, config: {name, value, in: header|cookie}}` or `{type: basic_auth, config: {user, password}}`.
  * - HTTP: each attempt times out after 30 s (Kratos's resilient client); connection errors and 5xx answers (except
- *   501) are retried twice (go-retryablehttp's default policy with Kratos's `ResilientClientWithMaxRetry(2)`); at
- *   most 5 MB of the answer is read.
+ *   501) are retried twice (go-retryablehttp's default policy with Kratos's `ResilientClientWithMaxRetry(2)`).
+ * - The answer's body is read only when it is acted on (an error status of a hook that can interrupt or parses, a
+ *   200 of a parsing hook), and then at most MAX_RESPONSE_BYTES of it, nested at most MAX_JSON_DEPTH deep; anything
+ *   else is dropped unread. A body past either bound fails the step (502), as any answer that is not the JSON Kratos
+ *   defines (`rawHookResponse`, the identity's fields with their JSON types) does: it is never half-used.
+ * - Failures are logged with the hook's `id`, its URL without credentials or query, and its config key; never with
+ *   the answer's body (a receiver's error page may echo what it was sent).
  * - `response.ignore`: the call runs in the background and never fails the flow (failures are logged).
  * - `response.parse` and 2xx: a 200 body `{identity: {traits, metadata_public, metadata_admin, schema_id, state,
  *   verifiable_addresses, recovery_addresses, external_id}}` becomes a `patch` (only the fields present); 204 or no
@@ -33,7 +38,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { HttpError } from '../errors/http-error.js';
 import { JsonnetCancelled, renderJsonnet } from './jsonnet.js';
-import { OutboundHttp, PrivateAddressError } from './outbound-http.js';
+import { OutboundHttp, PrivateAddressError, ResponseTooLargeError } from './outbound-http.js';
 import type { IdentityPatch } from '../identity/patch.js';
 import type { WebHookConfig } from '../config/web-hook.js';
 
@@ -87,14 +92,29 @@ export const DEFAULT_HEADER_ALLOWLIST = [
 export const DEFAULT_TIMEOUT_MS = 30_000;
 /** `ResilientClientWithMaxRetry(2)` (driver/registry_default.go). */
 export const DEFAULT_MAX_RETRIES = 2;
-/** web_hook.go: `io.LimitReader(resp.Body, 5<<20)`. */
-export const MAX_RESPONSE_BYTES = 5 << 20;
+/**
+ * The most of a receiver's answer Kairos reads: 1 MiB. What a hook's answer may carry is an identity's fields (traits,
+ * metadata, addresses) or messages for a form, and the other way to write one identity, the admin API, accepts it in
+ * at most 1 MiB (server.ts, the admin listener's body limit for POST/PUT /admin/identities): a larger answer could only
+ * store an identity no other API could write. It also bounds the memory each waiting step holds. Kratos reads at most 5 MB
+ * (web_hook.go `io.LimitReader(resp.Body, 5<<20)`) and then fails on the cut JSON; Kairos fails at once with a
+ * message that says why (README, "Hooks and web hooks").
+ */
+export const MAX_RESPONSE_BYTES = 1 << 20;
+/**
+ * The deepest nesting of JSON read from a receiver: 128 levels, far more than an identity document or a message
+ * needs, and far below where Node's recursive JSON.stringify and structuredClone overflow the stack (~10 000
+ * levels, where Go's encoding/json, Kratos's parser, stops too). A deeper answer fails the step (502) instead of
+ * crashing it later.
+ */
+export const MAX_JSON_DEPTH = 128;
 
 const UNREACHABLE = 'A third-party upstream service could not be reached. Please try again later.';
 const IMPROPER = 'A third-party upstream service responded improperly. Please try again later.';
 
 const gatewayTimeout = (message: string) => new HttpError(504, { code: 504, status: 'Gateway Timeout', reason: UNREACHABLE, message });
 const badGateway = (message: string, reason = IMPROPER) => new HttpError(502, { code: 502, status: 'Bad Gateway', reason, message });
+const unreadable = (why: string) => badGateway(`webhook response could not be unmarshalled properly from JSON: ${why}`);
 const misconfigured = (message: string) =>
   new HttpError(500, { code: 500, status: 'Internal Server Error', reason: 'The web_hook is misconfigured.', message });
 
@@ -146,22 +166,25 @@ export class WebHookExecutor {
     this.http = options.http ?? new OutboundHttp({ disallowPrivateIpRanges: false });
   }
 
-  async execute(config: WebHookConfig, context: WebHookContext): Promise<WebHookOutcome> {
+  /** `key`: where the hook is configured (`selfservice.flows.registration.after.password.hooks[0]`), for the log. */
+  async execute(config: WebHookConfig, context: WebHookContext, key?: string): Promise<WebHookOutcome> {
+    const hook = describeWebHook(config, key);
     const problems = webHookConfigProblems(config);
     if (problems.length > 0) return { kind: 'error', error: misconfigured(problems.join('; ')) };
     if (config.response?.ignore) {
       const settled = this.call(config, context).then(
         (outcome) => {
-          if (outcome.kind === 'error') this.options.logger?.warn({ web_hook: config.id ?? config.url, error: outcome.error.body }, 'Webhook request failed but the error was ignored because the configuration indicated that the upstream response should be ignored');
+          if (outcome.kind === 'error') this.options.logger?.warn({ web_hook: hook, error: outcome.error.body }, 'Webhook request failed but the error was ignored because the configuration indicated that the upstream response should be ignored');
         },
         (err: unknown) => {
-          this.options.logger?.warn({ web_hook: config.id ?? config.url, err: (err as Error).message }, 'Webhook request failed but the error was ignored');
+          this.options.logger?.warn({ web_hook: hook, err: (err as Error).message }, 'Webhook request failed but the error was ignored');
         },
       );
       return { kind: 'ok', settled };
     }
     const outcome = await this.call(config, context);
-    if (outcome.kind === 'error') this.options.logger?.error({ web_hook: config.id ?? config.url, error: outcome.error.body }, 'Webhook request failed');
+    // The error carries what went wrong (status, size, which field had the wrong type), never the answer's body.
+    if (outcome.kind === 'error') this.options.logger?.error({ web_hook: hook, error: outcome.error.body }, 'Webhook request failed');
     return outcome;
   }
 
@@ -179,7 +202,9 @@ export class WebHookExecutor {
         rendered = renderJsonnet(await this.template(config.body), ctx);
       } catch (err) {
         if (err instanceof JsonnetCancelled) return { kind: 'ok', cancelled: true };
-        return { kind: 'error', error: misconfigured(`the web_hook body template could not be rendered: ${(err as Error).message}`) };
+        // The template's error stays in the server log: it can quote the template and the context it was given.
+        this.options.logger?.error({ web_hook: config.id ?? null, err: (err as Error).message }, 'web_hook body template could not be rendered');
+        return { kind: 'error', error: misconfigured('The web_hook body template could not be rendered; the server log has the details.') };
       }
       if (contentType === 'application/x-www-form-urlencoded') {
         if (!isObject(rendered) || !Object.values(rendered).every((v) => typeof v === 'string')) {
@@ -201,31 +226,35 @@ export class WebHookExecutor {
     }
     if (config.emit_analytics_event !== false) headers.set('ory-webhook-trigger-id', randomUUID());
 
-    const response = await this.send(config.url, method, headers, body, config.emit_analytics_event !== false);
+    const parses = Boolean(config.can_interrupt || config.response?.parse);
+    // Kratos reads the answer only for an error status of a hook that can interrupt or parses, and for a 200 of a
+    // parsing hook; any other answer's body is dropped unread.
+    const reads = (status: number) => (status >= 400 && parses) || (status === 200 && Boolean(config.response?.parse));
+    const response = await this.send(config.url, method, headers, body, config.emit_analytics_event !== false, reads);
     if ('error' in response) return { kind: 'error', error: response.error };
     const { status, text } = response;
-    const parses = Boolean(config.can_interrupt || config.response?.parse);
     if (status >= 400) {
       if (!parses) return { kind: 'error', error: badGateway(`webhook failed with status code ${status}`) };
       const messages = parseMessages(text);
-      return messages ? { kind: 'interrupt', messages } : { kind: 'error', error: badGateway(`webhook failed with status code ${status} and an answer without messages`) };
+      if ('problem' in messages) return { kind: 'error', error: badGateway(`webhook failed with status code ${status} and an answer without messages: ${messages.problem}`) };
+      return { kind: 'interrupt', messages: messages.groups };
     }
-    if (!config.response?.parse || status !== 200) return { kind: 'ok' };
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return { kind: 'error', error: badGateway('webhook response could not be unmarshalled properly from JSON') };
-    }
-    if (!isObject(parsed)) return { kind: 'error', error: badGateway('webhook response could not be unmarshalled properly from JSON') };
-    if (parsed.identity === undefined || parsed.identity === null) return { kind: 'ok' };
-    if (!isObject(parsed.identity)) return { kind: 'error', error: badGateway('webhook response identity is not an object') };
-    const patch = identityPatch(parsed.identity);
-    return patch ? { kind: 'patch', identity: patch } : { kind: 'error', error: badGateway('webhook response identity has fields of the wrong type') };
+    if (!reads(status)) return { kind: 'ok' };
+    const parsed = parseJson(text);
+    if ('problem' in parsed) return { kind: 'error', error: unreadable(parsed.problem) };
+    if (!isObject(parsed.value)) return { kind: 'error', error: unreadable('the answer is not an object') };
+    const identity = parsed.value.identity;
+    if (identity === undefined || identity === null) return { kind: 'ok' };
+    if (!isObject(identity)) return { kind: 'error', error: unreadable('identity is not an object') };
+    const patch = identityPatch(identity);
+    return 'problem' in patch ? { kind: 'error', error: unreadable(patch.problem) } : { kind: 'patch', identity: patch.patch };
   }
 
-  /** One request with Kratos's retries; the answer (status and at most 5 MB of text) or the error for the flow. */
-  private async send(url: string, method: string, headers: Headers, body: string | undefined, requestIds: boolean): Promise<{ status: number; text: string } | { error: HttpError }> {
+  /**
+   * One request with Kratos's retries; the answer (its status, and its body when `reads(status)`, at most
+   * MAX_RESPONSE_BYTES) or the error for the flow.
+   */
+  private async send(url: string, method: string, headers: Headers, body: string | undefined, requestIds: boolean, reads: (status: number) => boolean): Promise<{ status: number; text: string } | { error: HttpError }> {
     const maxRetries = this.options.maxRetries ?? DEFAULT_MAX_RETRIES;
     const timeoutMs = this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let last: { status: number; text: string } | { error: HttpError } = { error: badGateway('webhook was not sent', UNREACHABLE) };
@@ -235,13 +264,19 @@ export class WebHookExecutor {
       try {
         // Redirects are followed (outbound-http.ts, each hop checked), as Go's http.Client does under Kratos's client.
         const response = await this.http.request(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
-        const text = await readLimited(response.body, MAX_RESPONSE_BYTES);
-        last = { status: response.status, text };
         // go-retryablehttp's DefaultRetryPolicy: retry 5xx except 501 Not Implemented.
-        if (response.status >= 500 && response.status !== 501) continue;
-        return last;
+        const retried = response.status >= 500 && response.status !== 501 && attempt < maxRetries;
+        if (retried || !reads(response.status)) {
+          await response.discard();
+          last = { status: response.status, text: '' };
+          if (retried) continue;
+          return last;
+        }
+        return { status: response.status, text: await response.text(MAX_RESPONSE_BYTES) };
       } catch (err) {
         const name = (err as Error).name;
+        // An answer past the bound is the receiver's, not a passing failure: never retried, never read further.
+        if (err instanceof ResponseTooLargeError) return { error: badGateway(`webhook response is larger than ${err.maxBytes} bytes`) };
         // A refused destination is the configuration's answer, not a passing failure: never retried.
         if (err instanceof PrivateAddressError) return { error: badGateway(`webhook was not sent: ${err.message}`, UNREACHABLE) };
         last = name === 'TimeoutError' || name === 'AbortError'
@@ -259,9 +294,11 @@ export class WebHookExecutor {
     if (uri.startsWith('base64://')) text = Buffer.from(uri.slice('base64://'.length), 'base64').toString('utf8');
     else if (/^https?:\/\//.test(uri)) {
       const response = await this.http.request(uri, { method: 'GET', headers: new Headers(), signal: AbortSignal.timeout(this.options.timeoutMs ?? DEFAULT_TIMEOUT_MS) });
-      const fetched = await readLimited(response.body, MAX_RESPONSE_BYTES);
-      if (response.status < 200 || response.status >= 300) throw new Error(`fetching ${uri} answered ${response.status}`);
-      text = fetched;
+      if (response.status < 200 || response.status >= 300) {
+        await response.discard();
+        throw new Error(`fetching ${redactedUrl(uri)} answered ${response.status}`);
+      }
+      text = await response.text(MAX_RESPONSE_BYTES);
     } else {
       const path = uri.replace(/^file:\/\//, '');
       text = await readFile(path.startsWith('/') ? path : `${this.options.baseDir ?? process.cwd()}/${path}`, 'utf8');
@@ -271,77 +308,128 @@ export class WebHookExecutor {
   }
 }
 
-async function readLimited(stream: AsyncIterable<Uint8Array> | null, maxBytes: number): Promise<string> {
-  if (!stream) return '';
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const room = maxBytes - size;
-    chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
-    size += Math.min(chunk.length, room);
-    if (size >= maxBytes) break;
+/** A URL as logs may show it: no user name or password, no query (either may carry a secret). */
+export function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = parsed.search ? '?[redacted]' : '';
+    parsed.hash = '';
+    return parsed.toString();
+  } catch {
+    return '[unparsable url]';
   }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Kratos's `rawHookResponse`; null when the answer is not one or carries no message group. */
-function parseMessages(text: string): WebHookMessageGroup[] | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return null;
+/** How a hook is named in logs: its `id`, its URL redacted, and where it is configured. */
+export function describeWebHook(config: Pick<WebHookConfig, 'id' | 'url'>, key?: string): Record<string, string> {
+  return { ...(config.id ? { id: config.id } : {}), url: redactedUrl(config.url), ...(key ? { key } : {}) };
+}
+
+/** Whether `text` (JSON) nests arrays and objects deeper than `max`; strings are skipped. Linear, no recursion. */
+export function jsonDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
   }
-  if (!isObject(parsed) || !Array.isArray(parsed.messages) || parsed.messages.length === 0) return null;
+  return false;
+}
+
+/** A receiver's answer as JSON, within MAX_JSON_DEPTH; the reason when it is not (never the text itself). */
+function parseJson(text: string): { value: unknown } | { problem: string } {
+  if (jsonDeeperThan(text, MAX_JSON_DEPTH)) return { problem: `nested deeper than ${MAX_JSON_DEPTH} levels` };
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return { problem: 'the answer is not JSON' };
+  }
+}
+
+/**
+ * Kratos's `rawHookResponse`: `{messages: [{instance_ptr, messages: [{id, text, type, context}]}]}` with Go's
+ * types (a field of another JSON type fails Kratos's decoder, and fails here), and at least one group (Kratos: "got no
+ * validation errors"). Missing fields take Go's zero values.
+ */
+function parseMessages(text: string): { groups: WebHookMessageGroup[] } | { problem: string } {
+  const parsed = parseJson(text);
+  if ('problem' in parsed) return parsed;
+  if (!isObject(parsed.value)) return { problem: 'the answer is not an object' };
+  const list = parsed.value.messages;
+  if (list === undefined || list === null || (Array.isArray(list) && list.length === 0)) return { problem: 'messages is missing or empty' };
+  if (!Array.isArray(list)) return { problem: 'messages is not an array' };
   const groups: WebHookMessageGroup[] = [];
-  for (const group of parsed.messages) {
-    if (!isObject(group)) return null;
+  for (const group of list) {
+    if (!isObject(group)) return { problem: 'a message group is not an object' };
+    if (group.instance_ptr !== undefined && group.instance_ptr !== null && typeof group.instance_ptr !== 'string') return { problem: 'instance_ptr is not a string' };
     const instancePtr = typeof group.instance_ptr === 'string' ? group.instance_ptr : '';
-    const list = Array.isArray(group.messages) ? group.messages : [];
+    const entries = group.messages ?? [];
+    if (!Array.isArray(entries)) return { problem: 'a group\'s messages is not an array' };
     const messages: WebHookMessage[] = [];
-    for (const m of list) {
-      if (!isObject(m)) return null;
+    for (const m of entries) {
+      if (!isObject(m)) return { problem: 'a message is not an object' };
+      if (m.id !== undefined && m.id !== null && !Number.isSafeInteger(m.id)) return { problem: 'a message id is not an integer' };
+      if (m.text !== undefined && m.text !== null && typeof m.text !== 'string') return { problem: 'a message text is not a string' };
+      if (m.type !== undefined && m.type !== null && typeof m.type !== 'string') return { problem: 'a message type is not a string' };
       messages.push({
         id: typeof m.id === 'number' ? m.id : 0,
         text: typeof m.text === 'string' ? m.text : '',
         // Kratos: "error" stays an error, anything else is info.
         type: m.type === 'error' ? 'error' : 'info',
-        ...(m.context !== undefined ? { context: m.context } : {}),
+        ...(m.context !== undefined && m.context !== null ? { context: m.context } : {}),
       });
     }
     groups.push({ instancePtr, field: fieldOf(instancePtr), messages });
   }
-  return groups;
+  return { groups };
 }
 
-/** The fields Kratos's `parseWebhookResponse` copies onto the identity, checked for their JSON types. */
-function identityPatch(identity: Record<string, unknown>): IdentityPatch | null {
+/**
+ * The fields Kratos's `parseWebhookResponse` copies onto the identity, checked for their JSON types (Kratos's
+ * decoder refuses other types). `state` must be one Kairos stores (`active`, `inactive`); addresses must be objects
+ * whose `value` is a string.
+ */
+function identityPatch(identity: Record<string, unknown>): { patch: IdentityPatch } | { problem: string } {
   const patch: IdentityPatch = {};
   const present = (key: string) => identity[key] !== undefined && identity[key] !== null;
   if (present('traits')) {
-    if (!isObject(identity.traits)) return null;
+    if (!isObject(identity.traits)) return { problem: 'identity.traits is not an object' };
     patch.traits = identity.traits;
   }
   if (present('schema_id')) {
-    if (typeof identity.schema_id !== 'string') return null;
+    if (typeof identity.schema_id !== 'string') return { problem: 'identity.schema_id is not a string' };
     if (identity.schema_id !== '') patch.schema_id = identity.schema_id;
   }
   if (present('state')) {
-    if (typeof identity.state !== 'string') return null;
+    if (typeof identity.state !== 'string') return { problem: 'identity.state is not a string' };
+    if (identity.state !== '' && identity.state !== 'active' && identity.state !== 'inactive') return { problem: 'identity.state is neither active nor inactive' };
     if (identity.state !== '') patch.state = identity.state;
   }
   if (present('metadata_public')) patch.metadata_public = identity.metadata_public;
   if (present('metadata_admin')) patch.metadata_admin = identity.metadata_admin;
   for (const key of ['verifiable_addresses', 'recovery_addresses'] as const) {
-    if (present(key)) {
-      if (!Array.isArray(identity[key])) return null;
-      if ((identity[key] as unknown[]).length > 0) patch[key] = identity[key] as unknown[];
+    if (!present(key)) continue;
+    const list = identity[key];
+    if (!Array.isArray(list)) return { problem: `identity.${key} is not an array` };
+    for (const entry of list) {
+      if (!isObject(entry) || typeof entry.value !== 'string') return { problem: `identity.${key} holds an entry without a string value` };
+      if (entry.verified !== undefined && entry.verified !== null && typeof entry.verified !== 'boolean') return { problem: `identity.${key} holds a verified that is not a boolean` };
+      if (entry.via !== undefined && entry.via !== null && typeof entry.via !== 'string') return { problem: `identity.${key} holds a via that is not a string` };
     }
+    if (list.length > 0) patch[key] = list;
   }
   // Kratos: external_id is taken whenever the key exists (null clears it).
   if ('external_id' in identity) {
-    if (identity.external_id !== null && typeof identity.external_id !== 'string') return null;
+    if (identity.external_id !== null && typeof identity.external_id !== 'string') return { problem: 'identity.external_id is not a string' };
     patch.external_id = identity.external_id as string | null;
   }
-  return patch;
+  return { patch };
 }

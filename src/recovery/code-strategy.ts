@@ -167,10 +167,14 @@ export class CodeRecoveryStrategy implements RecoveryStrategy {
     // Recovery by email alone does not remove the second factor: complete a due reset, or open (or show) one.
     const pending = await this.resets.pending(identity.id);
     if (pending && this.resets.isDue(pending)) {
-      if (await this.resets.complete(pending, identity, { via: 'delay', flowId: flow.id, request: info, actor: 'self' })) {
-        const after = (await deps.identities.get(identity.id))!;
-        return { outcome: 'recovered', identity: after, amr: [amr], details: { method, issued_by: issuedBy, mfa: 'reset_after_delay' }, settingsMessages: [recoveryMsg.enrollAgain()] };
-      }
+      return {
+        outcome: 'recovered',
+        identity,
+        amr: [amr],
+        details: { method, issued_by: issuedBy, mfa: 'reset_after_delay' },
+        settingsMessages: [recoveryMsg.enrollAgain()],
+        complete: () => this.completeReset(pending, identity, { via: 'delay', flowId: flow.id, request: info, actor: 'self' }),
+      };
     }
     const { request: reset } = await this.resets.open(identity, { flowId: flow.id, request: info, actor: 'self' });
     flow.identityId = identity.id;
@@ -198,16 +202,25 @@ export class CodeRecoveryStrategy implements RecoveryStrategy {
       throw FlowValidationError.global(recoveryMsg.noPasswordWait(reset.not_before));
     }
     if (password.length > 4096 || !(await deps.hasher.verify(hashed, password))) throw FlowValidationError.global(msg.invalidCredentials());
-    if (!(await this.resets.complete(reset, identity, { via: 'password', flowId: flow.id, request: info, actor: 'self' }))) {
-      throw FlowValidationError.global(recoveryMsg.mfaResetCancelled());
-    }
     const now = deps.clock.nowMs();
     const method = flow.internal.method === 'link' ? 'link' : 'code';
     const amr: AmrEntry[] = [
       { method: AMR_METHOD[method], aal: 'aal1', completedAtMs: now },
       { method: 'password', aal: 'aal1', completedAtMs: now },
     ];
-    const after = (await deps.identities.get(identity.id))!;
-    return { outcome: 'recovered', identity: after, amr, details: { method, issued_by: String(flow.internal.issued_by ?? 'self'), mfa: 'reset_with_password' }, settingsMessages: [recoveryMsg.enrollAgain()] };
+    return {
+      outcome: 'recovered',
+      identity,
+      amr,
+      details: { method, issued_by: String(flow.internal.issued_by ?? 'self'), mfa: 'reset_with_password' },
+      settingsMessages: [recoveryMsg.enrollAgain()],
+      complete: () => this.completeReset(reset, identity, { via: 'password', flowId: flow.id, request: info, actor: 'self' }),
+    };
+  }
+
+  /** Completes a pending MFA reset: the identity without its second factor, or the flow's error when it was cancelled meanwhile. */
+  private async completeReset(reset: Parameters<MfaResets['complete']>[0], identity: Identity, context: Parameters<MfaResets['complete']>[2]): Promise<Identity> {
+    if (!(await this.resets.complete(reset, identity, context))) throw FlowValidationError.global(recoveryMsg.mfaResetCancelled());
+    return (await this.deps.identities.get(identity.id))!;
   }
 }

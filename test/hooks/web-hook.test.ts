@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fieldOf, runsBeforePersist, webHookConfigProblems, WebHookExecutor, type WebHookConfig, type WebHookContext } from '../../src/hooks/web-hook.js';
+import { describeWebHook, fieldOf, jsonDeeperThan, MAX_JSON_DEPTH, MAX_RESPONSE_BYTES, redactedUrl, runsBeforePersist, webHookConfigProblems, WebHookExecutor, type WebHookConfig, type WebHookContext } from '../../src/hooks/web-hook.js';
 
 interface Received {
   method: string;
@@ -121,11 +121,15 @@ describe('web_hook request (what the receiver gets)', () => {
     expect(received).toHaveLength(0);
   });
 
-  it('a template that fails to evaluate is a misconfiguration, reported with Jsonnet\'s message', async () => {
-    const outcome = await executor.execute(hook({ body: base64('function(ctx) ctx.identity.traits.phone') }), CONTEXT);
+  it('a template that fails to evaluate is a misconfiguration: Jsonnet\'s message in the log, not in the answer', async () => {
+    const logged: unknown[] = [];
+    const logger = { info: () => {}, warn: () => {}, error: (o: unknown) => logged.push(o) };
+    const outcome = await new WebHookExecutor({ timeoutMs: 10_000, logger }).execute(hook({ body: base64('function(ctx) ctx.identity.traits.phone') }), CONTEXT);
     expect(outcome.kind).toBe('error');
     if (outcome.kind !== 'error') return;
-    expect(outcome.error.body.message).toMatch(/could not be rendered: .*phone/);
+    expect(outcome.error.body.message).toMatch(/could not be rendered; the server log has the details/);
+    expect(outcome.error.body.message).not.toMatch(/phone/);
+    expect(JSON.stringify(logged)).toMatch(/phone/);
     expect(received).toHaveLength(0);
   });
 });
@@ -193,6 +197,61 @@ describe('web_hook answers (what the flow does)', () => {
     expect(noMessages.kind === 'error' && noMessages.error.status).toBe(502);
   });
 
+  it('an answer is read only when acted on: a 200 to a hook that does not parse is dropped unread, however large', async () => {
+    let sent = 0;
+    handler = (_r, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const chunk = 'z'.repeat(64 * 1024);
+      const pump = () => {
+        while (!res.destroyed && sent < 64 * MAX_RESPONSE_BYTES && res.write(chunk)) sent += chunk.length;
+        if (!res.destroyed && sent < 64 * MAX_RESPONSE_BYTES) res.once('drain', pump);
+        else res.end();
+      };
+      pump();
+    };
+    const outcome = await executor.execute(hook({ can_interrupt: true }), CONTEXT);
+    expect(outcome.kind).toBe('ok');
+    expect(sent).toBeLessThan(16 * MAX_RESPONSE_BYTES);
+  });
+
+  it('a receiver that sends its headers and then drips the body never holds the step past the timeout (504)', async () => {
+    handler = (_r, res) => {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      res.write('{"messages": [');
+      const drip = setInterval(() => (res.destroyed ? clearInterval(drip) : res.write(' ')), 50);
+    };
+    const started = Date.now();
+    const outcome = await new WebHookExecutor({ timeoutMs: 300, maxRetries: 0 }).execute(hook({ can_interrupt: true }), CONTEXT);
+    expect(outcome.kind === 'error' && outcome.error.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('an answer past MAX_RESPONSE_BYTES or MAX_JSON_DEPTH fails with 502 saying which, and is not retried', async () => {
+    handler = (_r, res) => res.writeHead(400, { 'content-type': 'application/json', 'content-length': String(MAX_RESPONSE_BYTES + 1) }).end('x'.repeat(MAX_RESPONSE_BYTES + 1));
+    const large = await executor.execute(hook({ can_interrupt: true }), CONTEXT);
+    expect(large.kind === 'error' && large.error.body.message).toBe(`webhook response is larger than ${MAX_RESPONSE_BYTES} bytes`);
+    expect(received).toHaveLength(1);
+    const nested = (n: number) => `{"identity":{"metadata_admin":${'{"a":'.repeat(n)}1${'}'.repeat(n)}}}`;
+    handler = (_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(nested(MAX_JSON_DEPTH));
+    const deep = await executor.execute(hook({ response: { parse: true } }), CONTEXT);
+    expect(deep.kind === 'error' && deep.error.body.message).toMatch(/nested deeper than 128 levels/);
+    handler = (_r, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(nested(MAX_JSON_DEPTH - 2));
+    expect((await executor.execute(hook({ response: { parse: true } }), CONTEXT)).kind).toBe('patch');
+  });
+
+  it('messages of the wrong JSON type fail as Kratos\'s decoder does (502); missing fields take Go\'s zero values', async () => {
+    const answer = (body: unknown) => (handler = (_r, res) => json(res, 422, body));
+    answer({ messages: [{ instance_ptr: 7, messages: [] }] });
+    expect((await executor.execute(hook({ can_interrupt: true }), CONTEXT)).kind).toBe('error');
+    answer({ messages: [{ instance_ptr: '#/', messages: [{ id: 1.5 }] }] });
+    expect((await executor.execute(hook({ can_interrupt: true }), CONTEXT)).kind).toBe('error');
+    answer({ messages: [{ instance_ptr: '#/', messages: [{ text: ['x'] }] }] });
+    expect((await executor.execute(hook({ can_interrupt: true }), CONTEXT)).kind).toBe('error');
+    answer({ messages: [{ messages: [{ text: 'Only a text.' }] }] });
+    const minimal = await executor.execute(hook({ can_interrupt: true }), CONTEXT);
+    expect(minimal).toEqual({ kind: 'interrupt', messages: [{ instancePtr: '', field: null, messages: [{ id: 0, text: 'Only a text.', type: 'info' }] }] });
+  });
+
   it('a receiver that is down fails the step with 502', async () => {
     const outcome = await executor.execute(hook({ url: 'http://127.0.0.1:1/hook' }), CONTEXT);
     expect(outcome.kind === 'error' && outcome.error.status).toBe(502);
@@ -223,6 +282,19 @@ describe('web_hook config', () => {
     expect(runsBeforePersist(hook({ response: { parse: true } }))).toBe(true);
     expect(runsBeforePersist(hook({ can_interrupt: true }))).toBe(true);
     expect(runsBeforePersist(hook())).toBe(false);
+  });
+
+  it('logs name a hook by id, URL without credentials or query, and config key', () => {
+    expect(redactedUrl('https://user:pass@hooks.example.com/x/y?token=abc#f')).toBe('https://hooks.example.com/x/y?[redacted]');
+    expect(redactedUrl('http://127.0.0.1:8080/hook')).toBe('http://127.0.0.1:8080/hook');
+    expect(describeWebHook({ id: 'crm', url: 'https://h.example/x?k=1' }, 'selfservice.flows.login.after.hooks[0]')).toEqual({ id: 'crm', url: 'https://h.example/x?[redacted]', key: 'selfservice.flows.login.after.hooks[0]' });
+  });
+
+  it('measures JSON nesting without recursion, ignoring brackets inside strings', () => {
+    expect(jsonDeeperThan('{"a":[[1]]}', 3)).toBe(false);
+    expect(jsonDeeperThan('{"a":[[[1]]]}', 3)).toBe(true);
+    expect(jsonDeeperThan('{"a":"[[[[[\\"[[["}', 1)).toBe(false);
+    expect(jsonDeeperThan('['.repeat(1_000_000), 128)).toBe(true);
   });
 
   it('maps instance pointers to UI node names', () => {

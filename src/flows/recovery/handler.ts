@@ -104,7 +104,8 @@ export class RecoveryFlows implements FlowHandlers {
   /**
    * Recovery succeeded: every other session of the identity is revoked, a privileged session is issued, and the
    * person lands in a settings flow (Kratos: browser 303, SPA 422 `browser_location_change_required`, API the flow
-   * with `continue_with` set_ory_session_token + show_settings_ui).
+   * with `continue_with` set_ory_session_token + show_settings_ui). `completeMfaReset` (the MFA reset step) runs once
+   * the after-recovery hooks agreed and returns the identity without its second factor.
    */
   private async finish(
     trx: Db,
@@ -114,7 +115,8 @@ export class RecoveryFlows implements FlowHandlers {
     recovered: Extract<RecoveryResult, { outcome: 'recovered' }>,
     hooksDone = false,
   ): Promise<FlowReply> {
-    const { identity, amr, details, settingsMessages = [] } = recovered;
+    const { amr, details, settingsMessages = [] } = recovered;
+    let { identity } = recovered;
     const { deps, engine } = this;
     const info = requestInfo(request);
     const method = details.method === 'link' ? 'link' : 'code';
@@ -128,6 +130,8 @@ export class RecoveryFlows implements FlowHandlers {
         return this.finish(again, request, reply, flowAgain, recovered, true);
       });
     }
+    // The strategy's last change (an MFA reset) is made only now that the after-recovery hooks agreed.
+    if (recovered.complete) identity = await recovered.complete();
     const revoked = await deps.sessions.revokeAllForIdentity(identity.id);
     const { session, token } = await deps.sessions.create(trx, identity.id, amr, { ipAddress: info.ip, userAgent: info.userAgent });
     await engine.hooks.runInStep({ kind: 'recovery', method, trx, flow, identity, amr, startedAtMs: deps.clock.nowMs(), request, hookRequest: engine.hookRequest(request), state: newStepState(session, token) });

@@ -5,7 +5,7 @@ import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type SettingsResult, type SubmittedBody } from '../strategy.js';
 import { HookPause, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
-import { TraitsInvalidError } from '../../identity/identity-service.js';
+import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/identity-service.js';
 import { flattenTraits } from '../../identity/trait-nodes.js';
 import { applyIdentityPatch, type IdentityPatch } from '../../identity/patch.js';
 import { newStepState } from '../hooks.js';
@@ -67,7 +67,9 @@ export class SettingsFlows {
    * One submission. With blocking hooks after the method (a web_hook that waits for its answer), a successful change
    * is first made and read back, then rolled back; the hooks see the identity as it would be and answer outside any
    * transaction; the submission then runs again in a second unit of work with their `patches` (engine.ts HookPause).
-   * A refusal leaves nothing changed.
+   * There the change and the patches are made in one savepoint: a patch that the schema or another identity's
+   * identifiers refuse undoes the change with it, and the flow answers with the messages. A refusal leaves nothing
+   * changed.
    */
   private async attempt(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>, hooksDone: { patches: IdentityPatch[] } | null = null): Promise<FlowReply> {
     const engine = this.engine;
@@ -89,17 +91,36 @@ export class SettingsFlows {
       }
     };
 
-    let result: SettingsResult | null = null;
-    let strategyId = '';
     const startedAtMs = deps.clock.nowMs();
-    for (const strategy of engine.strategies.settings) {
-      const outcome = await strategy.settings({ trx, prepared: prepared.get(strategy.id), flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
-      if (outcome === NOT_RESPONSIBLE) continue;
-      result = outcome;
-      strategyId = strategy.id;
-      break;
-    }
-    if (!result) throw FlowValidationError.global(msg.settingsNoStrategy());
+    const runStrategies = async (db: Db): Promise<{ result: SettingsResult; strategyId: string } | null> => {
+      for (const strategy of engine.strategies.settings) {
+        const outcome = await strategy.settings({ trx: db, prepared: prepared.get(strategy.id), flow, body, identity: current.identity, session: current.session, request: requestInfo(request), requirePrivileged });
+        if (outcome !== NOT_RESPONSIBLE) return { result: outcome, strategyId: strategy.id };
+      }
+      return null;
+    };
+    const hookChanged = new Set<string>();
+    const patches = hooksDone?.patches ?? [];
+    const ran =
+      patches.length === 0
+        ? await runStrategies(trx)
+        : await deps.identities.inTransaction(trx, async (savepoint) => {
+            const found = await runStrategies(savepoint);
+            if (found?.result.outcome !== 'saved') return found;
+            const patched = (await deps.identities.get(current.identity.id, savepoint))!;
+            for (const patch of patches) applyIdentityPatch(patched, patch, deps.clock.nowMs()).forEach((f) => hookChanged.add(f));
+            try {
+              await deps.identities.update(patched, { credentialTypes: [] }, savepoint);
+            } catch (err) {
+              const keep = flattenTraits(patched.traits);
+              if (err instanceof TraitsInvalidError) throw new FlowValidationError(err.problems.map((p) => ({ field: p.field, message: p.message })), keep);
+              if (err instanceof DuplicateIdentifierError) throw new FlowValidationError([{ field: null, message: msg.duplicateCredentials() }], keep);
+              throw err;
+            }
+            return found;
+          });
+    if (!ran) throw FlowValidationError.global(msg.settingsNoStrategy());
+    const { result, strategyId } = ran;
 
     if (result.outcome === 'saved' && hooksDone === null && engine.hooks.hasBlocking('settings', strategyId)) {
       const changed = (await deps.identities.get(current.identity.id, trx))!;
@@ -108,28 +129,19 @@ export class SettingsFlows {
         false,
         async () => {
           const patches: IdentityPatch[] = [];
+          // Each hook sees the identity with the patches of the hooks before it (flows/hooks.ts `runBlocking`).
           await engine.hooks.runBlocking(
             { kind: 'settings', method: strategyId, flow, request: engine.hookRequest(request), json: engine.hookJson, identity: changed, session },
-            (patch) => patches.push(patch),
+            (patch) => {
+              patches.push(patch);
+              applyIdentityPatch(changed, patch, deps.clock.nowMs());
+            },
           );
           return { patches };
         },
         (trx2, again, done) => this.attempt(trx2, request, reply, again, body, prepared, done),
       );
     }
-    const hookChanged = new Set<string>();
-    if (result.outcome === 'saved' && hooksDone && hooksDone.patches.length > 0) {
-      const patched = (await deps.identities.get(current.identity.id, trx))!;
-      const fields = hookChanged;
-      for (const patch of hooksDone.patches) applyIdentityPatch(patched, patch, deps.clock.nowMs()).forEach((f) => fields.add(f));
-      try {
-        await deps.identities.update(patched, { credentialTypes: [] }, trx);
-      } catch (err) {
-        if (err instanceof TraitsInvalidError) throw new FlowValidationError(err.problems.map((p) => ({ field: p.field, message: p.message })), flattenTraits(patched.traits));
-        throw err;
-      }
-    }
-
     let session = current.session;
     if (result.amr?.length) session = await deps.sessions.addAuthenticationMethods(trx, session, result.amr);
     const identity = (await deps.identities.get(current.identity.id, trx))!;
