@@ -41,6 +41,11 @@ export interface KairosModule {
    * `{ recovery_codes: {...} }`: http/admin/mfa.ts merges every module's object into the response.
    */
   mfaReport?(identity: import('./identity/identity.js').Identity): Promise<Record<string, unknown> | null>;
+  /**
+   * Members this module adds to the `kairos` object of admin identity JSON (`GET /admin/identities…`), e.g. the MFA
+   * rule in force; Kratos clients ignore the extra member. Never a secret.
+   */
+  identityExtras?(identity: import('./identity/identity.js').Identity): Record<string, unknown> | null;
   /** Readiness details for /health/ready (never fails readiness by itself unless it returns ok:false). */
   health?(): Promise<Record<string, unknown>> | Record<string, unknown>;
 }

@@ -35,6 +35,8 @@ import { RateLimitCounters } from './storage/rate-limit-counters.js';
 import { webauthnModule } from './credentials/webauthn/module.js';
 import { codeMfaModule } from './credentials/code/mfa-module.js';
 import { passkeyModule } from './credentials/passkey/module.js';
+import { policyModule } from './mfa/policy/module.js';
+import { rememberedDeviceModule } from './credentials/remembered-device/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -165,6 +167,12 @@ export function createModules(deps: Deps): KairosModule[] {
   if (webauthn) modules.push(webauthn);
   if (recoveryCodes) modules.push(lookupSecretModule(deps, recoveryCodes, [...(totp ? [totp.strategy] : []), ...(webauthn ? [webauthn.strategy] : [])]));
   if (methods.code.mfa_enabled) modules.push(codeMfaModule(deps));
+  // After every second factor: the MFA policy by role filters what they offer (mfa/policy), and the browsers it
+  // remembers are listed in settings.
+  const policy = policyModule(deps);
+  modules.push(policy);
+  const devices = rememberedDeviceModule(deps, policy);
+  if (devices) modules.push(devices);
   modules.push(clockModule(deps));
   const rateLimits = deps.config.serve.public.rate_limit;
   if (rateLimits.enabled && rateLimits.store === 'database') {

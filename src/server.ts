@@ -214,6 +214,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     deps,
     adapters: Object.fromEntries(modules.flatMap((m) => m.adapters ?? []).map((a) => [a.type, a])),
     actorOf: adminActorOf,
+    extras: (identity) => Object.assign({}, ...modules.map((m) => m.identityExtras?.(identity) ?? {})),
   });
   await adminApp.register(adminMfaRoutes, { deps, modules, actorOf: adminActorOf });
   await adminApp.register(adminAuditRoutes, { deps });

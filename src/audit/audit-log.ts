@@ -34,6 +34,13 @@ export class AuditLog {
     private readonly random: Random,
   ) {}
 
+  /**
+   * What other modules do when an event is recorded, in the same transaction (the MFA policy revokes remembered
+   * devices on `password.changed`, `mfa_reset.completed`, `recovery.completed`). A subscriber that throws fails the
+   * action with it, as any other write of the action would.
+   */
+  readonly subscribers: ((trx: Db, event: AuditEvent) => Promise<void>)[] = [];
+
   private lastMs = 0;
   private sequence = 0;
 
@@ -70,6 +77,7 @@ export class AuditLog {
         created_at: this.clock.nowMs(),
       })
       .execute();
+    for (const subscriber of this.subscribers) await subscriber(trx, event);
   }
 
   async list(filter: AuditFilter): Promise<StoredAuditEvent[]> {

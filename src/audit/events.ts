@@ -32,6 +32,23 @@ export const AUDIT_EVENT_TYPES = [
   'mfa_reset.completed',
   'mfa_reset.cancelled',
   'verification.completed',
+  // MFA policy by role (mfa/policy): every enforcement decision, each with `details.rule_id`.
+  /** A rule started to apply to the identity (first time, or after a role change): grace starts here. */
+  'mfa_policy.applied',
+  /** A sign-in without a required second factor was let through inside the grace period (with a reminder). */
+  'mfa_policy.grace_reminded',
+  /** The grace period is over: the identity was sent to enroll (sign-in) or its session refused (whoami). */
+  'mfa_policy.enrollment_enforced',
+  /** A method the identity's rule does not allow was refused (enrollment in settings, or sign-in). */
+  'mfa_policy.method_refused',
+  /** A browser was remembered after a second factor (`remember_device`). */
+  'mfa_policy.device_remembered',
+  /** A remembered browser skipped the second factor. */
+  'mfa_policy.device_used',
+  /** A remembered-device cookie was presented and not honoured (other identity, revoked, expired, rule forbids). */
+  'mfa_policy.device_refused',
+  /** Remembered devices were revoked (by the user, an admin, a password change, an MFA reset or a recovery). */
+  'mfa_policy.device_revoked',
   'admin.action_performed',
   'courier.delivery_failed',
 ] as const;

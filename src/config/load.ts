@@ -13,6 +13,7 @@ import { corsOriginProblem } from './cors.js';
 import { configValidator } from './validator.js';
 import { packageFile, RUNNING_BUILT } from '../support/package-files.js';
 import { dialectOf } from '../storage/db.js';
+import { compilePolicies, enabledPolicyMethods, PolicyConfigError } from '../mfa/policy/rules.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -301,6 +302,14 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   }
   if (c.selfservice.methods.totp.config.require_recovery_codes && !c.selfservice.methods.lookup_secret.enabled) {
     throw new ConfigError('selfservice.methods.totp.config.require_recovery_codes: needs selfservice.methods.lookup_secret.enabled (recovery codes are what it requires)');
+  }
+  // MFA policies are checked here, with the rest of the configuration: an invalid rule stops every command (exit 2),
+  // naming the rule and the problem.
+  try {
+    compilePolicies(c.selfservice.mfa, { enabled: enabledPolicyMethods(c.selfservice.methods), recoveryCodesAtEnrollment: c.selfservice.methods.totp.config.require_recovery_codes });
+  } catch (err) {
+    if (err instanceof PolicyConfigError) throw new ConfigError(err.message);
+    throw err;
   }
   if (!isLiteralLoopback(c.serve.admin.host) && c.serve.admin.api_keys.length === 0) {
     throw new ConfigError(

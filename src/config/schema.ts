@@ -4,6 +4,7 @@
  * applies environment overrides (SERVE_PUBLIC_PORT, SELFSERVICE_METHODS_TOTP_ENABLED, …).
  */
 import { hookDefinitions, hookSchemas, type HookFlow, type HookList } from './hooks.js';
+import type { MfaConfig } from '../mfa/policy/rules.js';
 
 const duration = { type: 'string', pattern: '^(\\d+(\\.\\d+)?(ms|s|m|h))+$' } as const;
 const url = { type: 'string', minLength: 1 } as const;
@@ -182,6 +183,40 @@ export const configSchema = {
               properties: {
                 after: { type: 'object', default: {}, properties: { default_browser_return_url: url } },
               },
+            },
+          },
+        },
+        mfa: {
+          type: 'object',
+          default: {},
+          description:
+            'Kairos: MFA policy by role (README "MFA policy by role"; validated by src/mfa/policy/rules.ts, which names the rule in every error). The first rule of `policies` whose `match` holds applies; `default_policy` applies to everyone else.',
+          properties: {
+            policies: {
+              type: 'array',
+              default: [],
+              description: 'Rules, first match wins.',
+              items: {
+                type: 'object',
+                description:
+                  '{id, match: {schema_id, traits, metadata_public, metadata_admin}, required: none | any | [methods], allowed_methods: [methods], enrollment_grace: 168h | 7d | {duration, logins}, remember_device: off | 720h}',
+                properties: {
+                  id: { type: 'string', description: 'Names the rule in errors, audit events, metrics and reports.' },
+                  match: {
+                    type: 'object',
+                    description: 'Every condition must hold: schema_id (one or a list), and dotted field paths of traits, metadata_public, metadata_admin mapped to a value or a list of values. No match: every identity.',
+                  },
+                  required: { description: 'none (default), any (any allowed second factor), or a list of methods (one of them).' },
+                  allowed_methods: { type: 'array', items: { type: 'string' }, description: 'Second factors and passkeys the identity may enroll and use (default: every enabled one): totp, lookup_secret, webauthn, passkey, code.' },
+                  enrollment_grace: { description: 'How long an identity that must enroll may still sign in without: a duration (168h, 7d) from when the rule first applied to it, {logins: n} sign-ins, or both (whichever ends first). None: enforced at once.' },
+                  remember_device: { description: 'off (default), or how long a browser that completed the second factor may skip it (720h, 30d).' },
+                },
+              },
+            },
+            default_policy: {
+              type: 'object',
+              default: {},
+              description: 'The rule for identities no rule matches (id "default"; required: none, every method allowed, remember_device: off by default).',
             },
           },
         },
@@ -565,6 +600,8 @@ export interface KairosConfig {
       error: { ui_url: string };
       logout: { after: { default_browser_return_url?: string } };
     };
+    /** Kairos: MFA policy by role (src/mfa/policy/rules.ts). */
+    mfa: MfaConfig;
     methods: {
       profile: { enabled: boolean };
       password: {

@@ -16,6 +16,7 @@ import { prepareSubmission, type PreparesSubmission, type Strategies, type Submi
 import { parseDurationMs } from '../config/duration.js';
 import { testPause } from '../support/test-pause.js';
 import type { Db } from '../storage/db.js';
+import type { AuthenticationPolicy } from '../mfa/policy/port.js';
 import { HookRegistry, type HookJson, type HookRequest } from './hooks.js';
 import { applyIdentityPatch } from '../identity/patch.js';
 import { TraitsInvalidError } from '../identity/identity-service.js';
@@ -84,7 +85,14 @@ export class FlowEngine {
    * Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes), from the session's
    * facts when it was loaded with them (no query), else by reading them.
    */
-  readonly sessionExtraProviders: ((identityId: string, facts: Record<string, unknown> | null) => Promise<Record<string, unknown>> | Record<string, unknown>)[] = [];
+  readonly sessionExtraProviders: ((
+    identityId: string,
+    facts: Record<string, unknown> | null,
+    identity?: Identity,
+  ) => Promise<Record<string, unknown>> | Record<string, unknown>)[] = [];
+
+  /** The MFA policy (mfa/policy), set by its module when policies are configured: see mfa/policy/port.ts. */
+  policy: AuthenticationPolicy | null = null;
 
   /** Values loaded by the current session's own statement (session/session-service.ts `findCurrent`). */
   readonly sessionFacts: SessionFact[] = [];
@@ -105,8 +113,8 @@ export class FlowEngine {
   async sessionExtras(current: CurrentSession | string): Promise<Record<string, unknown>> {
     if (this.sessionExtraProviders.length === 0) return {};
     const kairos: Record<string, unknown> = {};
-    const [identityId, facts] = typeof current === 'string' ? [current, null] : [current.identity.id, current.facts];
-    for (const provider of this.sessionExtraProviders) Object.assign(kairos, await provider(identityId, facts));
+    const [identityId, facts, identity] = typeof current === 'string' ? [current, null, undefined] : [current.identity.id, current.facts, current.identity];
+    for (const provider of this.sessionExtraProviders) Object.assign(kairos, await provider(identityId, facts, identity));
     return Object.keys(kairos).length ? { kairos } : {};
   }
 
@@ -218,6 +226,8 @@ export class FlowEngine {
     const facts = extraFacts.length ? [...this.sessionFacts, ...extraFacts.filter((f) => !this.sessionFacts.some((g) => g.name === f.name))] : this.sessionFacts;
     const current = await this.deps.sessions.findCurrent(found.token, facts, db);
     if (!current || current.identity.state !== 'active') return null;
+    // Methods the identity's MFA rule forbids do not count (a role change applies at the next request).
+    if (this.policy) current.session = { ...current.session, amr: this.policy.countedAmr(current.identity, current.session.amr) };
     return { ...current, token: found.token };
   }
 
@@ -226,8 +236,11 @@ export class FlowEngine {
    * means aal2 whenever the identity has a second factor (Kratos `DoesSessionSatisfy`).
    */
   satisfiesAal(current: CurrentSession, required: 'aal1' | 'highest_available'): boolean {
-    if (required === 'aal1') return true;
-    if (deriveAal(current.session.amr) === 'aal2') return true;
+    // An MFA rule that requires a second factor asks for highest_available, and a method it forbids does not count.
+    const policy = this.policy;
+    const effective = policy ? policy.requiredAal(current.identity, required) : required;
+    if (effective === 'aal1') return true;
+    if (deriveAal(policy ? policy.countedAmr(current.identity, current.session.amr) : current.session.amr) === 'aal2') return true;
     return !this.deps.identities.hasSecondFactor(current.identity);
   }
 

@@ -236,12 +236,28 @@ export class IdentityService {
 
   /** The highest level this identity can reach: aal2 when it has any second factor (Kratos `SetAvailableAAL`). */
   hasSecondFactor(identity: Identity): boolean {
-    return this.secondFactorTypes().some((type) => type in identity.credentials) || this.secondFactorChecks.some((check) => check(identity));
+    return this.secondFactorMethods(identity).length > 0;
+  }
+
+  /**
+   * The second factors an identity has (credential types, and the methods modules check, such as `code`), without
+   * those its MFA policy forbids (`methodFilter`) unless `all` is set: a forbidden factor does not count.
+   */
+  secondFactorMethods(identity: Identity, options: { all?: boolean } = {}): string[] {
+    const found = [
+      ...this.secondFactorTypes().filter((type) => type in identity.credentials),
+      ...this.secondFactorChecks.filter((check) => check.has(identity)).map((check) => check.method),
+    ];
+    const filter = this.methodFilter;
+    return options.all || !filter ? found : found.filter((method) => filter(identity, method));
   }
 
   /**
    * Second factors an identity has without a credential row of their own (an email code to a verified address,
    * Kratos's `code` with `mfa_enabled`). Modules add theirs.
    */
-  readonly secondFactorChecks: ((identity: Identity) => boolean)[] = [];
+  readonly secondFactorChecks: { method: string; has(identity: Identity): boolean }[] = [];
+
+  /** Set by the MFA policy (mfa/policy): whether the identity's rule allows a method. Null: every method counts. */
+  methodFilter: ((identity: Identity, method: string) => boolean) | null = null;
 }

@@ -324,6 +324,32 @@ export interface WebAuthnKeysTable {
   last_used_at: number | string | null;
 }
 
+/** When an MFA policy rule first applied to an identity (mfa/policy): its enrollment grace runs from there. */
+export interface MfaPolicyStatesTable {
+  identity_id: string;
+  rule_id: string;
+  first_applied_at: number;
+  login_count: number;
+  last_decision: string | null;
+  updated_at: number;
+}
+
+/** Browsers remembered after a second factor (mfa/policy `remember_device`): keyed hash of the cookie only. */
+export interface MfaRememberedDevicesTable {
+  id: string;
+  identity_id: string;
+  token_hash: string;
+  method: string;
+  rule_id: string;
+  user_agent: string | null;
+  ip_address: string | null;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
 /** Every module's tables. A module with tables adds its interface here. */
 export interface Database extends CoreTables {
   webauthn_keys: WebAuthnKeysTable;
@@ -339,5 +365,7 @@ export interface Database extends CoreTables {
   one_time_codes: OneTimeCodesTable;
   identity_secondary_recovery_addresses: SecondaryRecoveryAddressesTable;
   rate_limit_counters: RateLimitCountersTable;
+  mfa_policy_states: MfaPolicyStatesTable;
+  mfa_remembered_devices: MfaRememberedDevicesTable;
   _unused?: Generated<never>;
 }

@@ -52,6 +52,8 @@ export const MESSAGE_RANGES: readonly MessageRange[] = [
   { from: 4_900_700, to: 4_900_799, origin: 'kairos', owner: 'credentials/passkey (error)' },
   { from: 1_900_800, to: 1_900_899, origin: 'kairos', owner: 'credentials/code: second factor by email (info)' },
   { from: 4_900_800, to: 4_900_899, origin: 'kairos', owner: 'credentials/code: second factor by email (error)' },
+  { from: 1_901_000, to: 1_901_099, origin: 'kairos', owner: 'mfa/policy: MFA policy by role, remembered devices (info)' },
+  { from: 4_901_000, to: 4_901_099, origin: 'kairos', owner: 'mfa/policy: MFA policy by role, remembered devices (error)' },
 ];
 
 /** Every message id, with what it says (the English text, shortened; `{…}` are the context's values). */
@@ -131,6 +133,14 @@ export const MESSAGES: Readonly<Record<number, string>> = {
   1900601: 'Your security key works. Save these backup recovery codes, then confirm to finish adding the key.',
   1900602: 'The security keys in settings, one line per key with its dates (context.keys)',
   1900800: 'We sent a six-digit code to ${masked}.',
+  1901000: 'Your account needs a second sign-in step. Set one up by {deadline_at} (or within {logins_left} more sign-ins): after that, you will have to set it up before you can continue.',
+  1901001: 'Your account needs a second sign-in step. You can sign in {logins_left} more times without one: set it up now.',
+  1901002: 'For your account you can use: {allowed_methods}.',
+  1901003: 'This browser is remembered: it skips the second step until {expires_at}. You can forget it in your account settings.',
+  1901004: 'Forget {browser}: remembered {created_at}, until {expires_at} (label of a remembered browser\'s remove button)',
+  1901005: 'Forget all remembered browsers',
+  1901006: 'Remembered browsers skip the second sign-in step for a while. Forget any you do not use or do not recognise.',
+  1901007: '{count} remembered browsers forgotten.',
   4000001: '{reason}',
   4000002: 'Fill in this field.',
   4000003: 'Enter at least {min_length, plural, one {# character} other {# characters}}.',
@@ -214,6 +224,9 @@ export const MESSAGES: Readonly<Record<number, string>> = {
   4900804: 'No code was sent for this sign-in yet. Choose an address to send one to.',
   4900805: 'Codes are only sent to your verified addresses. Choose one of the addresses shown.',
   4900806: 'Too many codes were sent recently. Try again in ${Math.ceil(retryAfterMs / 60_000)} minutes, or use another second factor.',
+  4901000: 'Your account needs a second sign-in step before you can continue. Set one up now. (The MFA rule\'s grace period is over.)',
+  4901001: '{method} is not allowed for your account. You can use: {allowed_methods}.',
+  4901002: 'This browser is not remembered for your account (any more).',
   5000001: 'Something went wrong on our side. Please try again.',
 };
 
@@ -228,7 +241,11 @@ export interface ErrorEntry {
 export const ERRORS: Readonly<Record<string, ErrorEntry>> = {
   browser_location_change_required: { status: 422, origin: 'kratos', about: 'An SPA must send the browser to `redirect_browser_to`' },
   identity_disabled: { status: 401, origin: 'kratos', about: 'The identity is not active' },
-  kairos_second_factor_enrollment_required: { status: 403, origin: 'kairos', about: 'The second factor was reset by recovery: enroll one again (in settings) before this session can be used' },
+  kairos_second_factor_enrollment_required: {
+    status: 403,
+    origin: 'kairos',
+    about: 'A second factor must be enrolled (in settings, `redirect_browser_to`) before this session can be used: after an MFA reset by recovery, or when the MFA policy rule\'s grace period is over (`details.rule_id`)',
+  },
   rate_limit_exceeded: { status: 429, origin: 'kratos', about: 'Too many requests from this client or for this identity (`details.retry_after_seconds`); the id Ory\'s APIs use' },
   security_csrf_violation: { status: 403, origin: 'kratos', about: 'A browser flow submission without a valid CSRF token' },
   security_identity_mismatch: { status: 403, origin: 'kratos', about: 'The flow belongs to another identity' },

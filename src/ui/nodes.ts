@@ -18,7 +18,9 @@ export type NodeGroup =
   | 'identifier_first'
   | 'captcha'
   /** Kairos: secondary recovery addresses in settings (credentials/code/recovery-address-settings.ts). */
-  | 'recovery_address';
+  | 'recovery_address'
+  /** Kairos: browsers remembered after a second factor (credentials/remembered-device/strategy.ts). */
+  | 'remembered_device';
 
 export type InputType =
   | 'text'

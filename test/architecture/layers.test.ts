@@ -91,7 +91,10 @@ function sourceFiles(dir: string): string[] {
     .map((e) => relative(root, join(e.parentPath, e.name)));
 }
 
-describe('layers', () => {
+/** dependency-cruiser reads the whole tree (some 30 s on a loaded two-core machine); not a speed test. */
+const CRUISE_TIMEOUT_MS = 180_000;
+
+describe('layers', { timeout: CRUISE_TIMEOUT_MS }, () => {
   it('breaks none of the dependency rules in .dependency-cruiser.cjs', () => {
     const found = cruise().summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`);
     expect(found.filter((v) => !KNOWN.includes(v))).toEqual([]);

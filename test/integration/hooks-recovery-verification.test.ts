@@ -42,7 +42,7 @@ describe.each(DIALECTS)('web_hook after recovery (%s)', (dialect) => {
       dialect,
       config: {
         courier: { smtp: { connection_uri: smtp.uri } },
-        clients: { web_hook: { timeout: '400ms' } },
+        clients: { web_hook: { timeout: '5s' } }, // no test here waits for a timeout; a short one retried calls under load
         selfservice: {
           methods: { totp: { enabled: true } },
           flows: {
@@ -227,7 +227,7 @@ describe.each(DIALECTS)('web_hook after verification (%s)', (dialect) => {
       dialect,
       config: {
         courier: { smtp: { connection_uri: smtp.uri } },
-        clients: { web_hook: { timeout: '400ms' } },
+        clients: { web_hook: { timeout: '5s' } }, // no test here waits for a timeout; a short one retried calls under load
         selfservice: { flows: { verification: { after: { hooks: [receiver.hook('/verification', { can_interrupt: true })] } } } },
       },
     });

@@ -12,7 +12,7 @@ export function codeMfaModule(deps: Deps): KairosModule {
     throw new Error('selfservice.methods.code.passwordless_enabled: not supported by Kairos (codes are a second factor here)');
   }
   const strategy = new CodeMfaStrategy(deps);
-  deps.identities.secondFactorChecks.push((identity) => strategy.addresses(identity).length > 0);
+  deps.identities.secondFactorChecks.push({ method: CODE, has: (identity) => strategy.addresses(identity).length > 0 });
   return {
     name: `${CODE}_mfa`,
     strategies: { login: [strategy] },

@@ -7,6 +7,7 @@ import { msg } from '../../ui/messages.js';
 import { FlowValidationError, type Flow, type FlowType } from '../flow.js';
 import { NOT_RESPONSIBLE, type LoginResult, type SubmittedBody } from '../strategy.js';
 import type { Db } from '../../storage/db.js';
+import type { Identity } from '../../identity/identity.js';
 import { HookPause, setSessionCookie, sortNodes, type CurrentSession, type FlowEngine } from '../engine.js';
 
 function parseAal(value: unknown): 'aal1' | 'aal2' {
@@ -22,15 +23,17 @@ const truthy = (value: unknown) => value === true || value === 'true' || value =
 export class LoginFlows {
   constructor(private readonly engine: FlowEngine) {}
 
-  private strategiesFor(flow: Flow) {
+  /** The strategies of the flow's level; for a known identity, only those its MFA rule allows. */
+  private strategiesFor(flow: Flow, identity: Identity | null = null) {
     const level = flow.requestedAal === 'aal2' ? 'aal2' : 'aal1';
-    return this.engine.strategies.login.filter((s) => s.aal === level);
+    const policy = this.engine.policy;
+    return this.engine.strategies.login.filter((s) => s.aal === level && (!identity || !policy || policy.allows(identity, s.id)));
   }
 
   async render(flow: Flow, current: CurrentSession | null): Promise<void> {
     const identity = flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null;
     const nodes = [];
-    for (const strategy of this.strategiesFor(flow)) nodes.push(...(await strategy.loginNodes(flow, identity)));
+    for (const strategy of this.strategiesFor(flow, identity)) nodes.push(...(await strategy.loginNodes(flow, identity)));
     flow.ui.nodes = sortNodes('login', nodes);
     const messages = [];
     if (flow.requestedAal === 'aal2') messages.push(msg.loginMfa());
@@ -130,9 +133,14 @@ export class LoginFlows {
       return engine.alreadySignedIn(request, reply, flow.type, flow.returnTo);
     }
 
+    const known = flow.requestedAal === 'aal2' || flow.refresh ? current?.identity ?? null : null;
+    if (known && engine.policy) {
+      const refused = await engine.policy.refusal(trx, { identity: known, body, at: 'login', flowId: flow.id, sessionId: current?.session.id ?? null, request: requestInfo(request) });
+      if (refused) throw FlowValidationError.global(refused);
+    }
     let result: LoginResult | null = null;
     let strategyId = '';
-    for (const strategy of this.strategiesFor(flow)) {
+    for (const strategy of this.strategiesFor(flow, known)) {
       const outcome = await strategy.login({
         trx,
         flow,
@@ -207,6 +215,12 @@ export class LoginFlows {
     const engine = this.engine;
     const { deps } = engine;
     const info = requestInfo(request);
+    const policy = engine.policy;
+    // A first factor the identity's MFA rule forbids (a passkey) is refused before any session exists.
+    if (policy && !policy.allows(result.identity, strategyId)) {
+      const refused = await policy.refusal(trx, { identity: result.identity, body: { method: strategyId }, at: 'login', flowId: flow.id, sessionId: current?.session.id ?? null, request: info });
+      if (refused) throw FlowValidationError.global(refused);
+    }
     // In-step hooks (require_verified_address, revoke_active_sessions…) run before the session is stored, so a hook
     // that refuses the login leaves no session behind; they see the id it will have.
     const upgrading = current !== null && current.session.identityId === result.identity.id;
@@ -222,9 +236,31 @@ export class LoginFlows {
       session = created.session;
       token = created.token;
     }
+    // The MFA policy's decision (mfa/policy): a remembered browser, the grace reminder, or enrollment now.
+    const outcome = policy
+      ? await policy.afterLoginStep(trx, {
+          identity: result.identity,
+          session,
+          method: strategyId,
+          methodAal: result.amr.aal,
+          refresh: flow.refresh,
+          flowId: flow.id,
+          flowType: flow.type,
+          request: info,
+          deviceToken: flow.type === 'browser' ? (request.cookies?.[policy.deviceCookieName] ?? null) : null,
+        })
+      : null;
+    if (outcome) session = outcome.session;
+    const messages = [...(result.messages ?? []), ...(outcome?.messages ?? [])];
     flow.state = 'passed_challenge';
     flow.active = strategyId;
-    if (result.messages?.length) flow.ui.messages = result.messages;
+    // A first-factor flow that has something to say (the MFA policy's reminder) names the session it signed in, so the
+    // page a browser lands on can repeat it (ui/hosted/pages.ts `lastStepMessages`, which reads a session's flows).
+    if (messages.length && !flow.sessionId) {
+      flow.identityId = result.identity.id;
+      flow.sessionId = session.id;
+    }
+    if (messages.length) flow.ui.messages = messages;
     await deps.flows.update(flow, deps.clock.nowMs(), trx);
     await deps.audit.record(trx, {
       type: 'login.succeeded',
@@ -234,7 +270,7 @@ export class LoginFlows {
       actor: 'self',
       ipAddress: info.ip,
       userAgent: info.userAgent,
-      details: { method: strategyId, aal: deriveAal(session.amr) },
+      details: { method: strategyId, aal: deriveAal(policy ? policy.countedAmr(result.identity, session.amr) : session.amr), ...(outcome?.auditDetails ?? {}) },
     });
     deps.metrics.counter('kairos_logins_total', 'Successful login steps by method', ['method']).inc({ method: strategyId });
     engine.runAfterCommitHooks(flow, strategyId, request, result.identity, session);
@@ -246,22 +282,37 @@ export class LoginFlows {
     const returnTo = result.redirectBrowserTo ?? flow.returnTo ?? deps.urls.defaultReturn('login', strategyId);
     const secondFactorUrl = deps.urls.browserInit('login', { aal: 'aal2', return_to: flow.returnTo ?? undefined });
     const browser = flow.type === 'browser';
+    const enrollment = needsSecondFactor ? null : (outcome?.enrollment ?? null);
 
     if (browser) setSessionCookie(engine, reply, token!, session);
-    if (browser && !isJsonRequest(request)) return reply.redirect(needsSecondFactor ? secondFactorUrl : returnTo, 303);
+    if (browser && outcome?.rememberDevice) {
+      const device = outcome.rememberDevice;
+      reply.setCookie(device.name, device.value, {
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: deps.config.serve.public.base_url.startsWith('https:'),
+        path: '/',
+        expires: new Date(device.expiresAtMs),
+      });
+    }
+    if (browser && !isJsonRequest(request)) return reply.redirect(needsSecondFactor ? secondFactorUrl : (enrollment?.settingsUrl ?? returnTo), 303);
     if (browser) {
       if (needsSecondFactor) throw errors.browserLocationChangeRequired(secondFactorUrl);
+      // The MFA rule's grace period is over: the session exists (to enroll in settings) but cannot be used yet.
+      if (enrollment) throw enrollment.error;
       return reply.send({
         session: sessionToJson(session, now, engine.identityJson(result.identity), kairosExtras),
         continue_with: [...state.continueWith, { action: 'redirect_browser_to', redirect_browser_to: returnTo }],
       });
     }
-    // API clients: after a first factor that is not enough, Kratos withholds the identity until the second.
-    const identityJson = needsSecondFactor ? null : engine.identityJson(result.identity);
+    // API clients: after a first factor that is not enough, Kratos withholds the identity until the second. A native
+    // client whose rule makes it enroll gets its token (it needs it for the settings API), no identity, and the
+    // reason; whoami refuses the session until a second factor is enrolled.
+    const identityJson = needsSecondFactor || enrollment ? null : engine.identityJson(result.identity);
     return reply.send({
       session_token: token,
       session: sessionToJson(session, now, identityJson, kairosExtras),
-      ...(result.messages?.length ? { ui_messages: result.messages } : {}),
+      ...(messages.length ? { ui_messages: messages } : {}),
     });
   }
 }

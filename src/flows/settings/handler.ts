@@ -18,7 +18,8 @@ export class SettingsFlows {
   async render(flow: Flow, current: CurrentSession): Promise<void> {
     const nodes = [];
     for (const strategy of this.engine.strategies.settings) nodes.push(...(await strategy.settingsNodes(flow, current.identity)));
-    flow.ui.nodes = sortNodes('settings', nodes);
+    // The identity's MFA rule: a method it forbids is not offered for enrollment (removing one stays possible).
+    flow.ui.nodes = sortNodes('settings', this.engine.policy ? this.engine.policy.settingsNodes(current.identity, nodes) : nodes);
   }
 
   /** A session whose AAL satisfies `selfservice.flows.settings.required_aal`, or the Kratos error. */
@@ -47,6 +48,9 @@ export class SettingsFlows {
       flow.identityId = current.identity.id;
       flow.sessionId = current.session.id;
       await this.render(flow, current);
+      // Why to enroll, and by when (the MFA rule's grace period), first thing in the flow.
+      const notices = engine.policy ? await engine.policy.settingsNotices(current.identity) : [];
+      if (notices.length) flow.ui.messages = [...(flow.ui.messages ?? []), ...notices];
       await engine.runBeforeHooks(flow, request, current.session);
       await engine.deps.flows.insert(flow);
       return flow;
@@ -91,6 +95,10 @@ export class SettingsFlows {
       }
     };
 
+    if (engine.policy) {
+      const refused = await engine.policy.refusal(trx, { identity: current.identity, body, at: 'settings', flowId: flow.id, sessionId: current.session.id, request: requestInfo(request) });
+      if (refused) throw FlowValidationError.global(refused);
+    }
     const startedAtMs = deps.clock.nowMs();
     const runStrategies = async (db: Db): Promise<{ result: SettingsResult; strategyId: string } | null> => {
       for (const strategy of engine.strategies.settings) {

@@ -27,6 +27,8 @@ export interface AdminIdentityOptions {
   adapters: Record<string, CredentialAdapter>;
   /** Who is acting, for the audit trail (the admin API key's id, or `admin`). */
   actorOf(request: import('fastify').FastifyRequest): string;
+  /** The modules' members of the `kairos` object (e.g. the MFA rule in force); Kratos clients ignore it. */
+  extras?(identity: Identity): Record<string, unknown>;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -59,7 +61,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
       const adapter = adapters[type];
       configs.set(type, adapter?.adminConfig ? await adapter.adminConfig(credential, identity) : credential.config);
     }
-    return identityToJson(identity, {
+    const json = identityToJson(identity, {
       schemaUrl: deps.schemas.urlFor(identity.schemaId),
       includeMetadataAdmin: true,
       credentials: {
@@ -68,6 +70,9 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
         redactConfig: (credential) => configs.get(credential.type) ?? {},
       },
     });
+    const kairos = options.extras?.(identity) ?? {};
+    if (Object.keys(kairos).length > 0) json.kairos = kairos;
+    return json;
   }
 
   function traitsError(err: unknown): never {

@@ -100,6 +100,8 @@ function groupPresentation(t: Translator, kind: FlowKind, group: string, nodes: 
       return { title: 'Passkeys', help: 'A passkey signs you in without a password, unlocked by your fingerprint, face or device PIN.' };
     case 'recovery_address':
       return { title: t.t('group.recovery_address'), help: text('group.recovery_address.help') };
+    case 'remembered_device':
+      return { title: t.t('group.remembered_device'), help: text('group.remembered_device.help') };
     default:
       return { title: group, help: '' };
   }

@@ -49,6 +49,7 @@ const FACTOR_KEYS: Record<string, MessageKey> = {
   webauthn: 'factor.webauthn',
   passkey: 'factor.passkey',
   code: 'factor.code',
+  remembered_device: 'factor.remembered_device',
 };
 
 export function factorName(t: Translator, type: string): string {

@@ -8,6 +8,7 @@ import { codeMsg } from '../../credentials/code/messages.js';
 import { recoveryMsg } from '../../recovery/messages.js';
 import { lockoutMessages } from '../../mfa/attempts/messages.js';
 import { hintFor } from '../../mfa/diagnosis/messages.js';
+import { policyMsg } from '../../mfa/policy/messages.js';
 
 /** `name:kind` of every placeholder, nested ones (inside plural and select branches) included. */
 function placeholders(text: string): string[] {
@@ -102,6 +103,20 @@ describe('message catalogue', () => {
     lockoutMessages.flowBudgetUsed(),
     lockoutMessages.locked(now),
     hostedUiMsg.enableSecondFactor(),
+    policyMsg.graceUntil(now + 7 * 86_400_000, null, '/ui/settings', 'admins'),
+    policyMsg.graceUntil(now + 7 * 86_400_000, 2, '/ui/settings', 'admins'),
+    policyMsg.graceLogins(0, '/ui/settings', 'admins'),
+    policyMsg.graceLogins(3, '/ui/settings', 'admins'),
+    policyMsg.enrollmentRequired('/ui/settings', 'admins'),
+    policyMsg.methodNotAllowed('totp', ['webauthn', 'passkey'], 'admins'),
+    policyMsg.allowedMethods(['webauthn', 'lookup_secret'], 'admins'),
+    policyMsg.deviceRemembered(now + 30 * 86_400_000),
+    policyMsg.forgetDevice({ id: 'd', browser: 'Firefox on Linux', createdAtMs: now, expiresAtMs: now + 86_400_000 }),
+    policyMsg.forgetAllDevices(),
+    policyMsg.devicesExplained(),
+    policyMsg.devicesForgotten(1),
+    policyMsg.devicesForgotten(2),
+    policyMsg.deviceUnknown(),
   ];
   const parameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 } as const;
   const facts = { issuer: 'Acme', accountName: 'me@example.com', parameters, currentIssuer: 'Acme Cloud' };
@@ -126,6 +141,16 @@ describe('message catalogue', () => {
       else if (/\{|\}/.test(t.message(m))) missing.push(`${m.id} left a placeholder`);
     }
     expect(missing).toEqual([]);
+  });
+
+  it('MFA policy messages name the methods and the deadline in the reader\'s language', () => {
+    const refused = policyMsg.methodNotAllowed('totp', ['webauthn', 'passkey'], 'admins');
+    expect(translator('en').message(refused)).toBe('Authenticator app is not allowed for your account. You can use: Security key, Passkey.');
+    expect(translator('de').message(refused)).toContain('Sicherheitsschlüssel');
+    expect(translator('en').message(policyMsg.graceUntil(now, 2, '/ui/settings', 'r'))).toBe(
+      'Your account needs a second sign-in step. Set one up by Dec 4, 2026, 04:00 PM UTC (or within 2 more sign-ins, whichever comes first): after that, you will have to set it up before you can continue.',
+    );
+    expect(translator('en').message(policyMsg.graceUntil(now, null, '/ui/settings', 'r'))).not.toContain('sign-ins');
   });
 
   it('plural forms and dates come from Intl in the reader\'s language', () => {

@@ -121,6 +121,11 @@ export class Translator {
       values.expected = describe(context.expected);
     }
     if (m.id === 1900400 && typeof context.delay_seconds === 'number') values.hours = Math.round((context.delay_seconds / 3600) * 10) / 10;
+    // MFA policy (mfa/policy/messages.ts): methods by their names in this language.
+    const methodName = (method: string) => (this.knowsKey(`factor.${method}`) ? this.t(`factor.${method}` as MessageKey) : method);
+    if (typeof context.allowed_methods === 'string') values.methods = context.allowed_methods.split(',').filter(Boolean).map(methodName).join(', ');
+    if (m.id === 4901001 && typeof context.method === 'string') values.method_name = methodName(context.method);
+    if (m.id === 1901000) values.has_logins = typeof context.logins_left === 'number' ? 'yes' : 'no';
     return values;
   }
 }

@@ -101,6 +101,16 @@ export const de: Record<MessageKey, string> = {
   '1900402': 'Das Zurücksetzen Ihres zweiten Schritts wurde abgebrochen. Er bleibt bestehen. Wenn Sie das Zurücksetzen nicht angefordert haben, ändern Sie Ihr Passwort.',
   '1900403': 'Dieser Abbruch-Link gilt nicht mehr: Das Zurücksetzen wurde bereits abgeschlossen oder abgebrochen, oder der Link ist falsch.',
   '1900500': 'Schützen Sie Ihr Konto mit einem zweiten Schritt: Richten Sie in den Kontoeinstellungen eine Authenticator-App ein.',
+  '1901000':
+    'Ihr Konto braucht einen zweiten Anmeldeschritt. Richten Sie ihn bis {deadline_at, date, when} ein{has_logins, select, yes { (oder innerhalb {logins_left, plural, one {# weiteren Anmeldung} other {# weiterer Anmeldungen}}, je nachdem, was früher eintritt)} other {}}: Danach müssen Sie ihn einrichten, bevor Sie fortfahren können.',
+  '1901001':
+    'Ihr Konto braucht einen zweiten Anmeldeschritt. {logins_left, plural, =0 {Das war die letzte Anmeldung ohne ihn: Richten Sie ihn jetzt ein.} one {Sie können sich noch # Mal ohne ihn anmelden: Richten Sie ihn jetzt ein.} other {Sie können sich noch # Mal ohne ihn anmelden: Richten Sie ihn jetzt ein.}}',
+  '1901002': 'Für Ihr Konto können Sie verwenden: {methods}.',
+  '1901003': 'Dieser Browser ist gespeichert: Er überspringt den zweiten Schritt bis {expires_at, date, when}. Sie können ihn in Ihren Kontoeinstellungen vergessen lassen.',
+  '1901004': '{browser} vergessen: gespeichert am {created_at, date, when}, gültig bis {expires_at, date, when}',
+  '1901005': 'Alle gespeicherten Browser vergessen',
+  '1901006': 'Gespeicherte Browser überspringen eine Zeit lang den zweiten Anmeldeschritt. Vergessen Sie alle, die Sie nicht nutzen oder nicht kennen.',
+  '1901007': '{count, plural, one {# gespeicherter Browser vergessen.} other {# gespeicherte Browser vergessen.}}',
   '4900001':
     '{reason, select, not_digits {Ein Bestätigungscode besteht nur aus Ziffern: Geben Sie die {expected_digits} Ziffern ein, die Ihre Authenticator-App anzeigt.} other {Codes für dieses Konto haben {expected_digits} Ziffern, eingegeben wurden {actual_length}: Geben Sie den Code ein, den Ihre Authenticator-App anzeigt.}}',
   '4900002': 'Dieser Code wurde bereits verwendet. Warten Sie, bis Ihre Authenticator-App einen neuen Code anzeigt, und geben Sie diesen ein.',
@@ -127,6 +137,9 @@ export const de: Record<MessageKey, string> = {
   '4900400': 'Zu viele Versuche. Beginnen Sie die Wiederherstellung erneut, um einen neuen Code zu erhalten.',
   '4900401': 'Dieses Konto hat kein Passwort, daher wird das Zurücksetzen erst nach der Wartezeit wirksam, am {completes_at, date, when}.',
   '4900402': 'Das Zurücksetzen Ihres zweiten Schritts wurde von einer Ihrer Adressen aus abgebrochen. Er bleibt bestehen.',
+  '4901000': 'Ihr Konto braucht einen zweiten Anmeldeschritt, bevor Sie fortfahren können. Richten Sie ihn jetzt ein.',
+  '4901001': '{method_name} ist für Ihr Konto nicht erlaubt. Sie können verwenden: {methods}.',
+  '4901002': 'Dieser Browser ist für Ihr Konto nicht (mehr) gespeichert.',
 
   'totp.parameters': '{algorithm}, {digits} Ziffern, alle {period} Sekunden',
 
@@ -194,6 +207,8 @@ export const de: Record<MessageKey, string> = {
   'group.code': 'Code per E-Mail',
   'group.recovery_address': 'Weitere Wiederherstellungsadressen',
   'group.recovery_address.help': 'Eine weitere Adresse, an die wir Ihnen einen Code senden können, wenn Sie keinen Zugang mehr zu Ihrem Konto haben.',
+  'group.remembered_device': 'Gespeicherte Browser',
+  'group.remembered_device.help': 'Diese Browser überspringen den zweiten Anmeldeschritt bis zur angegebenen Zeit.',
 
   // ---- rendering -----------------------------------------------------------------------------------------------
   'callout.error': 'Warum das nicht geklappt hat',
@@ -224,6 +239,7 @@ export const de: Record<MessageKey, string> = {
   'factor.webauthn': 'Sicherheitsschlüssel',
   'factor.passkey': 'Passkey',
   'factor.code': 'Code per E-Mail',
+  'factor.remembered_device': 'Gespeicherter Browser',
   'factor.on': 'An',
   'factor.off': 'Nicht eingerichtet',
   'factor.added': 'Hinzugefügt am {at, date, when}',

@@ -108,6 +108,16 @@ export const en = {
   '1900402': 'The reset of your second step was cancelled. It stays in place. If you did not ask for the reset, change your password.',
   '1900403': 'This cancel link is not valid any more: the reset was already completed or cancelled, or the link is wrong.',
   '1900500': 'Protect your account with a second step: set up an authenticator app in your account settings.',
+  '1901000':
+    'Your account needs a second sign-in step. Set one up by {deadline_at, date, when}{has_logins, select, yes { (or within {logins_left, plural, one {# more sign-in} other {# more sign-ins}}, whichever comes first)} other {}}: after that, you will have to set it up before you can continue.',
+  '1901001':
+    'Your account needs a second sign-in step. {logins_left, plural, =0 {This was the last sign-in without one: set it up now.} one {You can sign in # more time without one: set it up now.} other {You can sign in # more times without one: set it up now.}}',
+  '1901002': 'For your account you can use: {methods}.',
+  '1901003': 'This browser is remembered: it skips the second step until {expires_at, date, when}. You can forget it in your account settings.',
+  '1901004': 'Forget {browser}: remembered {created_at, date, when}, until {expires_at, date, when}',
+  '1901005': 'Forget all remembered browsers',
+  '1901006': 'Remembered browsers skip the second sign-in step for a while. Forget any you do not use or do not recognise.',
+  '1901007': '{count, plural, one {# remembered browser forgotten.} other {# remembered browsers forgotten.}}',
   '4900001':
     '{reason, select, not_digits {An authentication code has only digits: enter the {expected_digits} digits your authenticator app shows.} other {Codes for this account have {expected_digits} digits, but {actual_length} were entered: enter the code your authenticator app shows.}}',
   '4900002': 'This code was already used. Wait until your authenticator app shows a new code, then enter that one.',
@@ -134,6 +144,9 @@ export const en = {
   '4900400': 'Too many attempts. Start the recovery again to get a new code.',
   '4900401': 'This account has no password, so the reset completes only after the waiting period, on {completes_at, date, when}.',
   '4900402': 'The reset of your second step was cancelled from one of your addresses. It stays in place.',
+  '4901000': 'Your account needs a second sign-in step before you can continue. Set one up now.',
+  '4901001': '{method_name} is not allowed for your account. You can use: {methods}.',
+  '4901002': 'This browser is not remembered for your account (any more).',
 
   'totp.parameters': '{algorithm}, {digits} digits, every {period} seconds',
 
@@ -201,6 +214,8 @@ export const en = {
   'group.code': 'Email code',
   'group.recovery_address': 'More recovery addresses',
   'group.recovery_address.help': 'Another address where we can send you a code if you lose access to your account.',
+  'group.remembered_device': 'Remembered browsers',
+  'group.remembered_device.help': 'These browsers skip the second sign-in step until the time shown.',
 
   // ---- rendering -----------------------------------------------------------------------------------------------
   'callout.error': 'Why this did not work',
@@ -231,6 +246,7 @@ export const en = {
   'factor.webauthn': 'Security key',
   'factor.passkey': 'Passkey',
   'factor.code': 'Email code',
+  'factor.remembered_device': 'Remembered browser',
   'factor.on': 'On',
   'factor.off': 'Not set up',
   'factor.added': 'Added {at, date, when}',

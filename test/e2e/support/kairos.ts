@@ -5,11 +5,15 @@
  */
 import { deepMerge } from '../../../src/config/load.js';
 import { ManualClock } from '../../../src/support/clock.js';
-import { startKairos, type Dialect, type TestKairos } from '../../support/harness.js';
+import { startKairos, type Dialect, type TestDatabase, type TestKairos } from '../../support/harness.js';
 
 export const E2E_BRAND = { name: 'Acme Cloud', primary_color: '#0b6e4f' };
 
-export function startE2eKairos(dialect: Dialect, config: Record<string, unknown> = {}): Promise<TestKairos> {
+/**
+ * `options.database` reuses a database (a restart with another configuration, as a rollout is), `options.clock`
+ * keeps the time of an earlier instance.
+ */
+export function startE2eKairos(dialect: Dialect, config: Record<string, unknown> = {}, options: { database?: TestDatabase; clock?: ManualClock } = {}): Promise<TestKairos> {
   const base = {
     ui: { brand: E2E_BRAND },
     serve: { public: { rate_limit: { enabled: false } } },
@@ -21,7 +25,13 @@ export function startE2eKairos(dialect: Dialect, config: Record<string, unknown>
     },
   };
   // A real browser needs real sockets.
-  return startKairos({ dialect, config: deepMerge(base, config), clock: new ManualClock(Math.floor(Date.now() / 1000) * 1000), transport: 'socket' });
+  return startKairos({
+    dialect,
+    config: deepMerge(base, config),
+    clock: options.clock ?? new ManualClock(Math.floor(Date.now() / 1000) * 1000),
+    transport: 'socket',
+    ...(options.database ? { database: options.database } : {}),
+  });
 }
 
 let counter = 0;

@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../support/clock.js';
+import { AUDIT_EVENT_TYPES } from '../../audit/events.js';
+import { LOGIN_DECISIONS, POLICY_AUDIT_EVENTS } from './index.js';
+import { compilePolicies, parsePolicyDurationMs, PolicyConfigError, policyStatus, resolvePolicy, type MfaConfig, type PolicyMethod } from './rules.js';
+
+const ALL: Set<PolicyMethod> = new Set(['totp', 'lookup_secret', 'webauthn', 'passkey', 'code']);
+const compile = (mfa: Partial<MfaConfig>, enabled: Set<PolicyMethod> = ALL, recoveryCodesAtEnrollment = true) =>
+  compilePolicies({ policies: [], default_policy: {}, ...mfa } as MfaConfig, { enabled, recoveryCodesAtEnrollment });
+const identity = (over: Partial<{ schemaId: string; traits: Record<string, unknown>; metadataPublic: unknown; metadataAdmin: unknown }> = {}) => ({
+  schemaId: 'default',
+  traits: { email: 'a@example.com' },
+  metadataPublic: null,
+  metadataAdmin: null,
+  ...over,
+});
+const clock = new ManualClock(Date.UTC(2026, 11, 10));
+const problemsOf = (fn: () => unknown): string[] => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof PolicyConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+};
+
+describe('MFA policy rules: matching', () => {
+  const policies = compile({
+    policies: [
+      { id: 'admins', match: { metadata_admin: { role: 'admin' } }, required: ['webauthn'], allowed_methods: ['webauthn', 'passkey', 'lookup_secret'] },
+      { id: 'engineers', match: { traits: { 'org.department': ['engineering', 'sre'] } }, required: 'any' },
+      { id: 'contractors', match: { metadata_public: { kind: 'contractor' } }, required: 'none', allowed_methods: ['totp', 'lookup_secret'] },
+      { id: 'partners', match: { schema_id: 'partner' }, required: ['totp'], enrollment_grace: '7d' },
+    ],
+  });
+
+  it('matches by metadata_admin, a nested trait (any of a list), metadata_public and schema id', () => {
+    expect(resolvePolicy(identity({ metadataAdmin: { role: 'admin' } }), policies, clock).ruleId).toBe('admins');
+    expect(resolvePolicy(identity({ traits: { org: { department: 'sre' } } }), policies, clock).ruleId).toBe('engineers');
+    expect(resolvePolicy(identity({ metadataPublic: { kind: 'contractor' } }), policies, clock).ruleId).toBe('contractors');
+    expect(resolvePolicy(identity({ schemaId: 'partner' }), policies, clock).ruleId).toBe('partners');
+    const fallback = resolvePolicy(identity(), policies, clock);
+    expect(fallback).toMatchObject({ ruleId: 'default', isDefault: true, requiresSecondFactor: false, ruleIndex: -1 });
+  });
+
+  it('first match wins: an admin engineer gets the admin rule, and the reason names the condition', () => {
+    const both = identity({ metadataAdmin: { role: 'admin' }, traits: { org: { department: 'engineering' } } });
+    const resolved = resolvePolicy(both, policies, clock);
+    expect(resolved.ruleId).toBe('admins');
+    expect(resolved.matchedBy).toEqual(['metadata_admin.role = "admin"']);
+    expect(resolved.acceptedMethods).toEqual(['webauthn']);
+  });
+
+  it('a list value on the identity matches when any element does; values compare without coercion', () => {
+    const p = compile({ policies: [{ id: 'r', match: { metadata_admin: { roles: 'admin', level: 2 } }, required: 'any' }] });
+    expect(resolvePolicy(identity({ metadataAdmin: { roles: ['dev', 'admin'], level: 2 } }), p, clock).ruleId).toBe('r');
+    expect(resolvePolicy(identity({ metadataAdmin: { roles: ['dev'], level: 2 } }), p, clock).ruleId).toBe('default');
+    expect(resolvePolicy(identity({ metadataAdmin: { roles: 'admin', level: '2' } }), p, clock).ruleId).toBe('default');
+  });
+
+  it('required any accepts every allowed second factor, never a passkey', () => {
+    const p = compile({ policies: [{ id: 'all', required: 'any' }] });
+    expect(resolvePolicy(identity(), p, clock).acceptedMethods).toEqual(['totp', 'lookup_secret', 'webauthn', 'code']);
+  });
+
+  it('without policies the configuration is inert (the server behaves as before)', () => {
+    expect(compile({}).inert).toBe(true);
+    expect(compile({ default_policy: { required: 'any' } }).inert).toBe(false);
+    expect(compile({ default_policy: { allowed_methods: ['totp', 'lookup_secret', 'webauthn', 'passkey'] } }).inert).toBe(false);
+  });
+});
+
+describe('MFA policy rules: grace', () => {
+  const policies = compile({
+    policies: [
+      { id: 'timed', match: { metadata_public: { g: 'time' } }, required: 'any', enrollment_grace: '168h' },
+      { id: 'counted', match: { metadata_public: { g: 'logins' } }, required: 'any', enrollment_grace: { logins: 3 } },
+      { id: 'strict', match: { metadata_public: { g: 'none' } }, required: 'any' },
+    ],
+  });
+  const start = Date.UTC(2026, 11, 1);
+
+  it('by time: from when the rule first applied, with the deadline', () => {
+    const c = new ManualClock(start);
+    const state = { ruleId: 'timed', firstAppliedAtMs: start, loginCount: 1 };
+    const who = identity({ metadataPublic: { g: 'time' } });
+    expect(policyStatus(resolvePolicy(who, policies, c), [], state)).toEqual({ status: 'grace', graceDeadlineMs: start + 7 * 86_400_000, loginsLeft: null });
+    c.advanceMs(7 * 86_400_000 - 1);
+    expect(policyStatus(resolvePolicy(who, policies, c), [], state).status).toBe('grace');
+    c.advanceMs(1);
+    expect(policyStatus(resolvePolicy(who, policies, c), [], state).status).toBe('overdue');
+    expect(policyStatus(resolvePolicy(who, policies, c), ['totp'], state).status).toBe('enrolled');
+    // Never applied yet: the grace has not started.
+    expect(policyStatus(resolvePolicy(who, policies, c), [], null)).toEqual({ status: 'grace', graceDeadlineMs: null, loginsLeft: null });
+  });
+
+  it('by sign-ins: the third sign-in is the last one in grace', () => {
+    const who = identity({ metadataPublic: { g: 'logins' } });
+    const r = resolvePolicy(who, policies, clock);
+    const at = (loginCount: number) => policyStatus(r, [], { ruleId: 'counted', firstAppliedAtMs: start, loginCount });
+    expect(at(1)).toMatchObject({ status: 'grace', loginsLeft: 2 });
+    expect(at(3)).toMatchObject({ status: 'grace', loginsLeft: 0 });
+    expect(at(4)).toMatchObject({ status: 'overdue', loginsLeft: 0 });
+  });
+
+  it('a state of another rule does not count (a role change starts the new rule\'s grace)', () => {
+    const who = identity({ metadataPublic: { g: 'logins' } });
+    expect(policyStatus(resolvePolicy(who, policies, clock), [], { ruleId: 'timed', firstAppliedAtMs: start, loginCount: 50 })).toMatchObject({ status: 'grace', loginsLeft: 3 });
+  });
+
+  it('without grace, a rule that requires a factor is overdue at once; a forbidden factor does not count', () => {
+    const who = identity({ metadataPublic: { g: 'none' } });
+    expect(policyStatus(resolvePolicy(who, policies, clock), [], null).status).toBe('overdue');
+    const admins = compile({ policies: [{ id: 'a', required: ['webauthn'], allowed_methods: ['webauthn', 'lookup_secret'] }] });
+    expect(policyStatus(resolvePolicy(identity(), admins, clock), ['totp'], null).status).toBe('overdue');
+  });
+
+  it('reads days in durations', () => {
+    expect(parsePolicyDurationMs('7d')).toBe(7 * 86_400_000);
+    expect(parsePolicyDurationMs('1d12h')).toBe(36 * 3_600_000);
+    expect(parsePolicyDurationMs('90m')).toBe(90 * 60_000);
+    expect(() => parsePolicyDurationMs('7 days')).toThrow(TypeError);
+  });
+});
+
+describe('MFA policy rules: invalid configuration names the rule and the problem', () => {
+  it('unknown, disabled, forbidden-but-required and first-factor methods', () => {
+    const problems = problemsOf(() =>
+      compile(
+        {
+          policies: [
+            { id: 'admins', required: ['webauthn'], allowed_methods: ['totp', 'lookup_secret'] },
+            { id: 'ops', match: { traits: { team: 'ops' } }, required: ['sms'], allowed_methods: ['password'] },
+          ],
+        },
+        new Set(['totp', 'lookup_secret']),
+      ),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^selfservice\.mfa\.policies\[0\] \(admins\): required: method "webauthn" is not enabled \(selfservice\.methods\.webauthn\.enabled\)/),
+        expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(ops\): required: unknown method "sms"/),
+        expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(ops\): allowed_methods: password is the first factor/),
+      ]),
+    );
+  });
+
+  it('a rule after a catch-all, duplicate ids, bad durations and keys', () => {
+    const problems = problemsOf(() =>
+      compile({
+        policies: [
+          { id: 'everyone', required: 'any', enrollment_grace: 'a week' },
+          { id: 'everyone', match: { metadata_admin: { role: 'admin' } }, remember_device: 'forever' },
+          { id: 'x', match: { roles: 'admin' } as never, requierd: 'any' } as never,
+        ],
+      }),
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'selfservice.mfa.policies[0] (everyone): enrollment_grace: "a week" is not a positive duration like 168h or 7d',
+        expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(everyone\): id: "everyone" is used by an earlier rule/),
+        expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(everyone\): is never reached: rule "everyone" before it matches every identity/),
+        expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(everyone\): remember_device: must be off or a positive duration/),
+        expect.stringMatching(/^selfservice\.mfa\.policies\[2\] \(x\): match\.roles: unknown condition/),
+        expect.stringMatching(/^selfservice\.mfa\.policies\[2\] \(x\): requierd: unknown key/),
+      ]),
+    );
+  });
+
+  it('a passkey cannot be required; TOTP without recovery codes needs require_recovery_codes off', () => {
+    expect(problemsOf(() => compile({ policies: [{ id: 'keys', required: ['passkey'] }] }))).toEqual([expect.stringMatching(/\(keys\): required: passkey is a first factor/)]);
+    const codes = problemsOf(() => compile({ policies: [{ id: 'keys', required: ['webauthn'], allowed_methods: ['webauthn', 'passkey'] }] }));
+    expect(codes).toEqual([expect.stringMatching(/\(keys\): allowed_methods: webauthn come with recovery codes at enrollment/)]);
+    expect(problemsOf(() => compile({ policies: [{ id: 'keys', required: ['webauthn'], allowed_methods: ['webauthn', 'passkey'] }] }, ALL, false))).toEqual([]);
+  });
+
+  it('the default rule is checked too and cannot match', () => {
+    expect(problemsOf(() => compile({ default_policy: { required: 'some', match: {} } as never }))).toEqual([
+      expect.stringMatching(/^selfservice\.mfa\.default_policy: match:/),
+      expect.stringMatching(/^selfservice\.mfa\.default_policy \(default\): required: must be none, any, or a list/),
+    ]);
+  });
+});
+
+describe('MFA policy: the published vocabulary', () => {
+  it('every policy audit event is in the closed list of audit events', () => {
+    for (const type of POLICY_AUDIT_EVENTS) expect(AUDIT_EVENT_TYPES).toContain(type);
+    expect(AUDIT_EVENT_TYPES.filter((t) => t.startsWith('mfa_policy.'))).toEqual([...POLICY_AUDIT_EVENTS]);
+    expect(new Set(LOGIN_DECISIONS).size).toBe(6);
+  });
+});
