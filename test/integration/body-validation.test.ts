@@ -95,6 +95,10 @@ describe.each(DIALECTS)('request body validation (%s)', (dialect) => {
     await rejects('POST', `/admin/identities/${identityId}/mfa/unlock`, 'please', null, /^The request body must be a JSON object or null$/);
   });
 
+  it('DELETE /admin/identities/{id}/remembered-devices: a non-string reason is refused, nothing revoked or audited', async () => {
+    await rejects('DELETE', `/admin/identities/${identityId}/remembered-devices`, { reason: 5 }, 'reason', /^reason must be a string or null$/);
+  });
+
   it('POST /admin/recovery/{code,link}: identity_id required and a string, expires_in a string, flow_type known; no code issued', async () => {
     await rejects('POST', '/admin/recovery/code', { expires_in: '1h' }, 'identity_id', /^identity_id is required$/);
     await rejects('POST', '/admin/recovery/code', { identity_id: [identityId] }, 'identity_id', /must be a string/);

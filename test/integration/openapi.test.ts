@@ -65,7 +65,7 @@ describe.each(DIALECTS)('OpenAPI (%s)', (dialect) => {
       }
     }
     expect(withBody, 'routes without a body schema').toEqual([]);
-    for (const [listener, path] of [['public', '/self-service/logout/api'], ['admin', '/admin/identities/{id}/credentials/{type}']] as const) {
+    for (const [listener, path] of [['public', '/self-service/logout/api'], ['admin', '/admin/identities/{id}/credentials/{type}'], ['admin', '/admin/identities/{id}/remembered-devices']] as const) {
       expect((docs[listener].paths[path]?.delete as { requestBody?: unknown } | undefined)?.requestBody, `DELETE ${path}`).toBeTruthy();
     }
     // The JSON Patch body is an array of operations; a flow submission is documented by method.

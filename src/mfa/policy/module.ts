@@ -16,6 +16,7 @@ import { PolicyEnforcer } from './enforcer.js';
 import { registerPolicyGauges } from './gauges.js';
 import { PolicyRepository, type RememberedDevice, type RevocationReason } from './repository.js';
 import { compilePolicies, enabledPolicyMethods, policyJson, policyStatus, type MfaPolicies } from './rules.js';
+import { optionalReasonBodySchema, type OptionalReasonBody } from '../../http/bodies.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_REASON_LENGTH = 1000;
@@ -122,9 +123,9 @@ export function policyModule(deps: Deps): PolicyModule {
         if (!identity) throw errors.notFound('Unable to locate the resource');
         return identity;
       };
-      const reasonOf = (request: FastifyRequest): string => {
-        const body = request.body as Record<string, unknown> | undefined | null;
-        const given = (body && typeof body === 'object' ? body.reason : undefined) ?? (request.query as Record<string, unknown>).reason;
+      /** The reason from the (schema-checked) body, or the query string. */
+      const reasonOf = (request: FastifyRequest<{ Body: OptionalReasonBody }>): string => {
+        const given = request.body?.reason ?? (request.query as Record<string, unknown>).reason;
         if (given !== undefined && given !== null && typeof given !== 'string') throw errors.badRequest('reason must be a string');
         if (typeof given === 'string' && given.length > MAX_REASON_LENGTH) throw errors.badRequest(`reason must be at most ${MAX_REASON_LENGTH} characters`);
         return typeof given === 'string' && given.trim() ? given.trim() : 'no reason given';
@@ -136,7 +137,7 @@ export function policyModule(deps: Deps): PolicyModule {
         return reply.send(list.map(deviceJson));
       });
 
-      const revoke = async (request: FastifyRequest, deviceId: string | undefined) => {
+      const revoke = async (request: FastifyRequest<{ Body: OptionalReasonBody }>, deviceId: string | undefined) => {
         const identity = await loadOr404((request.params as { id: string }).id);
         if (deviceId !== undefined && !UUID.test(deviceId)) throw errors.notFound('Unable to locate the resource');
         const reason = reasonOf(request);
@@ -148,11 +149,12 @@ export function policyModule(deps: Deps): PolicyModule {
           return count;
         });
       };
-      app.delete('/admin/identities/:id/remembered-devices/:device', async (request, reply) => {
+      const schema = { body: optionalReasonBodySchema };
+      app.delete<{ Body: OptionalReasonBody }>('/admin/identities/:id/remembered-devices/:device', { schema }, async (request, reply) => {
         await revoke(request, (request.params as { device: string }).device);
         return reply.code(204).send();
       });
-      app.delete('/admin/identities/:id/remembered-devices', async (request, reply) => {
+      app.delete<{ Body: OptionalReasonBody }>('/admin/identities/:id/remembered-devices', { schema }, async (request, reply) => {
         return reply.send({ count: await revoke(request, undefined) });
       });
     },
