@@ -191,10 +191,6 @@ export const mfaUnlockBodySchema = {
 
 export type MfaUnlockBody = { reason?: string | null; [key: string]: unknown } | null;
 
-/** Other helpdesk actions with an optional reason (revoking remembered devices): the same body as the unlock. */
-export const optionalReasonBodySchema = mfaUnlockBodySchema;
-export type OptionalReasonBody = MfaUnlockBody;
-
 // --- Recovery (admin) ----------------------------------------------------------------------------------------------
 
 const expiresIn = { type: 'string', description: 'A duration such as "15m" or "1h" (more than 0, at most 168h)' } as const;

@@ -16,10 +16,20 @@ import { PolicyEnforcer } from './enforcer.js';
 import { registerPolicyGauges } from './gauges.js';
 import { PolicyRepository, type RememberedDevice, type RevocationReason } from './repository.js';
 import { compilePolicies, enabledPolicyMethods, policyJson, policyStatus, type MfaPolicies } from './rules.js';
-import { optionalReasonBodySchema, type OptionalReasonBody } from '../../http/bodies.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_REASON_LENGTH = 1000;
+
+/**
+ * The body of the revoking DELETEs: an optional reason (the query's `reason` also works); the same shape as
+ * http/bodies.ts `mfaUnlockBodySchema`, declared here because this module must not import http/ at runtime.
+ */
+const optionalReasonBodySchema = {
+  type: ['object', 'null'],
+  properties: { reason: { type: ['string', 'null'], maxLength: MAX_REASON_LENGTH, description: 'Why (recorded in the audit trail)' } },
+  additionalProperties: true,
+} as const;
+type OptionalReasonBody = { reason?: string | null; [key: string]: unknown } | null;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The compiled `selfservice.mfa` of a loaded configuration (validated already by config/load.ts). */
