@@ -133,8 +133,8 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     }),
     secondFactorTypes,
     courier: new OutboxCourier(
-      { db, clock, random },
-      new Templates(config.courier.template_override_path),
+      { db, clock, random, config },
+      new Templates(config.courier.template_override_path, { brand: config.ui.brand.name, domain: new URL(config.serve.public.base_url).hostname }),
       config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
     ),
     oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),

@@ -76,7 +76,6 @@ export const KRATOS_KEYS_NOT_HONOURED: NotHonouredKey[] = [
   refused('courier.worker.pull_wait', is('1s'), 'use courier.worker.poll_interval'),
   refused('courier.delivery_strategy', is('smtp'), 'delivery over HTTP'),
   refused('courier.http', empty, 'delivery over HTTP'),
-  refused('courier.channels', empty, 'SMS and other courier channels'),
   refused('courier.smtp.client_cert_path', is(''), 'SMTP client certificates'),
   refused('courier.smtp.client_key_path', is(''), 'SMTP client certificates'),
   refused('courier.smtp.headers', empty, 'extra SMTP headers'),

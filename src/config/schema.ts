@@ -423,6 +423,43 @@ export const configSchema = {
         },
         template_override_path: { type: 'string' },
         message_retries: { type: 'integer', minimum: 0, default: 5 },
+        channels: {
+          type: 'array',
+          default: [],
+          description:
+            "Kratos's courier channels. Kairos delivers text messages (SMS codes) through one HTTP channel with `id: sms` (src/courier/http-channel.ts: the provider's request built from a Jsonnet `body` with Kratos's data model); email goes over `courier.smtp`.",
+          maxItems: 1,
+          items: {
+            type: 'object',
+            required: ['id', 'request_config'],
+            properties: {
+              id: { type: 'string', enum: ['sms'], description: 'Kratos: the channel id; `sms` is the channel text messages go out on.' },
+              type: { type: 'string', enum: ['http'], default: 'http' },
+              request_config: {
+                type: 'object',
+                required: ['url'],
+                properties: {
+                  url: { type: 'string', pattern: '^https?://' },
+                  method: { type: 'string', default: 'POST' },
+                  headers: { type: 'object', additionalProperties: { type: 'string' }, default: {} },
+                  body: { type: 'string', description: 'Jsonnet (`base64://`, `file://`, or inline): `function(ctx) { … }` with ctx.{recipient, body, template_type, template_data, message_type}.' },
+                  auth: {
+                    type: 'object',
+                    required: ['type'],
+                    properties: {
+                      type: { type: 'string', enum: ['basic_auth', 'api_key'] },
+                      config: {
+                        type: 'object',
+                        default: {},
+                        properties: { user: { type: 'string' }, password: { type: 'string' }, name: { type: 'string' }, value: { type: 'string' }, in: { type: 'string', enum: ['header', 'cookie'] } },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
         worker: {
           type: 'object',
           default: {},
@@ -567,6 +604,19 @@ export interface CorsConfig {
 }
 
 /** The validated configuration, every default filled in. */
+/** `courier.channels[]`: an HTTP channel (Kratos `courier/http_channel.go`); Kairos has one, `sms`. */
+export interface CourierChannelConfig {
+  id: 'sms';
+  type: 'http';
+  request_config: {
+    url: string;
+    method: string;
+    headers: Record<string, string>;
+    body?: string;
+    auth?: { type: 'basic_auth' | 'api_key'; config: { user?: string; password?: string; name?: string; value?: string; in?: 'header' | 'cookie' } };
+  };
+}
+
 export interface KairosConfig {
   version?: string;
   dsn: string;
@@ -658,6 +708,7 @@ export interface KairosConfig {
     smtp: { connection_uri?: string; from_address: string; from_name: string };
     template_override_path?: string;
     message_retries: number;
+    channels: CourierChannelConfig[];
     worker: { enabled: boolean; poll_interval: string };
   };
   maintenance: { enabled: boolean; interval: string };

@@ -18,13 +18,20 @@ export type CourierTemplateType =
 
 export interface OutgoingMessage {
   template: CourierTemplateType;
-  /** The email address. */
+  /** How it goes out: email (SMTP, the default) or sms (the `sms` courier channel); Kratos's message types. */
+  channel?: 'email' | 'sms';
+  /** The email address, or for an SMS the phone number (E.164). */
   recipient: string;
   /** Values the template renders (a code, a link, an expiry). */
   data: Record<string, unknown>;
   identityId?: string | null;
   /** The message carries a one-time code or link: its body is redacted in the admin API and never logged. */
   carriesSecret?: boolean;
+  /**
+   * The language preference of the request that causes the message (RequestInfo.acceptLanguage: the hosted UI's
+   * language cookie first, then `Accept-Language`); used when the identity states none (courier/language.ts).
+   */
+  acceptLanguage?: string | null;
 }
 
 export interface Courier {

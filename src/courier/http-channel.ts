@@ -8,8 +8,8 @@
  * Jsonnet is evaluated by the web_hook renderer (src/hooks/jsonnet.ts: jrsonnet compiled to WebAssembly), with `ctx`
  * as Kratos's top-level argument. Templates are Kratos's: `function(ctx) { … }`.
  *
- * Status: the channel is built and tested against a real HTTP receiver; it is not yet wired into the outbox worker
- * (no `sms` message type, no phone verification, no SMS codes).
+ * The outbox worker (courier/worker.ts) delivers `sms` messages through the channel configured with `id: sms`.
+ * A `Content-Type: application/x-www-form-urlencoded` header makes the body a form, as in Kratos.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -69,6 +69,16 @@ export function renderBody(template: string, ctx: unknown): unknown {
   }
 }
 
+/** The message's codes (template data fields named `…code`, and the digits of the text), replaced in `text`. */
+function redactCodes(text: string, message: HttpChannelMessage): string {
+  const secrets = new Set<string>();
+  for (const [key, value] of Object.entries(message.template_data)) if (/code$/i.test(key) && typeof value === 'string' && value.length >= 4) secrets.add(value);
+  for (const digits of message.body.match(/\b\d{6,8}\b/g) ?? []) secrets.add(digits);
+  let out = text;
+  for (const secret of secrets) out = out.split(secret).join('[redacted]');
+  return out;
+}
+
 export class HttpChannel {
   private readonly template: string | null;
 
@@ -91,8 +101,20 @@ export class HttpChannel {
     }
     let body: string | undefined;
     if (this.template !== null) {
-      body = JSON.stringify(renderBody(this.template, { subject: '', ...message }));
-      if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+      const rendered = renderBody(this.template, { subject: '', ...message });
+      const contentType = headers.get('content-type')?.split(';')[0]?.trim().toLowerCase() ?? '';
+      if (contentType === 'application/x-www-form-urlencoded') {
+        // Kratos (request/builder.go addURLEncodedBody): the template's object of strings becomes the form.
+        if (typeof rendered !== 'object' || rendered === null || Array.isArray(rendered) || Object.values(rendered).some((v) => typeof v !== 'string')) {
+          throw new HttpChannelError(`courier channel ${this.id}: a form body template must produce an object of strings`, null);
+        }
+        body = new URLSearchParams(rendered as Record<string, string>).toString();
+      } else if (contentType === '' || contentType === 'application/json') {
+        body = JSON.stringify(rendered);
+        if (!headers.has('content-type')) headers.set('content-type', 'application/json');
+      } else {
+        throw new HttpChannelError(`courier channel ${this.id}: Content-Type ${contentType} cannot carry a body (use application/json or application/x-www-form-urlencoded)`, null);
+      }
     }
     let response: Response;
     try {
@@ -102,7 +124,9 @@ export class HttpChannel {
     }
     const text = (await response.text()).slice(0, RESPONSE_BYTES_READ);
     if (response.status < 200 || response.status >= 300) {
-      throw new HttpChannelError(`courier channel ${this.id}: the provider answered ${response.status}: ${text.slice(0, 200)}`, response.status);
+      // The provider's answer goes into the dispatch record and a log line: a provider that echoes the request must
+      // not put the code there.
+      throw new HttpChannelError(`courier channel ${this.id}: the provider answered ${response.status}: ${redactCodes(text.slice(0, 200), message)}`, response.status);
     }
   }
 }

@@ -9,6 +9,7 @@ import { courierAdminRoutes } from './admin-routes.js';
 import { DevMailSink } from './dev-sink.js';
 import { devMailRoutes } from './dev-mail-page.js';
 import { CourierWorker, smtpTransport, type MailTransport } from './worker.js';
+import { HttpChannel } from './http-channel.js';
 
 export interface CourierModule extends KairosModule {
   worker: CourierWorker;
@@ -19,7 +20,9 @@ export function courierModule(deps: Deps): CourierModule {
   const smtp = deps.config.courier.smtp;
   const devSink = deps.config.dev && !smtp.connection_uri ? new DevMailSink(deps.logger) : null;
   let transport: MailTransport | null = smtp.connection_uri ? smtpTransport(smtp.connection_uri) : null;
-  const worker = new CourierWorker(deps, deps.courier, () => transport);
+  const channel = deps.config.courier.channels.find((c) => c.id === 'sms');
+  const sms = channel ? new HttpChannel(channel.id, channel.request_config) : null;
+  const worker = new CourierWorker(deps, deps.courier, () => transport, () => sms);
 
   return {
     name: 'courier',
@@ -44,7 +47,7 @@ export function courierModule(deps: Deps): CourierModule {
     },
     async health() {
       const queued = await deps.db.selectFrom('courier_messages').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'queued').executeTakeFirst();
-      return { smtp: devSink ? 'dev-sink' : transport ? 'configured' : 'not configured', queued: Number(queued?.n ?? 0) };
+      return { smtp: devSink ? 'dev-sink' : transport ? 'configured' : 'not configured', sms: sms ? 'configured' : 'not configured', queued: Number(queued?.n ?? 0) };
     },
   };
 }

@@ -14,8 +14,10 @@ import type { SecretCipher } from '../crypto/secret-cipher.js';
 import type { CourierMessagesTable } from '../storage/tables.js';
 import type { Courier, OutgoingMessage } from './courier.js';
 import type { Templates } from './templates.js';
+import { identityLanguagePreference, messageLanguage } from './language.js';
+import type { Language } from '../ui/i18n/catalogue.js';
 
-type OutboxDeps = Pick<Deps, 'db' | 'clock' | 'random'>;
+type OutboxDeps = Pick<Deps, 'db' | 'clock' | 'random'> & { config: { ui: { languages: readonly Language[] } } };
 
 export interface StoredMessage {
   id: string;
@@ -25,6 +27,9 @@ export interface StoredMessage {
   subject: string;
   text: string;
   html: string;
+  /** SMS: what the HTTP channel hands the provider's template (`ctx.template_data`). */
+  templateData: Record<string, unknown> | null;
+  type: 'email' | 'sms';
   carriesSecret: boolean;
   identityId: string | null;
   sendCount: number;
@@ -50,20 +55,24 @@ export class OutboxCourier implements Courier {
     const db = trx ?? this.deps.db;
     const id = this.deps.random.uuid();
     const now = this.deps.clock.nowMs();
-    const rendered = this.templates.render(message.template, message.recipient, message.data);
+    const language = await this.languageOf(message, db);
+    const sms = message.channel === 'sms';
+    const rendered = sms ? null : this.templates.render(message.template, message.recipient, message.data, language);
+    const text = sms ? this.templates.renderSms(message.template, message.recipient, message.data, language) : null;
     const encrypt = message.carriesSecret === true && this.cipher !== null;
     const seal = (text: string, part: string) => (encrypt ? this.cipher!.encrypt(new TextEncoder().encode(text), `${id}/${part}`) : text);
     await db
       .insertInto('courier_messages')
       .values({
         id,
-        type: 'email',
+        type: sms ? 'sms' : 'email',
         status: 'queued',
         template_type: message.template,
         recipient: message.recipient,
-        subject: rendered.subject,
-        body: seal(rendered.text, 'text'),
-        html_body: seal(rendered.html, 'html'),
+        subject: rendered?.subject ?? '',
+        body: seal(rendered?.text ?? text!.text, 'text'),
+        html_body: rendered ? seal(rendered.html, 'html') : '',
+        template_data: text ? seal(JSON.stringify(text.templateData), 'template_data') : null,
         body_encrypted: encrypt ? 1 : 0,
         carries_secret: message.carriesSecret ? 1 : 0,
         identity_id: message.identityId ?? null,
@@ -83,6 +92,25 @@ export class OutboxCourier implements Courier {
     return id;
   }
 
+  /** The language the message is written in (courier/language.ts): the identity's preference, else the request's. */
+  private async languageOf(message: OutgoingMessage, db: Db): Promise<Language> {
+    let identityPreference: string | null = null;
+    if (message.identityId) {
+      const row = await db.selectFrom('identities').select(['traits', 'metadata_public']).where('id', '=', message.identityId).executeTakeFirst();
+      if (row) {
+        const parse = (text: string | null) => {
+          try {
+            return text ? (JSON.parse(text) as unknown) : null;
+          } catch {
+            return null;
+          }
+        };
+        identityPreference = identityLanguagePreference(parse(row.traits), parse(row.metadata_public));
+      }
+    }
+    return messageLanguage(this.deps.config.ui.languages, { identityPreference, acceptLanguage: message.acceptLanguage ?? null });
+  }
+
   /** The message with its bodies decrypted (for delivery only; never for the admin API). */
   open(row: CourierMessagesTable): StoredMessage {
     const unseal = (text: string, part: string) =>
@@ -94,7 +122,9 @@ export class OutboxCourier implements Courier {
       recipient: row.recipient,
       subject: row.subject,
       text: unseal(row.body, 'text'),
-      html: unseal(row.html_body, 'html'),
+      html: row.html_body === '' ? '' : unseal(row.html_body, 'html'),
+      templateData: row.template_data ? (JSON.parse(unseal(row.template_data, 'template_data')) as Record<string, unknown>) : null,
+      type: row.type,
       carriesSecret: row.carries_secret === 1,
       identityId: row.identity_id,
       sendCount: row.send_count,

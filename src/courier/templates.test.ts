@@ -35,6 +35,22 @@ describe('courier templates', () => {
     }
   });
 
+  it('renders the built-in templates from the message catalogue in the recipient\'s language (German: Sie-Form, dates in German)', () => {
+    const templates = new Templates(undefined);
+    const de = templates.render('login_code_valid', 'a@example.com', { LoginCode: '123456', ExpiresInMinutes: 1 }, 'de');
+    expect(de.subject).toBe('Ihr Anmeldecode');
+    expect(de.text).toContain('123456');
+    expect(de.text).toContain('in 1 Minute ab');
+    expect(de.html).toContain('<p style="font-size:1.5em;letter-spacing:0.2em"><strong>123456</strong></p>');
+    const en = templates.render('login_code_valid', 'a@example.com', { LoginCode: '123456', ExpiresInMinutes: 15 }, 'en');
+    expect(en.subject).toBe('Your sign-in code');
+    expect(en.text).toContain('expires in 15 minutes');
+    const reset = templates.render('mfa_reset_requested', 'a@example.com', { CancelURL: 'http://x/cancel?token=t', EffectiveAt: '2026-12-07T16:00:00.000Z' }, 'de');
+    expect(reset.text).toContain('7. Dez. 2026');
+    expect(reset.text).toContain('http://x/cancel?token=t');
+    expect(reset.html).toContain('<a href="http://x/cancel?token=t">http://x/cancel?token=t</a>');
+  });
+
   it('an override folder replaces only the files it has', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kairos-tpl-'));
     try {

@@ -8,10 +8,16 @@
  * templates mostly use; Kairos substitutes fields and nothing else (no logic, no functions), escaping HTML in the HTML
  * body. Fields: `.To` (the recipient) and whatever the message's `data` holds (Kratos's names: `VerificationCode`,
  * `VerificationURL`, `RecoveryCode`, `RecoveryURL`, `ExpiresInMinutes`; Kairos's: `CancelURL`, `EffectiveAt`).
+ *
+ * Languages: the built-in templates are texts of the hosted UI's message catalogue (`email.<type>.subject|body` in
+ * src/ui/i18n), rendered in the language the outbox chose for the recipient (courier/language.ts). Override files
+ * have one language and replace the built-in part whatever the language.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CourierTemplateType } from './courier.js';
+import { translator, type Language, type Values } from '../ui/i18n/catalogue.js';
+import type { MessageKey } from '../ui/i18n/en.js';
 
 export interface RenderedEmail {
   subject: string;
@@ -25,50 +31,70 @@ interface TemplateSource {
   html: string;
 }
 
-const BUILT_IN: Record<CourierTemplateType, TemplateSource> = {
-  verification_code_valid: {
-    subject: 'Please verify your email address',
-    text: 'Hi,\n\nplease verify your account by entering the following code:\n\n{{ .VerificationCode }}\n\nor open this page: {{ .VerificationURL }}\n\nThe code expires in {{ .ExpiresInMinutes }} minutes. If you did not ask for it, ignore this email.\n',
-    html: '<p>Hi,</p><p>please verify your account by entering the following code:</p><p style="font-size:1.5em;letter-spacing:0.2em"><strong>{{ .VerificationCode }}</strong></p><p>or open <a href="{{ .VerificationURL }}">this page</a>.</p><p>The code expires in {{ .ExpiresInMinutes }} minutes. If you did not ask for it, ignore this email.</p>',
-  },
-  verification_code_invalid: {
-    subject: 'Someone tried to verify this email address',
-    text: 'Hi,\n\nsomeone asked to verify this email address, but we were unable to find an account for it.\n\nIf this was you, check whether you signed up using a different address. If it was not you, ignore this email.\n',
-    html: '<p>Hi,</p><p>someone asked to verify this email address, but we were unable to find an account for it.</p><p>If this was you, check whether you signed up using a different address. If it was not you, ignore this email.</p>',
-  },
-  login_code_valid: {
-    subject: 'Your sign-in code',
-    text: 'Hi,\n\nplease enter the following code to finish signing in:\n\n{{ .LoginCode }}\n\nThe code expires in {{ .ExpiresInMinutes }} minutes. If you did not just sign in with your password, someone else knows it: change your password now.\n',
-    html: '<p>Hi,</p><p>please enter the following code to finish signing in:</p><p style="font-size:1.5em;letter-spacing:0.2em"><strong>{{ .LoginCode }}</strong></p><p>The code expires in {{ .ExpiresInMinutes }} minutes. If you did not just sign in with your password, someone else knows it: change your password now.</p>',
-  },
-  recovery_code_valid: {
-    subject: 'Recover access to your account',
-    text: 'Hi,\n\nplease recover access to your account by entering the following code:\n\n{{ .RecoveryCode }}\n\nThe code expires in {{ .ExpiresInMinutes }} minutes. If you did not ask for it, ignore this email and consider changing your password.\n',
-    html: '<p>Hi,</p><p>please recover access to your account by entering the following code:</p><p style="font-size:1.5em;letter-spacing:0.2em"><strong>{{ .RecoveryCode }}</strong></p><p>The code expires in {{ .ExpiresInMinutes }} minutes. If you did not ask for it, ignore this email and consider changing your password.</p>',
-  },
-  recovery_code_invalid: {
-    subject: 'Account access attempted',
-    text: 'Hi,\n\nyou (or someone else) entered this email address when trying to recover access to an account, but this address is not linked to an account here.\n\nIf this was not you, ignore this email.\n',
-    html: '<p>Hi,</p><p>you (or someone else) entered this email address when trying to recover access to an account, but this address is not linked to an account here.</p><p>If this was not you, ignore this email.</p>',
-  },
-  mfa_reset_requested: {
-    subject: 'Your second factor will be reset',
-    text: 'Hi,\n\nsomeone recovered your account and asked to remove its second factor (authenticator app and recovery codes). This takes effect at {{ .EffectiveAt }}.\n\nIf this was not you, cancel it now: {{ .CancelURL }}\n',
-    html: '<p>Hi,</p><p>someone recovered your account and asked to remove its second factor (authenticator app and recovery codes). This takes effect at {{ .EffectiveAt }}.</p><p>If this was not you, <a href="{{ .CancelURL }}">cancel it now</a>.</p>',
-  },
-  mfa_reset_completed: {
-    subject: 'Your second factor was reset',
-    text: 'Hi,\n\nthe second factor of your account (authenticator app and recovery codes) was removed after an account recovery. Set up a new one in your account settings.\n\nIf this was not you, contact support immediately.\n',
-    html: '<p>Hi,</p><p>the second factor of your account (authenticator app and recovery codes) was removed after an account recovery. Set up a new one in your account settings.</p><p>If this was not you, contact support immediately.</p>',
-  },
-  mfa_reset_cancelled: {
-    subject: 'The reset of your second factor was cancelled',
-    text: 'Hi,\n\nthe requested reset of your second factor was cancelled; your authenticator app and recovery codes stay as they were.\n',
-    html: '<p>Hi,</p><p>the requested reset of your second factor was cancelled; your authenticator app and recovery codes stay as they were.</p>',
-  },
+/**
+ * Which catalogue placeholder each template's data field fills (the data keeps Kratos's field names, which override
+ * templates use): `{code}` and `{url}` are shown prominently / as links in the HTML body, `{at}` is a date.
+ */
+const PLACEHOLDERS: Record<CourierTemplateType, Partial<Record<'code' | 'url' | 'minutes' | 'at', string>>> = {
+  verification_code_valid: { code: 'VerificationCode', url: 'VerificationURL', minutes: 'ExpiresInMinutes' },
+  verification_code_invalid: {},
+  login_code_valid: { code: 'LoginCode', minutes: 'ExpiresInMinutes' },
+  recovery_code_valid: { code: 'RecoveryCode', minutes: 'ExpiresInMinutes' },
+  recovery_code_invalid: {},
+  mfa_reset_requested: { url: 'CancelURL', at: 'EffectiveAt' },
+  mfa_reset_completed: {},
+  mfa_reset_cancelled: {},
 };
 
-export const TEMPLATE_TYPES = Object.keys(BUILT_IN) as CourierTemplateType[];
+/** Stands for a value in the formatted text until the HTML body puts it in its element (never typed by anyone). */
+const marker = (name: string) => `\u0001${name}\u0001`;
+
+/**
+ * A built-in email in `language`, from the hosted UI's message catalogue (`email.<type>.subject` / `.body`), so mail
+ * and pages say the same things in the same languages. The plain-text body is the formatted text; the HTML body is
+ * the same text, escaped, one paragraph per blank line, with the code emphasised and links made links.
+ */
+function builtIn(type: CourierTemplateType, data: Record<string, unknown>, language: Language): RenderedEmail {
+  const t = translator(language);
+  const fields = PLACEHOLDERS[type];
+  if (!fields) throw new TypeError(`unknown courier template type "${type}"`);
+  const value = (name: keyof typeof fields) => {
+    const field = fields[name];
+    return field === undefined ? undefined : data[field];
+  };
+  const values: Values = {};
+  const markers: Values = {};
+  for (const name of Object.keys(fields) as (keyof typeof fields)[]) {
+    const v = value(name);
+    if (name === 'minutes') values.minutes = markers.minutes = Number(v ?? 0);
+    else if (name === 'at') {
+      // Rendering never throws (it runs in the transaction of the action that sends the mail): a missing date is
+      // shown as the epoch rather than failing the action.
+      const date = typeof v === 'string' || typeof v === 'number' ? new Date(v) : new Date(0);
+      values.at = markers.at = Number.isNaN(date.getTime()) ? new Date(0) : date;
+    }
+    else {
+      values[name] = v === undefined || v === null ? '' : String(v);
+      markers[name] = marker(name);
+    }
+  }
+  const subjectKey = `email.${type}.subject` as MessageKey;
+  const bodyKey = `email.${type}.body` as MessageKey;
+  const text = `${t.t(bodyKey, values)}\n`;
+  const html = t
+    .t(bodyKey, markers)
+    .split(/\n{2,}/)
+    .map((paragraph) => {
+      const escaped = escapeHtml(paragraph).replace(/\n/g, '<br>');
+      if (escaped === marker('code')) return `<p style="font-size:1.5em;letter-spacing:0.2em"><strong>${escapeHtml(values.code)}</strong></p>`;
+      const url = escapeHtml(values.url ?? '');
+      return `<p>${escaped.replace(marker('code'), `<strong>${escapeHtml(values.code ?? '')}</strong>`).replace(marker('url'), `<a href="${url}">${url}</a>`)}</p>`;
+    })
+    .join('');
+  return { subject: t.t(subjectKey, values), text, html };
+}
+
+export const TEMPLATE_TYPES = Object.keys(PLACEHOLDERS) as CourierTemplateType[];
 
 /** `verification_code_valid` → `verification_code/valid` (Kratos's folder layout). */
 export function templateFolder(type: string): string {
@@ -76,8 +102,8 @@ export function templateFolder(type: string): string {
   return `${type.slice(0, cut)}/${type.slice(cut + 1)}`;
 }
 
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const escapeHtml = (text: unknown) =>
+  String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 
 /** Replaces `{{ .Field }}` (and `{{.Field}}`) with the field's value; unknown fields become empty. */
 export function substitute(template: string, fields: Record<string, unknown>, escape: (s: string) => string = (s) => s): string {
@@ -87,32 +113,76 @@ export function substitute(template: string, fields: Record<string, unknown>, es
   });
 }
 
-export class Templates {
-  constructor(private readonly overridePath: string | undefined) {}
+/** Text messages Kairos sends (SMS codes), with the data field holding the code and Kratos's `template_data` names. */
+const SMS_TEMPLATES: Partial<Record<CourierTemplateType, { code: string; snake: Record<string, string> }>> = {
+  login_code_valid: { code: 'LoginCode', snake: { LoginCode: 'login_code', ExpiresInMinutes: 'expires_in_minutes' } },
+  verification_code_valid: { code: 'VerificationCode', snake: { VerificationCode: 'verification_code', VerificationURL: 'verification_url', ExpiresInMinutes: 'expires_in_minutes' } },
+};
 
-  private source(type: CourierTemplateType): TemplateSource {
-    const builtIn = BUILT_IN[type];
-    if (!builtIn) throw new TypeError(`unknown courier template type "${type}"`);
-    if (!this.overridePath) return builtIn;
-    const dir = join(this.overridePath, templateFolder(type));
-    const read = (file: string, fallback: string) => {
-      const path = join(dir, file);
-      return existsSync(path) ? readFileSync(path, 'utf8') : fallback;
-    };
-    return {
-      subject: read('email.subject.gotmpl', builtIn.subject),
-      text: read('email.body.plaintext.gotmpl', builtIn.text),
-      html: read('email.body.gotmpl', builtIn.html),
-    };
+export const SMS_TEMPLATE_TYPES = Object.keys(SMS_TEMPLATES) as CourierTemplateType[];
+
+export interface RenderedSms {
+  text: string;
+  /**
+   * What Kratos's HTTP channel passes the provider's Jsonnet as `ctx.template_data` (Kratos's SMS models:
+   * `{to, login_code, expires_in_minutes, request_url_domain}`, `{to, verification_code, …}`).
+   */
+  templateData: Record<string, unknown>;
+}
+
+export class Templates {
+  constructor(
+    private readonly overridePath: string | undefined,
+    /** The brand named in text messages, and the host their WebOTP line binds the code to (`@host #code`). */
+    private readonly sms: { brand: string; domain: string } = { brand: 'Kairos', domain: 'localhost' },
+  ) {}
+
+  /**
+   * A text message of `type` in `language`: the catalogue's `sms.<type>` (or Kratos's override file
+   * `<folder>/sms.body.gotmpl`). It ends with the origin-bound line of the WebOTP format (`@host #code`), so browsers
+   * offer the code only on this site, and phones do not autofill it into a phishing page.
+   */
+  renderSms(type: CourierTemplateType, recipient: string, data: Record<string, unknown>, language: Language = 'en'): RenderedSms {
+    const spec = SMS_TEMPLATES[type];
+    if (!spec) throw new TypeError(`no text message template for "${type}"`);
+    const fields = { To: recipient, RequestURLDomain: this.sms.domain, ...data };
+    const templateData: Record<string, unknown> = { to: recipient, request_url_domain: this.sms.domain };
+    for (const [field, name] of Object.entries(spec.snake)) if (data[field] !== undefined) templateData[name] = data[field];
+    const override = this.overridePath ? join(this.overridePath, templateFolder(type), 'sms.body.gotmpl') : null;
+    if (override && existsSync(override)) return { text: substitute(readFileSync(override, 'utf8'), fields), templateData };
+    const text = translator(language).t(`sms.${type}` as MessageKey, {
+      brand: this.sms.brand,
+      code: String(data[spec.code] ?? ''),
+      minutes: Number(data.ExpiresInMinutes ?? 0),
+      domain: this.sms.domain,
+    });
+    return { text, templateData };
   }
 
-  render(type: CourierTemplateType, recipient: string, data: Record<string, unknown>): RenderedEmail {
-    const source = this.source(type);
+  /** The override files of `type` (Kratos's layout), each null when absent; all null without an override path. */
+  private overrides(type: CourierTemplateType): { subject: string | null; text: string | null; html: string | null } {
+    if (!PLACEHOLDERS[type]) throw new TypeError(`unknown courier template type "${type}"`);
+    if (!this.overridePath) return { subject: null, text: null, html: null };
+    const dir = join(this.overridePath, templateFolder(type));
+    const read = (file: string) => {
+      const path = join(dir, file);
+      return existsSync(path) ? readFileSync(path, 'utf8') : null;
+    };
+    return { subject: read('email.subject.gotmpl'), text: read('email.body.plaintext.gotmpl'), html: read('email.body.gotmpl') };
+  }
+
+  /**
+   * The email of `type` for `recipient` in `language` (the built-in text; an override file, which has one language,
+   * replaces its part whatever the language).
+   */
+  render(type: CourierTemplateType, recipient: string, data: Record<string, unknown>, language: Language = 'en'): RenderedEmail {
+    const source = this.overrides(type);
     const fields = { To: recipient, ...data };
+    const built = builtIn(type, data, language);
     return {
-      subject: substitute(source.subject, fields).trim().replace(/[\r\n]+/g, ' '),
-      text: substitute(source.text, fields),
-      html: substitute(source.html, fields, escapeHtml),
+      subject: (source.subject !== null ? substitute(source.subject, fields) : built.subject).trim().replace(/[\r\n]+/g, ' '),
+      text: source.text !== null ? substitute(source.text, fields) : built.text,
+      html: source.html !== null ? substitute(source.html, fields, escapeHtml) : built.html,
     };
   }
 }

@@ -1,5 +1,6 @@
 /**
- * The courier worker: claims due messages from the outbox and delivers them over SMTP (nodemailer).
+ * The courier worker: claims due messages from the outbox and delivers them: email over SMTP (nodemailer), text
+ * messages (`sms`) through the `sms` courier channel (Kratos's HTTP channel, courier/http-channel.ts).
  *
  * - Any number of workers (in `kairos serve` instances and `kairos courier watch` processes) share one outbox: a
  *   message is claimed by one conditional UPDATE (status queued and due, or processing with an expired lease), so
@@ -13,6 +14,7 @@ import type { Transporter } from 'nodemailer';
 import type { Deps } from '../deps.js';
 import { affectedRows } from '../storage/db.js';
 import type { OutboxCourier } from './outbox.js';
+import type { HttpChannel } from './http-channel.js';
 
 /** How long a claim lasts before another worker may take the message over (covers SMTP timeouts below). */
 export const LEASE_SECONDS = 120;
@@ -71,12 +73,19 @@ export function smtpTransport(connectionUri: string): MailTransport {
 type WorkerDeps = Pick<Deps, 'db' | 'clock' | 'random' | 'audit' | 'logger' | 'config' | 'metrics'>;
 
 function describeError(err: unknown): { message: string; code?: string; response_code?: number } {
-  const e = err as { message?: string; code?: string; responseCode?: number };
+  const e = err as { message?: string; code?: string; responseCode?: number; status?: number | null };
+  const status = typeof e?.responseCode === 'number' ? e.responseCode : typeof e?.status === 'number' ? e.status : undefined;
   return {
     message: String(e?.message ?? err).replace(/\s+/g, ' ').slice(0, 200),
     ...(typeof e?.code === 'string' ? { code: e.code } : {}),
-    ...(typeof e?.responseCode === 'number' ? { response_code: e.responseCode } : {}),
+    ...(status !== undefined ? { response_code: status } : {}),
   };
+}
+
+/** What delivers each message type; null when it is not configured (those messages stay queued). */
+export interface Deliverers {
+  email: MailTransport | null;
+  sms: HttpChannel | null;
 }
 
 export class CourierWorker {
@@ -90,6 +99,8 @@ export class CourierWorker {
     private readonly outbox: OutboxCourier,
     /** The transport (null: no SMTP configured; messages stay queued). Resolved at each run (dev sink starts late). */
     private readonly transport: () => MailTransport | null,
+    /** The `sms` courier channel, when configured. */
+    private readonly smsChannel: () => HttpChannel | null = () => null,
   ) {}
 
   /** Delay before the attempt after `failures` failed ones. */
@@ -117,13 +128,15 @@ export class CourierWorker {
   }
 
   private async deliverDue(): Promise<number> {
-    const transport = this.transport();
-    if (!transport) return 0;
+    const deliverers: Deliverers = { email: this.transport(), sms: this.smsChannel() };
+    const types = (['email', 'sms'] as const).filter((type) => deliverers[type] !== null);
+    if (types.length === 0) return 0;
     const { db, clock } = this.deps;
     const now = clock.nowMs();
     const due = await db
       .selectFrom('courier_messages')
       .select('id')
+      .where('type', 'in', types)
       .where((eb) =>
         eb.or([
           eb.and([eb('status', '=', 'queued'), eb('next_attempt_at', '<=', now)]),
@@ -149,25 +162,30 @@ export class CourierWorker {
         .executeTakeFirst();
       if (affectedRows(claimed) !== 1) continue; // another worker took it
       attempted++;
-      await this.deliver(id, token, transport);
+      await this.deliver(id, token, deliverers);
     }
     return attempted;
   }
 
-  private async deliver(id: string, token: string, transport: MailTransport): Promise<void> {
+  private async deliver(id: string, token: string, deliverers: Deliverers): Promise<void> {
     const { db, clock, config, logger, metrics } = this.deps;
     const row = await db.selectFrom('courier_messages').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     const sendCount = row.send_count + 1;
     let failure: ReturnType<typeof describeError> | null = null;
     try {
       const message = this.outbox.open(row);
-      await transport.send({
-        from: { name: config.courier.smtp.from_name, address: config.courier.smtp.from_address },
-        to: message.recipient,
-        subject: message.subject,
-        text: message.text,
-        html: message.html,
-      });
+      if (message.type === 'sms') {
+        // Kratos's data model for the provider's template; the body holds the code and is never logged.
+        await deliverers.sms!.dispatch({ recipient: message.recipient, body: message.text, template_type: message.templateType, template_data: message.templateData ?? {}, message_type: 'sms' });
+      } else {
+        await deliverers.email!.send({
+          from: { name: config.courier.smtp.from_name, address: config.courier.smtp.from_address },
+          to: message.recipient,
+          subject: message.subject,
+          text: message.text,
+          html: message.html,
+        });
+      }
     } catch (err) {
       failure = describeError(err);
     }
@@ -184,7 +202,7 @@ export class CourierWorker {
             claimed_until: null,
             claim_token: null,
             updated_at: now,
-            ...(row.carries_secret === 1 ? { body: '', html_body: '', body_encrypted: 0 } : {}),
+            ...(row.carries_secret === 1 ? { body: '', html_body: '', template_data: null, body_encrypted: 0 } : {}),
           })
           .where('id', '=', id)
           .where('claim_token', '=', token)
@@ -206,7 +224,7 @@ export class CourierWorker {
           claimed_until: null,
           claim_token: null,
           updated_at: now,
-          ...(abandoned && row.carries_secret === 1 ? { body: '', html_body: '', body_encrypted: 0 } : {}),
+          ...(abandoned && row.carries_secret === 1 ? { body: '', html_body: '', template_data: null, body_encrypted: 0 } : {}),
         })
         .where('id', '=', id)
         .where('claim_token', '=', token)

@@ -26,6 +26,8 @@ const KEY_ID_BYTES = 6;
 const HKDF_SALT = 'kairos/secret-cipher/v1';
 const HKDF_INFO = 'kairos aes-256-gcm key for secrets at rest';
 const KEY_ID_DOMAIN = 'kairos/secret-cipher/key-id/v1\0';
+/** Domain of `deriveBytes` outputs: never equal to the AES key's own HKDF info. */
+const DERIVE_INFO_PREFIX = 'kairos/secret-cipher/derive/v1\0';
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 
 /** A token could not be decrypted: malformed, unknown key, wrong additional data, or tampered. Deliberately vague. */
@@ -44,6 +46,8 @@ interface CipherKey {
 export class SecretCipher {
   private readonly primary: CipherKey;
   private readonly keysById = new Map<string, CipherKey[]>();
+  /** Every distinct key, primary first. */
+  private readonly keys: CipherKey[] = [];
 
   /**
    * @param secrets `secrets.cipher` in order: the first encrypts, all decrypt.
@@ -64,7 +68,10 @@ export class SecretCipher {
     for (const key of keys) {
       const sameId = this.keysById.get(key.id) ?? [];
       // Two secrets with the same fingerprint are (all but certainly) the same secret listed twice.
-      if (!sameId.some((known) => known.key.equals(key.key))) sameId.push(key);
+      if (!sameId.some((known) => known.key.equals(key.key))) {
+        sameId.push(key);
+        this.keys.push(key);
+      }
       this.keysById.set(key.id, sameId);
     }
   }
@@ -102,6 +109,20 @@ export class SecretCipher {
       }
     }
     throw new SecretCipherError();
+  }
+
+  /**
+   * Key material for a secret that is computed instead of stored (a TOTP enrollment offer: settings show a secret
+   * that exists nowhere until the person confirms it): HKDF-SHA256 (RFC 5869) over each configured key, with
+   * `salt` (a per-use random nonce, kept server-side) and `info` (the purpose and what the secret is bound to).
+   * One result per key, the primary key's first: the primary derives what is shown, the others let a secret shown
+   * before a key rotation still be confirmed after it.
+   */
+  deriveBytes(info: string, salt: Uint8Array, length: number): Uint8Array[] {
+    if (typeof info !== 'string' || info.length === 0) throw new TypeError('info must be a non-empty string');
+    if (!(salt instanceof Uint8Array) || salt.length < 16) throw new TypeError('salt must be at least 16 bytes');
+    if (!Number.isSafeInteger(length) || length < 1 || length > 255 * 32) throw new TypeError('length must be 1..8160 bytes');
+    return this.keys.map((k) => new Uint8Array(hkdfSync('sha256', k.key, salt, `${DERIVE_INFO_PREFIX}${info}`, length)));
   }
 
   /** Whether the token names the primary key (header only, not authenticated): false means "re-encrypt me". */

@@ -6,6 +6,7 @@
 import { errors } from '../errors/http-error.js';
 import type { Flow, FlowType } from './flow.js';
 import type { RequestInfo, SubmittedBody } from './strategy.js';
+import { LANGUAGE_COOKIE } from '../ui/i18n/catalogue.js';
 
 export interface FlowRequest {
   /** The path and query string as received (`/self-service/login/browser?return_to=…`). */
@@ -78,7 +79,18 @@ export function isJsonRequest(request: FlowRequest): boolean {
 
 export function requestInfo(request: FlowRequest): RequestInfo {
   const ua = request.headers['user-agent'];
-  return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null, requestId: String(request.id) };
+  return { ip: request.ip, userAgent: typeof ua === 'string' ? ua : null, requestId: String(request.id), acceptLanguage: languagePreferenceOf(request) };
+}
+
+/**
+ * The request's language preference as one `Accept-Language` value (for mail and text messages sent in this step):
+ * the hosted UI's language cookie (the reader's explicit choice) first, then the browser's header. Null when neither
+ * is present.
+ */
+export function languagePreferenceOf(request: FlowRequest): string | null {
+  const chosen = request.cookies?.[LANGUAGE_COOKIE];
+  const parts = [typeof chosen === 'string' && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$/.test(chosen) ? chosen : '', header(request, 'accept-language').slice(0, 256)].filter(Boolean);
+  return parts.length ? parts.join(', ') : null;
 }
 
 /** The session token from `X-Session-Token`, `Authorization: Bearer`, or the session cookie (in that order). */

@@ -20,6 +20,8 @@ export interface RequestInfo {
   ip: string;
   userAgent: string | null;
   requestId: string;
+  /** The reader's language preference (the hosted UI's language cookie first, then `Accept-Language`), for messages sent in this step. */
+  acceptLanguage?: string | null;
 }
 
 export type SubmittedBody = Record<string, unknown>;
@@ -84,6 +86,11 @@ export interface RegistrationResult {
   /** Built (not stored) identity with its credentials; the flow stores it. */
   identity: Identity;
   amr: AmrEntry;
+  /**
+   * Writes the method's own rows once the identity is stored, in the step's transaction (a passkey's public key
+   * lives in `webauthn_keys`, which refers to the identity).
+   */
+  afterCreate?: (trx: Db) => Promise<void>;
 }
 
 export interface SettingsStrategy extends PreparesSubmission {

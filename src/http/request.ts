@@ -2,7 +2,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FlowRequest } from '../flows/request.js';
 import { stepOutcome } from '../flows/engine.js';
 
-export { isJsonRequest, requestInfo, sessionTokenOf, submittedBody, unflatten } from '../flows/request.js';
+export { isJsonRequest, languagePreferenceOf, requestInfo, sessionTokenOf, submittedBody, unflatten } from '../flows/request.js';
 
 /**
  * The flows' description of a Fastify request (flows/request.ts). The cookies object is Fastify's own, so a cookie

@@ -6,6 +6,15 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
+import { createRequire } from 'node:module';
+
+/**
+ * libphonenumber (awesome-phonenumber, ~350 kB of metadata) is loaded on first use, synchronously (a JSON Schema
+ * format is checked synchronously): a deployment without phone numbers in its identity schema never parses it.
+ */
+const requireFromHere = createRequire(import.meta.url);
+let phoneNumbers: typeof import('awesome-phonenumber') | null = null;
+const parsePhoneNumber = (value: string) => (phoneNumbers ??= requireFromHere('awesome-phonenumber') as typeof import('awesome-phonenumber')).parsePhoneNumber(value);
 import { msg, type UiText } from '../ui/messages.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -18,6 +27,7 @@ interface ExtensionAnnotations {
     totp?: { account_name?: boolean };
     code?: { identifier?: boolean; via?: string };
     webauthn?: { identifier?: boolean };
+    passkey?: { display_name?: boolean };
   };
   verification?: { via?: string };
   recovery?: { via?: string };
@@ -33,6 +43,8 @@ interface AnnotatedTrait {
 export interface TraitFacts {
   passwordIdentifiers: string[];
   codeIdentifiers: string[];
+  /** The code identifiers with the channel a code goes out on (`credentials.code.via`: email, or sms for phone numbers). */
+  codeAddresses: { value: string; via: string }[];
   totpAccountName: string | null;
   verificationAddresses: { value: string; via: string }[];
   recoveryAddresses: { value: string; via: string }[];
@@ -110,6 +122,7 @@ export class IdentitySchema {
     const facts: TraitFacts = {
       passwordIdentifiers: [],
       codeIdentifiers: [],
+      codeAddresses: [],
       totpAccountName: null,
       verificationAddresses: [],
       recoveryAddresses: [],
@@ -118,10 +131,15 @@ export class IdentitySchema {
       let value: unknown = traits;
       for (const key of trait.path) value = (value as Record<string, unknown> | undefined)?.[key];
       const values = (Array.isArray(value) ? value : [value]).filter((v): v is string => typeof v === 'string' && v !== '');
-      const normalised = values.map((v) => (trait.format === 'email' ? v.trim().toLowerCase() : v.trim()));
       const a = trait.annotations;
+      const phone = trait.format === 'tel' || a.verification?.via === 'sms' || a.credentials?.code?.via === 'sms' || a.recovery?.via === 'sms';
+      const normalised = values.map((v) => (trait.format === 'email' ? v.trim().toLowerCase() : phone ? normalizePhoneNumber(v) : v.trim()));
       if (a.credentials?.password?.identifier) facts.passwordIdentifiers.push(...normalised);
-      if (a.credentials?.code?.identifier) facts.codeIdentifiers.push(...normalised);
+      if (a.credentials?.code?.identifier) {
+        facts.codeIdentifiers.push(...normalised);
+        const via = a.credentials.code.via ?? (phone ? 'sms' : 'email');
+        facts.codeAddresses.push(...normalised.map((value) => ({ value, via })));
+      }
       if (a.credentials?.totp?.account_name && facts.totpAccountName === null && values[0]) facts.totpAccountName = values[0].trim();
       if (a.verification?.via) facts.verificationAddresses.push(...normalised.map((v) => ({ value: v, via: a.verification!.via! })));
       if (a.recovery?.via) facts.recoveryAddresses.push(...normalised.map((v) => ({ value: v, via: a.recovery!.via! })));
@@ -129,10 +147,26 @@ export class IdentitySchema {
     const unique = <T>(items: T[], key: (t: T) => string) => [...new Map(items.map((i) => [key(i), i])).values()];
     facts.passwordIdentifiers = [...new Set(facts.passwordIdentifiers)];
     facts.codeIdentifiers = [...new Set(facts.codeIdentifiers)];
+    facts.codeAddresses = unique(facts.codeAddresses, (a) => `${a.via}:${a.value}`);
     facts.verificationAddresses = unique(facts.verificationAddresses, (a) => `${a.via}:${a.value}`);
     facts.recoveryAddresses = unique(facts.recoveryAddresses, (a) => `${a.via}:${a.value}`);
     return facts;
   }
+}
+
+/**
+ * A phone number as Kratos stores phone identifiers and addresses: E.164 (`+4915123456789`), parsed with Google's
+ * libphonenumber (awesome-phonenumber), so `+49 151 2345 6789` and `+49-151-23456789` are one number. A value that
+ * is not a valid international number is kept trimmed (the `tel` format refuses it at validation).
+ */
+export function normalizePhoneNumber(value: string): string {
+  const parsed = parsePhoneNumber(value.trim());
+  return parsed.valid ? parsed.number.e164 : value.trim();
+}
+
+/** JSON Schema `format: tel` (as Kratos registers it): a valid phone number in international form (`+` and country code). */
+export function isPhoneNumber(value: string): boolean {
+  return value.trim().startsWith('+') && parsePhoneNumber(value.trim()).valid;
 }
 
 function toProblem(error: ErrorObject): TraitProblem {
@@ -207,6 +241,7 @@ export class IdentitySchemas {
   ) {
     const ajv = new Ajv({ allErrors: true, strict: false });
     addFormats(ajv);
+    ajv.addFormat('tel', { type: 'string', validate: isPhoneNumber });
     for (const entry of entries) {
       const document = loadSchemaDocument(entry.url);
       delete document.$id;

@@ -122,7 +122,7 @@ export class CodeRecoveryStrategy implements RecoveryStrategy {
         const issued = await deps.oneTimeCodes.issue({ purpose: RECOVERY_CODE_PURPOSE, flowId: flow.id, identityId: target?.identityId ?? null, address: target?.address ?? email, expiresAtMs, requester }, trx);
         if (!target) return;
         await deps.courier.enqueue(
-          { template: 'recovery_code_valid', recipient: target.address, identityId: target.identityId, carriesSecret: true, data: { RecoveryCode: issued.code, ExpiresInMinutes: Math.round((expiresAtMs - now) / 60_000) } },
+          { template: 'recovery_code_valid', recipient: target.address, identityId: target.identityId, carriesSecret: true, acceptLanguage: info.acceptLanguage ?? null, data: { RecoveryCode: issued.code, ExpiresInMinutes: Math.round((expiresAtMs - now) / 60_000) } },
           trx,
         );
         await deps.audit.record(trx, { type: 'recovery.requested', identityId: target.identityId, flowId: flow.id, actor: 'self', ipAddress: info.ip, userAgent: info.userAgent, details: { method: 'code', sent: true, expires_at: new Date(expiresAtMs).toISOString() } });

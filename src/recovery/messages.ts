@@ -16,6 +16,12 @@ export const recoveryMsg = {
   enrollAgain: () =>
     kairosInfo(1900401, 'Your second factor was reset. Set up your authenticator app again, with new backup recovery codes, before you continue.'),
   mfaResetCancelledPage: () => kairosInfo(1900402, 'The second-factor reset was cancelled. Your second factor stays in place. If you did not ask for the reset, change your password.'),
+  mfaResetConfirmCancel: (completesAtMs: number) =>
+    kairosInfo(
+      1900404,
+      `Someone recovered your account by email and asked to remove its second factor (authenticator app, security keys and backup recovery codes). This happens at ${new Date(completesAtMs).toISOString()}. If this was not you, cancel the reset now, then change your password. If it was you, you do not need to do anything.`,
+      { completes_at: new Date(completesAtMs).toISOString() },
+    ),
   mfaResetAlreadyClosed: () => kairosInfo(1900403, 'This cancel link is not valid any more: the reset was already completed or cancelled, or the link is wrong.'),
   tooManyAttempts: () => kairosWarning(4900400, 'Too many attempts on this recovery flow. Start the recovery again to get a new code.'),
   noPasswordWait: (completesAtMs: number) =>

@@ -93,7 +93,7 @@ export class MfaResets {
     await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
       await trx.insertInto('mfa_reset_requests').values(row).execute();
       for (const recipient of recipients) {
-        await this.deps.courier.enqueue({ template: 'mfa_reset_requested', recipient, identityId: identity.id, carriesSecret: true, data: { CancelURL: cancelUrl, EffectiveAt: new Date(row.not_before).toISOString() } }, trx);
+        await this.deps.courier.enqueue({ template: 'mfa_reset_requested', recipient, identityId: identity.id, carriesSecret: true, acceptLanguage: context.request.acceptLanguage ?? null, data: { CancelURL: cancelUrl, EffectiveAt: new Date(row.not_before).toISOString() } }, trx);
       }
       await this.deps.audit.record(trx, { type: 'mfa_reset.requested', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { completes_at: new Date(row.not_before).toISOString(), notified_addresses: recipients.length } });
     });
@@ -129,7 +129,7 @@ export class MfaResets {
       }
       await this.deps.audit.record(trx, { type: 'mfa_reset.completed', identityId: identity.id, flowId: context.flowId, actor: context.actor, ipAddress: context.request.ip, userAgent: context.request.userAgent, details: { via: context.via, removed } });
       for (const recipient of await this.verifiedAddresses(identity, trx)) {
-        await this.deps.courier.enqueue({ template: 'mfa_reset_completed', recipient, identityId: identity.id, data: { CompletedAt: new Date(now).toISOString() } }, trx);
+        await this.deps.courier.enqueue({ template: 'mfa_reset_completed', recipient, identityId: identity.id, acceptLanguage: context.request.acceptLanguage ?? null, data: { CompletedAt: new Date(now).toISOString() } }, trx);
       }
       return true;
     });
@@ -139,10 +139,16 @@ export class MfaResets {
     return true;
   }
 
+  /** The pending request a cancel link belongs to (looked up by the token's keyed hash), or null. */
+  async pendingByCancelToken(token: unknown): Promise<MfaResetRequest | null> {
+    if (typeof token !== 'string' || !token || token.length > 64) return null;
+    const row = await this.deps.db.selectFrom('mfa_reset_requests').selectAll().where('cancel_token_hash', 'in', this.hashes(token)).executeTakeFirst();
+    return row && row.status === 'pending' ? row : null;
+  }
+
   /** Cancels the pending request this link belongs to; the second factor stays. Returns its identity, or null. */
   async cancel(token: string, request: RequestInfo): Promise<string | null> {
-    if (!token || token.length > 64) return null;
-    const row = await this.deps.db.selectFrom('mfa_reset_requests').selectAll().where('cancel_token_hash', 'in', this.hashes(token)).executeTakeFirst();
+    const row = await this.pendingByCancelToken(token);
     if (!row) return null;
     const now = this.deps.clock.nowMs();
     const result = await this.deps.db
@@ -155,7 +161,7 @@ export class MfaResets {
     await this.deps.audit.record(this.deps.db, { type: 'mfa_reset.cancelled', identityId: row.identity_id, flowId: row.flow_id, actor: 'self', ipAddress: request.ip, userAgent: request.userAgent, details: { via: 'notification_link' } });
     const identity = await this.deps.identities.get(row.identity_id);
     for (const recipient of identity ? await this.verifiedAddresses(identity) : []) {
-      await this.deps.courier.enqueue({ template: 'mfa_reset_cancelled', recipient, identityId: row.identity_id, data: { CancelledAt: new Date(now).toISOString() } });
+      await this.deps.courier.enqueue({ template: 'mfa_reset_cancelled', recipient, identityId: row.identity_id, acceptLanguage: request.acceptLanguage ?? null, data: { CancelledAt: new Date(now).toISOString() } });
     }
     return row.identity_id;
   }

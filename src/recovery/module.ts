@@ -4,7 +4,12 @@ import { sql } from 'kysely';
  * identities with a second factor, their cancel links, the whoami gate that makes a reset identity enroll again,
  * and the admin recovery API (`POST /admin/recovery/{code,link}`).
  */
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { escapeHtml, readerShell } from '../ui/hosted/pages.js';
+import { page } from '../ui/hosted/layout.js';
+import { renderMessage } from '../ui/hosted/render.js';
+import type { Language } from '../ui/i18n/catalogue.js';
+import type { UiText } from '../ui/messages.js';
 import type { Deps } from '../deps.js';
 import type { KairosModule } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
@@ -33,7 +38,6 @@ export function enrollmentRequiredError(settingsUrl: string): HttpError {
   );
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 export function recoveryModule(deps: Deps): KairosModule {
   const codes = new RecoveryCodes(deps);
@@ -60,18 +64,44 @@ export function recoveryModule(deps: Deps): KairosModule {
     publicRoutes(app) {
       // Kratos's link method: GET /self-service/recovery?flow=&token= (admin recovery links).
       app.get('/self-service/recovery', (request, reply) => asStep(reply, () => flows!.followLink(flowRequestOf(request), noStore(reply))));
+      /**
+       * The link in the `mfa_reset_requested` mail. Opening it only shows what was requested and a button: the POST
+       * cancels. Mail scanners and link previews open links (a GET that cancelled would cancel a real user's reset
+       * before they read the mail); only a person pressing the button does. The token is the POST's credential
+       * (256 bits, in the body; a third-party page cannot know it), so no CSRF token is needed. Both are limited per
+       * IP like every secret-checking link (http/plugins/rate-limit.ts).
+       */
+      const languages = deps.config.ui.languages as Language[];
+      const cancelPage = (request: FastifyRequest, reply: FastifyReply, status: number, message: UiText, form: string) => {
+        const shell = readerShell(request, languages);
+        const t = shell.t;
+        const body = `<h1>${escapeHtml(t.t('mfaReset.title'))}</h1><div class="card">${renderMessage(message, { t })}${form}</div>`;
+        return reply.code(status).header('content-type', 'text/html; charset=utf-8').header('content-language', t.language).header('referrer-policy', 'no-referrer').send(page(t.t('mfaReset.title'), deps.config.ui.brand, body, shell));
+      };
       app.get(MFA_RESET_CANCEL_PATH, async (request: FastifyRequest, reply) => {
         noStore(reply);
         const token = (request.query as Record<string, unknown>).token;
-        const identityId = typeof token === 'string' ? await resets.cancel(token, requestInfo(request)) : null;
+        const pending = await resets.pendingByCancelToken(token);
+        if (!pending) {
+          const message = recoveryMsg.mfaResetAlreadyClosed();
+          if (isJsonRequest(request)) return reply.code(404).send({ pending: false, message });
+          return cancelPage(request, reply, 404, message, '');
+        }
+        const message = recoveryMsg.mfaResetConfirmCancel(pending.not_before);
+        if (isJsonRequest(request)) return reply.send({ pending: true, completes_at: new Date(pending.not_before).toISOString(), message });
+        const t = readerShell(request, languages).t;
+        const form = `<form method="POST" action="${escapeHtml(MFA_RESET_CANCEL_PATH)}"><input type="hidden" name="token" value="${escapeHtml(String(token))}"><div class="actions"><button type="submit" class="danger" data-testid="mfa-reset/cancel">${escapeHtml(t.t('mfaReset.cancel'))}</button></div></form>`;
+        return cancelPage(request, reply, 200, message, form);
+      });
+      app.post(MFA_RESET_CANCEL_PATH, async (request: FastifyRequest, reply) => {
+        noStore(reply);
+        const body = (request.body ?? {}) as Record<string, unknown>;
+        const token = typeof body.token === 'string' ? body.token : '';
+        const identityId = token ? await resets.cancel(token, requestInfo(flowRequestOf(request))) : null;
         const message = identityId ? recoveryMsg.mfaResetCancelledPage() : recoveryMsg.mfaResetAlreadyClosed();
         const status = identityId ? 200 : 404;
         if (isJsonRequest(request)) return reply.code(status).send({ cancelled: identityId !== null, message });
-        const brand = escapeHtml(deps.config.ui.brand.name);
-        return reply
-          .code(status)
-          .type('text/html; charset=utf-8')
-          .send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${brand}: second-factor reset</title></head><body><main><h1>${brand}</h1><p data-message-id="${message.id}">${escapeHtml(message.text)}</p></main></body></html>`);
+        return cancelPage(request, reply, status, message, '');
       });
     },
     adminRoutes(app, context) {

@@ -232,7 +232,7 @@ export interface MfaResetRequestsTable {
 /** The courier's outbox (courier/): Kratos's message statuses. */
 export interface CourierMessagesTable {
   id: string;
-  type: 'email';
+  type: 'email' | 'sms';
   status: 'queued' | 'processing' | 'sent' | 'abandoned';
   template_type: string;
   recipient: string;
@@ -240,6 +240,8 @@ export interface CourierMessagesTable {
   /** Plain text, or a SecretCipher token (AAD = message id) when body_encrypted is 1. */
   body: string;
   html_body: string;
+  /** SMS only: the template data its HTTP channel passes on (JSON, or a SecretCipher token when body_encrypted is 1). */
+  template_data: string | null;
   body_encrypted: number;
   carries_secret: number;
   identity_id: string | null;

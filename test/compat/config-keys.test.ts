@@ -66,6 +66,18 @@ describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, u
     expect(warnings.filter((w) => w.startsWith('unknown config key'))).toEqual([]);
   });
 
+  it('phone-password loads with its SMS channel (courier.channels, Kratos\'s HTTP channel with id sms)', () => {
+    const { config } = loadConfig({ file: fixture('quickstart-phone-password.kratos.yml'), dev: true, devDirectory, env: envFor('phone-password') });
+    expect(config.courier.channels).toHaveLength(1);
+    expect(config.courier.channels[0]).toMatchObject({ id: 'sms', type: 'http', request_config: { method: 'POST', auth: { type: 'basic_auth' }, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } } });
+    expect(config.courier.channels[0]!.request_config.url).toMatch(/^https:\/\/api\.twilio\.com\//);
+  });
+
+  it('courier.channels: only an HTTP channel with id sms; anything else is refused naming the key', () => {
+    expect(refusal({ courier: { channels: [{ id: 'email', type: 'http', request_config: { url: 'http://127.0.0.1:1/' } }] } })).toMatch(/courier\.channels\.0\.id/);
+    expect(refusal({ courier: { channels: [{ id: 'sms', type: 'smtp', request_config: { url: 'http://127.0.0.1:1/' } }] } })).toMatch(/courier\.channels\.0\.type/);
+  });
+
   it('email-password: hooks, CORS defaults, custom-scheme return URLs and after-URLs are read as Kratos reads them', () => {
     const { config } = loadConfig({ file: fixture('quickstart-email-password.kratos.yml'), dev: true, devDirectory, env: quickstartEnv });
     expect(config.selfservice.flows.registration.after.password).toEqual({ hooks: [{ hook: 'session' }, { hook: 'show_verification_ui' }] });
@@ -75,7 +87,6 @@ describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, u
   });
 
   it.each([
-    ['phone-password', ['courier.channels']],
     // Kratos's quickstarts enable the older passwordless WebAuthn (`webauthn.config.passwordless: true`), which
     // Kairos replaces by the passkey method; security keys and passkeys themselves are supported.
     ['webauthn', ['selfservice.methods.webauthn.config.passwordless']],

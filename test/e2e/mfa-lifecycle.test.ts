@@ -323,7 +323,7 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name, $langu
 
   it('7. loses phone and codes: recovers through the verified address (code by mail) and is made to enroll again', async () => {
     // The address was verified with the link in the mail sent at registration.
-    const verify = await mail('Please verify your email address');
+    const verify = await mail(L('email.verification_code_valid.subject'));
     const link = /(http:\/\/\S+\/self-service\/verification\?\S+)/.exec(verify.text)![1]!;
     await page.goto(link);
     await page.waitForLoadState('load');
@@ -340,7 +340,7 @@ describe.each(RUNS)('MFA lifecycle in Chromium ($dialect, $viewport.name, $langu
     await page.getByLabel(M(msg.labelEmail()), { exact: true }).fill(email);
     await clickAndLoad(page, page.getByRole('button', { name: L('action.sendCode') }));
     expect(await messageIds()).toContain(1060003);
-    const code = /\b(\d{6})\b/.exec((await mail('Recover access to your account')).text)![1]!;
+    const code = /\b(\d{6})\b/.exec((await mail(L('email.recovery_code_valid.subject'))).text)![1]!;
     await page.getByLabel(M(msg.labelRecoveryCode())).fill(code);
     await clickAndLoad(page, page.getByRole('button', { name: M(msg.labelSubmit()), exact: true }));
     // Email alone does not remove the second factor: the password completes the reset.

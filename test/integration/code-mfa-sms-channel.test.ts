@@ -1,7 +1,7 @@
 /**
  * Kratos's courier HTTP channel (the SMS provider connection for codes by SMS) against a real local HTTP receiver
- * standing in for the SMS provider: the Jsonnet body built from Kratos's data model, basic and API-key auth, and
- * provider failures surfaced. (The channel is not yet wired to the outbox: see src/courier/http-channel.ts.)
+ * standing in for the SMS provider: the Jsonnet body built from Kratos's data model, basic and API-key auth, form
+ * bodies, and provider failures surfaced. The whole path (outbox, worker, codes by SMS) is test/integration/sms-codes.test.ts.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -64,6 +64,19 @@ describe('courier HTTP channel (SMS provider)', () => {
     expect(received.at(-1)!.headers.cookie).toBe('session=k2');
   });
 
+  it('a Content-Type: application/x-www-form-urlencoded header makes the template\'s object a form (Kratos\'s phone quickstart, Twilio)', async () => {
+    status = 201;
+    const form = `function(ctx) { To: ctx.recipient, Body: ctx.body }`;
+    await new HttpChannel('sms', { url, body: form, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } }).dispatch(message);
+    const last = received.at(-1)!;
+    expect(last.headers['content-type']).toBe('application/x-www-form-urlencoded');
+    expect(Object.fromEntries(new URLSearchParams(last.body))).toEqual({ To: '+15551234567', Body: 'Your code is 123456' });
+    const before = received.length;
+    const notStrings = await new HttpChannel('sms', { url, body: 'function(ctx) { n: 1 }', headers: { 'content-type': 'application/x-www-form-urlencoded' } }).dispatch(message).catch((e) => e);
+    expect(notStrings).toBeInstanceOf(HttpChannelError);
+    expect(received.length).toBe(before);
+  });
+
   it('a provider error is an error with its status (the outbox retries it), never a silent success', async () => {
     status = 429;
     const error = await new HttpChannel('sms', { url, body: TWILIO_BODY }).dispatch(message).catch((e) => e);
@@ -71,6 +84,24 @@ describe('courier HTTP channel (SMS provider)', () => {
     expect(error.status).toBe(429);
     expect(error.message).toContain('quota exceeded');
     expect(error.message).not.toContain('123456');
+  });
+
+  it('a provider that echoes the request gets the code redacted from the error (dispatch record, log line)', async () => {
+    const echo = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c) => chunks.push(c));
+      req.on('end', () => res.writeHead(400).end(`invalid request: ${Buffer.concat(chunks).toString('utf8')}`));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', resolve));
+    const address = echo.address();
+    try {
+      const error = await new HttpChannel('sms', { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`, body: TWILIO_BODY }).dispatch(message).catch((e) => e);
+      expect(error).toBeInstanceOf(HttpChannelError);
+      expect(error.message).toContain('[redacted]');
+      expect(error.message).not.toContain('123456');
+    } finally {
+      await new Promise<void>((resolve) => echo.close(() => resolve()));
+    }
   });
 
   it('a broken template fails before anything is sent', async () => {

@@ -120,7 +120,7 @@ describe.each(DIALECTS)('email code as second factor (%s)', (dialect) => {
     expect(messageIds(refused.body)).toEqual(expect.arrayContaining([4010008, 4900800]));
     const mfa = await (await fetch(`${k.adminUrl}/admin/identities/${user.identityId}/mfa`)).json();
     expect(mfa.lockout.consecutive_failures).toBe(1);
-    expect(mfa.code).toEqual({ addresses: 1, channel: 'email' });
+    expect(mfa.code).toEqual({ addresses: 1, channel: 'email', channels: ['email'] });
     // Four more wrong codes use up the flow's budget: even the right code is then refused unchecked.
     for (let i = 0; i < 4; i++) await errorBody(submitCode(k, flowId, user.token, wrong));
     const dead = await errorBody(submitCode(k, flowId, user.token, code));

@@ -1,3 +1,4 @@
+import { translator } from '../../src/ui/i18n/catalogue.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RecoveryFlow } from '@ory/client-fetch';
 import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
@@ -249,7 +250,8 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       expect(await hasTotp(user.id)).toBe(true);
       const notice = await mailOf(user.email, 'mfa_reset_requested');
       expect(notice.text).toContain('/self-service/recovery/mfa-reset/cancel?token=');
-      expect(notice.text).toContain(new Date(k.clock.nowMs() + 72 * 3_600_000).toISOString());
+      // A date people read (issue 19: no ISO timestamps in words), in UTC and saying so.
+      expect(notice.text).toContain(translator('en').date(k.clock.nowMs() + 72 * 3_600_000));
       expect((await events(user.id)).map((e) => e.type)).toContain('mfa_reset.requested');
       // Kratos's behaviour is no better (an aal1 session blocked by the factor); Kairos issues no session at all here.
       expect((await k.deps.db.selectFrom('sessions').select('id').where('identity_id', '=', user.id).execute()).length).toBe(0);
@@ -346,10 +348,23 @@ describe.each(DIALECTS)('recovery (%s)', (dialect) => {
       const user = await identity({ totp: true });
       const step = await submitCode((await requestCode(user.email)).id, await codeFor(user.email));
       const cancelUrl = await cancelUrlOf(user.email);
-      const page = await fetch(cancelUrl);
-      expect(page.status).toBe(200);
-      expect(await page.text()).toContain('data-message-id="1900402"');
-      expect((await fetch(cancelUrl)).status).toBe(404);
+      // Opening the link (as a mail scanner or link preview does) cancels nothing: it shows the request and a button.
+      for (let i = 0; i < 2; i++) {
+        const page = await fetch(cancelUrl, { headers: { accept: 'text/html' } });
+        expect(page.status).toBe(200);
+        expect(page.headers.get('cache-control')).toContain('no-store');
+        const html = await page.text();
+        expect(html).toContain('data-testid="ui/message/1900404"');
+        expect(html).toContain('data-testid="mfa-reset/cancel"');
+      }
+      expect((await k.deps.db.selectFrom('mfa_reset_requests').select('status').where('identity_id', '=', user.id).executeTakeFirstOrThrow()).status).toBe('pending');
+      const token = new URL(cancelUrl).searchParams.get('token')!;
+      const cancel = () => fetch(new URL('/self-service/recovery/mfa-reset/cancel', cancelUrl), { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' }, body: new URLSearchParams({ token }).toString() });
+      const done = await cancel();
+      expect(done.status).toBe(200);
+      expect(await done.text()).toContain('data-testid="ui/message/1900402"');
+      expect((await cancel()).status).toBe(404);
+      expect((await fetch(cancelUrl, { headers: { accept: 'text/html' } })).status).toBe(404);
       expect((await mailOf(user.email, 'mfa_reset_cancelled')).subject).toBe('The reset of your second factor was cancelled');
 
       // Neither the password on the old flow nor the passing of the delay completes a cancelled reset.

@@ -79,4 +79,80 @@ describe.each(DIALECTS)('passkeys (%s)', (dialect) => {
     const identity = await k.identityApi.getIdentity({ id: user.identityId });
     expect(Object.keys(identity.credentials ?? {})).not.toContain('passkey');
   });
+
+  describe('sign-up with a passkey (Kratos\'s passkey registration)', () => {
+    /** What Kratos's webauthn.js does: name the passkey after the first filled display-name field, then create it. */
+    const createFor = (authenticator: SoftwareAuthenticator, flow: any, email: string) => {
+      const data = JSON.parse(node(flow, 'passkey_create_data').attributes.value);
+      const options = JSON.parse(JSON.stringify(data.credentialOptions));
+      options.publicKey.user.name = email;
+      options.publicKey.user.displayName = email;
+      return authenticator.create(options);
+    };
+
+    it('offers Kratos\'s nodes: passkey_create_data {credentialOptions, displayNameFieldName(s)}, the trigger (1040007) and passkey_register', async () => {
+      const flow = await k.frontend.createNativeRegistrationFlow();
+      const passkey = flow.ui.nodes.filter((n: any) => n.group === 'passkey').map((n: any) => `${n.attributes.name ?? n.attributes.id}:${n.attributes.type ?? n.type}`);
+      expect(passkey).toEqual(['passkey_create_data:hidden', 'passkey_register_trigger:button', 'webauthn_script:text/javascript', 'passkey_register:hidden']);
+      const data = JSON.parse(node(flow, 'passkey_create_data').attributes.value);
+      expect(data.displayNameFieldName).toBe('traits.email');
+      expect(data.displayNameFieldNames).toEqual(['traits.email']);
+      expect(data.credentialOptions.publicKey.authenticatorSelection).toMatchObject({ residentKey: 'required', userVerification: 'required' });
+      expect(data.credentialOptions.publicKey.rp).toMatchObject({ id: 'example.test' });
+      expect(node(flow, 'passkey_register_trigger').attributes.onclickTrigger).toBe('oryPasskeyRegistration');
+      expect(node(flow, 'passkey_register_trigger').meta.label.id).toBe(1040007);
+      // The password method is still there: the person chooses.
+      expect(node(flow, 'password')).toBeDefined();
+    });
+
+    it('signs up without a password: the identity has a passkey and nothing else, the session is aal1, and the passkey signs in again', async () => {
+      const email = `pk-signup${++counter}-${dialect}@example.com`;
+      const authenticator = new SoftwareAuthenticator(ORIGIN);
+      const flow = await k.frontend.createNativeRegistrationFlow();
+      const done = await k.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'passkey', traits: { email }, passkey_register: createFor(authenticator, flow, email) } as never });
+      expect(done.session!.authenticator_assurance_level).toBe('aal1');
+      expect(done.session!.authentication_methods?.map((m) => m.method)).toEqual(['passkey']);
+      const identity = await k.identityApi.getIdentity({ id: done.identity.id, includeCredential: ['passkey'] });
+      expect(Object.keys(identity.credentials ?? {})).toEqual(['passkey']);
+      expect(identity.traits).toEqual({ email });
+      // The key was created for the identity's own user handle (its id's 16 bytes), like a passkey added in settings.
+      const data = JSON.parse(node(flow, 'passkey_create_data').attributes.value);
+      expect(Buffer.from(data.credentialOptions.publicKey.user.id, 'base64url').toString('hex')).toBe(done.identity.id.replace(/-/g, ''));
+      const events = (await (await fetch(`${k.adminUrl}/admin/audit-events?identity_id=${done.identity.id}`)).json()) as any[];
+      expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['registration.succeeded', 'identity.updated']));
+
+      const login = await k.frontend.createNativeLoginFlow();
+      const challenge = JSON.parse(node(login, 'passkey_challenge').attributes.value);
+      const again = await k.frontend.updateLoginFlow({ flow: login.id, updateLoginFlowBody: { method: 'passkey', passkey_login: authenticator.get(challenge) } });
+      expect(again.session.identity?.id).toBe(done.identity.id);
+      // Its only passkey is also its only way in: it cannot be removed.
+      const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: again.session_token! });
+      const remove = await errorBody(k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: again.session_token!, updateSettingsFlowBody: { method: 'passkey', passkey_remove: node(settings, 'passkey_remove').attributes.value } }));
+      expect(messageIds(remove.body)).toContain(4900700);
+    });
+
+    it('invalid traits are refused before anything is stored; the flow keeps what was typed', async () => {
+      const authenticator = new SoftwareAuthenticator(ORIGIN);
+      const flow = await k.frontend.createNativeRegistrationFlow();
+      const refused = await errorBody(k.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'passkey', traits: { email: 'not an address' }, passkey_register: createFor(authenticator, flow, 'x') } as never }));
+      expect(refused.status).toBe(400);
+      expect(node(refused.body, 'traits.email').messages.map((m: any) => m.id)).toEqual([4000004]);
+      expect(node(refused.body, 'traits.email').attributes.value).toBe('not an address');
+      expect(await k.deps.db.selectFrom('webauthn_keys').select('id').where('key_id', '=', Buffer.from(authenticator.keys[0]!.keyId).toString('base64url')).execute()).toEqual([]);
+    });
+
+    it('threat: an answer to another flow\'s challenge, or one a browser refused, creates no identity', async () => {
+      const authenticator = new SoftwareAuthenticator(ORIGIN);
+      const mine = await k.frontend.createNativeRegistrationFlow();
+      const other = await k.frontend.createNativeRegistrationFlow();
+      const email = `pk-replay${++counter}-${dialect}@example.com`;
+      const replayed = await errorBody(k.frontend.updateRegistrationFlow({ flow: mine.id, updateRegistrationFlowBody: { method: 'passkey', traits: { email }, passkey_register: createFor(authenticator, other, email) } as never }));
+      expect(replayed.status).toBe(400);
+      expect(messageIds(replayed.body)).toEqual(expect.arrayContaining([4000043, 4900601]));
+      const refused = await errorBody(k.frontend.updateRegistrationFlow({ flow: mine.id, updateRegistrationFlowBody: { method: 'passkey', traits: { email }, passkey_register: '{"client_error":"NotAllowedError"}' } as never }));
+      expect(messageIds(refused.body)).toContain(4900609);
+      const found = await k.identityApi.listIdentities({ credentialsIdentifier: email });
+      expect(found).toEqual([]);
+    });
+  });
 });

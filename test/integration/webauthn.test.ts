@@ -140,6 +140,44 @@ describe.each(DIALECTS)('WebAuthn second factor (%s)', (dialect) => {
     // The phone is lost: the key in the drawer signs in.
     const done = await submitKey(flow.id, login.session_token!, backup.get(optionsOf(flow, 'webauthn_login_trigger')));
     expect(done.session.authenticator_assurance_level).toBe('aal2');
+
+    // No helpdesk: right after the key, the authenticator app of the lost phone is removed without a code from it
+    // (the key just proved a second factor), and a new phone is set up.
+    const token = login.session_token!;
+    const unlinkFlow = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
+    const unlinked = await k.frontend.updateSettingsFlow({ flow: unlinkFlow.id, xSessionToken: token, updateSettingsFlowBody: { method: 'totp', totp_unlink: true } });
+    expect(unlinked.state).toBe('success');
+    const removed = ((await (await fetch(`${k.adminUrl}/admin/audit-events?identity_id=${user.identityId}&type=second_factor.removed`)).json()) as any[]).at(-1);
+    expect(removed.details).toMatchObject({ method: 'totp', proven_by: 'webauthn' });
+    const newPhone = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
+    const enrolled = await submitTotpEnrollment(k, { flowId: newPhone.id, token, code: totpCodeNow(k, secretOf(newPhone)) });
+    expect(enrolled.state).toBe('success');
+  });
+
+  it('threat: without a fresh other second factor in the session, removing the authenticator app still needs its code', async () => {
+    const user = await register();
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    await submitTotpEnrollment(k, { flowId: settings.id, token: user.token, code: totpCodeNow(k, secretOf(settings)) });
+    const backup = new SoftwareAuthenticator(ORIGIN);
+    await addKey(user.token, backup, 'Backup key');
+    // A new session that proved TOTP (not another factor): no code, no removal. (Adding a key needs aal2 already,
+    // so a session that added one had proven a second factor before.)
+    k.clock.advanceSeconds(30);
+    const viaTotp = await loginWithPassword(k, user.email, PASSWORD);
+    const totpStep = await aal2Flow(viaTotp.session_token!);
+    await k.frontend.updateLoginFlow({ flow: totpStep.id, xSessionToken: viaTotp.session_token!, updateLoginFlowBody: { method: 'totp', totp_code: totpCodeNow(k, secretOf(settings)) } });
+    const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: viaTotp.session_token! });
+    const refused = await errorBody(k.frontend.updateSettingsFlow({ flow: flow.id, xSessionToken: viaTotp.session_token!, updateSettingsFlowBody: { method: 'totp', totp_unlink: true } }));
+    expect(refused.status).toBe(400);
+    expect(refused.body.ui.nodes.find((n: any) => n.attributes.name === 'totp_code').messages.map((m: any) => m.id)).toEqual([4000002]);
+    // A key step older than the privileged window does not count either.
+    const login = await loginWithPassword(k, user.email, PASSWORD);
+    const aal2 = await aal2Flow(login.session_token!);
+    await submitKey(aal2.id, login.session_token!, backup.get(optionsOf(aal2, 'webauthn_login_trigger')));
+    k.clock.advanceSeconds(16 * 60);
+    const stale = await errorBody(k.frontend.updateSettingsFlow({ flow: (await k.frontend.createNativeSettingsFlow({ xSessionToken: login.session_token! })).id, xSessionToken: login.session_token!, updateSettingsFlowBody: { method: 'totp', totp_unlink: true } }));
+    expect(stale.status).toBeGreaterThanOrEqual(400);
+    expect((await k.identityApi.getIdentity({ id: user.identityId })).credentials?.totp).toBeDefined();
   });
 
   it('threat: a key answering for another domain (phishing proxy, wrong RP ID) is refused and explained', async () => {

@@ -18,7 +18,8 @@ export function codeMfaModule(deps: Deps): KairosModule {
     strategies: { login: [strategy] },
     async mfaReport(identity) {
       const addresses = strategy.addresses(identity);
-      return addresses.length ? { code: { addresses: addresses.length, channel: 'email' } } : null;
+      const channels = [...new Set(addresses.map((a) => a.channel))].sort();
+      return addresses.length ? { code: { addresses: addresses.length, channel: channels.join(','), channels } } : null;
     },
   };
 }

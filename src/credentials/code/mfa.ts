@@ -1,10 +1,13 @@
 /**
- * Email codes as a second factor: Kratos's `code` method with `selfservice.methods.code.mfa_enabled: true`, in its
- * wire format (aal2 login: `address` buttons "Send code to …" (1010023), then `code`, `method: code` and `resend`).
+ * Email and SMS codes as a second factor: Kratos's `code` method with `selfservice.methods.code.mfa_enabled: true`,
+ * in its wire format (aal2 login: `address` buttons "Send code to …" (1010023, `context.channel` email or sms), then
+ * `code`, `method: code` and `resend`).
  *
  * Kairos's rules on top of Kratos's:
- * - only a VERIFIED address of a trait marked `credentials.code.identifier` (via email) receives codes: a code sent
- *   to an address nobody proved to own proves nothing;
+ * - only a VERIFIED address of a trait marked `credentials.code.identifier` receives codes: a code sent to an address
+ *   nobody proved to own proves nothing. Email addresses go by email; phone numbers (`via: sms`, E.164) by the `sms`
+ *   courier channel, and only when one is configured. SMS is the weakest factor (SIM swap, SS7 interception, no
+ *   phishing resistance): the README says so, and MFA policy can forbid it per role;
  * - codes are the one-time codes of credentials/code/one-time-codes.ts: keyed hash at rest, expiring (method
  *   lifespan, never past the flow), single use by a conditional UPDATE, five tries per code;
  * - every code checked goes through the second-factor guard (src/mfa/attempts) like a TOTP code;
@@ -17,7 +20,7 @@ import type { Identity } from '../../identity/identity.js';
 import type { Db } from '../../identity/repository.js';
 import { parseDurationMs } from '../../config/duration.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
-import { NOT_RESPONSIBLE, type LoginResult, type LoginStrategy, type NotResponsible } from '../../flows/strategy.js';
+import { NOT_RESPONSIBLE, type LoginResult, type LoginStrategy, type NotResponsible, type RequestInfo } from '../../flows/strategy.js';
 import { inputNode, type UiNode } from '../../ui/nodes.js';
 import { kairosInfo, kairosWarning, type UiText } from '../../ui/messages.js';
 import type { AmrEntry } from '../../session/session.js';
@@ -25,6 +28,7 @@ import type { SessionFact } from '../../session/session-service.js';
 import type { GuardRefusal, SecondFactorAttempt } from '../../mfa/attempts/second-factor-guard.js';
 import { refusalMessage } from '../../mfa/attempts/messages.js';
 import { CodeThrottledError, ISSUE_WINDOW_MS } from './one-time-codes.js';
+import { normalizePhoneNumber } from '../../identity/schemas.js';
 
 export const CODE = 'code';
 /** The one-time-codes purpose of second-factor codes (never interchangeable with verification or recovery codes). */
@@ -37,7 +41,7 @@ const error = (id: number, text: string, context?: Record<string, unknown>): UiT
 
 /** Kratos's messages (text/message_login.go, message_node.go, message_validation.go). */
 export const codeMfaKratosMsg = {
-  sendCodeTo: (address: string) => info(1010023, `Send code to ${address}`, { address, channel: 'email' }),
+  sendCodeTo: (address: string, channel: CodeChannel = 'email') => info(1010023, `Send code to ${address}`, { address, channel }),
   codeSent: () => info(1010025, "A code was sent to your address. If you didn't receive it, please try again."),
   loginCodeLabel: () => info(1070013, 'Login code'),
   continue: () => info(1070009, 'Continue'),
@@ -69,14 +73,33 @@ export const codeMfaMsg = {
   sentTo: (masked: string) => kairosInfo(1900800, `We sent a six-digit code to ${masked}.`, { address: masked }),
 } as const;
 
-/** `jane.doe@example.com` → `j•••••••@example.com`: enough to recognise, not to harvest. */
+/** How a code goes out: Kratos's address types. */
+export type CodeChannel = 'email' | 'sms';
+
+/** An address second-factor codes may be sent to. */
+export interface CodeAddress {
+  value: string;
+  channel: CodeChannel;
+}
+
+/**
+ * `jane.doe@example.com` → `j•••••••@example.com`, `+4915123456789` → `+49•••••••••89`: enough to recognise, not to
+ * harvest.
+ */
 export function maskAddress(address: string): string {
+  if (/^\+\d{6,}$/.test(address)) return `${address.slice(0, 3)}${'•'.repeat(address.length - 5)}${address.slice(-2)}`;
   const at = address.indexOf('@');
   if (at <= 0) return address;
   return `${address[0]}${'•'.repeat(Math.max(1, Math.min(8, at - 1)))}${address.slice(at)}`;
 }
 
 const SENT_KEY = 'code_mfa_address';
+
+/** A submitted address: an email address lower-cased, a phone number in E.164 (as stored). */
+function normalizeAddress(value: unknown): string | null {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > 320) return null;
+  return value.includes('@') ? value.trim().toLowerCase() : normalizePhoneNumber(value);
+}
 
 type CodeMfaDeps = Pick<Deps, 'config' | 'db' | 'clock' | 'identities' | 'audit' | 'metrics' | 'logger' | 'courier' | 'oneTimeCodes' | 'secondFactorGuard'>;
 
@@ -88,10 +111,21 @@ export class CodeMfaStrategy implements LoginStrategy {
 
   constructor(private readonly deps: CodeMfaDeps) {}
 
-  /** The identity's addresses that may receive second-factor codes: verified, by email, of a code-identifier trait. */
-  addresses(identity: Identity): string[] {
-    const identifiers = new Set(this.deps.identities.facts(identity).codeIdentifiers);
-    return identity.verifiableAddresses.filter((a) => a.verified && a.via === 'email' && identifiers.has(a.value.toLowerCase())).map((a) => a.value.toLowerCase());
+  /**
+   * The identity's addresses that may receive second-factor codes: verified addresses of a code-identifier trait, by
+   * the channel the trait names; phone numbers only while an `sms` courier channel exists to reach them.
+   */
+  addresses(identity: Identity): CodeAddress[] {
+    const identifiers = this.deps.identities.facts(identity).codeAddresses;
+    const sms = this.deps.config.courier.channels.some((c) => c.id === 'sms');
+    const out: CodeAddress[] = [];
+    for (const a of identity.verifiableAddresses) {
+      if (!a.verified) continue;
+      const value = a.via === 'email' ? a.value.toLowerCase() : a.value;
+      const channel: CodeChannel | null = a.via === 'email' ? 'email' : a.via === 'sms' && sms ? 'sms' : null;
+      if (channel && identifiers.some((i) => i.via === channel && i.value === value) && !out.some((o) => o.value === value)) out.push({ value, channel });
+    }
+    return out;
   }
 
   private amr(): AmrEntry {
@@ -108,8 +142,8 @@ export class CodeMfaStrategy implements LoginStrategy {
     if (refusal) throw FlowValidationError.global(refusalMessage(refusal, this.deps.clock.nowMs()));
   }
 
-  private chooseNodes(addresses: string[]): UiNode[] {
-    return addresses.map((address) => inputNode(CODE, 'address', 'submit', { value: address, label: codeMfaKratosMsg.sendCodeTo(address) }));
+  private chooseNodes(addresses: CodeAddress[]): UiNode[] {
+    return addresses.map((address) => inputNode(CODE, 'address', 'submit', { value: address.value, label: codeMfaKratosMsg.sendCodeTo(address.value, address.channel) }));
   }
 
   private codeNodes(address: string): UiNode[] {
@@ -145,15 +179,16 @@ export class CodeMfaStrategy implements LoginStrategy {
     const code = str(body.code)?.trim() ?? '';
     const sentTo = str(flow.internal[SENT_KEY]);
     if (resend || code === '') {
-      const address = resend ? sentTo ?? str(body.address)?.toLowerCase() ?? null : str(body.address)?.toLowerCase() ?? null;
+      const address = resend ? sentTo ?? normalizeAddress(body.address) : normalizeAddress(body.address);
       return this.send(input.trx, flow, identity, address, addresses, input.request);
     }
     return this.check(flow, identity, code, input);
   }
 
   /** Sends a code (Kratos answers this step with the flow, state `sent_email`, and the code form). */
-  private async send(stepTrx: Db, flow: Flow, identity: Identity, address: string | null, addresses: string[], request: { ip: string; userAgent: string | null }): Promise<never> {
-    if (!address || !addresses.includes(address)) {
+  private async send(stepTrx: Db, flow: Flow, identity: Identity, address: string | null, addresses: CodeAddress[], request: RequestInfo): Promise<never> {
+    const target = address ? addresses.find((a) => a.value === address) : undefined;
+    if (!address || !target) {
       this.count('other_address', 'send');
       throw new FlowValidationError([{ field: null, message: codeMfaMsg.rejected(address ? 'other_address' : 'none') }]);
     }
@@ -168,9 +203,11 @@ export class CodeMfaStrategy implements LoginStrategy {
         await this.deps.courier.enqueue(
           {
             template: 'login_code_valid',
+            channel: target.channel,
             recipient: address,
             identityId: identity.id,
             carriesSecret: true,
+            acceptLanguage: request.acceptLanguage ?? null,
             data: { LoginCode: issued.code, ExpiresInMinutes: Math.max(1, Math.round((expiresAtMs - now) / 60_000)), To: address },
           },
           trx,
@@ -178,16 +215,16 @@ export class CodeMfaStrategy implements LoginStrategy {
       });
     } catch (err) {
       if (err instanceof CodeThrottledError) {
-        this.deps.metrics.counter('kairos_code_mfa_sends_refused_total', 'Second-factor code sends refused by the send limits', ['limit']).inc({ limit: err.message.includes('identity') ? 'identity' : 'address' });
+        this.deps.metrics.counter('kairos_code_mfa_sends_refused_total', 'Second-factor code sends refused by the send limits', ['limit', 'channel']).inc({ limit: err.message.includes('identity') ? 'identity' : 'address', channel: target.channel });
         throw FlowValidationError.global(codeMfaMsg.tooManySends(err.retryAfterMs));
       }
       throw err;
     }
-    this.deps.metrics.counter('kairos_code_mfa_sent_total', 'Second-factor codes sent').inc();
+    this.deps.metrics.counter('kairos_code_mfa_sent_total', 'Second-factor codes sent', ['channel']).inc({ channel: target.channel });
     flow.internal[SENT_KEY] = address;
     flow.state = 'sent_email';
     this.replaceNodes(flow, this.codeNodes(address));
-    this.deps.logger.info({ identity_id: identity.id, flow_id: flow.id }, 'second-factor code sent');
+    this.deps.logger.info({ identity_id: identity.id, flow_id: flow.id, channel: target.channel }, 'second-factor code sent');
     throw new FlowValidationError([
       { field: null, message: codeMfaKratosMsg.codeSent() },
       { field: null, message: codeMfaMsg.sentTo(maskAddress(address)) },

@@ -8,6 +8,7 @@ import { asStep, flowRequestOf } from '../../http/request.js';
 import type { Deps } from '../../deps.js';
 import type { KairosModule } from '../../module.js';
 import { HttpError } from '../../errors/http-error.js';
+import { languagePreferenceOf } from '../../http/request.js';
 import { VerificationFlows } from '../../flows/verification/handler.js';
 import type { Flow } from '../../flows/flow.js';
 import type { Identity, VerifiableAddress } from '../../identity/identity.js';
@@ -37,10 +38,12 @@ export function codeModule(deps: Deps): KairosModule {
         const continueWith: Record<string, unknown>[] = [];
         if (!flows) return continueWith;
         for (const address of input.identity.verifiableAddresses) {
-          if (address.via !== 'email' || address.verified || !input.isNew(address)) continue;
+          // Email addresses, and phone numbers while an `sms` courier channel can reach them (issue 15).
+          const reachable = address.via === 'email' || (address.via === 'sms' && deps.config.courier.channels.some((c) => c.id === 'sms'));
+          if (!reachable || address.verified || !input.isNew(address)) continue;
           try {
             const verificationFlow = await flows.create(input.request, input.flow.type, { returnTo: input.flow.returnTo });
-            await verification.sendCode(verificationFlow, address.value, { identityId: input.identity.id });
+            await verification.sendCode(verificationFlow, address.value, { identityId: input.identity.id, acceptLanguage: languagePreferenceOf(input.request) });
             await deps.flows.update(verificationFlow, deps.clock.nowMs());
             continueWith.push({
               action: 'show_verification_ui',

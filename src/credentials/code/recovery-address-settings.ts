@@ -78,7 +78,7 @@ export class RecoveryAddressSettingsStrategy implements SettingsStrategy {
       await this.deps.identities.inTransaction(this.deps.db, async (trx) => {
         const added = await this.deps.recoveryAddresses.addSecondary(identity.id, address, 'email', trx);
         addressId = added.id;
-        await this.verification.sendCode(verificationFlow, address, { identityId: identity.id, db: trx });
+        await this.verification.sendCode(verificationFlow, address, { identityId: identity.id, db: trx, acceptLanguage: input.request.acceptLanguage ?? null });
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new FlowValidationError([{ field: 'recovery_address', message: codeMsg.recoveryAddressDuplicate() }], { recovery_address: address });

@@ -14,6 +14,10 @@
  *   from an unknown one.
  * - The addresses a code can verify: the identity's verifiable addresses (schema `verification.via: email`) and its
  *   secondary recovery addresses (recovery-address-settings.ts).
+ * - Phone numbers (schema `verification.via: sms`, issue 15), as in Kratos: when an `sms` courier channel is
+ *   configured the `email` field takes an email address or a phone number (label 1070018, input type text); a
+ *   number gets its code by SMS (1080004) and is verified with 1080005. Numbers are compared in E.164. The same
+ *   quotas apply per number.
  */
 import type { Deps } from '../../deps.js';
 import type { Db } from '../../identity/repository.js';
@@ -22,8 +26,9 @@ import { FlowValidationError, type Flow } from '../../flows/flow.js';
 import { NOT_RESPONSIBLE, type NotResponsible, type RequestInfo, type SubmittedBody } from '../../flows/strategy.js';
 import type { VerificationStrategy } from '../../flows/verification/handler.js';
 import { normalizeEmail, RecoveryAddressTakenError } from '../../identity/recovery-address-book.js';
+import { normalizePhoneNumber, isPhoneNumber } from '../../identity/schemas.js';
 import { anchorNode, inputNode, type UiNode } from '../../ui/nodes.js';
-import { msg } from '../../ui/messages.js';
+import { msg, type UiText } from '../../ui/messages.js';
 import { CodeThrottledError, normalizeCode, type CodeRequester } from './one-time-codes.js';
 import { codeMsg } from './messages.js';
 
@@ -50,6 +55,20 @@ interface VerificationInternal {
 
 const internalOf = (flow: Flow) => flow.internal as VerificationInternal;
 
+/** Kratos's messages for phone numbers (text/message_node.go, message_verification.go). */
+export const phoneVerificationMsg = {
+  labelEmailOrPhone: (): UiText => ({ id: 1070018, text: 'Email or phone number', type: 'info' }),
+  codeSentByText: (): UiText => ({
+    id: 1080004,
+    text: 'A text message containing a verification code has been sent to the phone number you provided. If you have not received a text message, check the spelling of the number and make sure to use the number you registered with.',
+    type: 'info',
+  }),
+  phoneVerified: (): UiText => ({ id: 1080005, text: 'You successfully verified your phone number.', type: 'success' }),
+} as const;
+
+/** Addresses are stored normalized: phone numbers in E.164, so they start with `+`; email addresses never do. */
+export const isPhoneAddress = (address: string) => address.startsWith('+');
+
 /** An email address from a form, normalized, or a field error in Kratos's shape. */
 export function parseEmail(value: unknown, field: string): string {
   if (typeof value !== 'string' || value.trim() === '') throw new FlowValidationError([{ field, message: msg.required(field) }]);
@@ -59,14 +78,33 @@ export function parseEmail(value: unknown, field: string): string {
   return normalizeEmail(trimmed);
 }
 
+/** A value typed into the address field that is meant as a phone number (digits, `+`, spaces and punctuation only). */
+function looksLikePhoneNumber(value: unknown): boolean {
+  return typeof value === 'string' && /^\s*\+?[\d\s().-]{6,}$/.test(value) && !value.includes('@');
+}
+
+/** A phone number from a form in E.164, or a field error in Kratos's shape (4000004, format tel). */
+export function parsePhone(value: unknown, field: string): string {
+  const text = typeof value === 'string' ? value.trim() : '';
+  if (!isPhoneNumber(text)) throw new FlowValidationError([{ field, message: msg.invalidFormat('tel', text) }], { [field]: text.slice(0, 32) });
+  return normalizePhoneNumber(text);
+}
+
 export class CodeVerificationStrategy implements VerificationStrategy {
   readonly id = 'code';
 
   constructor(private readonly deps: CodeVerificationDeps) {}
 
+  /** Whether text messages can be sent (an `sms` courier channel is configured). */
+  private get sms(): boolean {
+    return this.deps.config.courier.channels.some((c) => c.id === 'sms');
+  }
+
   verificationNodes(_flow: Flow): UiNode[] {
     return [
-      inputNode('code', 'email', 'email', { required: true, autocomplete: 'email', label: msg.labelEmail() }),
+      this.sms
+        ? inputNode('code', 'email', 'text', { required: true, autocomplete: 'email', label: phoneVerificationMsg.labelEmailOrPhone() })
+        : inputNode('code', 'email', 'email', { required: true, autocomplete: 'email', label: msg.labelEmail() }),
       inputNode('code', 'method', 'submit', { value: 'code', label: msg.labelSubmit() }),
     ];
   }
@@ -85,7 +123,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     const primary = await db
       .selectFrom('identity_verifiable_addresses')
       .select(['id', 'identity_id', 'value'])
-      .where('via', '=', 'email')
+      .where('via', '=', isPhoneAddress(address) ? 'sms' : 'email')
       .where('value', '=', address)
       .execute();
     const secondary = await this.deps.recoveryAddresses.findSecondaryByValue(address, 'email', db);
@@ -112,7 +150,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
    * Sends a code for `address` on `flow` and moves the flow to `sent_email` (the caller stores the flow). The code
    * row, the outbox message and the address status commit together (in `db` when it is a transaction).
    */
-  async sendCode(flow: Flow, address: string, options: { identityId?: string; db?: Db; requester?: CodeRequester } = {}): Promise<void> {
+  async sendCode(flow: Flow, address: string, options: { identityId?: string; db?: Db; requester?: CodeRequester; acceptLanguage?: string | null } = {}): Promise<void> {
     const { deps } = this;
     const internal = internalOf(flow);
     if (options.identityId) internal.verification_identity_id = options.identityId;
@@ -132,9 +170,11 @@ export class CodeVerificationStrategy implements VerificationStrategy {
         await deps.courier.enqueue(
           {
             template: 'verification_code_valid',
+            channel: isPhoneAddress(address) ? 'sms' : 'email',
             recipient: address,
             identityId,
             carriesSecret: true,
+            acceptLanguage: options.acceptLanguage ?? null,
             data: {
               VerificationCode: issued.code,
               VerificationURL: deps.urls.public('/self-service/verification', { flow: flow.id, code: issued.code }),
@@ -159,7 +199,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     internal.verification_address = address;
     flow.state = 'sent_email';
     flow.ui.nodes = this.sentNodes(address);
-    flow.ui.messages = [msg.verificationEmailWithCodeSent()];
+    flow.ui.messages = [isPhoneAddress(address) ? phoneVerificationMsg.codeSentByText() : msg.verificationEmailWithCodeSent()];
   }
 
   async verify(input: { trx: Db; flow: Flow; body: SubmittedBody; request: RequestInfo }): Promise<void | NotResponsible> {
@@ -167,8 +207,8 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     if (body.method !== 'code') return NOT_RESPONSIBLE;
     const code = normalizeCode(body.code);
     if (code !== '') return this.checkCode(flow, code, input.request);
-    const address = parseEmail(body.email, 'email');
-    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null }, db: input.trx });
+    const address = this.sms && looksLikePhoneNumber(body.email) ? parsePhone(body.email, 'email') : parseEmail(body.email, 'email');
+    await this.sendCode(flow, address, { requester: { ip: input.request.ip, sessionIdentityId: null }, db: input.trx, acceptLanguage: input.request.acceptLanguage ?? null });
   }
 
   private async checkCode(flow: Flow, code: string, request: RequestInfo): Promise<void> {
@@ -207,7 +247,7 @@ export class CodeVerificationStrategy implements VerificationStrategy {
             actor: 'self',
             ipAddress: request.ip,
             userAgent: request.userAgent,
-            details: { method: 'code', via: 'email', addresses: targets.map((t) => ({ id: t.id, kind: t.kind })) },
+            details: { method: 'code', via: isPhoneAddress(check.code.address) ? 'sms' : 'email', addresses: targets.map((t) => ({ id: t.id, kind: t.kind })) },
         });
         return { ok: true as const, targets, identityId };
       });
@@ -225,6 +265,6 @@ export class CodeVerificationStrategy implements VerificationStrategy {
     flow.identityId = outcome.identityId;
     const continueTo = flow.returnTo ?? deps.urls.defaultReturn('verification');
     flow.ui.nodes = [anchorNode('code', 'continue', continueTo, msg.labelContinue())];
-    flow.ui.messages = [msg.verificationSuccessful()];
+    flow.ui.messages = [outcome.targets.some((t) => isPhoneAddress(t.value)) ? phoneVerificationMsg.phoneVerified() : msg.verificationSuccessful()];
   }
 }

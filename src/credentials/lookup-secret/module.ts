@@ -9,6 +9,8 @@ import type { KairosModule, ModuleContext } from '../../module.js';
 import type { RecoveryCodesAtEnrollment } from '../totp/strategy.js';
 import { errors, HttpError } from '../../errors/http-error.js';
 import { escapeHtml } from '../../support/html.js';
+import { noStore } from '../../http/request.js';
+import { LANGUAGE_COOKIE, pickLanguage, translator, type Language } from '../../ui/i18n/catalogue.js';
 import { hashCode, normalizeCode } from './codes.js';
 import { LOOKUP_SECRET, LookupSecretStrategy, type TotpEnrollmentPort } from './strategy.js';
 import type { RecoveryCodeEnrollment } from './enrollment.js';
@@ -90,7 +92,7 @@ export function lookupSecretModule(deps: Deps, enrollment: RecoveryCodeEnrollmen
   };
 
   /** The pending codes of a settings flow, for the session that owns it; 404 for anyone else. */
-  async function ownedPendingCodes(context: ModuleContext, request: FastifyRequest): Promise<{ codes: string[]; identity: Identity }> {
+  async function ownedPendingCodes(context: ModuleContext, request: FastifyRequest): Promise<{ codes: string[]; identity: Identity; flowId: string }> {
     const flowId = (request.query as Record<string, unknown>).flow;
     const flow = typeof flowId === 'string' ? await deps.flows.get(flowId) : null;
     const current = await context.engine.currentSession(request);
@@ -100,7 +102,7 @@ export function lookupSecretModule(deps: Deps, enrollment: RecoveryCodeEnrollmen
     }
     const codes = strategy.pendingCodes(flow);
     if (!codes) throw errors.notFound('There are no new backup recovery codes for this flow.');
-    return { codes, identity: current.identity };
+    return { codes, identity: current.identity, flowId: flow.id };
   }
 
   const accountOf = (identity: Identity) => deps.identities.facts(identity).totpAccountName ?? identity.id;
@@ -132,38 +134,59 @@ export function lookupSecretModule(deps: Deps, enrollment: RecoveryCodeEnrollmen
 
     publicRoutes(app: FastifyInstance, context: ModuleContext) {
       const brand = deps.config.ui.brand.name;
+      /**
+       * The new codes of a settings flow, for its owner only, while they wait for confirmation. Both answers are
+       * `no-store` (no browser or proxy keeps a copy), never logged (only the flow id is in the URL), and carry no
+       * referrer onwards; they are in the reader's language.
+       */
+      const secretResponse = (reply: FastifyReply) =>
+        noStore(reply).header('pragma', 'no-cache').header('referrer-policy', 'no-referrer').header('x-robots-tag', 'noindex, nofollow').header('x-content-type-options', 'nosniff');
+      const languages = deps.config.ui.languages as Language[];
+      /** The reader's language, as the hosted UI picks it (its switcher's cookie, then Accept-Language). */
+      const readerOf = (request: FastifyRequest) =>
+        translator(pickLanguage(languages, { cookie: request.cookies?.[LANGUAGE_COOKIE], acceptLanguage: request.headers['accept-language'] }));
       app.get('/self-service/settings/lookup_secret/codes.txt', async (request, reply) => {
         try {
           const { codes, identity } = await ownedPendingCodes(context, request);
+          const t = readerOf(request);
           const text = [
-            `${brand} backup recovery codes`,
-            `Account: ${accountOf(identity)}`,
-            `Generated: ${iso(deps.clock.nowMs())}`,
+            t.t('codes.file.title', { brand }),
+            t.t('print.account', { account: accountOf(identity) }),
+            t.t('print.generated', { at: new Date(deps.clock.nowMs()) }),
             '',
-            'Each code works once. Keep them somewhere safe, away from your phone.',
+            t.t('print.keep'),
             '',
             ...codes.map((code, i) => `${String(i + 1).padStart(2, ' ')}. ${code}`),
             '',
           ].join('\n');
-          return reply
+          return secretResponse(reply)
             .header('content-type', 'text/plain; charset=utf-8')
             .header('content-disposition', 'attachment; filename="recovery-codes.txt"')
-            .header('cache-control', 'private, no-store')
-            .header('x-content-type-options', 'nosniff')
             .send(text);
         } catch (err) {
           return sendError(reply, err);
         }
       });
+      // A page made for paper: the codes large and numbered, the account and date, what to do with the sheet; the
+      // page's header, footer and buttons are not printed (layout.ts print styles).
       app.get('/self-service/settings/lookup_secret/print', async (request, reply) => {
         try {
-          const { codes, identity } = await ownedPendingCodes(context, request);
+          const { codes, identity, flowId } = await ownedPendingCodes(context, request);
+          const t = readerOf(request);
+          const title = t.t('codes.file.title', { brand });
           const items = codes.map((code) => `<li><code>${escapeHtml(code)}</code></li>`).join('');
-          const html = `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(brand)} backup recovery codes</title><style>body{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto}ol{columns:2;font:1.1rem ui-monospace,monospace}@media print{.noprint{display:none}}</style></head><body><h1>${escapeHtml(brand)} backup recovery codes</h1><p>Account: ${escapeHtml(accountOf(identity))}<br>Generated: ${escapeHtml(iso(deps.clock.nowMs()))}</p><p>Each code works once. Keep this page somewhere safe, away from your phone.</p><ol data-testid="lookup_secret_codes">${items}</ol><p class="noprint">Use your browser's Print command (Ctrl+P / ⌘P), then return to the settings and confirm.</p></body></html>`;
-          return reply
-            .header('content-type', 'text/html; charset=utf-8')
-            .header('cache-control', 'private, no-store')
-            .send(html);
+          // A sheet for paper, standalone (no site header or scripts): the codes large and numbered, the account and
+          // date, what to do with it; the hint and the link back are not printed.
+          const html =
+            `<!doctype html><html lang="${t.language}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="color-scheme" content="light"><title>${escapeHtml(title)}</title>` +
+            `<style>body{font:16px/1.5 system-ui,sans-serif;color:#111;background:#fff;max-width:36rem;margin:2rem auto;padding:0 1rem}h1{font-size:1.4rem}ol{columns:2;column-gap:2rem;padding-left:1.6rem;font:1.15rem/2 ui-monospace,SFMono-Regular,Menlo,monospace}.help{color:#333}a{color:#1a4fa0}@media print{.no-print{display:none}body{margin:0}}</style></head>` +
+            `<body><main><h1>${escapeHtml(title)}</h1>` +
+            `<p>${escapeHtml(t.t('print.account', { account: accountOf(identity) }))}<br>${escapeHtml(t.t('print.generated', { at: new Date(deps.clock.nowMs()) }))}</p>` +
+            `<p class="help">${escapeHtml(t.t('print.keep'))}</p>` +
+            `<ol data-testid="lookup_secret_codes">${items}</ol>` +
+            `<p class="help no-print" data-testid="print/next">${escapeHtml(t.t('print.next'))}</p>` +
+            `<p class="no-print"><a href="${escapeHtml(deps.urls.flowUi('settings', flowId))}" data-testid="print/back">${escapeHtml(t.t('print.back'))}</a></p></main></body></html>`;
+          return secretResponse(reply).header('content-type', 'text/html; charset=utf-8').header('content-language', t.language).send(html);
         } catch (err) {
           return sendError(reply, err);
         }

@@ -8,8 +8,21 @@
 import type { Deps } from '../../deps.js';
 import type { Identity } from '../../identity/identity.js';
 import { FlowValidationError, type Flow } from '../../flows/flow.js';
-import { NOT_RESPONSIBLE, type LoginResult, type LoginStrategy, type NotResponsible, type SettingsResult, type SettingsStrategy } from '../../flows/strategy.js';
-import { CredentialExistsError } from '../../identity/identity-service.js';
+import {
+  NOT_RESPONSIBLE,
+  type LoginResult,
+  type LoginStrategy,
+  type NotResponsible,
+  type RegistrationResult,
+  type RegistrationStrategy,
+  type SettingsResult,
+  type SettingsStrategy,
+  type SubmittedBody,
+} from '../../flows/strategy.js';
+import { CredentialExistsError, TraitsInvalidError } from '../../identity/identity-service.js';
+import type { IdentitySchema } from '../../identity/schemas.js';
+import { coerceTraits, flattenTraits } from '../../identity/trait-nodes.js';
+import type { VerifiedRegistration } from '../webauthn/ceremony.js';
 import { inputNode, scriptNode, textNode, type UiNode } from '../../ui/nodes.js';
 import { kairosWarning, type UiText } from '../../ui/messages.js';
 import type { AmrEntry } from '../../session/session.js';
@@ -26,6 +39,7 @@ const info = (id: number, text: string, context?: Record<string, unknown>): UiTe
 
 export const passkeyKratosMsg = {
   login: () => info(1010021, 'Sign in with passkey'),
+  registration: () => info(1040007, 'Sign up with passkey'),
   settingsRegister: () => info(1050019, 'Add passkey'),
   settingsRemove: (name: string, addedAtMs: number) =>
     info(1050020, `Remove passkey "${name}"`, { display_name: name, added_at: new Date(addedAtMs).toISOString(), added_at_unix: Math.floor(addedAtMs / 1000) }),
@@ -38,13 +52,26 @@ export const passkeyMsg = {
 
 const LOGIN_KEY = 'passkey_login_ceremony';
 const REGISTER_KEY = 'passkey_register_ceremony';
+/** Registration: the id the new identity will get, so the passkey's user handle is the identity's (as in settings). */
+const SIGNUP_IDENTITY_KEY = 'passkey_signup_identity_id';
+
+/**
+ * The form fields a new passkey is named after (Kratos's `displayNameFieldNames`): traits marked
+ * `credentials.passkey.display_name` or `credentials.webauthn.identifier` (Kratos), else the password identifiers (Kairos: the email of the
+ * default schema), as node names (`traits.email`).
+ */
+export function passkeyDisplayNameFields(schema: IdentitySchema): string[] {
+  const marked = schema.annotated.filter((a) => a.annotations.credentials?.passkey?.display_name || a.annotations.credentials?.webauthn?.identifier);
+  const fields = marked.length ? marked : schema.annotated.filter((a) => a.annotations.credentials?.password?.identifier);
+  return [...new Set(fields.map((a) => `traits.${a.path.join('.')}`))].sort();
+}
 
 type PasskeyDeps = Pick<Deps, 'config' | 'db' | 'clock' | 'random' | 'identities' | 'audit' | 'urls' | 'metrics' | 'logger'>;
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 const hexOf = (keyId: string) => Buffer.from(keyId, 'base64url').toString('hex');
 
-export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
+export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, RegistrationStrategy {
   readonly id = PASSKEY;
   readonly aal = 'aal1' as const;
   readonly keys: WebAuthnKeyRepository;
@@ -130,6 +157,117 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
     return { identity, amr: this.amr() };
   }
 
+  // ---- registration (Kratos's passkey registration: sign up without a password) -------------------------------
+
+  /**
+   * Kratos's registration nodes (`selfservice/strategy/passkey/passkey_registration.go`): `passkey_create_data`
+   * (`{credentialOptions, displayNameFieldName, displayNameFieldNames}`), `passkey_register_trigger`
+   * (`oryPasskeyRegistration`, 1040007), the script, and the hidden `passkey_register` the answer goes into. The
+   * traits come from the other strategies' nodes in the same form. A schema without a field to name the passkey
+   * after gets no passkey registration (as in Kratos).
+   */
+  async registrationNodes(flow: Flow, schema: IdentitySchema): Promise<UiNode[]> {
+    const fields = passkeyDisplayNameFields(schema);
+    if (fields.length === 0) return [];
+    const identityId = typeof flow.internal[SIGNUP_IDENTITY_KEY] === 'string' ? (flow.internal[SIGNUP_IDENTITY_KEY] as string) : this.deps.random.uuid();
+    flow.internal[SIGNUP_IDENTITY_KEY] = identityId;
+    const { options, pending } = await this.ceremonies.registrationOptions({
+      userHandle: userHandleOf(identityId),
+      userName: '',
+      userDisplayName: '',
+      exclude: [],
+      residentKey: 'required',
+      userVerification: 'required',
+      attestation: 'none',
+    });
+    flow.internal[REGISTER_KEY] = pending;
+    const fn = 'oryPasskeyRegistration';
+    return [
+      inputNode(PASSKEY, 'passkey_create_data', 'hidden', { value: JSON.stringify({ credentialOptions: options, displayNameFieldName: fields[0], displayNameFieldNames: fields }) }),
+      inputNode(PASSKEY, 'passkey_register_trigger', 'button', { value: '', onclick: `window.${fn}()`, onclickTrigger: fn, label: passkeyKratosMsg.registration() }),
+      this.script(),
+      inputNode(PASSKEY, 'passkey_register', 'hidden', { value: '' }),
+    ];
+  }
+
+  /**
+   * `{method: "passkey", traits, passkey_register}`: not responsible without an answer (Kratos also ignores the
+   * React SDK's `"true"`). The traits are validated like any registration's; the key must be a discoverable
+   * credential that verified its user. The identity gets a passkey credential and no password; the answer is
+   * checked before anything is stored, and the key row is written with the identity, in the step's transaction.
+   */
+  async register(input: { trx: Db; flow: Flow; body: SubmittedBody }): Promise<RegistrationResult | NotResponsible> {
+    const { flow, body } = input;
+    const answer = str(body.passkey_register);
+    if (!answer || answer === 'true') return NOT_RESPONSIBLE;
+    const schema = this.deps.identities.schemas.getDefault();
+    const traits = coerceTraits(schema, body.traits ?? {});
+    const keep = flattenTraits(traits);
+    const pending = flow.internal[REGISTER_KEY] as PendingCeremony | undefined;
+    const identityId = flow.internal[SIGNUP_IDENTITY_KEY];
+    let identity: Identity;
+    try {
+      identity = this.deps.identities.build({ schemaId: schema.id, traits: traits as Record<string, unknown> });
+    } catch (err) {
+      if (!(err instanceof TraitsInvalidError)) throw err;
+      throw new FlowValidationError(err.problems.map((p) => ({ field: p.field, message: p.message })), keep);
+    }
+    if (typeof identityId !== 'string' || !pending) throw new FlowValidationError([{ field: null, message: webauthnMsg.rejected('challenge_mismatch') }], keep);
+    let verified: VerifiedRegistration;
+    try {
+      if (answer.includes('client_error')) throw new WebAuthnRejection('not_allowed', { reported_by: 'browser' });
+      verified = await this.ceremonies.verifyRegistration(answer, pending, true);
+    } catch (err) {
+      if (!(err instanceof WebAuthnRejection)) throw err;
+      // A new challenge for the next try (the answered one is spent).
+      this.replaceNodes(flow, await this.registrationNodes(flow, schema));
+      const explained = await this.explain(input.trx, err, flow, null, 'registration');
+      throw new FlowValidationError(explained.problems, keep);
+    }
+    // The identity takes the id its passkey was created for (its user handle), as a passkey added in settings.
+    identity.id = identityId;
+    const credential = this.deps.identities.newCredential(PASSKEY, {}, [identityId]);
+    identity.credentials[PASSKEY] = credential;
+    const displayName = 'Passkey 1';
+    return {
+      identity,
+      amr: this.amr(),
+      afterCreate: async (trx) => {
+        await this.storeKey(trx, { identityId, credentialId: credential.id, verified, userHandle: pending.user_handle ?? '', displayName });
+        await this.deps.audit.record(trx, { type: 'identity.updated', identityId, flowId: flow.id, actor: 'self', details: { method: PASSKEY, change: 'passkey_added', display_name: displayName, aaguid: verified.aaguid, via: 'registration' } });
+        delete flow.internal[REGISTER_KEY];
+        delete flow.internal[SIGNUP_IDENTITY_KEY];
+      },
+    };
+  }
+
+  private async storeKey(trx: Db, input: { identityId: string; credentialId: string; verified: VerifiedRegistration; userHandle: string; displayName: string }): Promise<void> {
+    const { verified } = input;
+    await this.keys.insert(
+      {
+        id: this.deps.random.uuid(),
+        credentialId: input.credentialId,
+        identityId: input.identityId,
+        method: PASSKEY,
+        keyId: verified.keyId,
+        publicKey: verified.publicKey,
+        signCount: verified.signCount,
+        transports: verified.transports,
+        aaguid: verified.aaguid,
+        attestationFormat: verified.attestationFormat,
+        userHandle: input.userHandle,
+        rpId: this.ceremonies.rp.id,
+        userVerified: verified.userVerified,
+        backupEligible: verified.backupEligible,
+        backedUp: verified.backedUp,
+        displayName: input.displayName,
+        createdAtMs: this.deps.clock.nowMs(),
+        lastUsedAtMs: null,
+      },
+      trx,
+    );
+  }
+
   // ---- settings -------------------------------------------------------------------------------------------------
 
   keysOf(identity: Identity, db?: Db): Promise<WebAuthnKey[]> {
@@ -210,29 +348,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy {
           throw err;
         }
       }
-      await this.keys.insert(
-        {
-          id: this.deps.random.uuid(),
-          credentialId: credential.id,
-          identityId: identity.id,
-          method: PASSKEY,
-          keyId: verified.keyId,
-          publicKey: verified.publicKey,
-          signCount: verified.signCount,
-          transports: verified.transports,
-          aaguid: verified.aaguid,
-          attestationFormat: verified.attestationFormat,
-          userHandle: pending?.user_handle ?? '',
-          rpId: this.ceremonies.rp.id,
-          userVerified: verified.userVerified,
-          backupEligible: verified.backupEligible,
-          backedUp: verified.backedUp,
-          displayName,
-          createdAtMs: this.deps.clock.nowMs(),
-          lastUsedAtMs: null,
-        },
-        trx,
-      );
+      await this.storeKey(trx, { identityId: identity.id, credentialId: credential.id, verified, userHandle: pending?.user_handle ?? '', displayName });
       await this.deps.audit.record(trx, { ...audit, type: 'identity.updated', details: { method: PASSKEY, change: 'passkey_added', display_name: displayName, aaguid: verified.aaguid } });
     });
     return { outcome: 'saved', messages: [webauthnMsg.registered(displayName)] };

@@ -13,6 +13,7 @@ import {
   type SubmittedBody,
 } from '../../flows/strategy.js';
 import type { AmrEntry } from '../../session/session.js';
+import { parseDurationMs } from '../../config/duration.js';
 import { imageNode, inputNode, textNode, type UiNode } from '../../ui/nodes.js';
 import { msg, type UiText } from '../../ui/messages.js';
 import { CredentialExistsError } from '../../identity/identity-service.js';
@@ -22,13 +23,13 @@ import { refusalMessage, secondFactorMessages } from '../../mfa/attempts/message
 import { lookupMsg } from '../lookup-secret/messages.js';
 import {
   encodeBase32,
-  generateTotpSecret,
   matchTotpCode,
   normalizeTotpCode,
   type TotpAlgorithm,
   type TotpMatch,
   type TotpParameters,
 } from '../../otp/otp.js';
+import { SECRET_BYTES_BY_ALGORITHM } from '../../otp/totp-parameters.js';
 import { buildOtpauthUrl } from './otpauth-url.js';
 import { renderQrPngDataUri } from './qr-code.js';
 import { testPause } from '../../support/test-pause.js';
@@ -80,7 +81,32 @@ export interface RecoveryCodesAtEnrollment {
 }
 
 
+/** A confirmed secret waiting to be committed (recovery codes first), encrypted; see PendingTotp. */
 const PENDING_KEY = 'totp_pending';
+/** The enrollment offer of a settings flow (no secret; see `offerOf`). */
+const OFFER_KEY = 'totp_offer';
+/** 128 bits: the offer's nonce is HKDF salt, so two flows never derive one secret. */
+const OFFER_NONCE_BYTES = 16;
+
+/**
+ * The flow as sent to a page that shows only the "Set up an authenticator app" action (hosted UI): without its
+ * offer, so no secret is computed and no QR code drawn before the person asks for them.
+ */
+export function withoutTotpOffer(flow: Flow): Flow {
+  if (!(OFFER_KEY in flow.internal)) return flow;
+  const { [OFFER_KEY]: _offer, ...internal } = flow.internal;
+  return { ...flow, internal };
+}
+
+/** What a settings flow offers to enroll: parameters fixed when the flow was rendered, and the derivation nonce. */
+interface TotpOffer {
+  nonce: string;
+  algorithm: TotpAlgorithm;
+  digits: 6 | 8;
+  period_seconds: number;
+  issuer: string;
+  account_name: string;
+}
 
 const str = (value: unknown): string | null => (typeof value === 'string' ? value : null);
 const truthy = (value: unknown) => value === true || value === 'true' || value === '1' || value === 1;
@@ -216,6 +242,17 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     return { identity, amr: this.amr() };
   }
 
+  /**
+   * The second factor other than TOTP (and other than backup codes, which are typed as proof instead) that this
+   * session completed within `privileged_session_max_age`, or null. Such a session proved a second factor of the
+   * identity just now, so it may remove the authenticator app of a lost phone.
+   */
+  private freshOtherSecondFactor(session: { amr: AmrEntry[] }): string | null {
+    const since = this.deps.clock.nowMs() - parseDurationMs(this.deps.config.selfservice.flows.settings.privileged_session_max_age);
+    const entry = session.amr.filter((e) => e.aal === 'aal2' && e.method !== TOTP && e.method !== 'lookup_secret' && e.completedAtMs >= since).at(-1);
+    return entry?.method ?? null;
+  }
+
   private attemptOf(flow: Flow, identity: Identity, method: string, request: RequestInfo): SecondFactorAttempt {
     return { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method, request };
   }
@@ -228,26 +265,66 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
   // ---- settings ------------------------------------------------------------------------------------------------
 
   /**
-   * The pending enrollment of this settings flow, created on first render and never replaced while it exists: the
-   * code a person types must be for the secret they scanned, and a client never supplies the secret.
+   * The enrollment offer of a settings flow: set when the flow is rendered for an identity without TOTP and kept
+   * for the flow's life (so every view of one flow shows the same secret), dropped once TOTP is enrolled.
+   *
+   * Kratos (`selfservice/strategy/totp/settings.go`, PopulateSettingsMethod) generates a key for every settings flow
+   * and stores its `otpauth://` URL in the flow's internal context. Kairos keeps the wire format (every settings flow
+   * of an identity without TOTP has `totp_qr` and `totp_secret_key`) but stores no secret until the person asks for
+   * it by confirming a code: the flow holds only this offer (a 128-bit random nonce and the parameters), and the
+   * secret is computed from it and `secrets.cipher` (`SecretCipher.deriveBytes`) when the nodes are sent or a code is
+   * checked. The hosted UI computes it only after "Set up an authenticator app" is chosen.
    */
-  private async pendingOf(flow: Flow, identity: Identity): Promise<PendingTotp> {
-    const existing = flow.internal[PENDING_KEY] as PendingTotp | undefined;
-    if (existing && typeof existing.secret_ciphertext === 'string') return existing;
-    const parameters: TotpParameters = { algorithm: this.config.algorithm, digits: this.config.digits, periodSeconds: this.config.period };
-    const credentialId = this.deps.random.uuid();
-    const secret = generateTotpSecret(this.deps.random, parameters.algorithm);
-    const pending: PendingTotp = {
-      credential_id: credentialId,
-      secret_ciphertext: this.cipher.encrypt(secret, credentialId),
-      algorithm: parameters.algorithm,
-      digits: parameters.digits,
-      period_seconds: parameters.periodSeconds,
+  private offerOf(flow: Flow, identity: Identity): TotpOffer {
+    const existing = flow.internal[OFFER_KEY] as TotpOffer | undefined;
+    if (existing && typeof existing.nonce === 'string') return existing;
+    const offer: TotpOffer = {
+      nonce: Buffer.from(this.deps.random.bytes(OFFER_NONCE_BYTES)).toString('base64url'),
+      algorithm: this.config.algorithm,
+      digits: this.config.digits,
+      period_seconds: this.config.period,
       issuer: this.issuer,
       account_name: this.deps.identities.facts(identity).totpAccountName ?? identity.id,
     };
-    flow.internal[PENDING_KEY] = pending;
-    return pending;
+    flow.internal[OFFER_KEY] = offer;
+    return offer;
+  }
+
+  /**
+   * The secrets an offer stands for, the one to show first: one per `secrets.cipher` key (a secret shown before a
+   * key rotation can still be confirmed after it). Bound to the flow and the identity, so an offer copied into
+   * another flow yields another secret.
+   */
+  private offeredSecrets(flow: Flow, offer: TotpOffer): Uint8Array[] {
+    const length = SECRET_BYTES_BY_ALGORITHM[offer.algorithm];
+    if (length === undefined) throw new TypeError('TOTP algorithm must be SHA1, SHA256 or SHA512');
+    return this.cipher.deriveBytes(`totp-enrollment\0${flow.id}\0${flow.identityId ?? ''}`, Buffer.from(offer.nonce, 'base64url'), length);
+  }
+
+  /** The secret(s) a code typed in this flow may be for, with the offer's parameters; null when the flow offers none. */
+  private candidatesOf(flow: Flow): { secrets: Uint8Array[]; offer: Omit<TotpOffer, 'nonce'> } | null {
+    // A flow stored before offers existed (or waiting for its recovery codes) holds its secret encrypted.
+    const pending = flow.internal[PENDING_KEY] as PendingTotp | undefined;
+    if (pending && typeof pending.secret_ciphertext === 'string') {
+      return { secrets: [this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id)], offer: { ...pending } };
+    }
+    const offer = flow.internal[OFFER_KEY] as TotpOffer | undefined;
+    if (!offer || typeof offer.nonce !== 'string') return null;
+    return { secrets: this.offeredSecrets(flow, offer), offer };
+  }
+
+  /** The confirmed secret becomes a pending credential: encrypted for the row it will be stored in. */
+  private pendingFrom(secret: Uint8Array, offer: Omit<TotpOffer, 'nonce'>): PendingTotp {
+    const credentialId = this.deps.random.uuid();
+    return {
+      credential_id: credentialId,
+      secret_ciphertext: this.cipher.encrypt(secret, credentialId),
+      algorithm: offer.algorithm,
+      digits: offer.digits,
+      period_seconds: offer.period_seconds,
+      issuer: offer.issuer,
+      account_name: offer.account_name,
+    };
   }
 
   private pendingParameters(pending: PendingTotp): TotpParameters {
@@ -279,8 +356,8 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
         inputNode('totp', 'totp_unlink', 'submit', { value: 'true', required: true, label: msg.settingsUnlinkTotp() }),
       ];
     }
-    await this.pendingOf(flow, identity);
-    // Placeholders: the stored flow never holds the secret in clear; `revealNodes` fills them when the flow is sent.
+    this.offerOf(flow, identity);
+    // Placeholders: the stored flow never holds the secret; `revealNodes` computes it when the flow is sent.
     return [
       imageNode('totp', 'totp_qr', '', QR_SIZE_PX, msg.settingsTotpQrCode()),
       textNode('totp', 'totp_secret_key', msg.settingsTotpSecret(''), msg.settingsTotpSecretLabel()),
@@ -289,20 +366,28 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     ];
   }
 
-  /** Fills the QR code and secret placeholders of a settings flow with its pending secret (engine.nodeRevealers). */
+  /**
+   * Fills the QR code and secret placeholders of a settings flow with its offered secret (engine.nodeRevealers):
+   * computed here, when the flow is sent, and nowhere stored.
+   */
   async revealNodes(flow: Flow, nodes: UiNode[]): Promise<UiNode[]> {
-    const pending = flow.kind === 'settings' ? (flow.internal[PENDING_KEY] as PendingTotp | undefined) : undefined;
-    if (!pending || !nodes.some((n) => n.group === 'totp' && n.type !== 'input')) return nodes;
-    const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
-    const url = buildOtpauthUrl({ issuer: pending.issuer, accountName: pending.account_name, secret, parameters: this.pendingParameters(pending) });
+    if (flow.kind !== 'settings' || !nodes.some((n) => n.group === 'totp' && n.type !== 'input')) return nodes;
+    const candidates = this.candidatesOf(flow);
+    if (!candidates) return nodes;
+    const [secret] = candidates.secrets;
+    const offer = candidates.offer;
+    const parameters: TotpParameters = { algorithm: offer.algorithm, digits: offer.digits, periodSeconds: offer.period_seconds };
+    const url = buildOtpauthUrl({ issuer: offer.issuer, accountName: offer.account_name, secret: secret!, parameters });
     const qr = await renderQrPngDataUri(url, QR_SIZE_PX);
+    const text = msg.settingsTotpSecret(encodeBase32(secret!));
+    for (const s of candidates.secrets) s.fill(0);
     return nodes.map((node) => {
       if (node.group !== 'totp') return node;
       if (node.attributes.node_type === 'img' && node.attributes.id === 'totp_qr') {
         return { ...node, attributes: { ...node.attributes, src: qr } };
       }
       if (node.attributes.node_type === 'text' && node.attributes.id === 'totp_secret_key') {
-        return { ...node, attributes: { ...node.attributes, text: msg.settingsTotpSecret(encodeBase32(secret)) } };
+        return { ...node, attributes: { ...node.attributes, text } };
       }
       return node;
     });
@@ -321,8 +406,9 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
       if (!unlink) {
         // This flow's own pending secret lost a race against another flow's enrollment: say so instead of a
         // silent success (the person scanned a secret that will never be stored).
-        if (code && flow.internal[PENDING_KEY]) {
+        if (code && (flow.internal[PENDING_KEY] || flow.internal[OFFER_KEY])) {
           delete flow.internal[PENDING_KEY];
+          delete flow.internal[OFFER_KEY];
           throw FlowValidationError.global(lookupMsg.totpEnrolledElsewhere());
         }
         // Kratos treats a submission without unlink as a no-op success.
@@ -331,8 +417,15 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
       // Kratos #2450: unlinking without proof of the second factor lets a stolen session strip it. The proof is a
       // current TOTP code or (phone lost) one unused recovery code, both typed into `totp_code` so Kratos clients
       // need no new field: digits only are a TOTP code, anything else a recovery code. Either goes through the
-      // brute-force guard.
-      if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
+      // brute-force guard. A person who lost the phone and signed in with another second factor of theirs (a
+      // security key kept as a backup) within the privileged window has just proven one: no code is asked for.
+      if (!code) {
+        const proof = this.freshOtherSecondFactor(input.session);
+        if (!proof) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
+        await this.deps.identities.deleteCredential(identity.id, TOTP, input.trx);
+        await this.deps.audit.record(input.trx, { type: 'second_factor.removed', identityId: identity.id, sessionId: input.session.id, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: TOTP, proven_by: proof } });
+        return { outcome: 'saved' };
+      }
       const row = await this.credentialOf(identity, input.trx);
       const recoveryCode = this.recoveryCodes !== null && !/^\d+$/.test(normalizeTotpCode(code));
       const attempt = this.attemptOf(flow, identity, recoveryCode ? 'lookup_secret' : TOTP, input.request);
@@ -351,14 +444,34 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
 
     if (unlink) throw FlowValidationError.global(msg.noTotpDevice());
     if (!code) throw FlowValidationError.field('totp_code', msg.required('totp_code'));
-    const pending = await this.pendingOf(flow, identity);
-    const secret = this.cipher.decrypt(pending.secret_ciphertext, pending.credential_id);
-    const match = this.match(secret, this.pendingParameters(pending), code);
-    if (!match) throw FlowValidationError.field('totp_code', msg.totpWrong());
+    const candidates = this.candidatesOf(flow);
+    // An identity without TOTP always has an offer in its settings flow (settingsNodes); a flow without one was
+    // rendered while TOTP was enrolled.
+    if (!candidates) throw FlowValidationError.global(msg.noTotpDevice());
+    const offered = candidates.offer;
+    const parameters: TotpParameters = { algorithm: offered.algorithm, digits: offered.digits, periodSeconds: offered.period_seconds };
+    let match: TotpMatch | null = null;
+    let confirmed: Uint8Array | null = null;
+    for (const candidate of candidates.secrets) {
+      match = this.match(candidate, parameters, code);
+      if (match) {
+        confirmed = candidate;
+        break;
+      }
+    }
+    if (!match || !confirmed) {
+      for (const s of candidates.secrets) s.fill(0);
+      throw FlowValidationError.field('totp_code', msg.totpWrong());
+    }
+    // The person proved they hold this secret: from now on it is stored (encrypted, in the flow until committed).
+    const existing = flow.internal[PENDING_KEY] as PendingTotp | undefined;
+    const pending = existing && typeof existing.secret_ciphertext === 'string' ? existing : this.pendingFrom(confirmed, offered);
+    for (const s of candidates.secrets) s.fill(0);
     if (this.recoveryCodes && this.config.require_recovery_codes && (await this.recoveryCodes.required(identity, input.trx))) {
       // Nothing is stored yet: abandoning the flow now leaves no TOTP credential and no codes.
       pending.verified_step = Math.max(match.step, pending.verified_step ?? match.step);
       flow.internal[PENDING_KEY] = pending;
+      delete flow.internal[OFFER_KEY];
       const messages = await this.recoveryCodes.begin(flow, identity);
       return { outcome: 'continue', messages };
     }
@@ -427,10 +540,12 @@ export class TotpStrategy implements LoginStrategy, SettingsStrategy {
     } catch (err) {
       if (err instanceof CredentialExistsError) {
         delete flow.internal[PENDING_KEY];
+        delete flow.internal[OFFER_KEY];
         throw FlowValidationError.global(lookupMsg.totpEnrolledElsewhere());
       }
       throw err;
     }
     delete flow.internal[PENDING_KEY];
+    delete flow.internal[OFFER_KEY];
   }
 }

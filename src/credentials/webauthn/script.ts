@@ -102,7 +102,19 @@ export const WEBAUTHN_SCRIPT = `(function () {
     oryPasskeyRegistration: function (o) {
       var data = field('passkey_create_data');
       var parsed = o || (data ? JSON.parse(data.value) : null);
-      create('passkey_register_trigger', 'passkey_register', parsed && parsed.credentialOptions ? parsed.credentialOptions : parsed);
+      if (parsed && parsed.credentialOptions) {
+        // Kratos: the passkey is named after the first filled form field among displayNameFieldNames.
+        var names = Array.isArray(parsed.displayNameFieldNames) && parsed.displayNameFieldNames.length ? parsed.displayNameFieldNames : [parsed.displayNameFieldName];
+        var form = data && data.closest('form'), displayName = '';
+        for (var i = 0; i < names.length && !displayName; i++) {
+          var input = names[i] && form ? form.querySelector('[name="' + names[i] + '"]') : null;
+          if (input && input.value) displayName = input.value;
+        }
+        var opts = JSON.parse(JSON.stringify(parsed.credentialOptions));
+        if (opts.publicKey && opts.publicKey.user) { opts.publicKey.user.name = displayName; opts.publicKey.user.displayName = displayName; }
+        parsed = opts;
+      }
+      create('passkey_register_trigger', 'passkey_register', parsed);
     },
     oryPasskeySettingsRegistration: function (o) { create('passkey_create_data', 'passkey_settings_register', o || (field('passkey_create_data') || {}).value); },
     oryPasskeyLoginAutocompleteInit: function () {}

@@ -95,6 +95,7 @@ export class RegistrationFlows {
     const startedAtMs = deps.clock.nowMs();
     try {
       await deps.identities.create(identity, trx);
+      await result.afterCreate?.(trx);
     } catch (err) {
       if (err instanceof DuplicateIdentifierError) {
         const keep = flattenTraits(identity.traits);

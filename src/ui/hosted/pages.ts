@@ -16,6 +16,7 @@ import type { UiNode } from '../nodes.js';
 import { hostedUiMsg, type UiText } from '../messages.js';
 import { deriveAal } from '../../session/session.js';
 import { LOW_REMAINING_CODES, lookupMsg } from '../../credentials/lookup-secret/messages.js';
+import { withoutTotpOffer } from '../../credentials/totp/strategy.js';
 import { escapeHtml, favicon, FAVICON_PATH, HOSTED_UI_SCRIPT, page, SCRIPT_PATH, type Brand, type Shell, defaultShell } from './layout.js';
 import { isKairosMessage, renderMessage, renderNode, SECRET_MESSAGE_ID, type RenderContext } from './render.js';
 import { addressesCard, devicesCard, factorName, factorsCard, factorWhen, type FactorSummary, type SettingsExtras } from './settings.js';
@@ -90,14 +91,20 @@ function groupPresentation(t: Translator, kind: FlowKind, group: string, nodes: 
       return { title: t.t('group.profile'), help: '' };
     case 'code':
       // The MFA reset step of recovery asks for the password in this group (where Ory's recovery cards look).
-      return has('password') ? { title: t.t('group.password'), help: '' } : { title: t.t('group.code'), help: '' };
-    // Not yet in the message catalogue (English only): security keys and passkeys (credentials/webauthn, passkey).
+      if (has('password')) return { title: t.t('group.password'), help: '' };
+      if (kind === 'login') {
+        // Second-factor codes go by email, by SMS, or both (the address buttons' `context.channel`).
+        const channels = new Set(nodes.map((n) => n.meta.label?.context?.channel).filter((c) => typeof c === 'string'));
+        if (channels.has('sms')) return { title: t.t(channels.size > 1 ? 'group.code.any' : 'group.code.sms'), help: '' };
+      }
+      return { title: t.t('group.code'), help: '' };
     case 'webauthn':
-      if (kind === 'login') return { title: 'Security key', help: 'Insert or hold your security key near the device, select the button, and touch the key when it blinks.' };
-      return { title: 'Security keys', help: 'A security key (USB, NFC or built into this device) is the strongest second factor: it only answers this site, so it cannot be phished. Register a backup key too, and keep it somewhere safe.' };
+      if (kind === 'login') return { title: t.t('group.webauthn.login'), help: text('group.webauthn.login.help') };
+      return { title: t.t('group.webauthn.settings'), help: text('group.webauthn.settings.help') };
     case 'passkey':
-      if (kind === 'login') return { title: 'Passkey', help: 'Sign in without a password, with the passkey saved on this device, your phone or your password manager.' };
-      return { title: 'Passkeys', help: 'A passkey signs you in without a password, unlocked by your fingerprint, face or device PIN.' };
+      if (kind === 'login') return { title: t.t('group.passkey.login'), help: text('group.passkey.login.help') };
+      if (kind === 'registration') return { title: t.t('group.passkey.registration'), help: text('group.passkey.registration.help') };
+      return { title: t.t('group.passkey.settings'), help: text('group.passkey.settings.help') };
     case 'recovery_address':
       return { title: t.t('group.recovery_address'), help: text('group.recovery_address.help') };
     case 'remembered_device':
@@ -113,6 +120,7 @@ const SWITCH_TO: Record<string, MessageKey> = {
   lookup_secret: 'switch.lookup_secret',
   code: 'switch.code',
   webauthn: 'switch.webauthn',
+  passkey: 'switch.passkey',
 };
 
 interface FlowUi {
@@ -136,9 +144,11 @@ export interface FlowPageOptions {
   settings?: SettingsExtras;
   /** Signed in: the reader's addresses that are not verified yet (verification pre-fills the first). */
   unverifiedAddresses?: string[];
+  /** Second-factor page: the factor (node group) this person used last, offered first. */
+  preferredGroup?: string;
 }
 
-function groupForm(kind: FlowKind, group: string, ui: FlowUi, csrf: UiNode[], context: RenderContext, attrs: { className: string; open?: boolean; heading?: 'h2' | 'h3' | null; labelledBy?: string; issuer: string }): string {
+function groupForm(kind: FlowKind, group: string, ui: FlowUi, csrf: UiNode[], context: RenderContext, attrs: { className: string; open?: boolean; heading?: 'h2' | 'h3' | null; labelledBy?: string; issuer: string; note?: string }): string {
   const t = context.t!;
   const nodes = ui.nodes.filter((n) => n.group === group);
   const { title, help } = groupPresentation(t, kind, group, nodes, attrs.issuer);
@@ -160,7 +170,8 @@ function groupForm(kind: FlowKind, group: string, ui: FlowUi, csrf: UiNode[], co
   // A card alone in a settings section of the same name has no heading of its own (the section's names it).
   const headingId = attrs.heading === null && attrs.labelledBy ? attrs.labelledBy : `h-${group}`;
   const h = attrs.heading === undefined ? 'h2' : attrs.heading;
-  return `<section class="card ${attrs.className}${attrs.open ? ' open' : ''}" id="method-${escapeHtml(group)}" aria-labelledby="${headingId}" data-testid="ui/group/${escapeHtml(group)}">${h ? `<${h} id="${headingId}">${escapeHtml(title)}</${h}>` : ''}${help ? `<div class="help">${help}</div>` : ''}<form method="POST" action="${escapeHtml(ui.action)}">${csrf.map((n, i) => renderNode(n, i, context)).join('')}${body}</form></section>`;
+  const note = attrs.note ? `<p class="help" data-testid="ui/group/${escapeHtml(group)}/note">${escapeHtml(attrs.note)}</p>` : '';
+  return `<section class="card ${attrs.className}${attrs.open ? ' open' : ''}" id="method-${escapeHtml(group)}" aria-labelledby="${headingId}" data-testid="ui/group/${escapeHtml(group)}">${h ? `<${h} id="${headingId}">${escapeHtml(title)}</${h}>` : ''}${note}${help ? `<div class="help">${help}</div>` : ''}<form method="POST" action="${escapeHtml(ui.action)}">${csrf.map((n, i) => renderNode(n, i, context)).join('')}${body}</form></section>`;
 }
 
 /** The settings page's TOTP group before "Set up" was chosen: what it is, and the action (same flow, same secret). */
@@ -174,7 +185,7 @@ function prefill(kind: FlowKind, flow: Record<string, any>, nodes: UiNode[], opt
   const address = options.unverifiedAddresses?.[0];
   if (kind !== 'verification' || flow.state !== 'choose_method' || !address) return nodes;
   return nodes.map((n) =>
-    n.attributes.node_type === 'input' && n.attributes.name === 'email' && n.attributes.type === 'email' && !n.attributes.value
+    n.attributes.node_type === 'input' && n.attributes.name === 'email' && (n.attributes.type === 'email' || n.attributes.type === 'text') && !n.attributes.value
       ? { ...n, attributes: { ...n.attributes, value: address } }
       : n,
   );
@@ -198,8 +209,11 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
   const context: RenderContext = { idPrefix: 'n', brandName: brand.name, t, relabel };
   const issuer = options.totpIssuer ?? brand.name;
   const csrf = ui.nodes.filter((n) => n.group === 'default' && n.attributes.node_type === 'input' && n.attributes.type === 'hidden');
-  const groups = [...new Set(ui.nodes.filter((n) => n.group !== 'default').map((n) => n.group))];
   const secondFactor = kind === 'login' && flow.requested_aal === 'aal2';
+  let groups: string[] = [...new Set(ui.nodes.filter((n) => n.group !== 'default').map((n) => n.group))];
+  // The second-factor page offers the factor this person used last first (issue 15); the others follow in order.
+  const preferred = secondFactor && options.preferredGroup && groups.includes(options.preferredGroup) ? options.preferredGroup : null;
+  if (preferred) groups = [preferred, ...groups.filter((g) => g !== preferred)];
   const refresh = kind === 'login' && flow.refresh === true && !secondFactor;
   const title = t.t(secondFactor ? 'title.secondFactor' : refresh ? 'title.refresh' : TITLES[kind]);
   const lead = secondFactor ? t.t('lead.secondFactor') : refresh ? t.t('lead.refresh') : leadFor(t, kind, flow, ui.nodes);
@@ -218,9 +232,14 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
     // no link repeats what is already on the page.
     const failed = messages.some((m) => m.type === 'error') || ui.nodes.some((n) => n.messages.some((m) => m.type === 'error'));
     const open = (g: string, i: number) => i > 0 && (failed || ui.nodes.some((n) => n.group === g && n.messages.length > 0));
-    forms = groups.map((g, i) => groupForm(kind, g, ui, csrf, context, { className: i === 0 ? 'primary' : 'alt', open: open(g, i), issuer })).join('');
+    forms = groups.map((g, i) => groupForm(kind, g, ui, csrf, context, { className: i === 0 ? 'primary' : 'alt', open: open(g, i), issuer, ...(g === preferred ? { note: t.t('secondFactor.lastUsed') } : {}) })).join('');
     if (groups.length === 0) forms = `<div class="card"><p>${escapeHtml(t.t('secondFactor.none'))}</p></div>`;
-    const switchLink = (g: string, cls = '') => `<a href="#method-${escapeHtml(g)}"${cls ? ` class="${cls}"` : ''} data-testid="ui/switch/${escapeHtml(g)}">${escapeHtml(SWITCH_TO[g] ? t.t(SWITCH_TO[g]!) : g)}</a>`;
+    const codeChannels = new Set(ui.nodes.filter((n) => n.group === 'code').map((n) => n.meta.label?.context?.channel).filter((c) => typeof c === 'string'));
+    const switchText = (g: string) => {
+      if (g === 'code' && codeChannels.has('sms')) return t.t(codeChannels.size > 1 ? 'group.code.any' : 'switch.sms');
+      return SWITCH_TO[g] ? t.t(SWITCH_TO[g]!) : g;
+    };
+    const switchLink = (g: string, cls = '') => `<a href="#method-${escapeHtml(g)}"${cls ? ` class="${cls}"` : ''} data-testid="ui/switch/${escapeHtml(g)}">${escapeHtml(switchText(g))}</a>`;
     const hidden = groups.slice(1).filter((g, i) => !open(g, i + 1));
     if (hidden.length > 0) forms += `<div class="alt-links">${hidden.map((g) => switchLink(g)).join('')}${switchLink(groups[0]!, 'to-primary')}</div>`;
     if (kinds.includes('recovery')) links.push(`<a href="/ui/logout?then=recovery" data-testid="ui/link/lost-second-factor">${escapeHtml(t.t('link.lostSecondFactor'))}</a>`);
@@ -296,6 +315,16 @@ export function renderErrorPage(error: Record<string, any> | null, brand: Brand,
     : '';
   const body = `<h1>${escapeHtml(title)}</h1><div class="card" data-testid="ui/error"><p>${escapeHtml(explain)}</p><p><strong>${escapeHtml(t.t('error.whatToDo'))}</strong> ${escapeHtml(next)}</p>${details}<nav class="links" aria-label="${escapeHtml(t.t('shell.home'))}"><a class="button" href="/ui/login">${escapeHtml(t.t('error.signInAgain'))}</a><a href="/ui/welcome">${escapeHtml(t.t('shell.home'))}</a></nav></div>`;
   return page(t.t('error.title'), brand, body, shell);
+}
+
+/**
+ * The shell of a hosted page outside /ui (the printable codes, the MFA-reset cancel page): the reader's language
+ * (the switcher's cookie, else `Accept-Language` among `languages`), and no switcher, since its return path is a page
+ * under /ui only.
+ */
+export function readerShell(request: FastifyRequest, languages: readonly Language[]): Shell {
+  const language = pickLanguage(languages, { cookie: request.cookies?.[LANGUAGE_COOKIE], acceptLanguage: request.headers['accept-language'] });
+  return { t: translator(language), languages: [language], path: '/ui/welcome' };
 }
 
 /** The factors the settings page lists: password (when enabled) and every second factor the server offers. */
@@ -404,7 +433,7 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
         pageOptions.settings = {
           flowId: flow.id,
           csrfToken: engine.csrf.ensure(request, reply),
-          addresses: current.identity.verifiableAddresses.filter((a) => a.via === 'email').map((a) => ({ value: a.value, verified: a.verified })),
+          addresses: current.identity.verifiableAddresses.filter((a) => a.via === 'email' || a.via === 'sms').map((a) => ({ value: a.value, verified: a.verified, via: a.via })),
           devices: devices.map((s) => ({ id: s.id, current: s.id === current.session.id, userAgent: s.userAgent, ipAddress: s.ipAddress, authenticatedAtMs: s.authenticatedAtMs })),
           ...(Number.isInteger(revoked) && revoked >= 0 && query.revoked !== undefined ? { revoked } : {}),
         };
@@ -413,7 +442,22 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
         const current = await engine.currentSession(request);
         if (current) pageOptions.unverifiedAddresses = unverified(current.identity);
       }
-      return html(reply, shell, renderFlowPage(kind, await engine.flowJson(flow, request, reply), brand, pageOptions));
+      if (kind === 'login' && flow.requestedAal === 'aal2') {
+        // The factor this identity completed a sign-in with most recently (its sessions' recorded methods), except
+        // backup codes, which stand in for a lost factor and should not become the habit.
+        const current = await engine.currentSession(request);
+        if (current) {
+          const used = await lastUsed(current.identity.id);
+          const offered = new Set<string>(flow.ui.nodes.map((n) => n.group));
+          const candidates = Object.entries(used).filter(([method]) => offered.has(method) && method !== 'lookup_secret' && method !== 'password');
+          const [latest] = candidates.sort((a, b) => b[1] - a[1]);
+          if (latest) pageOptions.preferredGroup = latest[0];
+        }
+      }
+      // Until "Set up an authenticator app" is chosen (or a code was typed), the page shows that action only: the
+      // flow goes out without its TOTP offer, so no secret is computed and no QR code drawn.
+      const offerHidden = kind === 'settings' && !pageOptions.showTotpSetup && !flow.ui.nodes.some((n) => n.group === 'totp' && n.messages.length > 0);
+      return html(reply, shell, renderFlowPage(kind, await engine.flowJson(offerHidden ? withoutTotpOffer(flow) : flow, request, reply), brand, pageOptions));
     });
   }
   /**

@@ -6,6 +6,7 @@ import { brandPalette, contrastRatio, favicon, page, SCHEMES } from './layout.js
 import { translator } from '../i18n/catalogue.js';
 import { lookupMsg } from '../../credentials/lookup-secret/messages.js';
 import { renderErrorPage, renderFlowPage } from './pages.js';
+import { addressesCard } from './settings.js';
 
 const brand = { name: 'Acme Cloud', primary_color: '#0b6e4f' };
 const ctx = { idPrefix: 't', brandName: 'Acme Cloud' };
@@ -240,5 +241,16 @@ describe('hosted UI pages', () => {
     expect(html).toContain('Allow cookies');
     expect(html).toContain('<dd>security_csrf_violation</dd>');
     expect(renderErrorPage(null, brand)).toContain('This error could not be found');
+  });
+
+  it('settings list phone numbers beside email addresses, each with its verified state (issue 15)', () => {
+    const html = addressesCard(translator('de'), [
+      { value: 'jane@example.com', verified: true, via: 'email' },
+      { value: '+4915123456789', verified: false, via: 'sms' },
+    ]);
+    expect(html).toContain('E-Mail und Telefon');
+    expect(html).toMatch(/data-verified="false"><span>\+4915123456789<\/span>/);
+    // The recovery warning is about email addresses (phone numbers receive no recovery codes).
+    expect(html).not.toContain('ui/address/unverified-warning');
   });
 });

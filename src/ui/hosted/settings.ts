@@ -22,6 +22,8 @@ export interface FactorSummary {
 export interface AddressSummary {
   value: string;
   verified: boolean;
+  /** `email`, or `sms` for a phone number (verified by a code by text message). */
+  via?: string;
 }
 
 export interface DeviceSummary {
@@ -84,10 +86,11 @@ export function addressesCard(t: Translator, addresses: AddressSummary[]): strin
     )
     .join('');
   const warning = addresses
-    .filter((a) => !a.verified)
+    .filter((a) => !a.verified && a.via !== 'sms')
     .map((a) => `<p class="msg callout error" role="status" data-testid="ui/address/unverified-warning">${escapeHtml(t.t('address.unverifiedWarning', { address: a.value }))}</p>`)
     .join('');
-  return `<section class="card" aria-labelledby="addresses-h"><h3 id="addresses-h">${escapeHtml(t.t('label.email'))}</h3>${warning}<ul class="addresses">${items}</ul><p class="help">${escapeHtml(t.t('address.help'))}</p></section>`;
+  const heading = addresses.some((a) => a.via === 'sms') ? t.t('address.heading.withPhone') : t.t('label.email');
+  return `<section class="card" aria-labelledby="addresses-h"><h3 id="addresses-h">${escapeHtml(heading)}</h3>${warning}<ul class="addresses">${items}</ul><p class="help">${escapeHtml(t.t('address.help'))}</p></section>`;
 }
 
 /** "Chrome on Linux", from the user agent (Bowser); "Unknown device" without one. */

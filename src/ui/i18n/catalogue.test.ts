@@ -9,6 +9,10 @@ import { recoveryMsg } from '../../recovery/messages.js';
 import { lockoutMessages } from '../../mfa/attempts/messages.js';
 import { hintFor } from '../../mfa/diagnosis/messages.js';
 import { policyMsg } from '../../mfa/policy/messages.js';
+import { webauthnKratosMsg, webauthnMsg } from '../../credentials/webauthn/messages.js';
+import { passkeyKratosMsg, passkeyMsg } from '../../credentials/passkey/strategy.js';
+import { codeMfaKratosMsg, codeMfaMsg, type CodeRejectionCause } from '../../credentials/code/mfa.js';
+import type { WebAuthnRejectionCause } from '../../credentials/webauthn/diagnosis.js';
 
 /** `name:kind` of every placeholder, nested ones (inside plural and select branches) included. */
 function placeholders(text: string): string[] {
@@ -117,6 +121,25 @@ describe('message catalogue', () => {
     policyMsg.devicesForgotten(1),
     policyMsg.devicesForgotten(2),
     policyMsg.deviceUnknown(),
+    recoveryMsg.mfaResetConfirmCancel(now),
+    // Security keys, passkeys and codes as a second factor (the factor pages).
+    ...Object.values(webauthnKratosMsg).map((f) => (f as (...a: unknown[]) => UiText)('YubiKey', now)),
+    ...(['malformed', 'challenge_mismatch', 'timeout', 'origin_mismatch', 'rp_id_mismatch', 'unknown_key', 'user_verification', 'cloned_key', 'bad_signature', 'not_allowed', 'wrong_domain'] as WebAuthnRejectionCause[]).map((c) => webauthnMsg.rejected(c)),
+    webauthnMsg.strandedKeys(['YubiKey'], ['old.example.com'], 'example.com'),
+    webauthnMsg.strandedKeys(['YubiKey', 'Backup'], ['old.example.com'], 'example.com'),
+    webauthnMsg.alreadyRegistered(),
+    webauthnMsg.nameTooLong(64),
+    webauthnMsg.removeNeedsAal2(),
+    webauthnMsg.keyNotFound(),
+    webauthnMsg.registered('YubiKey'),
+    webauthnMsg.saveCodesFirst(),
+    webauthnMsg.keyList([{ name: 'YubiKey', createdAtMs: now, lastUsedAtMs: null }, { name: 'Backup', createdAtMs: now, lastUsedAtMs: now }]),
+    ...Object.values(passkeyKratosMsg).map((f) => (f as (...a: unknown[]) => UiText)('Phone', now)),
+    passkeyMsg.lastSignInMethod(),
+    ...Object.values(codeMfaKratosMsg).map((f) => (f as (...a: unknown[]) => UiText)('me@example.com')),
+    ...(['invalid', 'expired', 'used', 'exhausted', 'none', 'other_address'] as CodeRejectionCause[]).map((c) => codeMfaMsg.rejected(c)),
+    codeMfaMsg.tooManySends(90_000),
+    codeMfaMsg.sentTo('m•••@example.com'),
   ];
   const parameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 } as const;
   const facts = { issuer: 'Acme', accountName: 'me@example.com', parameters, currentIssuer: 'Acme Cloud' };
@@ -162,6 +185,10 @@ describe('message catalogue', () => {
     expect(translator('en').message(used)).toBe('Used Dec 4, 2026, 04:00 PM UTC');
     expect(translator('de').message(used)).toBe('Verwendet am 4. Dez. 2026, 16:00 UTC');
     expect(translator('de').message(hints[3]!)).toContain('etwa 3 Minuten vor');
+    const keys = webauthnMsg.keyList([{ name: 'YubiKey', createdAtMs: now, lastUsedAtMs: null }, { name: 'Backup', createdAtMs: now - 86_400_000, lastUsedAtMs: now }]);
+    expect(translator('de').message(keys)).toBe('YubiKey: hinzugefügt am 4. Dez. 2026, noch nicht verwendet; Backup: hinzugefügt am 3. Dez. 2026, zuletzt verwendet am 4. Dez. 2026');
+    expect(translator('en').message(webauthnMsg.strandedKeys(['A', 'B'], ['old.example'], 'new.example'))).toContain('2 of your keys (“A”, “B”) were registered for old.example');
+    expect(translator('de').message(codeMfaMsg.tooManySends(90_000))).toContain('in 2 Minuten erneut');
     expect(translator('en').message(hints[3]!)).toContain('about 3 minutes ahead');
   });
 

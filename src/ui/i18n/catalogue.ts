@@ -126,6 +126,27 @@ export class Translator {
     if (typeof context.allowed_methods === 'string') values.methods = context.allowed_methods.split(',').filter(Boolean).map(methodName).join(', ');
     if (m.id === 4901001 && typeof context.method === 'string') values.method_name = methodName(context.method);
     if (m.id === 1901000) values.has_logins = typeof context.logins_left === 'number' ? 'yes' : 'no';
+    // Security keys (credentials/webauthn/messages.ts): lists become words in this language.
+    const strings = (v: unknown) => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+    if (m.id === 4900610) {
+      const names = strings(context.keys);
+      values.count = names.length;
+      values.names = names.map((n) => `“${n}”`).join(', ');
+      values.registered_rp_ids = strings(context.registered_rp_ids).join(', ');
+    }
+    if (m.id === 1900602 && Array.isArray(context.keys)) {
+      values.list = (context.keys as Record<string, unknown>[])
+        .map((k) =>
+          this.t('webauthn.keyLine', {
+            name: String(k.display_name ?? ''),
+            added_at: new Date(String(k.added_at)),
+            used: String(typeof k.last_used_at === 'string'),
+            last_used_at: typeof k.last_used_at === 'string' ? new Date(k.last_used_at) : new Date(0),
+          }),
+        )
+        .join('; ');
+    }
+    if (m.id === 4900806 && typeof context.retry_after_seconds === 'number') values.retry_after_minutes = Math.max(1, Math.ceil(context.retry_after_seconds / 60));
     return values;
   }
 }
