@@ -263,6 +263,18 @@ export interface RevokeSessionForm {
 /** The content types of bodies a browser form may also send (documented as `consumes`). */
 export const FORM_OR_JSON = ['application/json', 'application/x-www-form-urlencoded'];
 
+/** `POST /self-service/recovery/mfa-reset/cancel` (Kairos): the token of the emailed cancel link. Documented only. */
+export const mfaResetCancelFormSchema = {
+  type: 'object',
+  properties: { token: { type: 'string', description: 'The token of the cancel link in the notification email' } },
+  additionalProperties: true,
+} as const;
+
+export interface MfaResetCancelForm {
+  token?: unknown;
+  [key: string]: unknown;
+}
+
 /** A flag a JSON client sends as a boolean and a browser form as the string "true". */
 const flag = { type: ['boolean', 'string'] } as const;
 const csrfToken = { type: 'string', description: 'Required for browser flows' } as const;
