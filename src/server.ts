@@ -20,6 +20,7 @@ import { adminAuditRoutes } from './http/admin/audit.js';
 import { adminSessionRoutes } from './http/admin/sessions.js';
 import { adminIdentityBatchRoutes } from './http/admin/identities-batch.js';
 import { adminSchemaRoutes } from './http/admin/schemas.js';
+import { validationError } from './http/bodies.js';
 import { publicSessionRoutes } from './http/public/sessions.js';
 import { registerCors } from './http/plugins/cors.js';
 import { hostedUiRoutes } from './ui/hosted/pages.js';
@@ -71,7 +72,8 @@ function installErrorHandling(app: FastifyInstance, deps: Deps): void {
     if (status >= 400 && status < 500) {
       const code = (error as FastifyError).code;
       let err: HttpError;
-      if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') err = errors.payloadTooLarge('The request body exceeds the size limit.');
+      if (code === 'FST_ERR_VALIDATION') err = validationError(error as FastifyError);
+      else if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') err = errors.payloadTooLarge('The request body exceeds the size limit.');
       else if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') err = errors.unsupportedMediaType('Send application/json or application/x-www-form-urlencoded.');
       else err = errors.badRequest(code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ? 'The JSON body is empty.' : error.message.replace(/^Body is not valid JSON.*$/, 'The request body is not valid JSON.'));
       if (status !== err.status && status !== 400) err.body.code = status;
@@ -91,6 +93,12 @@ function installErrorHandling(app: FastifyInstance, deps: Deps): void {
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).send(errors.notFound().toJSON()));
 }
+
+/**
+ * Fastify's ajv for the route schemas (http/bodies.ts): a body is validated as sent: no coercion ("1" is not 1, a
+ * string is not made an array), nothing removed, nothing defaulted, and the first problem is the one reported.
+ */
+const BODY_AJV_OPTIONS = { coerceTypes: false, removeAdditional: false, useDefaults: false, allErrors: false } as const;
 
 function hashApiKey(key: string): string {
   return 'sha256:' + createHash('sha256').update(key).digest('hex');
@@ -132,6 +140,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     trustProxy,
     genReqId: () => deps.random.uuid(),
     requestIdHeader: false,
+    ajv: { customOptions: BODY_AJV_OPTIONS },
   });
   const adminApp = Fastify({
     loggerInstance: deps.logger.child({ listener: 'admin' }) as unknown as FastifyBaseLogger,
@@ -140,6 +149,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
     bodyLimit: 1024 * 1024,
     genReqId: () => deps.random.uuid(),
     requestIdHeader: false,
+    ajv: { customOptions: BODY_AJV_OPTIONS },
   });
 
   registerOperationalGauges(deps);

@@ -97,8 +97,11 @@ export function renderMarkdown(r, analysis) {
   // regression in the hot path is visible in every run. BEGIN/COMMIT count as statements.
   const stmts = (s) => (d) => k(d, s)?.statements_per_request?.median;
   const f2 = (v) => (Number.isFinite(v) ? v.toFixed(2) : '–');
-  def('SQL statements per request: TOTP step', f2, stmts('totp'), '≤ 9', (v) => v <= 9);
-  def('SQL statements per request: whoami', f2, stmts('whoami'), '1', (v) => v <= 1);
+  // Background work during a run (courier polling, the maintenance job) adds a few hundredths of a statement per
+  // request: judged at one decimal.
+  const atOneDecimal = (v) => Math.round(v * 10) / 10;
+  def('SQL statements per request: TOTP step', f2, stmts('totp'), '≤ 9', (v) => atOneDecimal(v) <= 9);
+  def('SQL statements per request: whoami', f2, stmts('whoami'), '1', (v) => atOneDecimal(v) <= 1);
   for (const [s, label] of [['login', 'password login'], ['recovery', 'recovery-code step'], ['registration', 'registration'], ['rejected_diagnosis_on', 'rejected TOTP code (diagnosis on)']]) {
     if (dialects.some((d) => Number.isFinite(stmts(s)(d)))) def(`SQL statements per request: ${label}`, f2, stmts(s), 'for information');
   }

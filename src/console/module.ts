@@ -23,6 +23,7 @@ import { searchIdentities, SEARCH_MODES, type SearchMode } from './search.js';
 import { ASSETS, CONSOLE_PREFIX, consoleCss, consolePage, type ConsoleShell } from './layout.js';
 import { approvalsPage, configurationPage, dashboardPage, errorPage, identityPage, searchPage, signInPage, type Flash } from './views.js';
 import { CHARTS_SCRIPT } from './charts.js';
+import { CONSOLE_FORMS } from './forms.js';
 import { configurationRows } from './configuration.js';
 
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -121,9 +122,9 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
   }
 
   /** Runs an action on an identity; the identity page shows its outcome. */
-  function action(path: string, permission: Permission, run: (request: FastifyRequest, operator: Operator, identity: NonNullable<Awaited<ReturnType<ConsoleServices['identity']>>>, body: Body) => Promise<Flash>) {
+  function action(path: string, permission: Permission, body: keyof typeof CONSOLE_FORMS, run: (request: FastifyRequest, operator: Operator, identity: NonNullable<Awaited<ReturnType<ConsoleServices['identity']>>>, body: Body) => Promise<Flash>) {
     return async (app: FastifyInstance) => {
-      app.post(`${CONSOLE_PREFIX}/identities/:id/${path}`, async (request, reply) => {
+      app.post(`${CONSOLE_PREFIX}/identities/:id/${path}`, CONSOLE_FORMS[body], async (request, reply) => {
         const operator = await operatorFor(request, reply, permission);
         if (!operator) return reply;
         const id = (request.params as { id: string }).id;
@@ -166,7 +167,7 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
         .type('text/html; charset=utf-8')
         .send(`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url=${CONSOLE_PREFIX}/search"><title>Signed in</title><link rel="stylesheet" href="${ASSETS}/console.css"></head><body><main id="main"><p>Signed in. <a href="${CONSOLE_PREFIX}/search">Continue to the console</a>.</p></main></body></html>`);
     });
-    app.post(`${CONSOLE_PREFIX}/sign-out`, async (request, reply) => {
+    app.post(`${CONSOLE_PREFIX}/sign-out`, CONSOLE_FORMS.signOut, async (request, reply) => {
       const operator = await operatorFor(request, reply, 'view');
       if (!operator) return reply;
       await auth!.signOut(request, reply, operator);
@@ -196,7 +197,7 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
       return renderIdentity(request, reply, operator, (request.params as { id: string }).id, null);
     });
 
-    await action('diagnose', 'diagnose', async (request, operator, identity, body) => {
+    await action('diagnose', 'diagnose', 'diagnose', async (request, operator, identity, body) => {
       const reason = reasonOf(body);
       const code = str(body.code);
       if (!code || code.length > 16) throw new ConsoleActionError(400, 'Type the code the user reads out.');
@@ -204,21 +205,21 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
       if (!result) throw new ConsoleActionError(409, 'This identity has no TOTP credential.');
       return { kind: 'info', text: result.summary, say: result.say };
     })(app);
-    await action('resync', 'resync', async (request, operator, identity, body) => {
+    await action('resync', 'resync', 'resync', async (request, operator, identity, body) => {
       const reason = reasonOf(body);
       const result = await services.resync(request, operator, identity, str(body.code1).slice(0, 16), str(body.code2).slice(0, 16), reason);
       if (!result) throw new ConsoleActionError(409, 'This identity has no TOTP credential.');
       return { kind: result.outcome.ok ? 'success' : 'error', text: result.text };
     })(app);
-    await action('unlock', 'unlock', async (request, operator, identity, body) => {
+    await action('unlock', 'unlock', 'plain', async (request, operator, identity, body) => {
       const cleared = await services.unlock(request, operator, identity, reasonOf(body));
       return { kind: 'success', text: cleared ? 'Unlocked: the user can enter a code again now.' : 'There was no lockout to clear.' };
     })(app);
-    await action('sessions/revoke', 'revoke_sessions', async (request, operator, identity, body) => {
+    await action('sessions/revoke', 'revoke_sessions', 'plain', async (request, operator, identity, body) => {
       const count = await services.revokeSessions(request, operator, identity, reasonOf(body));
       return { kind: 'success', text: `Revoked ${count} session${count === 1 ? '' : 's'}.` };
     })(app);
-    await action('mfa-reset', 'mfa_reset', async (request, operator, identity, body) => {
+    await action('mfa-reset', 'mfa_reset', 'mfaReset', async (request, operator, identity, body) => {
       const reason = reasonOf(body);
       const checklist = checklistOf(body, true);
       const delay = str(body.delay) !== 'no';
@@ -228,7 +229,7 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
         ? { kind: 'success', text: `MFA reset started: the user is notified and can cancel; it completes when they recover after ${new Date(result.notBeforeMs).toISOString().slice(0, 16).replace('T', ' ')} UTC.` }
         : { kind: 'success', text: result.completed ? 'MFA reset done: second factors and recovery codes removed; the user must set up a second factor at their next sign-in.' : 'The reset could not complete (it was cancelled meanwhile).' };
     })(app);
-    await action('recovery', 'recovery_issue', async (request, operator, identity, body) => {
+    await action('recovery', 'recovery_issue', 'recovery', async (request, operator, identity, body) => {
       const reason = reasonOf(body);
       const checklist = checklistOf(body, true);
       const kind = str(body.kind) === 'link' ? 'link' : 'code';
@@ -238,11 +239,11 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
         ? { kind: 'success', text: `One-time recovery code issued (valid until ${until} UTC). The user opens the recovery page and enters it.`, secret: { label: `Code (for ${issued.link})`, value: issued.code! } }
         : { kind: 'success', text: `One-time recovery link issued (valid until ${until} UTC).`, secret: { label: 'Link', value: issued.link } };
     })(app);
-    await action('deactivate', 'deactivate', async (request, operator, identity, body) => {
+    await action('deactivate', 'deactivate', 'plain', async (request, operator, identity, body) => {
       await services.setState(request, operator, identity, 'inactive', reasonOf(body));
       return { kind: 'success', text: 'Deactivated; all sessions revoked.' };
     })(app);
-    await action('reactivate', 'deactivate', async (request, operator, identity, body) => {
+    await action('reactivate', 'deactivate', 'plain', async (request, operator, identity, body) => {
       await services.setState(request, operator, identity, 'active', reasonOf(body));
       return { kind: 'success', text: 'Reactivated.' };
     })(app);
@@ -257,7 +258,7 @@ export function consoleModule(deps: Deps, modules: () => KairosModule[]): Kairos
       if (!operator) return reply;
       return approvals(request, reply, operator, null);
     });
-    app.post(`${CONSOLE_PREFIX}/approvals/:id`, async (request, reply) => {
+    app.post(`${CONSOLE_PREFIX}/approvals/:id`, CONSOLE_FORMS.decision, async (request, reply) => {
       const operator = await operatorFor(request, reply, 'approve');
       if (!operator) return reply;
       const body = (request.body ?? {}) as Body;

@@ -14,6 +14,7 @@ import type { Deps } from '../deps.js';
 import type { KairosModule } from '../module.js';
 import { HttpError } from '../errors/http-error.js';
 import { asStep, flowRequestOf, isJsonRequest, noStore, requestInfo } from '../http/request.js';
+import { docsOnly, FORM_OR_JSON, mfaResetCancelFormSchema, type MfaResetCancelForm } from '../http/bodies.js';
 import { RecoveryFlows } from '../flows/recovery/handler.js';
 import type { SettingsFlows } from '../flows/settings/handler.js';
 import { RecoveryCodes } from './codes.js';
@@ -107,10 +108,12 @@ export function recoveryModule(deps: Deps): RecoveryModule {
         const form = `<form method="POST" action="${escapeHtml(MFA_RESET_CANCEL_PATH)}"><input type="hidden" name="token" value="${escapeHtml(String(token))}"><div class="actions"><button type="submit" class="danger" data-testid="mfa-reset/cancel">${escapeHtml(t.t('mfaReset.cancel'))}</button></div></form>`;
         return cancelPage(request, reply, 200, message, form);
       });
-      app.post(MFA_RESET_CANCEL_PATH, async (request: FastifyRequest, reply) => {
+      // Documented, checked here: an unusable token is answered by the page (404), never with Fastify's 400.
+      const cancelForm = { schema: { body: mfaResetCancelFormSchema, consumes: FORM_OR_JSON }, validatorCompiler: docsOnly };
+      app.post<{ Body: MfaResetCancelForm | undefined }>(MFA_RESET_CANCEL_PATH, cancelForm, async (request, reply) => {
         noStore(reply);
-        const body = (request.body ?? {}) as Record<string, unknown>;
-        const token = typeof body.token === 'string' ? body.token : '';
+        const given = request.body?.token;
+        const token = typeof given === 'string' ? given : '';
         const identityId = token ? await resets.cancel(token, requestInfo(flowRequestOf(request))) : null;
         const message = identityId ? recoveryMsg.mfaResetCancelledPage() : recoveryMsg.mfaResetAlreadyClosed();
         const status = identityId ? 200 : 404;

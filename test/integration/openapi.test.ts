@@ -46,6 +46,37 @@ describe.each(DIALECTS)('OpenAPI (%s)', (dialect) => {
     expect(docs.public.paths['/self-service/login/flows']?.get).toBeTruthy();
   });
 
+  /**
+   * Routes that take no body although their method could carry one: Kratos's extend has none, whoami answers every
+   * method (Kratos), and the DELETEs that identify their target in the path.
+   */
+  const NO_BODY = new Set([
+    'PATCH /admin/sessions/:id/extend',
+    'POST /sessions/whoami', 'PUT /sessions/whoami', 'PATCH /sessions/whoami',
+  ]);
+
+  it('declares a request body schema for every route with a body (POST, PUT, PATCH, and DELETEs that read one)', () => {
+    const withBody: string[] = [];
+    for (const [listener, app] of [['public', k.server.publicApp], ['admin', k.server.adminApp]] as const) {
+      for (const r of registeredRoutes(app)) {
+        if (r.hidden || !['POST', 'PUT', 'PATCH'].includes(r.method) || NO_BODY.has(`${r.method} ${r.url}`)) continue;
+        const operation = docs[listener].paths[openApiPath(r.url)]?.[r.method.toLowerCase()] as { requestBody?: { content?: Record<string, { schema?: unknown }> } } | undefined;
+        if (!Object.values(operation?.requestBody?.content ?? {}).some((c) => c.schema)) withBody.push(`${listener}: ${r.method} ${r.url}`);
+      }
+    }
+    expect(withBody, 'routes without a body schema').toEqual([]);
+    for (const [listener, path] of [['public', '/self-service/logout/api'], ['admin', '/admin/identities/{id}/credentials/{type}'], ['admin', '/admin/identities/{id}/remembered-devices']] as const) {
+      expect((docs[listener].paths[path]?.delete as { requestBody?: unknown } | undefined)?.requestBody, `DELETE ${path}`).toBeTruthy();
+    }
+    // The JSON Patch body is an array of operations; a flow submission is documented by method.
+    const patch = (docs.admin.paths['/admin/identities/{id}']?.patch as { requestBody: { content: Record<string, { schema: { type: string } }> } }).requestBody;
+    expect(patch.content['application/json']!.schema.type).toBe('array');
+    const login = (docs.public.paths['/self-service/login']?.post as { requestBody: { content: Record<string, { schema: { oneOf: { properties: { method: { enum: string[] } } }[] } }> } }).requestBody;
+    // Forms are documented beside JSON.
+    expect(Object.keys(login.content)).toEqual(expect.arrayContaining(['application/json', 'application/x-www-form-urlencoded']));
+    expect(login.content['application/json']!.schema.oneOf.map((m) => m.properties.method.enum[0])).toEqual(expect.arrayContaining(['password', 'totp', 'lookup_secret']));
+  });
+
   /** Validates a response against the schema the document declares for its method, path and status. */
   async function conforms(listener: 'public' | 'admin', method: string, path: string, response: Response): Promise<void> {
     const responses = docs[listener].paths[path]?.[method]?.responses ?? {};

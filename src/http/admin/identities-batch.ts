@@ -12,38 +12,31 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { errors } from '../../errors/http-error.js';
+import { batchPatchIdentitiesBodySchema, type BatchPatchIdentitiesBody } from '../bodies.js';
 
 /** identity/handler.go: BatchPatchIdentitiesLimit and BatchPatchIdentitiesWithPasswordLimit. */
 export const BATCH_PATCH_IDENTITIES_LIMIT = 1000;
 export const BATCH_PATCH_IDENTITIES_WITH_PASSWORD_LIMIT = 200;
 /** 1000 identities with traits and imported credentials need more than the admin listener's default 1 MiB. */
 const BATCH_BODY_LIMIT_BYTES = 16 * 1024 * 1024;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export async function adminIdentityBatchRoutes(app: FastifyInstance) {
-  app.patch('/admin/identities', { bodyLimit: BATCH_BODY_LIMIT_BYTES }, async (request, reply) => {
-    const body = request.body;
-    if (!isObject(body) || !Array.isArray(body.identities)) throw errors.badRequest('The request body must be {"identities": [...]}.');
-    for (const key of Object.keys(body)) if (key !== 'identities') throw errors.badRequest(`json: unknown field "${key}"`);
-    const patches = body.identities as unknown[];
+  // The schema checks the envelope and each entry (unknown fields, patch_id a UUID, create a createIdentityBody).
+  const schema = { body: batchPatchIdentitiesBodySchema };
+  app.patch<{ Body: BatchPatchIdentitiesBody }>('/admin/identities', { bodyLimit: BATCH_BODY_LIMIT_BYTES, schema }, async (request, reply) => {
+    const patches = request.body.identities;
     if (patches.length > BATCH_PATCH_IDENTITIES_LIMIT)
       throw errors.badRequest(`The maximum number of identities per request that can be created or deleted at once is ${BATCH_PATCH_IDENTITIES_LIMIT}.`);
     let plaintextPasswords = 0;
-    patches.forEach((patch, i) => {
-      if (!isObject(patch)) throw errors.badRequest(`identities[${i}] must be an object`);
-      for (const key of Object.keys(patch)) if (key !== 'create' && key !== 'patch_id') throw errors.badRequest(`json: unknown field "${key}" in identities[${i}]`);
-      if (patch.patch_id !== undefined && (typeof patch.patch_id !== 'string' || !UUID.test(patch.patch_id))) throw errors.badRequest(`identities[${i}].patch_id must be a UUID`);
-      if (patch.create !== undefined && !isObject(patch.create)) throw errors.badRequest(`identities[${i}].create must be an object`);
-      const password = (patch.create as { credentials?: { password?: { config?: { password?: unknown } } } } | undefined)?.credentials?.password?.config?.password;
+    for (const patch of patches) {
+      const password = patch.create?.credentials?.password?.config.password;
       if (typeof password === 'string' && password !== '') plaintextPasswords++;
-    });
+    }
     if (plaintextPasswords > BATCH_PATCH_IDENTITIES_WITH_PASSWORD_LIMIT)
       throw errors.badRequest(`The maximum number of identities per request that can be created with a plaintext password is ${BATCH_PATCH_IDENTITIES_WITH_PASSWORD_LIMIT}.`);
 
     const results: Record<string, unknown>[] = [];
-    for (const patch of patches as { create?: Record<string, unknown>; patch_id?: string }[]) {
+    for (const patch of patches) {
       if (!patch.create) {
         // Kratos leaves an entry without `create` empty (null) in its answer.
         results.push(null as unknown as Record<string, unknown>);

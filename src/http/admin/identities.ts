@@ -7,6 +7,17 @@ import { DuplicateIdentifierError, TraitsInvalidError } from '../../identity/ide
 import * as repo from '../../identity/repository.js';
 import type { CredentialAdapter } from '../../identity/credential-adapters.js';
 import { sessionToJson } from '../../session/session.js';
+import {
+  createIdentityBodySchema,
+  deleteCredentialBodySchema,
+  jsonPatchBodySchema,
+  MAX_REASON_LENGTH,
+  updateIdentityBodySchema,
+  type CreateIdentityBody,
+  type DeleteCredentialBody,
+  type JsonPatchBody,
+  type UpdateIdentityBody,
+} from '../bodies.js';
 
 const DEFAULT_PAGE_SIZE = 250;
 const MAX_PAGE_SIZE = 1000;
@@ -101,31 +112,26 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     return reply.send(await Promise.all(page.map((i) => toJson(i, include))));
   });
 
-  app.post('/admin/identities', async (request, reply) => {
+  app.post<{ Body: CreateIdentityBody }>('/admin/identities', { schema: { body: createIdentityBodySchema } }, async (request, reply) => {
     const body = request.body;
-    if (!isObject(body)) throw errors.badRequest('The request body must be a JSON object.');
-    const schemaId = typeof body.schema_id === 'string' ? body.schema_id : deps.config.identity.default_schema_id;
+    const schemaId = body.schema_id ?? deps.config.identity.default_schema_id;
     if (!deps.schemas.get(schemaId)) throw errors.badRequest(`schema_id "${schemaId}" is not a known identity schema`);
-    if (body.state !== undefined && body.state !== 'active' && body.state !== 'inactive') throw errors.badRequest('state must be "active" or "inactive"');
-    if (body.credentials !== undefined && !isObject(body.credentials)) throw errors.badRequest('credentials must be an object');
     let identity: Identity;
     try {
       identity = identities.build({
         schemaId,
-        traits: (body.traits ?? {}) as Record<string, unknown>,
-        state: (body.state as 'active' | 'inactive' | undefined) ?? 'active',
+        traits: body.traits ?? {},
+        state: body.state ?? 'active',
         metadataPublic: body.metadata_public,
         metadataAdmin: body.metadata_admin,
-        externalId: typeof body.external_id === 'string' ? body.external_id : null,
+        externalId: body.external_id ?? null,
       });
     } catch (err) {
       traitsError(err);
     }
-    const credentials = (body.credentials ?? {}) as Record<string, unknown>;
+    const credentials = body.credentials ?? {};
     const imports: [CredentialAdapter, Record<string, unknown>][] = [];
-    for (const [type, value] of Object.entries(credentials)) {
-      const config = isObject(value) && isObject(value.config) ? value.config : null;
-      if (!config) throw errors.badRequest(`credentials.${type}.config must be an object`);
+    for (const [type, { config }] of Object.entries(credentials)) {
       const adapter = adapters[type];
       if (adapter?.prepareImport) {
         identity.credentials[type] = await adapter.prepareImport(identity, config);
@@ -154,13 +160,16 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     return reply.send(await toJson(identity, asList((request.query as Record<string, unknown>).include_credential)));
   });
 
+  /** A PUT body, or the document a JSON Patch produced (re-checked here: a patch can write any type anywhere). */
   async function replaceIdentity(identity: Identity, body: Record<string, unknown>, actor: string, ip: string) {
     if (body.state !== undefined && body.state !== 'active' && body.state !== 'inactive') throw errors.badRequest('state must be "active" or "inactive"');
+    if (body.traits !== undefined && !isObject(body.traits)) throw errors.badRequest('traits must be a JSON object');
+    if (body.schema_id !== undefined && typeof body.schema_id !== 'string') throw errors.badRequest('schema_id must be a string');
     if (typeof body.schema_id === 'string') {
       if (!deps.schemas.get(body.schema_id)) throw errors.badRequest(`schema_id "${body.schema_id}" is not a known identity schema`);
       identity.schemaId = body.schema_id;
     }
-    if (body.traits !== undefined) identity.traits = body.traits as Record<string, unknown>;
+    if (isObject(body.traits)) identity.traits = body.traits;
     if (body.state && body.state !== identity.state) {
       identity.state = body.state as 'active' | 'inactive';
       identity.stateChangedAtMs = deps.clock.nowMs();
@@ -185,23 +194,18 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     });
   }
 
-  app.put('/admin/identities/:id', async (request, reply) => {
+  app.put<{ Body: UpdateIdentityBody }>('/admin/identities/:id', { schema: { body: updateIdentityBodySchema } }, async (request, reply) => {
     const identity = await loadOr404((request.params as { id: string }).id);
-    const body = request.body;
-    if (!isObject(body)) throw errors.badRequest('The request body must be a JSON object.');
-    if (body.state === undefined) throw errors.badRequest('state is required');
-    await replaceIdentity(identity, body, options.actorOf(request), request.ip);
+    await replaceIdentity(identity, request.body, options.actorOf(request), request.ip);
     return reply.send(await toJson((await identities.get(identity.id))!, []));
   });
 
-  app.patch('/admin/identities/:id', async (request, reply) => {
+  app.patch<{ Body: JsonPatchBody }>('/admin/identities/:id', { schema: { body: jsonPatchBodySchema } }, async (request, reply) => {
     const identity = await loadOr404((request.params as { id: string }).id);
     const operations = request.body;
-    if (!Array.isArray(operations)) throw errors.badRequest('The request body must be a JSON Patch array.');
     const denied = ['/id', '/credentials', '/created_at', '/updated_at', '/state_changed_at'];
     for (const op of operations) {
-      if (!isObject(op) || typeof op.path !== 'string' || typeof op.op !== 'string') throw errors.badRequest('Each patch operation needs op and path.');
-      if (denied.some((d) => op.path === d || (op.path as string).startsWith(d + '/'))) throw errors.badRequest(`patch path ${op.path} is not allowed`);
+      if (denied.some((d) => op.path === d || op.path.startsWith(d + '/'))) throw errors.badRequest(`patch path ${op.path} is not allowed`);
     }
     const document = {
       schema_id: identity.schemaId,
@@ -231,7 +235,7 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     return reply.code(204).send();
   });
 
-  app.delete('/admin/identities/:id/credentials/:type', async (request, reply) => {
+  app.delete<{ Body: DeleteCredentialBody }>('/admin/identities/:id/credentials/:type', { schema: { body: deleteCredentialBodySchema } }, async (request, reply) => {
     const { id, type } = request.params as { id: string; type: string };
     const identity = await loadOr404(id);
     if (!identity.credentials[type]) throw errors.notFound(`You tried to remove a ${type} but this user have no ${type} set up.`);
@@ -241,8 +245,9 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
     } else if (!adapters[type]?.deletable) {
       throw errors.badRequest(`Credentials type ${type} cannot be deleted.`);
     }
-    const reason = typeof (request.query as Record<string, unknown>).reason === 'string' ? String((request.query as Record<string, unknown>).reason) : isObject(request.body) && typeof request.body.reason === 'string' ? request.body.reason : null;
-    if (reason && reason.length > 1000) throw errors.badRequest('reason must be at most 1000 characters');
+    const query = request.query as Record<string, unknown>;
+    const reason = typeof query.reason === 'string' ? query.reason : (request.body?.reason ?? null);
+    if (reason && reason.length > MAX_REASON_LENGTH) throw errors.badRequest(`reason must be at most ${MAX_REASON_LENGTH} characters`);
     await deps.storage.transaction(async (trx) => {
       await identities.deleteCredential(id, type, trx);
       await deps.audit.record(trx, { type: 'credential.deleted', identityId: id, actor: options.actorOf(request), ipAddress: request.ip, details: { credential_type: type, reason: reason ?? 'no reason given' } });
@@ -289,11 +294,9 @@ export async function adminIdentityRoutes(app: FastifyInstance, options: AdminId
   });
 }
 
-async function applyImportedAddresses(deps: Deps, identity: Identity, body: Record<string, unknown>, trx: repo.Db) {
-  const given = Array.isArray(body.verifiable_addresses) ? body.verifiable_addresses : [];
+async function applyImportedAddresses(deps: Deps, identity: Identity, body: CreateIdentityBody, trx: repo.Db) {
   let changed = false;
-  for (const entry of given) {
-    if (!isObject(entry) || typeof entry.value !== 'string') continue;
+  for (const entry of body.verifiable_addresses ?? []) {
     const value = entry.value;
     const address = identity.verifiableAddresses.find((a) => a.value === value.toLowerCase() || a.value === value);
     if (address && entry.verified === true) {

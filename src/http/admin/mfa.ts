@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import type { KairosModule } from '../../module.js';
+import { mfaUnlockBodySchema, MAX_REASON_LENGTH, type MfaUnlockBody } from '../bodies.js';
 
 export interface AdminMfaOptions {
   deps: Deps;
@@ -16,11 +17,7 @@ export interface AdminMfaOptions {
   actorOf(request: FastifyRequest): string;
 }
 
-/** A reason is free text from an operator; bounded so the audit trail stays readable. */
-const MAX_REASON_LENGTH = 1000;
 const NO_REASON = 'no reason given';
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export async function adminMfaRoutes(app: FastifyInstance, options: AdminMfaOptions): Promise<void> {
   const { deps, modules } = options;
@@ -50,15 +47,11 @@ export async function adminMfaRoutes(app: FastifyInstance, options: AdminMfaOpti
     return reply.send(await report((request.params as { id: string }).id));
   });
 
-  app.post('/admin/identities/:id/mfa/unlock', async (request, reply) => {
+  app.post<{ Body: MfaUnlockBody }>('/admin/identities/:id/mfa/unlock', { schema: { body: mfaUnlockBodySchema } }, async (request, reply) => {
     const id = (request.params as { id: string }).id;
     await loadOr404(id);
-    const body = request.body;
-    if (body !== undefined && body !== null && !isObject(body)) throw errors.badRequest('The request body must be a JSON object.');
-    const given = isObject(body) ? body.reason : undefined;
-    if (given !== undefined && given !== null && typeof given !== 'string') throw errors.badRequest('reason must be a string');
-    if (typeof given === 'string' && given.length > MAX_REASON_LENGTH) throw errors.badRequest(`reason must be at most ${MAX_REASON_LENGTH} characters`);
-    const reason = typeof given === 'string' && given.trim() !== '' ? given.trim() : NO_REASON;
+    const given = request.body?.reason?.trim();
+    const reason = given ? given : NO_REASON;
     const actor = options.actorOf(request);
     const cleared = await deps.storage.transaction(async (trx) => {
       const cleared = await deps.secondFactorGuard.clearLockout({ identityId: id, by: 'admin', actor, reason, ipAddress: request.ip });

@@ -4,7 +4,8 @@ import { sessionToJson } from '../../session/session.js';
 import { clearSessionCookie, type FlowEngine } from '../../flows/engine.js';
 import type { FlowKind, FlowType } from '../../flows/flow.js';
 import type { FlowHandlers } from '../../flows/request.js';
-import { asStep, flowRequestOf, isJsonRequest, noStore, sessionTokenOf, submittedBody } from '../request.js';
+import { asStep, flowRequestOf, isJsonRequest, noStore, sessionTokenOf } from '../request.js';
+import { docsOnly, FORM_OR_JSON, flowSubmissionSchema, nativeLogoutBodySchema, type NativeLogoutBody } from '../bodies.js';
 
 export type { FlowHandlers };
 
@@ -35,7 +36,9 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
         throw err;
       }
     });
-    app.post(`/self-service/${kind}`, (request, reply) => asStep(reply, () => handler.submit(flowRequestOf(request), noStore(reply))));
+    // Documented, checked by the flow's strategies: a bad submission is answered inside the flow (http/bodies.ts).
+    const submission = { schema: { body: flowSubmissionSchema(kind), consumes: FORM_OR_JSON }, validatorCompiler: docsOnly };
+    app.post(`/self-service/${kind}`, submission, (request, reply) => asStep(reply, () => handler.submit(flowRequestOf(request), noStore(reply))));
   }
 
   app.get('/self-service/errors', async (request, reply) => {
@@ -94,10 +97,8 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     return reply.redirect(returnTo, 303);
   });
 
-  app.delete('/self-service/logout/api', async (request, reply) => {
-    const body = submittedBody(request);
-    const token = typeof body.session_token === 'string' ? body.session_token : '';
-    if (!token) throw errors.badRequest('session_token is required');
+  app.delete<{ Body: NativeLogoutBody }>('/self-service/logout/api', { schema: { body: nativeLogoutBodySchema, consumes: FORM_OR_JSON } }, async (request, reply) => {
+    const token = request.body.session_token;
     const session = await deps.sessions.findByToken(token);
     if (!session) throw errors.forbidden('The provided session token is invalid or the session has expired.');
     await deps.storage.transaction(async (trx) => {

@@ -19,6 +19,17 @@ import { compilePolicies, enabledPolicyMethods, policyJson, policyStatus, type M
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_REASON_LENGTH = 1000;
+
+/**
+ * The body of the revoking DELETEs: an optional reason (the query's `reason` also works); the same shape as
+ * http/bodies.ts `mfaUnlockBodySchema`, declared here because this module must not import http/ at runtime.
+ */
+const optionalReasonBodySchema = {
+  type: ['object', 'null'],
+  properties: { reason: { type: ['string', 'null'], maxLength: MAX_REASON_LENGTH, description: 'Why (recorded in the audit trail)' } },
+  additionalProperties: true,
+} as const;
+type OptionalReasonBody = { reason?: string | null; [key: string]: unknown } | null;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 /** The compiled `selfservice.mfa` of a loaded configuration (validated already by config/load.ts). */
@@ -122,9 +133,9 @@ export function policyModule(deps: Deps): PolicyModule {
         if (!identity) throw errors.notFound('Unable to locate the resource');
         return identity;
       };
-      const reasonOf = (request: FastifyRequest): string => {
-        const body = request.body as Record<string, unknown> | undefined | null;
-        const given = (body && typeof body === 'object' ? body.reason : undefined) ?? (request.query as Record<string, unknown>).reason;
+      /** The reason from the (schema-checked) body, or the query string. */
+      const reasonOf = (request: FastifyRequest<{ Body: OptionalReasonBody }>): string => {
+        const given = request.body?.reason ?? (request.query as Record<string, unknown>).reason;
         if (given !== undefined && given !== null && typeof given !== 'string') throw errors.badRequest('reason must be a string');
         if (typeof given === 'string' && given.length > MAX_REASON_LENGTH) throw errors.badRequest(`reason must be at most ${MAX_REASON_LENGTH} characters`);
         return typeof given === 'string' && given.trim() ? given.trim() : 'no reason given';
@@ -136,7 +147,7 @@ export function policyModule(deps: Deps): PolicyModule {
         return reply.send(list.map(deviceJson));
       });
 
-      const revoke = async (request: FastifyRequest, deviceId: string | undefined) => {
+      const revoke = async (request: FastifyRequest<{ Body: OptionalReasonBody }>, deviceId: string | undefined) => {
         const identity = await loadOr404((request.params as { id: string }).id);
         if (deviceId !== undefined && !UUID.test(deviceId)) throw errors.notFound('Unable to locate the resource');
         const reason = reasonOf(request);
@@ -148,11 +159,12 @@ export function policyModule(deps: Deps): PolicyModule {
           return count;
         });
       };
-      app.delete('/admin/identities/:id/remembered-devices/:device', async (request, reply) => {
+      const schema = { body: optionalReasonBodySchema };
+      app.delete<{ Body: OptionalReasonBody }>('/admin/identities/:id/remembered-devices/:device', { schema }, async (request, reply) => {
         await revoke(request, (request.params as { device: string }).device);
         return reply.code(204).send();
       });
-      app.delete('/admin/identities/:id/remembered-devices', async (request, reply) => {
+      app.delete<{ Body: OptionalReasonBody }>('/admin/identities/:id/remembered-devices', { schema }, async (request, reply) => {
         return reply.send({ count: await revoke(request, undefined) });
       });
     },

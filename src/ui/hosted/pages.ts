@@ -22,6 +22,7 @@ import { isKairosMessage, renderMessage, renderNode, SECRET_MESSAGE_ID, type Ren
 import { addressesCard, devicesCard, factorName, factorsCard, factorWhen, type FactorSummary, type SettingsExtras } from './settings.js';
 import { LANGUAGE_COOKIE, pickLanguage, translator, type Language, type Translator } from '../i18n/catalogue.js';
 import type { MessageKey } from '../i18n/en.js';
+import { docsOnly, revokeSessionFormSchema, type RevokeSessionForm } from '../../http/bodies.js';
 
 export { escapeHtml } from './layout.js';
 export { renderNode } from './render.js';
@@ -463,8 +464,10 @@ export async function hostedUiRoutes(app: FastifyInstance, options: { engine: Fl
    * Signs out one of the reader's other devices, or all of them (`session_id=others`): a hosted form, so it carries
    * the CSRF token, and only the signed-in identity's own sessions are touched. Audited as `session.revoked`.
    */
-  app.post('/ui/sessions/revoke', async (request, reply) => {
-    const body = (request.body ?? {}) as Record<string, unknown>;
+  // Documented, checked here: a bad form is answered by the page, never with Fastify's 400 (http/bodies.ts).
+  const revokeForm = { schema: { body: revokeSessionFormSchema, consumes: ['application/x-www-form-urlencoded'] }, validatorCompiler: docsOnly };
+  app.post<{ Body: RevokeSessionForm | undefined }>('/ui/sessions/revoke', revokeForm, async (request, reply) => {
+    const body = request.body ?? {};
     try {
       engine.csrf.verify(request, body.csrf_token);
     } catch (err) {
