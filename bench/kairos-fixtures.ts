@@ -29,6 +29,7 @@ import { totpCodeAt, timeStep } from '../src/otp/otp.js';
 import { LookupSecretRepository } from '../src/credentials/lookup-secret/repository.js';
 import { CODE_ALPHABET, CODE_LENGTH_CHARS, hashCode, normalizeCode } from '../src/credentials/lookup-secret/codes.js';
 import type { Deps } from '../src/deps.js';
+import { consoleHash } from '../src/console/auth.js';
 
 export const BATCH_SIZE = 500;
 export const SEED_PASSWORD = 'bench-Password-4f9c2e81';
@@ -65,6 +66,8 @@ export interface Fixtures {
   seed(from: number, to: number, onBatch: (done: number) => void, concurrency?: number): Promise<void>;
   loadIds(from: number, to: number): Promise<void>;
   createAal1Sessions(indexes: number[]): Promise<string[]>;
+  /** A console session of seeded identity `index`, made a `helpdesk` operator with an aal2 Kairos session: the cookie value. */
+  createConsoleSession(index: number): Promise<string>;
   databaseBytes(): Promise<number>;
   close(): Promise<void>;
 }
@@ -173,6 +176,22 @@ export async function openFixtures(overrides: Record<string, unknown>): Promise<
         });
       }
       return tokens;
+    },
+    async createConsoleSession(index) {
+      // As the console's sign-in does after the hand-off (src/console/auth.ts): an operator with an aal2 Kairos session
+      // and a console session bound to it, the token stored as its keyed hash.
+      const identityId = ids.get(index);
+      if (!identityId) throw new Error(`identity ${index} was not seeded`);
+      await deps.db.updateTable('identities').set({ metadata_admin: JSON.stringify({ role: 'helpdesk' }) }).where('id', '=', identityId).execute();
+      const now = deps.clock.nowMs();
+      const amr = [
+        { method: 'password', aal: 'aal1' as const, completedAtMs: now },
+        { method: 'totp', aal: 'aal2' as const, completedAtMs: now },
+      ];
+      const { session } = await deps.sessions.create(deps.db, identityId, amr, { ipAddress: '127.0.0.1', userAgent: 'autocannon' });
+      const token = `bench-console-${deps.random.uuid()}`;
+      await deps.db.insertInto('console_sessions').values({ id: deps.random.uuid(), token_hash: consoleHash(config, 'session', token), operator_id: identityId, kairos_session_id: session.id, created_at: now, last_seen_at: now, expires_at: now + 8 * 3_600_000, revoked_at: null }).execute();
+      return token;
     },
     async databaseBytes() {
       if (deps.storage.dialect === 'sqlite') {

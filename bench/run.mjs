@@ -478,6 +478,26 @@ async function benchKairos(dialect) {
         out.scale.identities = MODE.scaleIds;
         out.scale.totp = await measure(server, s.totpScenario);
         out.scale.login = await measure(server, s.loginScenario);
+        if (wanted('console')) {
+          // The operator console (admin port) at scale: search by an email prefix (the identifier index) and the
+          // identity page of a random seeded identity, with a helpdesk console session.
+          const cookie = `kairos_console_session=${await fixtures.createConsoleSession(0)}`;
+          await fixtures.loadIds(0, MODE.scaleIds);
+          const admin = { ...server, url: `http://127.0.0.1:${config.serve.admin.port}` };
+          const pick = () => Math.floor(Math.random() * MODE.scaleIds);
+          out.scale.console_search = await measure(admin, {
+            id: 'console_search',
+            title: `GET /console/search?q=<email> at ${MODE.scaleIds} identities`,
+            base: { method: 'GET', path: '/console/search', headers: { cookie } },
+            setupRequest: () => ({ path: `/console/search?q=${encodeURIComponent(seedEmail(pick()))}` }),
+          });
+          out.scale.console_identity = await measure(admin, {
+            id: 'console_identity',
+            title: `GET /console/identities/<id> at ${MODE.scaleIds} identities`,
+            base: { method: 'GET', path: '/console/search', headers: { cookie } },
+            setupRequest: () => ({ path: `/console/identities/${fixtures.ids.get(pick())}` }),
+          });
+        }
       } finally {
         await server.stop();
       }

@@ -37,6 +37,8 @@ import { codeMfaModule } from './credentials/code/mfa-module.js';
 import { passkeyModule } from './credentials/passkey/module.js';
 import { policyModule } from './mfa/policy/module.js';
 import { rememberedDeviceModule } from './credentials/remembered-device/module.js';
+import { reportsModule } from './reports/module.js';
+import { consoleModule } from './console/module.js';
 
 export interface RegistryOptions {
   clock?: Clock;
@@ -181,6 +183,8 @@ export function createModules(deps: Deps): KairosModule[] {
   }
   if (deps.config.selfservice.flows.recovery.enabled) modules.push(recoveryModule(deps));
   modules.push(courierModule(deps));
+  modules.push(reportsModule(deps));
+  if (deps.config.console.enabled) modules.push(consoleModule(deps, () => modules));
   if (deps.config.selfservice.flows.verification.enabled) modules.push(codeModule(deps));
   return modules;
 }

@@ -202,6 +202,8 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   if (apiKeyHashes.length > 0) {
     adminApp.addHook('onRequest', async (request) => {
       if (request.url.startsWith('/health/')) return;
+      // The operator console authenticates its own users (operators' Kairos sessions at aal2, src/console).
+      if (config.console.enabled && config.console.listener === 'admin' && /^\/console(\/|\?|$)/.test(request.url)) return;
       const header = request.headers.authorization ?? '';
       const key = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
       const presented = Buffer.from(hashApiKey(key));

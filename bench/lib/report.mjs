@@ -140,6 +140,8 @@ export function renderMarkdown(r, analysis) {
     if (kd.scale?.totp) {
       scen(`TOTP step (${f0(kd.scale.identities)} identities)`, kd.scale.totp);
       scen(`password login (${f0(kd.scale.identities)} identities)`, kd.scale.login);
+      if (kd.scale.console_search) scen(`console search (${f0(kd.scale.identities)} identities, admin port)`, kd.scale.console_search);
+      if (kd.scale.console_identity) scen(`console identity page (${f0(kd.scale.identities)} identities, admin port)`, kd.scale.console_identity);
     }
     for (const n of r.not_yet_available) row([n.scenario, 'not yet available', '', '', '', '', '', n.reason]);
     lines.push('');

@@ -5,6 +5,7 @@ import { secretsCommand } from './secrets.js';
 import { doctorCommands } from './doctor-command.js';
 import { addAuditCommand } from './audit-command.js';
 import { importCommand } from './import-command.js';
+import { reportCommands } from './report-command.js';
 import { policyCommands } from './policy-command.js';
 
 export interface CommandContext {
@@ -16,4 +17,4 @@ export interface CommandContext {
  * Further `kairos` commands (doctor, secrets, audit, courier, import, policy); each module adds one line here. These modules only
  * define the commands: each action imports its implementation when it runs (`kairos --help` loads none of them).
  */
-export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [secretsCommand, doctorCommands, addAuditCommand, courierCommand, importCommand, policyCommands];
+export const extraCommands: ((program: Command, context: CommandContext) => void)[] = [secretsCommand, doctorCommands, addAuditCommand, courierCommand, importCommand, policyCommands, reportCommands];

@@ -23,7 +23,9 @@ export function doctorCommands(program: Command, context: CommandContext): void 
     .option('--code <code>', 'diagnose this code (as the user typed it)')
     .option('--at <time>', 'when the code was typed: ISO 8601 or Unix seconds (default: now)')
     .option('--json', 'machine-readable output')
-    .action(async (needle: string, options: { config?: string; code?: string; at?: string; json?: boolean }) => {
+    .option('--resync <codes>', 'resynchronise a drifting device from two consecutive codes, "123456,654321" (writes; see the console)')
+    .option('--reason <text>', 'why (required with --resync; recorded in the audit trail)')
+    .action(async (needle: string, options: { config?: string; code?: string; at?: string; json?: boolean; resync?: string; reason?: string }) => {
       const { config } = await context.load({ config: options.config, dev: !options.config });
       const { doctorTotp, formatTotpReport, parseAt } = await import('./doctor.js');
       const { systemClock } = await import('../support/clock.js');
@@ -33,6 +35,13 @@ export function doctorCommands(program: Command, context: CommandContext): void 
       } catch (err) {
         process.stderr.write(`kairos: ${(err as Error).message}\n`);
         process.exit(2);
+      }
+      if (options.resync !== undefined) {
+        const { resyncFromCli } = await import('../console/resync-cli.js');
+        const result = await resyncFromCli(config, needle, options.resync, options.reason ?? '', atMs);
+        (result.code === 0 ? process.stdout : process.stderr).write(result.text);
+        process.exitCode = result.code;
+        return;
       }
       const report = await doctorTotp(config, needle, { code: options.code, atMs });
       if (!report) {

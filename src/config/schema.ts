@@ -514,6 +514,19 @@ export const configSchema = {
         languages: { type: 'array', items: { type: 'string', enum: ['en', 'de'] }, minItems: 1, uniqueItems: true, default: ['en', 'de'] },
       },
     },
+    console: {
+      type: 'object',
+      default: {},
+      description: 'Kairos: the operator console (helpdesk, admin, auditor), src/console and docs in the README.',
+      properties: {
+        enabled: { type: 'boolean', default: true, description: 'Serve the console at /console.' },
+        listener: { type: 'string', enum: ['admin', 'public'], default: 'admin', description: 'Which listener serves /console (the same checks on either).' },
+        session_lifespan: { ...duration, default: '8h', description: 'Longest life of a console session.' },
+        idle_timeout: { ...duration, default: '30m', description: 'A console session unused this long ends.' },
+        four_eyes: { type: 'boolean', default: true, description: 'An MFA reset of a privileged identity needs a second operator\'s approval.' },
+        approval_lifespan: { ...duration, default: '24h', description: 'How long a four-eyes request waits for approval.' },
+      },
+    },
     feature_flags: {
       type: 'object',
       default: {},
@@ -714,6 +727,7 @@ export interface KairosConfig {
   maintenance: { enabled: boolean; interval: string };
   clock: { ntp: { servers: string[]; interval: string; warn_threshold: string; timeout: string } };
   ui: { brand: { name: string; primary_color: string; logo_url?: string }; languages: ('en' | 'de')[] };
+  console: { enabled: boolean; listener: 'admin' | 'public'; session_lifespan: string; idle_timeout: string; four_eyes: boolean; approval_lifespan: string };
   feature_flags: { faster_session_extend: boolean; legacy_require_verified_login_error: boolean };
   clients: { http: { disallow_private_ip_ranges: boolean; private_ip_exception_urls: string[] }; web_hook: { header_allowlist?: string[]; timeout: string } };
   log: { level: string; format: 'json' | 'text'; leak_sensitive_values: boolean };

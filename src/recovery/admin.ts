@@ -39,40 +39,8 @@ export async function adminRecoveryRoutes(app: FastifyInstance, options: { conte
   const { deps, engine } = context;
 
   async function prepare(request: FastifyRequest<{ Body: CreateRecoveryCodeBody | CreateRecoveryLinkBody }>, kind: 'code' | 'link') {
-    const body: CreateRecoveryCodeBody = request.body;
-    if (body.identity_id === '') throw errors.badRequest('identity_id is required');
-    const identity = /^[0-9a-f-]{36}$/i.test(body.identity_id) ? await deps.identities.get(body.identity_id) : null;
-    if (!identity) throw errors.notFound('The requested identity could not be found.');
-    if (identity.state !== 'active') throw errors.badRequest('The identity is disabled; recovery is not possible.');
-    let expiresInMs = parseDurationMs(deps.config.selfservice.flows.recovery.lifespan);
-    if (body.expires_in !== undefined) {
-      try {
-        expiresInMs = parseDurationMs(body.expires_in);
-      } catch {
-        throw errors.badRequest('expires_in must be a duration such as "15m" or "1h"');
-      }
-      if (!(expiresInMs > 0) || expiresInMs > MAX_EXPIRES_IN_MS) throw errors.badRequest('expires_in must be more than 0 and at most 168h');
-    }
-    const flowType = kind === 'code' && body.flow_type !== undefined ? body.flow_type : 'browser';
-    if (flowType !== 'browser' && flowType !== 'api') throw errors.badRequest('flow_type must be "browser" or "api"');
-    const returnTo = engine.returnToOf(request);
-    const flow = options.flows().newFlow(flowType, request.url, returnTo);
-    const now = deps.clock.nowMs();
-    flow.requestUrl = deps.urls.browserInit('recovery');
-    flow.expiresAtMs = now + expiresInMs;
-    flow.identityId = identity.id;
-    flow.state = 'sent_email';
-    flow.internal = { admin_issued: true };
-    flow.ui.nodes = sortNodes('recovery', codeNodes(null));
-    const actor = context.adminActorOf(request);
-    const reason = reasonOf(request);
-    let value = '';
-    await deps.storage.transaction(async (trx) => {
-      await deps.flows.insert(flow, trx);
-      value = await codes.issue({ identityId: identity.id, flowId: flow.id, kind, expiresAtMs: flow.expiresAtMs, address: null, issuedBy: actor }, trx);
-      await deps.audit.record(trx, { type: 'recovery.requested', identityId: identity.id, flowId: flow.id, actor, ipAddress: request.ip, details: { method: kind === 'code' ? 'admin_code' : 'admin_link', reason, expires_at: new Date(flow.expiresAtMs).toISOString() } });
-    });
-    return { flow, value };
+    // The body was checked by the route's schema (http/bodies.ts); the issuing itself is shared with the console.
+    return issueAdminRecovery(options, request, kind, { body: { ...request.body }, actor: context.adminActorOf(request), reason: reasonOf(request), returnTo: engine.returnToOf(request) });
   }
 
   app.post<{ Body: CreateRecoveryCodeBody }>('/admin/recovery/code', { schema: { body: createRecoveryCodeBodySchema } }, async (request, reply) => {
@@ -91,4 +59,52 @@ export async function adminRecoveryRoutes(app: FastifyInstance, options: { conte
       expires_at: new Date(flow.expiresAtMs).toISOString(),
     });
   });
+}
+
+/**
+ * Issues a one-time recovery code or link for an identity (the admin recovery API, and the operator console, which
+ * passes its operator as the actor). `input.body` holds `identity_id` and the optional `expires_in`/`flow_type`.
+ */
+export async function issueAdminRecovery(
+  options: { context: ModuleContext; codes: RecoveryCodes; flows: () => RecoveryFlows },
+  request: FastifyRequest,
+  kind: 'code' | 'link',
+  input: { body: Record<string, unknown>; actor: string; reason: string; returnTo: string | null },
+) {
+  const { context, codes } = options;
+  const { deps } = context;
+  const body = input.body;
+  if (typeof body.identity_id !== 'string' || body.identity_id === '') throw errors.badRequest('identity_id is required');
+  const identity = /^[0-9a-f-]{36}$/i.test(body.identity_id) ? await deps.identities.get(body.identity_id) : null;
+  if (!identity) throw errors.notFound('The requested identity could not be found.');
+  if (identity.state !== 'active') throw errors.badRequest('The identity is disabled; recovery is not possible.');
+  let expiresInMs = parseDurationMs(deps.config.selfservice.flows.recovery.lifespan);
+  if (body.expires_in !== undefined) {
+    try {
+      if (typeof body.expires_in !== 'string') throw new Error();
+      expiresInMs = parseDurationMs(body.expires_in);
+    } catch {
+      throw errors.badRequest('expires_in must be a duration such as "15m" or "1h"');
+    }
+    if (!(expiresInMs > 0) || expiresInMs > MAX_EXPIRES_IN_MS) throw errors.badRequest('expires_in must be more than 0 and at most 168h');
+  }
+  const flowType = kind === 'code' && body.flow_type !== undefined ? body.flow_type : 'browser';
+  if (flowType !== 'browser' && flowType !== 'api') throw errors.badRequest('flow_type must be "browser" or "api"');
+  const returnTo = input.returnTo;
+  const flow = options.flows().newFlow(flowType, request.url, returnTo);
+  const now = deps.clock.nowMs();
+  flow.requestUrl = deps.urls.browserInit('recovery');
+  flow.expiresAtMs = now + expiresInMs;
+  flow.identityId = identity.id;
+  flow.state = 'sent_email';
+  flow.internal = { admin_issued: true };
+  flow.ui.nodes = sortNodes('recovery', codeNodes(null));
+  const { actor, reason } = input;
+  let value = '';
+  await deps.storage.transaction(async (trx) => {
+    await deps.flows.insert(flow, trx);
+    value = await codes.issue({ identityId: identity.id, flowId: flow.id, kind, expiresAtMs: flow.expiresAtMs, address: null, issuedBy: actor }, trx);
+    await deps.audit.record(trx, { type: 'recovery.requested', identityId: identity.id, flowId: flow.id, actor, ipAddress: request.ip, details: { method: kind === 'code' ? 'admin_code' : 'admin_link', reason, expires_at: new Date(flow.expiresAtMs).toISOString() } });
+  });
+  return { flow, value };
 }

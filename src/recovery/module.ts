@@ -21,7 +21,8 @@ import { RecoveryCodes } from './codes.js';
 import { CodeRecoveryStrategy } from './code-strategy.js';
 import { MFA_RESET_CANCEL_PATH, MfaResets } from './mfa-reset.js';
 import { recoveryMsg } from './messages.js';
-import { adminRecoveryRoutes } from './admin.js';
+import { adminRecoveryRoutes, issueAdminRecovery } from './admin.js';
+import type { ModuleContext } from '../module.js';
 
 /** 403 at whoami for an identity whose second factor was reset and that has not enrolled one again. */
 export function enrollmentRequiredError(settingsUrl: string): HttpError {
@@ -40,17 +41,30 @@ export function enrollmentRequiredError(settingsUrl: string): HttpError {
 }
 
 
-export function recoveryModule(deps: Deps): KairosModule {
+/** The recovery module, with the admin services the operator console calls (src/console). */
+export interface RecoveryModule extends KairosModule {
+  readonly resets: MfaResets;
+  issueRecovery(request: FastifyRequest, kind: 'code' | 'link', input: Parameters<typeof issueAdminRecovery>[3]): ReturnType<typeof issueAdminRecovery>;
+}
+
+export function recoveryModule(deps: Deps): RecoveryModule {
   const codes = new RecoveryCodes(deps);
   const resets = new MfaResets(deps);
   let flows: RecoveryFlows | null = null;
+  let moduleContext: ModuleContext | null = null;
   return {
     name: 'recovery',
+    resets,
+    issueRecovery(request, kind, input) {
+      if (!moduleContext || !flows) throw new Error('recovery module not initialised');
+      return issueAdminRecovery({ context: moduleContext, codes, flows: () => flows! }, request, kind, input);
+    },
     flowHandlers(context) {
       flows = new RecoveryFlows(context.engine, [new CodeRecoveryStrategy(deps, codes, resets)]);
       return { recovery: flows };
     },
     init(context) {
+      moduleContext = context;
       if (flows) flows.settings = (context.handlers.settings as SettingsFlows | undefined) ?? null;
       // Whether a completed MFA reset waits for re-enrollment, loaded with the session (no query when none does).
       context.engine.sessionFacts.push({

@@ -326,6 +326,46 @@ export interface WebAuthnKeysTable {
   last_used_at: number | string | null;
 }
 
+/** Operator console sign-in hand-offs (console/): keyed hashes of the state and the one-time code only. */
+export interface ConsoleSignInsTable {
+  id: string;
+  state_hash: string;
+  code_hash: string | null;
+  identity_id: string | null;
+  session_id: string | null;
+  expires_at: number;
+  used_at: number | null;
+  created_at: number;
+}
+
+/** Operator console sessions (console/): separate from user sessions, bound to the Kairos session they came from. */
+export interface ConsoleSessionsTable {
+  id: string;
+  token_hash: string;
+  operator_id: string;
+  kairos_session_id: string;
+  created_at: number;
+  last_seen_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+}
+
+/** Four-eyes approvals of privileged console actions: pending → approved | rejected | expired. */
+export interface ConsoleApprovalsTable {
+  id: string;
+  identity_id: string;
+  action: string;
+  params: string;
+  reason: string;
+  requested_by: string;
+  status: 'pending' | 'approved' | 'rejected' | 'cancelled';
+  decided_by: string | null;
+  decision_reason: string | null;
+  decided_at: number | null;
+  expires_at: number;
+  created_at: number;
+}
+
 /** When an MFA policy rule first applied to an identity (mfa/policy): its enrollment grace runs from there. */
 export interface MfaPolicyStatesTable {
   identity_id: string;
@@ -369,5 +409,8 @@ export interface Database extends CoreTables {
   rate_limit_counters: RateLimitCountersTable;
   mfa_policy_states: MfaPolicyStatesTable;
   mfa_remembered_devices: MfaRememberedDevicesTable;
+  console_sign_ins: ConsoleSignInsTable;
+  console_sessions: ConsoleSessionsTable;
+  console_approvals: ConsoleApprovalsTable;
   _unused?: Generated<never>;
 }

@@ -13,6 +13,7 @@ import * as webauthnKeys from './20261204T1800_webauthn_keys.js';
 import * as credentialIdentifierIndex from './20261204T1900_credential_identifier_index.js';
 import * as mfaPolicy from './20261215T1000_mfa_policy.js';
 import * as courierSms from './20261210T1000_courier_sms.js';
+import * as console_ from './20261216T1000_console.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -31,6 +32,7 @@ export const migrations: Record<string, Migration> = {
   '20261204T1200_hardening': hardening,
   '20261204T1800_webauthn_keys': webauthnKeys,
   '20261204T1900_credential_identifier_index': credentialIdentifierIndex,
-  '20261215T1000_mfa_policy': mfaPolicy,
   '20261210T1000_courier_sms': courierSms,
+  '20261215T1000_mfa_policy': mfaPolicy,
+  '20261216T1000_console': console_,
 };

@@ -1,0 +1,207 @@
+/**
+ * The friction report (issue 16 point 4) against a seeded history with known counts, on both dialects: enrollments
+ * abandoned at each step and finished (real settings flows), lockouts (real wrong codes), recovery codes used and
+ * rejected (real logins), and the recorded outcomes of recoveries, MFA resets and helpdesk actions (audit events as
+ * their modules record them). The endpoint, the CLI (JSON and CSV) and the weeks are checked number by number.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
+import { totpCodeNow } from '../support/totp.js';
+import { loginWithPassword, registerWithPassword } from '../support/users.js';
+import { errorBody, secretOf } from '../support/flows.js';
+
+import { runCli } from '../support/cli.js';
+import { ManualClock } from '../../src/support/clock.js';
+import { weekOf, parseSince, frictionReport } from '../../src/reports/friction.js';
+
+const PASSWORD = 'a long enough passphrase';
+const CONFIG = {
+  selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } }, lookup_secret: { enabled: true } } },
+  serve: { public: { rate_limit: { enabled: false } } },
+  session: { lifespan: '2000h' },
+};
+/** Monday 2026-09-07 10:00 UTC: three seeded weeks, all before the wall clock (the CLI reads at wall time). */
+const START = Date.UTC(2026, 8, 7, 10, 0, 0);
+const SINCE = '2026-09-01T00:00:00.000Z';
+const UNTIL = '2026-10-01T00:00:00.000Z';
+
+describe('friction helpers', () => {
+  it('weeks start on Monday (UTC) and --since takes days, weeks, hours', () => {
+    expect(weekOf(Date.UTC(2026, 8, 7))).toBe('2026-09-07');
+    expect(weekOf(Date.UTC(2026, 8, 13, 23, 59))).toBe('2026-09-07');
+    expect(weekOf(Date.UTC(2026, 8, 14))).toBe('2026-09-14');
+    expect(weekOf(Date.UTC(1970, 0, 1))).toBe('1969-12-29');
+    expect(parseSince('90d')).toBe(90 * 86_400_000);
+    expect(parseSince('2w')).toBe(14 * 86_400_000);
+    expect(() => parseSince('0d')).toThrow();
+    expect(() => parseSince('soon')).toThrow();
+  });
+});
+
+describe.each(DIALECTS)('friction report from a seeded history (%s)', (dialect) => {
+  let k: TestKairos;
+  let n = 0;
+  beforeAll(async () => {
+    k = await startKairos({ dialect, config: CONFIG, clock: new ManualClock(START) });
+    await seed();
+    // Every settings flow of the seed has expired (1h lifespan): nothing is "in progress".
+    k.clock.set(Date.UTC(2026, 8, 30, 12));
+  }, 120_000);
+  afterAll(async () => k?.close());
+
+  const email = () => `friction${++n}-${dialect}@example.com`;
+  const codeNow = (secret: string) => totpCodeNow(k, secret);
+  const wrong = (secret: string) => String((Number(codeNow(secret)) + 1) % 1_000_000).padStart(6, '0');
+
+  async function settingsFlow() {
+    const user = await registerWithPassword(k, email(), PASSWORD);
+    const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    return { ...user, flow, secret: secretOf(flow) };
+  }
+
+  async function enrolled() {
+    const s = await settingsFlow();
+    const shown = await k.frontend.updateSettingsFlow({ flow: s.flow.id, xSessionToken: s.token, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(s.secret) } });
+    const node = shown.ui.nodes.find((x: any) => x.attributes.id === 'lookup_secret_codes') as any;
+    const codes: string[] = node.attributes.text.context.secrets.map((x: any) => x.context.secret);
+    await k.frontend.updateSettingsFlow({ flow: s.flow.id, xSessionToken: s.token, updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_confirm: true, transient_payload: { lookup_secret_acknowledged: true } } as never });
+    k.clock.advanceSeconds(30);
+    return { ...s, codes };
+  }
+
+  async function submitTotp(token: string, code: string) {
+    const flow = await k.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: token });
+    return k.frontend.updateLoginFlow({ flow: flow.id, xSessionToken: token, updateLoginFlowBody: { method: 'totp', totp_code: code } });
+  }
+
+  const recovered: string[] = [];
+
+  async function seed() {
+    // Week 1 (2026-09-07): two abandoned before a code, one after a wrong code, one at the recovery codes, two
+    // finished; one identity delayed after 5 wrong codes (lockout.started kind=delay).
+    await settingsFlow();
+    await settingsFlow();
+    const wrongOne = await settingsFlow();
+    await errorBody(k.frontend.updateSettingsFlow({ flow: wrongOne.flow.id, xSessionToken: wrongOne.token, updateSettingsFlowBody: { method: 'totp', totp_code: wrong(wrongOne.secret) } }));
+    const atCodes = await settingsFlow();
+    const shown = await k.frontend.updateSettingsFlow({ flow: atCodes.flow.id, xSessionToken: atCodes.token, updateSettingsFlowBody: { method: 'totp', totp_code: codeNow(atCodes.secret) } });
+    expect(shown.ui.nodes.some((node: any) => node.attributes.name === 'lookup_secret_confirm')).toBe(true);
+    const a = await enrolled();
+    const b = await enrolled();
+    const aLogin = await loginWithPassword(k, a.email, PASSWORD);
+    for (let i = 0; i < 5; i++) await errorBody(submitTotp(aLogin.session_token!, wrong(a.secret)));
+
+    // Week 2 (2026-09-14): b signs in with a recovery code, then reuses it and tries an invalid one; b and a get
+    // the clock-skew and no-match diagnoses; a helpdesk unlock of a, an email recovery and a helpdesk recovery.
+    k.clock.set(Date.UTC(2026, 8, 15, 9));
+    const bLogin = await loginWithPassword(k, b.email, PASSWORD);
+    // b has already used all but three of its codes (marked used as a login would), then uses one: two left.
+    const rows = await k.deps.db.selectFrom('lookup_secret_codes').select('id').where('identity_id', '=', b.identityId).orderBy('position').execute();
+    const spent = rows.slice(1, rows.length - 2).map((r) => r.id);
+    await k.deps.db.updateTable('lookup_secret_codes').set({ used_at: k.clock.nowMs() }).where('id', 'in', spent).execute();
+    const known = b.codes[0]!;
+    const used = await submitLookup(bLogin.session_token!, known);
+    expect(used.session.authenticator_assurance_level).toBe('aal2');
+    const bLogin2 = await loginWithPassword(k, b.email, PASSWORD);
+    await errorBody(submitLookup(bLogin2.session_token!, known));
+    await errorBody(submitLookup(bLogin2.session_token!, 'aaaa-bbbb-cccc-dddd'));
+    k.clock.advanceSeconds(60);
+    await errorBody(submitTotp(bLogin2.session_token!, totpCodeAt(b.secret, k.clock.nowMs() + 180_000)));
+    k.clock.advanceSeconds(60);
+    await errorBody(submitTotp(bLogin2.session_token!, '000000' === codeNow(b.secret) ? '000001' : '000000'));
+    const unlocked = await fetch(`${k.adminUrl}/admin/identities/${a.identityId}/mfa/unlock`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'ticket 1' }) });
+    expect(unlocked.status).toBe(200);
+    await k.deps.audit.record(k.deps.db, { type: 'recovery.completed', identityId: a.identityId, actor: 'self', details: { method: 'code', issued_by: 'self', mfa: 'reset_with_password' } });
+    await k.deps.audit.record(k.deps.db, { type: 'mfa_reset.requested', identityId: a.identityId, actor: 'self', details: {} });
+    await k.deps.audit.record(k.deps.db, { type: 'mfa_reset.completed', identityId: a.identityId, actor: 'self', details: { via: 'password', removed: ['totp'] } });
+    recovered.push(b.identityId);
+
+    // Week 3 (2026-09-21): a helpdesk recovery and an operator's reset of b, one cancelled reset.
+    k.clock.set(Date.UTC(2026, 8, 22, 9));
+    await k.deps.audit.record(k.deps.db, { type: 'recovery.completed', identityId: b.identityId, actor: 'self', details: { method: 'code', issued_by: 'admin:key-1', mfa: 'none' } });
+    await k.deps.audit.record(k.deps.db, { type: 'mfa_reset.completed', identityId: b.identityId, actor: 'console:op', details: { via: 'admin', removed: ['totp'] } });
+    await k.deps.audit.record(k.deps.db, { type: 'admin.action_performed', identityId: b.identityId, actor: 'console:op', details: { action: 'mfa.reset', reason: 'lost phone' } });
+    await k.deps.audit.record(k.deps.db, { type: 'mfa_reset.cancelled', identityId: a.identityId, actor: 'self', details: { via: 'notification_link' } });
+  }
+
+  async function submitLookup(token: string, code: string) {
+    const flow = await k.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: token });
+    return k.frontend.updateLoginFlow({ flow: flow.id, xSessionToken: token, updateLoginFlowBody: { method: 'lookup_secret', lookup_secret: code } });
+  }
+
+  it('counts every kind of friction exactly, per week and in total', async () => {
+    const response = await fetch(`${k.adminUrl}/admin/reports/friction?since=${SINCE}&until=${UNTIL}`);
+    expect(response.status).toBe(200);
+    const report = await response.json();
+    expect(report.totals.enrollments).toEqual({
+      started: 6,
+      finished: 2,
+      finished_by_method: { totp: 2 },
+      in_progress: 0,
+      abandoned: { before_code: 2, after_wrong_code: 1, at_recovery_codes: 1 },
+    });
+    expect(report.totals.lockouts).toEqual({ delay: 1, locked: 0, identities: 1 });
+    expect(report.totals.recovery_codes).toEqual({ used: 1, rejected: { already_used: 1, invalid: 1 }, left_low: 1 });
+    expect(report.totals.recoveries).toEqual({ backup_code: 1, recovery_address: 1, helpdesk: 2 });
+    expect(report.totals.mfa_resets).toEqual({ requested: 1, completed: { password: 1, delay: 0, admin: 1 }, cancelled: 1 });
+    expect(report.totals.helpdesk_actions).toEqual({ 'mfa.unlock': 1, 'mfa.reset': 1 });
+    expect(report.totals.rejected_codes).toEqual({ no_match: 6, clock_skew: 1 });
+    expect(report.rows.map((r: any) => [r.week, r.rule])).toEqual([
+      ['2026-09-07', 'default'],
+      ['2026-09-14', 'default'],
+      ['2026-09-21', 'default'],
+    ]);
+    const [w1, w2, w3] = report.rows;
+    expect(w1.enrollments.started).toBe(6);
+    expect(w1.lockouts.delay).toBe(1);
+    expect(w1.rejected_codes).toEqual({ no_match: 5 });
+    expect(w2.recovery_codes.used).toBe(1);
+    expect(w2.helpdesk_actions).toEqual({ 'mfa.unlock': 1 });
+    expect(w2.rejected_codes).toEqual({ clock_skew: 1, no_match: 1 });
+    expect(w3.recoveries).toEqual({ backup_code: 0, recovery_address: 0, helpdesk: 2 });
+    expect(report.by_rule.default).toEqual(report.totals);
+    expect(report.identities.locked_out).toHaveLength(1);
+    expect(report.identities.abandoned_enrollment).toHaveLength(4);
+    expect(report.identities.recovered_by_helpdesk).toEqual(recovered);
+    // Now: b has 3 unused codes left (of 4): low on codes; a was unlocked.
+    expect(report.current.low_on_codes).toEqual([{ identity_id: recovered[0], remaining: 2, rule: 'default' }]);
+    expect(report.current.locked).toEqual([]);
+  });
+
+  it('the CLI prints the same numbers as JSON and CSV; bad periods are refused', async () => {
+    const api = await (await fetch(`${k.adminUrl}/admin/reports/friction?since=${SINCE}&until=${UNTIL}`)).json();
+    const json = await runCli(['report', 'friction', '--dsn', k.dsn, '--since', SINCE, '--until', UNTIL, '--json']);
+    expect(json.code).toBe(0);
+    const cli = JSON.parse(json.stdout);
+    expect(cli.rows).toEqual(api.rows);
+    expect(cli.totals).toEqual(api.totals);
+    const csv = await runCli(['report', 'friction', '--dsn', k.dsn, '--since', SINCE, '--until', UNTIL, '--csv']);
+    const [header, ...lines] = csv.stdout.trim().split('\n');
+    const columns = header!.split(',');
+    expect(lines).toHaveLength(3);
+    const first = Object.fromEntries(columns.map((c, i) => [c, lines[0]!.split(',')[i]]));
+    expect(first).toMatchObject({ week: '2026-09-07', rule: 'default', 'enrollments.started': '6', 'enrollments.abandoned.after_wrong_code': '1', 'lockouts.delay': '1' });
+    const text = await runCli(['report', 'friction', '--dsn', k.dsn, '--since', SINCE, '--until', UNTIL]);
+    expect(text.stdout).toContain('6 started, 2 finished');
+    const bad = await runCli(['report', 'friction', '--dsn', k.dsn, '--since', 'yesterday']);
+    expect(bad.code).toBe(2);
+    for (const query of ['since=soon', `since=${UNTIL}&until=${SINCE}`, 'format=xml', 'since=9999d']) {
+      const r = await fetch(`${k.adminUrl}/admin/reports/friction?${query}`);
+      expect(r.status, query).toBe(400);
+      expect((await r.json()).error.code).toBe(400);
+    }
+    const asCsv = await fetch(`${k.adminUrl}/admin/reports/friction?since=${SINCE}&until=${UNTIL}`, { headers: { accept: 'text/csv' } });
+    expect(asCsv.headers.get('content-type')).toMatch(/^text\/csv/);
+  });
+
+  it('groups by the rule in force (one function decides)', async () => {
+    const report = await frictionReport(k.deps.db, { sinceMs: Date.parse(SINCE), untilMs: Date.parse(UNTIL), nowMs: k.clock.nowMs(), ruleOf: (identity) => (identity.id === recovered[0] ? 'staff' : 'default') });
+    expect(Object.keys(report.by_rule).sort()).toEqual(['default', 'staff']);
+    expect(report.by_rule.staff!.recovery_codes.used).toBe(1);
+    expect(report.by_rule.default!.recovery_codes.used).toBe(0);
+  });
+});
+
+function totpCodeAt(secret: string, atMs: number): string {
+  return totpCodeNow({ clock: { nowMs: () => atMs } as never }, secret);
+}
