@@ -18,17 +18,8 @@ export type HookName =
   | 'verify_new_address'
   | 'notify_previous_addresses';
 
-export interface WebHookConfig {
-  id?: string;
-  url: string;
-  method: string;
-  headers?: Record<string, string>;
-  body?: string;
-  can_interrupt?: boolean;
-  emit_analytics_event?: boolean;
-  response?: { ignore?: boolean; parse?: boolean };
-  auth?: { type: 'api_key'; config: { name: string; value: string; in: 'header' | 'cookie' } } | { type: 'basic_auth'; config: { user: string; password: string } };
-}
+/** The web hook's config has one definition, beside the loader's checks of it. */
+export type { WebHookConfig } from './web-hook.js';
 
 export interface HookConfig {
   hook: HookName;
