@@ -55,7 +55,7 @@ function migrateJob(env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: str
   );
 }
 
-describe.skipIf(!DIALECTS.includes('postgres'))('the compose topology as processes (PostgreSQL)', () => {
+describe.skipIf(!DIALECTS.includes('postgres'))('the compose topology as processes (PostgreSQL; skipped only when KAIROS_TEST_DIALECTS leaves PostgreSQL out)', () => {
   it('migration job twice (idempotent), two instances, a session from one valid on the other', async () => {
     const database = await createTestDatabase('postgres');
     const env = composeEnv(database.dsn);

@@ -163,7 +163,7 @@ describe('a read-only SQLite directory', () => {
   }, 2 * CLI_TIMEOUT_MS);
 });
 
-describe.skipIf(!DIALECTS.includes('postgres'))('PostgreSQL unreachable or misconfigured', () => {
+describe.skipIf(!DIALECTS.includes('postgres'))('PostgreSQL unreachable or misconfigured (skipped only when KAIROS_TEST_DIALECTS leaves PostgreSQL out)', () => {
   it('connection refused: one line naming the server and DSN, exit 2', async () => {
     const port = await freePort();
     const { file } = await sqliteConfig('pg-refused', { dsn: `postgres://kairos:hunter2@127.0.0.1:${port}/kairos` });

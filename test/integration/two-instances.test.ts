@@ -18,7 +18,7 @@ const PASSWORD = 'a long enough passphrase';
 const SECRET = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP';
 const SHA1: TotpParameters = { algorithm: 'SHA1', digits: 6, periodSeconds: 30 };
 
-describe.skipIf(!DIALECTS.includes('postgres'))('two server processes sharing PostgreSQL', () => {
+describe.skipIf(!DIALECTS.includes('postgres'))('two server processes sharing PostgreSQL (skipped only when KAIROS_TEST_DIALECTS leaves PostgreSQL out)', () => {
   it('a TOTP code is accepted once across two server instances sharing PostgreSQL', async () => {
     const database = await createTestDatabase('postgres');
     const dir = mkdtempSync(join(tmpdir(), 'kairos-two-'));
