@@ -73,6 +73,8 @@ export const errors = {
     }),
   internal: () => make(500, 'An internal server error occurred, please contact the system administrator'),
   notReady: (reason: string) => make(503, 'The service is not ready', { reason }),
+  /** Something every answer depends on (the rate-limit store) cannot be reached; the request did nothing. */
+  temporarilyUnavailable: (reason: string) => make(503, 'The service is temporarily unavailable, please retry later', { reason }),
 
   csrfViolation: () =>
     make(403, 'the request was rejected to protect you from Cross-Site-Request-Forgery', {

@@ -7,7 +7,7 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { createTestDatabase, DIALECTS, startKairos, type TestDatabase, type TestKairos } from '../support/harness.js';
+import { createTestDatabase, DIALECTS, freePort, startKairos, type TestDatabase, type TestKairos } from '../support/harness.js';
 import { registerWithPassword } from '../support/users.js';
 import { secretOf } from '../support/flows.js';
 import { totpCodeNow } from '../support/totp.js';
@@ -27,6 +27,41 @@ const LIMITED = {
 const newIp = () => `10.${randomInt(256)}.${randomInt(256)}.${randomInt(1, 255)}`;
 
 type App = TestKairos['server']['publicApp'];
+
+/** What a limited request answers while its limit cannot be counted: Kratos's envelope, nothing about the cause. */
+const STORE_DOWN = {
+  error: {
+    code: 503,
+    status: 'Service Unavailable',
+    message: 'The service is temporarily unavailable, please retry later',
+    reason: 'The request limits cannot be checked right now. Retry later.',
+  },
+};
+
+/**
+ * While the rate-limit store fails, a registration (a limited POST) and the verification link (a limited GET)
+ * answer STORE_DOWN on every instance given, and no identity, flow change or mail is written.
+ */
+async function expectRefusedWhileStoreDown(instances: TestKairos[], address: string) {
+  const [first] = instances as [TestKairos];
+  const flow = await first.frontend.createNativeRegistrationFlow();
+  const flowBefore = await first.deps.db.selectFrom('selfservice_flows').selectAll().where('id', '=', flow.id).executeTakeFirstOrThrow();
+  for (const instance of instances) {
+    const app = instance.server.publicApp;
+    const submit = await call(app, { method: 'POST', url: `/self-service/registration?flow=${flow.id}`, ip: newIp(), body: { method: 'password', traits: { email: address }, password: PASSWORD } });
+    expect(submit.statusCode).toBe(503);
+    expect(submit.json()).toEqual(STORE_DOWN);
+    const link = await call(app, { url: `/self-service/verification?flow=${randomUUID()}&code=123456`, ip: newIp() });
+    expect(link.statusCode).toBe(503);
+    expect(link.json()).toEqual(STORE_DOWN);
+    expect(instance.logs.records().some((r) => r.msg === 'rate-limit store failed; request refused')).toBe(true);
+  }
+  const db = first.deps.db;
+  expect(await db.selectFrom('identity_verifiable_addresses').select('id').where('value', '=', address).execute()).toEqual([]);
+  expect(await db.selectFrom('courier_messages').select('id').where('recipient', '=', address).execute()).toEqual([]);
+  expect(await db.selectFrom('selfservice_flows').selectAll().where('id', '=', flow.id).executeTakeFirstOrThrow()).toEqual(flowBefore);
+  return flow.id;
+}
 
 async function call(app: App, input: { method?: 'GET' | 'POST' | 'DELETE'; url: string; ip: string; body?: unknown; headers?: Record<string, string> }) {
   const response = await app.inject({
@@ -222,6 +257,21 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     expect(body.json().error.code).toBe(400);
   });
 
+  it('a failing rate-limit store cannot be used to get past the limits: limited requests answer 503 in Kratos’s shape and write nothing', async () => {
+    const address = email();
+    // The shared counters' table goes away under both instances (as if the database refused every statement on it).
+    await a.deps.db.schema.alterTable('rate_limit_counters').renameTo('rate_limit_counters_away').execute();
+    let flowId: string;
+    try {
+      flowId = await expectRefusedWhileStoreDown([a, b], address);
+    } finally {
+      await a.deps.db.schema.alterTable('rate_limit_counters_away').renameTo('rate_limit_counters').execute();
+    }
+    // Back: the same submission goes through.
+    const retried = await call(b.server.publicApp, { method: 'POST', url: `/self-service/registration?flow=${flowId}`, ip: newIp(), body: { method: 'password', traits: { email: address }, password: PASSWORD } });
+    expect(retried.statusCode).toBe(200);
+  });
+
   it('a settings flow created while its identity is deleted answers 404 in Kratos’s shape, not 500', async () => {
     const user = await registerWithPassword(a, email(), PASSWORD);
     const flows = a.deps.flows;
@@ -278,5 +328,21 @@ describe.skipIf(!redisUp)(`rate limits in Redis (${REDIS_URL}; skipped when unre
     for (let i = 0; i < 2 * PER_IP; i++) statuses.push((await call((i % 2 ? b : a).server.publicApp, { url: `/self-service/verification?flow=${randomUUID()}&code=1`, ip })).statusCode);
     expect(statuses.filter((s) => s !== 429)).toHaveLength(PER_IP);
     expect(statuses.slice(PER_IP)).toEqual(Array(PER_IP).fill(429));
+  });
+});
+
+describe('rate limits in a Redis that is down', () => {
+  let a: TestKairos;
+  beforeAll(async () => {
+    // Nothing listens on this port: every command fails once ioredis gives up retrying it.
+    const redisUrl = `redis://127.0.0.1:${await freePort()}/0`;
+    a = await startKairos({ dialect: 'sqlite', config: { ...LIMITED, serve: { public: { ...LIMITED.serve.public, rate_limit: { ...LIMITED.serve.public.rate_limit, store: 'redis', redis_url: redisUrl } } } } });
+  });
+  afterAll(async () => {
+    await a?.close();
+  });
+
+  it('an unreachable Redis store cannot be used to get past the limits: limited requests answer 503 in Kratos’s shape and write nothing', async () => {
+    await expectRefusedWhileStoreDown([a], `down-${randomUUID().slice(0, 8)}@example.com`);
   });
 });

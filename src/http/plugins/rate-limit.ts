@@ -12,6 +12,8 @@
  *   settings), the identity, across routes and IPs.
  * - Where the counters live: `serve.public.rate_limit.store`: `database` (default; rate-limit-store.ts), `redis`
  *   (the plugin's own Redis store, for deployments that have one), `memory` (this instance only; tests, single-node).
+ * - When the store fails (database or Redis unreachable), a limited request fails closed: 503 in Kratos's shape,
+ *   before its handler runs, so nothing is written; the cause goes to the log only.
  */
 import rateLimit, { normalizeIP, type FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
@@ -19,7 +21,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Deps } from '../../deps.js';
 import { errors } from '../../errors/http-error.js';
 import { RateLimitCounters } from '../../storage/rate-limit-counters.js';
-import { databaseRateLimitStore } from './rate-limit-store.js';
+import { databaseRateLimitStore, failingAs, redisRateLimitStore } from './rate-limit-store.js';
 import { MFA_RESET_CANCEL_PATH } from '../../recovery/mfa-reset.js';
 import { isUuid } from './input-guard.js';
 
@@ -63,6 +65,15 @@ export async function registerRateLimits(app: FastifyInstance, deps: Pick<Deps, 
     redis = new RedisClient(settings.redis_url!, { maxRetriesPerRequest: 2 });
     // Without a listener ioredis prints every reconnect failure; limited endpoints fail closed meanwhile.
     redis.on('error', (err: Error) => deps.logger.warn({ err: { message: err.message } }, 'rate-limit store (Redis) unreachable'));
+    store = redisRateLimitStore(redis, 'kairos-rate-limit-');
+  }
+  // A count that cannot be taken refuses the request (fail closed) with a 503, not a 500: Kairos is not broken, a
+  // service it depends on is away. The cause (which may name hosts or tables) goes only to the log.
+  if (store) {
+    store = failingAs(store, (cause) => {
+      deps.logger.error({ err: { message: cause.message, code: (cause as { code?: unknown }).code } }, 'rate-limit store failed; request refused');
+      return errors.temporarilyUnavailable('The request limits cannot be checked right now. Retry later.');
+    });
   }
 
   // The plugin reads `config.rateLimit` in its own onRoute hook, so this one (added first) runs before it.
@@ -78,7 +89,6 @@ export async function registerRateLimits(app: FastifyInstance, deps: Pick<Deps, 
     timeWindow: RATE_LIMIT_WINDOW_MS,
     keyGenerator: clientKey,
     ...(store ? { store } : {}),
-    ...(redis ? { redis, nameSpace: 'kairos-rate-limit-' } : {}),
     errorResponseBuilder: (_request, context) => tooMany(context.ttl),
   });
 
