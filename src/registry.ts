@@ -139,7 +139,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
       new Templates(config.courier.template_override_path, { brand: config.ui.brand.name, domain: new URL(config.serve.public.base_url).hostname }),
       config.secrets.cipher.length > 0 ? new SecretCipher(config.secrets.cipher, random) : null,
     ),
-    oneTimeCodes: new OneTimeCodes({ db, clock, random, config }),
+    oneTimeCodes: new OneTimeCodes({ db, clock, random, config, storage }),
     recoveryAddresses: new RecoveryAddressBook(db, clock, random),
   };
   deps.secondFactorGuard = new SecondFactorGuard({ ...(deps as Deps), flowAttempts: deps.flows });

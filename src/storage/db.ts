@@ -27,6 +27,14 @@ export interface Storage {
    * everything written through `trx` commits together when `fn` resolves, or not at all when it throws.
    */
   transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
+  /**
+   * Holds a lock named `key` until `trx`'s transaction ends, so steps that count rows and then insert one (the mail
+   * quotas, credentials/code/one-time-codes.ts) decide one after the other, across instances. PostgreSQL: a
+   * transaction-scoped advisory lock (READ COMMITTED alone lets two steps both count 4 and both insert the 5th);
+   * SQLite: nothing to take, the step's `BEGIN IMMEDIATE` already holds the database's one write lock. Outside a
+   * transaction it protects nothing.
+   */
+  lockUntilCommit(trx: Db, key: string): Promise<void>;
 }
 
 /** The PostgreSQL driver, loaded on first use: a server on SQLite never loads it (startup time and memory). */
@@ -101,6 +109,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
       },
       close: () => db.destroy(),
       transaction: (fn) => runStep(db, fn),
+      lockUntilCommit: async () => {},
     };
   }
   const url = new URL(dsn);
@@ -140,6 +149,9 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
     },
     close: () => db.destroy(),
     transaction: (fn) => runStep(db, fn),
+    lockUntilCommit: async (trx, key) => {
+      await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(trx);
+    },
   };
 }
 

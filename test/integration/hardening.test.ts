@@ -211,6 +211,40 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     expect(created.id).toBeTruthy();
   });
 
+  it('parallel recovery requests for one address across two instances cannot send more than the quota, and every answer is the same', async () => {
+    const address = email();
+    await a.identityApi.createIdentity({
+      createIdentityBody: {
+        schema_id: 'default',
+        traits: { email: address },
+        credentials: { password: { config: { password: PASSWORD } } } as any,
+        verifiable_addresses: [{ value: address, verified: true, via: 'email', status: 'completed' }] as any,
+      },
+    });
+    const ownerIp = newIp();
+    const loginFlow = await call(a.server.publicApp, { url: '/self-service/login/api', ip: ownerIp });
+    expect((await call(a.server.publicApp, { method: 'POST', url: `/self-service/login?flow=${loginFlow.json().id}`, ip: ownerIp, body: { method: 'password', identifier: address, password: PASSWORD } })).statusCode).toBe(200);
+    const mails = async () => (await a.deps.db.selectFrom('courier_messages').select('id').where('recipient', '=', address).where('template_type', '=', 'recovery_code_valid').execute()).length;
+
+    /** All flows first, then every submission at once, alternating instances, so the quota checks overlap. */
+    const burst = async (ips: string[]) => {
+      const apps = ips.map((_, i) => (i % 2 ? b : a).server.publicApp);
+      const flows = await Promise.all(ips.map(async (ip, i) => (await call(apps[i]!, { url: '/self-service/recovery/api', ip })).json().id as string));
+      const answers = await Promise.all(ips.map((ip, i) => call(apps[i]!, { method: 'POST', url: `/self-service/recovery?flow=${flows[i]}`, ip, body: { method: 'code', email: address } })));
+      return answers.map((r) => ({ status: r.statusCode, state: r.json().state, messages: r.json().ui?.messages }));
+    };
+    const attackers = await burst(Array.from({ length: 16 }, newIp));
+    expect(await mails()).toBe(MAX_CODES_PER_ADDRESS - OWNER_RESERVE_PER_ADDRESS);
+    // The owner's own requests (from the address they signed in from, at once) use the reserve and no more.
+    const owner = await burst(Array(PER_IP - 1).fill(ownerIp));
+    expect(await mails()).toBe(MAX_CODES_PER_ADDRESS);
+    expect(await a.deps.db.selectFrom('one_time_codes').select('id').where('address', '=', address).execute()).toHaveLength(MAX_CODES_PER_ADDRESS);
+    // Sent or withheld, every answer looks the same.
+    const shapes = new Set([...attackers, ...owner].map((x) => JSON.stringify(x)));
+    expect([...shapes]).toHaveLength(1);
+    expect(JSON.parse([...shapes][0]!)).toMatchObject({ status: 200, state: 'sent_email' });
+  });
+
   it('an "already signed in" redirect is not logged as an unhandled error', async () => {
     const user = await registerWithPassword(a, email(), PASSWORD);
     const before = a.logs.lines.length;

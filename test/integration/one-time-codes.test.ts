@@ -23,7 +23,7 @@ describe.each(DIALECTS)('one-time codes (%s)', (dialect) => {
     database = await createTestDatabase(dialect);
     storage = openStorage(database.dsn);
     await migrateToLatest(storage);
-    codes = new OneTimeCodes({ db: storage.db, clock, random: cryptoRandom, config: config(['first-secret-0123456789']) });
+    codes = new OneTimeCodes({ db: storage.db, storage, clock, random: cryptoRandom, config: config(['first-secret-0123456789']) });
   });
   afterAll(async () => {
     await storage?.close();
@@ -109,9 +109,9 @@ describe.each(DIALECTS)('one-time codes (%s)', (dialect) => {
   it('keeps pending codes valid across a rotation of secrets.default', async () => {
     const flow = flowId();
     const issued = await issue(flow);
-    const rotated = new OneTimeCodes({ db: storage.db, clock, random: cryptoRandom, config: config(['new-secret-0123456789abc', 'first-secret-0123456789']) });
+    const rotated = new OneTimeCodes({ db: storage.db, storage, clock, random: cryptoRandom, config: config(['new-secret-0123456789abc', 'first-secret-0123456789']) });
     expect((await rotated.verify({ purpose: 'verification', flowId: flow, code: issued.code })).ok).toBe(true);
-    const unrelated = new OneTimeCodes({ db: storage.db, clock, random: cryptoRandom, config: config(['another-secret-0123456789']) });
+    const unrelated = new OneTimeCodes({ db: storage.db, storage, clock, random: cryptoRandom, config: config(['another-secret-0123456789']) });
     const flow2 = flowId();
     const issued2 = await issue(flow2);
     expect((await unrelated.verify({ purpose: 'verification', flowId: flow2, code: issued2.code })).ok).toBe(false);

@@ -19,6 +19,11 @@
  *   that carries a session of the identity, or that comes from an IP the identity signed in or registered from
  *   within OWNER_CLIENT_MEMORY_MS (audit trail). Callers never show a throttle: the answer is the same, only no mail
  *   goes out.
+ * - The quotas are counted and the code inserted under a lock on the address (and, when the client's quota applies,
+ *   on the client) held until the step commits (`Storage.lockUntilCommit`), so parallel requests on any number of
+ *   instances are decided one after the other: never more than the quota, whatever the timing. Lock order: the
+ *   address, then the client (a step that issues to several addresses does so only for the owner, which takes no
+ *   client lock), after the flow row (storage/unit-of-work.ts).
  */
 import type { Deps } from '../../deps.js';
 import type { Db } from '../../identity/repository.js';
@@ -87,7 +92,7 @@ export class CodeThrottledError extends Error {
   }
 }
 
-type CodeDeps = Pick<Deps, 'db' | 'clock' | 'random' | 'config'>;
+type CodeDeps = Pick<Deps, 'db' | 'clock' | 'random' | 'config'> & { storage: Pick<Deps['storage'], 'lockUntilCommit'> };
 
 /** Digits only; spaces and dashes people type are dropped. */
 export function normalizeCode(input: unknown): string {
@@ -149,6 +154,8 @@ export class OneTimeCodes {
     const since = now - ISSUE_WINDOW_MS;
     const requester = input.requester ?? { ip: null, sessionIdentityId: null };
     const owner = input.owner === true || (await this.isOwner(input.identityId, requester, trx));
+    const { storage } = this.deps;
+    await storage.lockUntilCommit(trx, `one-time-codes/address/${input.purpose}/${input.address}`);
     const recent = await trx
       .selectFrom('one_time_codes')
       .select(['created_at', 'owner_request'])
@@ -161,6 +168,7 @@ export class OneTimeCodes {
     if (recent.length >= MAX_CODES_PER_ADDRESS) throw new CodeThrottledError(recent[0]!.created_at + ISSUE_WINDOW_MS - now);
     if (!owner && byOthers.length >= MAX_CODES_PER_ADDRESS - OWNER_RESERVE_PER_ADDRESS) throw new CodeThrottledError(byOthers[0]!.created_at + ISSUE_WINDOW_MS - now);
     if (!owner && requester.ip !== null) {
+      await storage.lockUntilCommit(trx, `one-time-codes/client/${requester.ip}`);
       const fromClient = await trx
         .selectFrom('one_time_codes')
         .select('created_at')
