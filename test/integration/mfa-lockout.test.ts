@@ -11,6 +11,13 @@ import { ManualClock } from '../../src/support/clock.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
 
 const PASSWORD = 'a long enough passphrase';
+
+/** The wall clock, for the one test whose delays must pass on their own (milliseconds, never a TOTP window). */
+class RealClock extends ManualClock {
+  override nowMs(): number {
+    return Date.now();
+  }
+}
 // The per-IP limit is tested elsewhere (it runs on real time); sessions must outlive the ~22 h of the 100-code test.
 const TOTP_ON = {
   selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } },
@@ -127,6 +134,48 @@ describe.each(DIALECTS)('second-factor lockout (%s)', (dialect) => {
     expect(refused).toHaveLength(7);
     expect((await mfaReport(k, user.identityId)).lockout.consecutive_failures).toBe(5);
   });
+
+  it('a concurrent burst of wrong guesses on two instances with millisecond delays gets exactly the hard limit checked, not one more', async () => {
+    // Delays of 1–2 ms on the real clock (no TOTP window is waited for: every guess is wrong), and the lowest hard
+    // limit the config allows, so the bursts reach the lock within a few rounds; the guesses race past every delay.
+    const max = 10;
+    const config = { ...TOTP_ON, selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test', lockout: { free_failures: 1, base_delay: '1ms', max_delay: '2ms', max_consecutive_failures: max } } } } } };
+    const database = await createTestDatabase(dialect);
+    const a = await startKairos({ dialect, database, clock: new RealClock(), config });
+    const b = await startKairos({ dialect, database, clock: new RealClock(), config });
+    try {
+      expect(a.deps.secondFactorGuard.schedule).toMatchObject({ baseDelayMs: 1, maxDelayMs: 2, maxConsecutiveFailures: max });
+      const user = await enrolledUser(a);
+      const verdicts: number[] = [];
+      // Bursts until the lock shows, then three more: nothing after the lock may be checked either.
+      let afterLock = 0;
+      for (let round = 0; round < 40 && afterLock < 3; round++) {
+        if (verdicts.includes(4900101)) afterLock++;
+        const servers = Array.from({ length: 12 }, (_, i) => (i % 2 ? b : a));
+        const flows = await Promise.all(servers.map((s) => s.frontend.createNativeLoginFlow({ aal: 'aal2', xSessionToken: user.token })));
+        const answers = await Promise.all(
+          flows.map(async (flow, i) => {
+            const server = servers[i]!;
+            const sent = server.frontend.updateLoginFlow({ flow: flow.id, xSessionToken: user.token, updateLoginFlowBody: { method: 'totp', totp_code: wrongNow(server, user.secret) } });
+            return globalMessages((await errorBody(sent)).body).map((m: { id: number }) => m.id).filter((id: number) => id === 4000008 || id >= 4900100);
+          }),
+        );
+        verdicts.push(...answers.flat());
+      }
+      // Checked codes are the ones whose verdict (4000008) was given and whose rejection the audit trail recorded.
+      expect(verdicts.filter((id) => id === 4000008)).toHaveLength(max);
+      const events = await a.deps.db.selectFrom('audit_events').select(['type', 'details']).where('identity_id', '=', user.identityId).execute();
+      expect(events.filter((e) => e.type === 'second_factor.rejected')).toHaveLength(max);
+      expect(events.filter((e) => e.type === 'lockout.started').map((e) => JSON.parse(e.details).kind).sort()).toEqual(['delay', 'locked']);
+      expect((await mfaReport(b, user.identityId)).lockout).toMatchObject({ state: 'locked', consecutive_failures: max });
+      // Locked: even the right code is refused unchecked, on either instance.
+      for (const server of [a, b]) expect(globalMessages((await errorBody(submit(server, user.token, codeNow(server, user.secret)))).body)[0].id).toBe(4900101);
+    } finally {
+      await b.close();
+      await a.close();
+      await database.drop();
+    }
+  }, 120_000);
 
   it('100 consecutive wrong codes lock second factors until an admin unlocks them', async () => {
     const user = await enrolledUser();
