@@ -14,8 +14,8 @@ import type { DialectName, Storage } from './db.js';
 /** Windows are deleted once they ended more than this long ago (a late request still finds its window). */
 const CLEANUP_GRACE_MS = 60_000;
 
-/** The database's clock in epoch milliseconds (the one place this store's SQL differs by dialect). */
-function databaseNowMs(dialect: DialectName) {
+/** The database's clock in epoch milliseconds (also the lockout delays' clock, mfa/attempts/lockout-repository.ts). */
+export function databaseNowMs(dialect: DialectName) {
   return dialect === 'postgres'
     ? sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`
     : sql<number>`cast(unixepoch('subsec') * 1000 as integer)`;

@@ -4,9 +4,15 @@
  */
 export interface Clock {
   nowMs(): number;
+  /**
+   * True for this machine's wall clock, which can disagree with other instances' clocks. Limits that instances
+   * share (second-factor lockout delays) are then measured with the database's clock, the one clock every instance
+   * sees. An injected clock (tests) leaves it unset and is used as it is.
+   */
+  readonly wall?: boolean;
 }
 
-export const systemClock: Clock = { nowMs: () => Date.now() };
+export const systemClock: Clock = { nowMs: () => Date.now(), wall: true };
 
 /** A clock tests can set and advance. */
 export class ManualClock implements Clock {

@@ -18,6 +18,17 @@ class RealClock extends ManualClock {
     return Date.now();
   }
 }
+
+/** A machine's wall clock, `offsetMs` off (as `systemClock` on a host whose clock is wrong). */
+class SkewedWallClock extends ManualClock {
+  readonly wall = true;
+  constructor(private readonly offsetMs: number) {
+    super();
+  }
+  override nowMs(): number {
+    return Date.now() + this.offsetMs;
+  }
+}
 // The per-IP limit is tested elsewhere (it runs on real time); sessions must outlive the ~22 h of the 100-code test.
 const TOTP_ON = {
   selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test' } } } },
@@ -176,6 +187,31 @@ describe.each(DIALECTS)('second-factor lockout (%s)', (dialect) => {
       await database.drop();
     }
   }, 120_000);
+
+  it('an instance whose clock runs an hour ahead cannot skip a lockout delay: delays are measured with the database’s clock', async () => {
+    // A one-minute delay after 5 wrong codes, so the test never races it on a slow machine.
+    const config = { ...TOTP_ON, selfservice: { methods: { totp: { enabled: true, config: { issuer: 'Kairos Test', lockout: { base_delay: '1m' } } } } } };
+    const database = await createTestDatabase(dialect);
+    const a = await startKairos({ dialect, database, clock: new SkewedWallClock(0), config });
+    const ahead = await startKairos({ dialect, database, clock: new SkewedWallClock(3_600_000), config });
+    try {
+      const user = await enrolledUser(a);
+      for (let i = 0; i < 5; i++) expect(messageIds((await errorBody(submit(a, user.token, wrongNow(a, user.secret)))).body).filter((id: number) => id < 4900000)).toEqual([4000008]);
+      // The instance an hour ahead thinks the minute is long over; the database says it is not.
+      for (const code of [wrongNow(ahead, user.secret), codeNow(ahead, user.secret)]) {
+        const refused = await errorBody(submit(ahead, user.token, code));
+        expect(globalMessages(refused.body)[0].id).toBe(4900100);
+        expect(messageIds(refused.body)).not.toContain(4000008);
+      }
+      expect((await mfaReport(a, user.identityId)).lockout).toMatchObject({ state: 'delayed', consecutive_failures: 5 });
+      const rejected = await a.deps.db.selectFrom('audit_events').select('id').where('identity_id', '=', user.identityId).where('type', '=', 'second_factor.rejected').execute();
+      expect(rejected).toHaveLength(5);
+    } finally {
+      await ahead.close();
+      await a.close();
+      await database.drop();
+    }
+  });
 
   it('100 consecutive wrong codes lock second factors until an admin unlocks them', async () => {
     const user = await enrolledUser();

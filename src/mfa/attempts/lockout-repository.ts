@@ -29,6 +29,10 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
  * instances sharing the database never both take the same slot (compare-and-swap on `consecutive_failures`). Under
  * PostgreSQL's READ COMMITTED a conditional UPDATE that waited for a concurrent one re-evaluates its WHERE clause on
  * the committed row (storage/unit-of-work.ts).
+ *
+ * Delays: with `databaseNow` (the database's clock, an SQL expression) the next allowed attempt is set and compared
+ * with it inside those statements, so an instance whose own clock runs ahead cannot skip a delay (issue 14, finding
+ * 4); without it (an injected clock) `nowMs` is used.
  */
 export class LockoutRepository {
   constructor(private readonly db: Db) {}
@@ -53,12 +57,23 @@ export class LockoutRepository {
    */
   async chargeFailure(
     db: Db,
-    input: { identityId: string; expectedFailures: number; failures: number; maxFailures: number; nowMs: number; nextAttemptAtMs: number | null; lock: boolean },
+    input: {
+      identityId: string;
+      expectedFailures: number;
+      failures: number;
+      maxFailures: number;
+      nowMs: number;
+      /** The wait before the next attempt (null: none). */
+      delayMs: number | null;
+      lock: boolean;
+      databaseNow: RawBuilder<number> | null;
+    },
   ): Promise<boolean> {
+    const now = input.databaseNow ?? input.nowMs;
     const values = {
       consecutive_failures: input.failures,
       last_failure_at: input.nowMs,
-      next_attempt_at: input.nextAttemptAtMs,
+      next_attempt_at: input.delayMs === null ? null : input.databaseNow ? sql<number>`${input.databaseNow} + ${input.delayMs}` : input.nowMs + input.delayMs,
       locked_at: input.lock ? input.nowMs : null,
       updated_at: input.nowMs,
     };
@@ -72,7 +87,7 @@ export class LockoutRepository {
           .where('mfa_lockouts.consecutive_failures', '=', input.expectedFailures)
           .where('mfa_lockouts.consecutive_failures', '<', input.maxFailures)
           .where('mfa_lockouts.locked_at', 'is', null)
-          .where((eb) => eb.or([eb('mfa_lockouts.next_attempt_at', 'is', null), eb('mfa_lockouts.next_attempt_at', '<=', input.nowMs)])),
+          .where((eb) => eb.or([eb('mfa_lockouts.next_attempt_at', 'is', null), eb('mfa_lockouts.next_attempt_at', '<=', now)])),
       )
       .returning('consecutive_failures')
       .executeTakeFirst();
@@ -80,14 +95,15 @@ export class LockoutRepository {
   }
 
   /** Resets the counter after a right code if the state is still the one read and not locked or delayed. */
-  async resetIfUnchanged(db: Db, identityId: string, expectedFailures: number, nowMs: number): Promise<boolean> {
+  async resetIfUnchanged(db: Db, identityId: string, expectedFailures: number, nowMs: number, databaseNow: RawBuilder<number> | null): Promise<boolean> {
+    const now = databaseNow ?? nowMs;
     const result = await db
       .updateTable('mfa_lockouts')
       .set({ consecutive_failures: 0, last_failure_at: null, next_attempt_at: null, updated_at: nowMs })
       .where('identity_id', '=', identityId)
       .where('consecutive_failures', '=', expectedFailures)
       .where('locked_at', 'is', null)
-      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', nowMs)]))
+      .where((eb) => eb.or([eb('next_attempt_at', 'is', null), eb('next_attempt_at', '<=', now)]))
       .executeTakeFirst();
     return affectedRows(result) === 1;
   }

@@ -29,6 +29,7 @@ import { parseDurationMs } from '../../config/duration.js';
 import { DEFAULT_DELAY_SCHEDULE, delayMsAfter, type DelaySchedule } from './delay-schedule.js';
 import { testPause } from '../../support/test-pause.js';
 import { LockoutRepository, lockoutFact, lockoutFromFact, type LockoutState } from './lockout-repository.js';
+import { databaseNowMs } from '../../storage/rate-limit-counters.js';
 
 /**
  * Code submissions allowed on one pending aal2 login flow (NIST SP 800-63B §5.2.2: a verifier limits failed
@@ -78,7 +79,7 @@ export interface FlowAttemptCounter {
   recordFailedAttempt(flowId: string, max: number, db: Db): Promise<number | null>;
 }
 
-type GuardDeps = Pick<Deps, 'db' | 'clock' | 'audit' | 'metrics' | 'logger' | 'config'> & { flowAttempts: FlowAttemptCounter };
+type GuardDeps = Pick<Deps, 'db' | 'clock' | 'audit' | 'metrics' | 'logger' | 'config'> & { flowAttempts: FlowAttemptCounter; storage: Pick<Deps['storage'], 'dialect'> };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -112,10 +113,17 @@ export class SecondFactorGuard {
   private readonly refusedTotal;
   private readonly lockoutsTotal;
   private readonly clearedTotal;
+  /**
+   * The clock delays are set and compared with in the deciding statements: the database's when this instance runs
+   * on its wall clock (instances' clocks may disagree; one running ahead must not skip a delay), else the injected
+   * clock (tests move time instead of sleeping).
+   */
+  private readonly databaseNow;
 
   constructor(private readonly deps: GuardDeps) {
     this.schedule = scheduleFromConfig(deps.config);
     this.lockouts = new LockoutRepository(deps.db);
+    this.databaseNow = deps.clock.wall ? databaseNowMs(deps.storage.dialect) : null;
     this.refusedTotal = deps.metrics.counter(
       'kairos_mfa_attempts_refused_total',
       'Second-factor submissions refused before their code was checked',
@@ -179,8 +187,9 @@ export class SecondFactorGuard {
       failures,
       maxFailures: this.schedule.maxConsecutiveFailures,
       nowMs,
-      nextAttemptAtMs: delayMs > 0 && !locks ? nowMs + delayMs : null,
+      delayMs: delayMs > 0 && !locks ? delayMs : null,
       lock: locks,
+      databaseNow: this.databaseNow,
     });
     if (!charged) {
       const now = await this.lockouts.get(identityId, trx);
@@ -215,7 +224,7 @@ export class SecondFactorGuard {
     const previousFailures = state.consecutiveFailures;
     if (previousFailures === 0 && state.lockedAtMs === null) return null;
     const nowMs = this.deps.clock.nowMs();
-    const reset = await this.lockouts.resetIfUnchanged(trx, attempt.identityId, previousFailures, nowMs);
+    const reset = await this.lockouts.resetIfUnchanged(trx, attempt.identityId, previousFailures, nowMs, this.databaseNow);
     if (!reset) {
       const now = await this.lockouts.get(attempt.identityId, trx);
       if (now.lockedAtMs !== null) return this.refuse(attempt, { refused: 'locked', retryAtMs: null });
