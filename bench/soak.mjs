@@ -82,7 +82,7 @@ async function startInstance(dsn, tag) {
   writeFileSync(file, JSON.stringify(config, null, 2));
   const proc = startProcess({
     command: process.execPath,
-    args: [join(ROOT, 'bin/kairos.mjs'), 'serve', '-c', file, '--migrate'],
+    args: [join(ROOT, 'dist/cli/bin.js'), 'serve', '-c', file, '--migrate'],
     cwd: ROOT,
     env: { NODE_ENV: 'production' },
     logFile: join(WORK, `kairos-${tag}.log`),
