@@ -245,6 +245,19 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     expect(JSON.parse([...shapes][0]!)).toMatchObject({ status: 200, state: 'sent_email' });
   });
 
+  it('two steps of one session that read it before either wrote both keep their AMR entry, across two instances (no lost update)', async () => {
+    const user = await registerWithPassword(a, email(), PASSWORD);
+    // Both steps read the session before either writes (the stale read of finding 8).
+    const [seenByA, seenByB] = await Promise.all([a.deps.sessions.findByToken(user.token), b.deps.sessions.findByToken(user.token)]);
+    // One after the other (two in-process SQLite connections cannot both hold a step open): what matters is that
+    // the second writes from its stale read, as a read-modify-write would, and must still keep the first's entry.
+    const at = a.clock.nowMs();
+    await a.deps.storage.transaction((trx) => a.deps.sessions.addAuthenticationMethods(trx, seenByA!, [{ method: 'totp', aal: 'aal2', completedAtMs: at }]));
+    await b.deps.storage.transaction((trx) => b.deps.sessions.addAuthenticationMethods(trx, seenByB!, [{ method: 'lookup_secret', aal: 'aal2', completedAtMs: at + 1 }]));
+    const stored = await a.deps.sessions.findByToken(user.token);
+    expect(stored!.amr.map((e) => e.method).sort()).toEqual(['lookup_secret', 'password', 'totp']);
+  });
+
   it('an "already signed in" redirect is not logged as an unhandled error', async () => {
     const user = await registerWithPassword(a, email(), PASSWORD);
     const before = a.logs.lines.length;
