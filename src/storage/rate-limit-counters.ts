@@ -20,6 +20,7 @@
  */
 import { sql } from 'kysely';
 import type { Db, DialectName, Storage } from './db.js';
+import { prepareQuery } from './prepared.js';
 
 /** Windows are deleted once they ended more than this long ago (a late request still finds its window). */
 const CLEANUP_GRACE_MS = 60_000;
@@ -95,20 +96,24 @@ export class RateLimitCounters {
 
   /** One upsert: `hits` more in `key`'s window (a new window when the last one ended); the total and time left. */
   private async add(key: string, windowMs: number, hits: number, db: Db = this.storage.db): Promise<{ hits: number; ttl: number }> {
+    const row = await this.upsert.takeFirst(db, { key, hits, windowMs });
+    return { hits: Number(row!.hits), ttl: Math.max(0, Number(row!.ttl_ms)) };
+  }
+
+  /** The upsert, compiled once (storage/prepared.ts). */
+  private readonly upsert = prepareQuery((db, p: { key: string; hits: number; windowMs: number }) => {
     const now = this.now;
-    const row = await db
+    return db
       .insertInto('rate_limit_counters')
-      .values({ key, hits, window_ends_at: sql<number>`${now} + ${windowMs}` })
+      .values({ key: p.key, hits: p.hits, window_ends_at: sql<number>`${now} + ${p.windowMs}` })
       .onConflict((oc) =>
         oc.column('key').doUpdateSet({
-          hits: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${hits} else rate_limit_counters.hits + ${hits} end`,
-          window_ends_at: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${now} + ${windowMs} else rate_limit_counters.window_ends_at end`,
+          hits: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${p.hits} else rate_limit_counters.hits + ${p.hits} end`,
+          window_ends_at: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${now} + ${p.windowMs} else rate_limit_counters.window_ends_at end`,
         }),
       )
-      .returning(['hits', sql<number>`window_ends_at - ${now}`.as('ttl_ms')])
-      .executeTakeFirstOrThrow();
-    return { hits: Number(row.hits), ttl: Math.max(0, Number(row.ttl_ms)) };
-  }
+      .returning(['hits', sql<number>`window_ends_at - ${now}`.as('ttl_ms')]);
+  }, ['key', 'hits', 'windowMs']);
 
   /** Deletes windows that ended more than a minute ago, by the database's clock (maintenance job); returns how many. */
   async purgeExpired(): Promise<number> {
