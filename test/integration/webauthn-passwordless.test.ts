@@ -185,7 +185,8 @@ describe.each(DIALECTS)('passwordless security keys (%s)', (dialect) => {
     expect(added.state).toBe('success');
     const removable = nodes(added, 'webauthn_remove');
     expect(removable.map((n: any) => n.attributes.disabled)).toEqual([false, false]);
-    const removed = await k.frontend.updateSettingsFlow({ flow: added.id, xSessionToken: token, updateSettingsFlowBody: { method: 'webauthn', webauthn_remove: removable[0].attributes.value } });
+    const blue = removable.find((n: any) => n.meta.label.context.display_name === 'Blue key');
+    const removed = await k.frontend.updateSettingsFlow({ flow: added.id, xSessionToken: token, updateSettingsFlowBody: { method: 'webauthn', webauthn_remove: blue.attributes.value } });
     expect(removed.state).toBe('success');
     const identity = await k.identityApi.getIdentity({ id: identityId, includeCredential: ['webauthn'] });
     expect((identity.credentials!.webauthn!.config as any).credentials.map((c: any) => c.display_name)).toEqual(['Spare']);
