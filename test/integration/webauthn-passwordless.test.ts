@@ -6,7 +6,9 @@
  * (test/support/software-authenticator.ts); Chromium's virtual authenticator drives the hosted UI in
  * test/e2e/webauthn-passwordless.test.ts.
  */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deepMerge } from '../../src/config/load.js';
 import { createTestDatabase, DIALECTS, startKairos, type TestDatabase, type TestKairos } from '../support/harness.js';
 import { loginWithPassword, registerWithPassword } from '../support/users.js';
 import { errorBody, messageIds } from '../support/flows.js';
@@ -224,6 +226,23 @@ describe.each(DIALECTS)('passwordless security keys (%s)', (dialect) => {
     expect(node(invalid.body, 'traits.email').messages.map((m: any) => m.id)).toEqual([4000004]);
   });
 
+  it('a schema without a `credentials.webauthn.identifier` trait cannot sign up with a key (Kratos\'s 4000009): nothing is stored', async () => {
+    const schema = JSON.parse(readFileSync(new URL('../../src/config/default-identity.schema.json', import.meta.url), 'utf8'));
+    delete schema.properties.traits.properties.email['ory.sh/kratos'].credentials.webauthn;
+    const url = `base64://${Buffer.from(JSON.stringify(schema)).toString('base64')}`;
+    const other = await startKairos({ dialect, config: deepMerge(PASSWORDLESS, { identity: { default_schema_id: 'nokey', schemas: [{ id: 'nokey', url }] } }) });
+    try {
+      const flow = await other.frontend.createNativeRegistrationFlow();
+      const email = newEmail('noid');
+      const refused = await errorBody(other.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'webauthn', traits: { email }, webauthn_register: new SoftwareAuthenticator(ORIGIN).create(optionsOf(flow, 'webauthn_register_trigger')) } as never }));
+      expect(refused.status).toBe(400);
+      expect(messageIds(refused.body)).toEqual([4000009]);
+      expect(await other.identityApi.listIdentities({ credentialsIdentifier: email })).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('threat: a key answering for another domain (phishing proxy) is refused, explained, logged, counted and audited', async () => {
     const { email, authenticator, identityId } = await signUp();
     const { login, step } = await identifierStep(email);
@@ -281,14 +300,12 @@ describe.each(DIALECTS)('passwordless security keys (%s)', (dialect) => {
   it('threat: a key registered as a second factor before passwordless was turned on does not sign in on its own', async () => {
     // The same database, first served with webauthn as a second factor.
     const mfa = await startKairos({ dialect, database, config: SECOND_FACTOR });
-    let email = '';
-    let authenticator: SoftwareAuthenticator;
+    const secondFactorKey = new SoftwareAuthenticator(ORIGIN);
+    let user: Awaited<ReturnType<typeof registerWithPassword>>;
     try {
-      const user = await registerWithPassword(mfa, newEmail('legacy'), PASSWORD);
-      email = user.email;
-      authenticator = new SoftwareAuthenticator(ORIGIN);
+      user = await registerWithPassword(mfa, newEmail('legacy'), PASSWORD);
       const settings = await mfa.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
-      let saved = await mfa.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'webauthn', webauthn_register: authenticator.create(optionsOf(settings, 'webauthn_register_trigger')) } });
+      let saved = await mfa.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'webauthn', webauthn_register: secondFactorKey.create(optionsOf(settings, 'webauthn_register_trigger')) } });
       if (saved.state !== 'success') {
         saved = await mfa.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'lookup_secret', lookup_secret_confirm: true, transient_payload: { lookup_secret_acknowledged: true } } });
       }
@@ -296,7 +313,21 @@ describe.each(DIALECTS)('passwordless security keys (%s)', (dialect) => {
     } finally {
       await mfa.close();
     }
-    // Kratos's ToWebAuthnFiltered(aal1): only passwordless keys answer; this identity has none.
-    expect(messageIds((await identifierStep(email)).step.body)).toEqual([4000015]);
+    // Passwordless now: the person adds a key, which is a passwordless one; the credential is found by the email.
+    const passwordlessKey = new SoftwareAuthenticator(ORIGIN);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    const added = await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: user.token, updateSettingsFlowBody: { method: 'webauthn', webauthn_register: passwordlessKey.create(optionsOf(settings, 'webauthn_register_trigger')) } });
+    expect(added.state).toBe('success');
+    const identity = await k.identityApi.getIdentity({ id: user.identityId, includeCredential: ['webauthn'] });
+    expect((identity.credentials!.webauthn!.config as any).credentials.map((c: any) => c.is_passwordless)).toEqual(expect.arrayContaining([false, true]));
+
+    // Kratos's ToWebAuthnFiltered(aal1): only the passwordless key is asked for, and only it answers.
+    const { login, step } = await identifierStep(user.email);
+    const options = optionsOf(step.body, 'webauthn_login_trigger');
+    expect(options.publicKey.allowCredentials.map((c: any) => c.id)).toEqual([Buffer.from(passwordlessKey.keys[0]!.keyId).toString('base64url')]);
+    const refused = await errorBody(submitKey(login.id, user.email, secondFactorKey.get(options, { key: secondFactorKey.keys[0] })));
+    expect(messageIds(refused.body)).toEqual(expect.arrayContaining([4000043, 4900605]));
+    const done = await submitKey(login.id, user.email, passwordlessKey.get(optionsOf(refused.body, 'webauthn_login_trigger')));
+    expect(done.session.authentication_methods?.map((m) => [m.method, m.aal])).toEqual([['webauthn', 'aal1']]);
   });
 });
