@@ -110,6 +110,13 @@ export class FlowEngine {
    */
   readonly sessionGates: ((current: CurrentSession) => Promise<HttpError | null>)[] = [];
 
+  /**
+   * Limits charged inside a step's own transaction, once its flow is loaded and locked (http/plugins/rate-limit.ts:
+   * the per-identity limit, with the database store). A limit throws the HttpError to answer with (a 429); the
+   * charge commits with the step, so it costs no transaction of its own.
+   */
+  readonly stepLimits: ((trx: Db, flow: Flow, request: FlowRequest) => Promise<void>)[] = [];
+
   async sessionExtras(current: CurrentSession | string): Promise<Record<string, unknown>> {
     if (this.sessionExtraProviders.length === 0) return {};
     const kairos: Record<string, unknown> = {};
@@ -168,6 +175,9 @@ export class FlowEngine {
 
   /** Schedules the `after` hooks that run once the step committed (web_hook with `response.ignore`). */
   runAfterCommitHooks(flow: Flow, method: string | null, request: FlowRequest, identity: Identity | null, session: Session | null): void {
+    // The flow is copied for the hooks (they run after the answer, the flow object may change meanwhile): only when
+    // there are any.
+    if (!this.hooks.hasAfterCommit(flow.kind, method)) return;
     this.hooks.runAfterCommit({ kind: flow.kind, method, flow: structuredClone(flow), request: this.hookRequest(request), json: this.hookJson, identity, session }, afterCommit);
   }
 
@@ -370,6 +380,7 @@ export class FlowEngine {
           let answered: { reply: FlowReply | null };
           try {
             flow = await this.loadFlow(kind, flowId, trx);
+            for (const limit of this.stepLimits) await limit(trx, flow, request);
             answered = { reply: await handle(trx, flow) };
           } catch (err) {
             if (err instanceof HookPause) {

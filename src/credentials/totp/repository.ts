@@ -1,6 +1,6 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../../storage/db.js';
-import { affectedRows } from '../../storage/db.js';
+import { prepareQuery } from '../../storage/prepared.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
 import { assertTotpParameters, totpParameterColumns, totpParametersOfColumns, type TotpParameters } from '../../otp/totp-parameters.js';
 
@@ -20,30 +20,15 @@ export interface TotpCredentialRow {
   recentOffsets?: number[];
   /** Future steps a clock-skew diagnosis revealed; never accepted. */
   refusedSteps?: number[];
-  /**
-   * The identity's stored population-drift sample (totp_offset_samples), when the row was loaded with one (the
-   * session fact): an accepted code that repeats a recent sample's offset need not rewrite it (mfa/diagnosis).
-   */
-  storedSample?: { offsetSteps: number; observedAtMs: number } | null;
 }
 
 const numberList = (stored: string | null | undefined): number[] =>
   stored ? stored.split(',').map(Number).filter((n) => Number.isSafeInteger(n)) : [];
 
-type RowWithSample = Selectable<TotpCredentialsTable> & { sample_offset_steps?: number | null; sample_observed_at?: number | string | null };
-
-function fromRow(row: RowWithSample): TotpCredentialRow {
+function fromRow(row: Selectable<TotpCredentialsTable>): TotpCredentialRow {
   const parameters = totpParametersOfColumns(row);
   assertTotpParameters(parameters);
   return {
-    ...(row.sample_offset_steps !== undefined
-      ? {
-          storedSample:
-            row.sample_offset_steps === null || row.sample_observed_at === null || row.sample_observed_at === undefined
-              ? null
-              : { offsetSteps: Number(row.sample_offset_steps), observedAtMs: Number(row.sample_observed_at) },
-        }
-      : {}),
     credentialId: row.credential_id,
     identityId: row.identity_id,
     secretCiphertext: row.secret_ciphertext,
@@ -97,15 +82,32 @@ export class TotpRepository {
    */
   async consumeStep(step: number, credentialId: string, drift: { driftSteps: number; recentOffsets: string } | null, db: Db = this.db): Promise<boolean> {
     // The drift an accepted code teaches (mfa/diagnosis) is written by the same statement: one row update.
-    const result = await db
-      .updateTable('totp_credentials')
-      .set(drift ? { last_used_step: step, drift_steps: drift.driftSteps, recent_offsets: drift.recentOffsets } : { last_used_step: step })
-      .where('credential_id', '=', credentialId)
-      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
-      .executeTakeFirst();
-    return affectedRows(result) === 1;
+    const result = drift
+      ? await consumeWithDrift.run(db, { step, credentialId, driftSteps: drift.driftSteps, recentOffsets: drift.recentOffsets })
+      : await consume.run(db, { step, credentialId });
+    return result.affectedRows === 1;
   }
 }
+
+/** RFC 6238 §5.2 single use: the step is consumed only if it is later than the last one used (compiled once). */
+const consume = prepareQuery(
+  (db, p: { step: number; credentialId: string }) =>
+    db
+      .updateTable('totp_credentials')
+      .set({ last_used_step: p.step })
+      .where('credential_id', '=', p.credentialId)
+      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', p.step)])),
+  ['step', 'credentialId'],
+);
+const consumeWithDrift = prepareQuery(
+  (db, p: { step: number; credentialId: string; driftSteps: number; recentOffsets: string }) =>
+    db
+      .updateTable('totp_credentials')
+      .set({ last_used_step: p.step, drift_steps: p.driftSteps, recent_offsets: p.recentOffsets })
+      .where('credential_id', '=', p.credentialId)
+      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', p.step)])),
+  ['step', 'credentialId', 'driftSteps', 'recentOffsets'],
+);
 
 /**
  * The identity `i.id`'s TOTP row as one JSON scalar, for a statement that loads the session (a session fact): the
@@ -113,13 +115,13 @@ export class TotpRepository {
  */
 export function totpCredentialFact(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown> {
   if (dialect === 'postgres') {
-    return sql`(select to_json(x) from (select t.*, s.offset_steps as sample_offset_steps, s.observed_at as sample_observed_at from totp_credentials t left join totp_offset_samples s on s.identity_id = t.identity_id where t.identity_id = i.id order by t.created_at limit 1) x)`;
+    return sql`(select to_json(t) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
   }
-  return sql`(select json_object('credential_id', t.credential_id, 'identity_id', t.identity_id, 'secret_ciphertext', t.secret_ciphertext, 'algorithm', t.algorithm, 'digits', t.digits, 'period_seconds', t.period_seconds, 'issuer', t.issuer, 'account_name', t.account_name, 'last_used_step', t.last_used_step, 'created_at', t.created_at, 'drift_steps', t.drift_steps, 'recent_offsets', t.recent_offsets, 'refused_steps', t.refused_steps, 'sample_offset_steps', s.offset_steps, 'sample_observed_at', s.observed_at) from totp_credentials t left join totp_offset_samples s on s.identity_id = t.identity_id where t.identity_id = i.id order by t.created_at limit 1)`;
+  return sql`(select json_object('credential_id', t.credential_id, 'identity_id', t.identity_id, 'secret_ciphertext', t.secret_ciphertext, 'algorithm', t.algorithm, 'digits', t.digits, 'period_seconds', t.period_seconds, 'issuer', t.issuer, 'account_name', t.account_name, 'last_used_step', t.last_used_step, 'created_at', t.created_at, 'drift_steps', t.drift_steps, 'recent_offsets', t.recent_offsets, 'refused_steps', t.refused_steps) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
 }
 
 /** The row a `totpCredentialFact` loaded, or null. */
 export function totpRowFromFact(value: unknown): TotpCredentialRow | null {
   if (value === null || value === undefined) return null;
-  return fromRow((typeof value === 'string' ? JSON.parse(value) : value) as RowWithSample);
+  return fromRow((typeof value === 'string' ? JSON.parse(value) : value) as Selectable<TotpCredentialsTable>);
 }

@@ -13,7 +13,7 @@ type Callback = (error: Error | null, result?: { current: number; ttl: number })
 type RouteParams = Parameters<FastifyRateLimitStore['child']>[0];
 
 export function databaseRateLimitStore(counters: RateLimitCounters): FastifyRateLimitStoreCtor {
-  const increment = (key: string, windowMs: number) => counters.increment(key, windowMs);
+  const increment = (key: string, windowMs: number, max: number) => counters.increment(key, windowMs, max);
   const read = (key: string) => counters.read(key);
 
   class DatabaseStore implements FastifyRateLimitStore {
@@ -23,8 +23,8 @@ export function databaseRateLimitStore(counters: RateLimitCounters): FastifyRate
       this.prefix = typeof prefix === 'string' ? prefix : '';
     }
 
-    incr(key: string, callback: Callback, timeWindow: number): void {
-      increment(this.prefix + key, timeWindow).then((r) => callback(null, r), (err: Error) => callback(err));
+    incr(key: string, callback: Callback, timeWindow: number, max: number): void {
+      increment(this.prefix + key, timeWindow, max).then((r) => callback(null, r), (err: Error) => callback(err));
     }
 
     read(key: string, callback: Callback): void {
