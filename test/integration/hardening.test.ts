@@ -7,6 +7,8 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { RateLimitCounters } from '../../src/storage/rate-limit-counters.js';
 import { createTestDatabase, DIALECTS, freePort, startKairos, type TestDatabase, type TestKairos } from '../support/harness.js';
 import { registerWithPassword } from '../support/users.js';
 import { secretOf } from '../support/flows.js';
@@ -321,6 +323,38 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     // Back: the same submission goes through.
     const retried = await call(b.server.publicApp, { method: 'POST', url: `/self-service/registration?flow=${flowId}`, ip: newIp(), body: { method: 'password', traits: { email: address }, password: PASSWORD } });
     expect(retried.statusCode).toBe(200);
+  });
+
+  it('a rate-limit charge that fails inside a step (the per-identity limit) answers 503 in Kratos’s shape and writes nothing', async () => {
+    const ip = newIp();
+    const flow = await call(a.server.publicApp, { url: '/self-service/registration/api', ip });
+    const registered = await call(a.server.publicApp, { method: 'POST', url: `/self-service/registration?flow=${flow.json().id}`, ip, body: { method: 'password', traits: { email: email() }, password: PASSWORD } });
+    const token = registered.json().session_token as string;
+    const settings = await call(b.server.publicApp, { url: '/self-service/settings/api', ip, headers: { 'x-session-token': token } });
+    const before = await b.deps.db.selectFrom('selfservice_flows').selectAll().where('id', '=', settings.json().id).executeTakeFirstOrThrow();
+    // The per-IP count succeeds; the per-identity one, charged in the step's transaction, hits a statement the
+    // database refuses (on PostgreSQL that aborts the step's transaction, as a real failure would).
+    const incrementIn = RateLimitCounters.prototype.incrementIn;
+    RateLimitCounters.prototype.incrementIn = async (trx) => {
+      await sql`select * from rate_limit_counters_missing`.execute(trx);
+      throw new Error('unreachable');
+    };
+    try {
+      const response = await call(b.server.publicApp, {
+        method: 'POST',
+        url: `/self-service/settings?flow=${settings.json().id}`,
+        ip,
+        headers: { 'x-session-token': token },
+        body: { method: 'profile', traits: { email: `changed-${randomUUID().slice(0, 8)}@example.com` } },
+      });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toEqual(STORE_DOWN);
+    } finally {
+      RateLimitCounters.prototype.incrementIn = incrementIn;
+    }
+    expect(await b.deps.db.selectFrom('selfservice_flows').selectAll().where('id', '=', settings.json().id).executeTakeFirstOrThrow()).toEqual(before);
+    const identity = await a.identityApi.getIdentity({ id: registered.json().identity.id });
+    expect((identity.traits as { email: string }).email).toBe(registered.json().identity.traits.email);
   });
 
   it('a settings flow created while its identity is deleted answers 404 in Kratos’s shape, not 500', async () => {

@@ -76,12 +76,11 @@ export async function registerRateLimits(
   }
   // A count that cannot be taken refuses the request (fail closed) with a 503, not a 500: Kairos is not broken, a
   // service it depends on is away. The cause (which may name hosts or tables) goes only to the log.
-  if (store) {
-    store = failingAs(store, (cause) => {
-      deps.logger.error({ err: { message: cause.message, code: (cause as { code?: unknown }).code } }, 'rate-limit store failed; request refused');
-      return errors.temporarilyUnavailable('The request limits cannot be checked right now. Retry later.');
-    });
-  }
+  const storeFailed = (cause: Error) => {
+    deps.logger.error({ err: { message: cause.message, code: (cause as { code?: unknown }).code } }, 'rate-limit store failed; request refused');
+    return errors.temporarilyUnavailable('The request limits cannot be checked right now. Retry later.');
+  };
+  if (store) store = failingAs(store, storeFailed);
 
   // The plugin reads `config.rateLimit` in its own onRoute hook, so this one (added first) runs before it.
   app.addHook('onRoute', (route) => {
@@ -106,7 +105,11 @@ export async function registerRateLimits(
     // so the limit reads no flow and commits nothing of its own (issue 12: the TOTP step's statements).
     engine.stepLimits.push(async (trx, flow, request) => {
       if (!flow.identityId || request.method === 'GET' || request.method === 'HEAD') return;
-      const count = await counters.incrementIn(trx, identityKey(flow.identityId), RATE_LIMIT_WINDOW_MS);
+      // A failed charge refuses the step as a failed store does (503); the step then writes nothing (on PostgreSQL
+      // its transaction is aborted by the failed statement).
+      const count = await counters.incrementIn(trx, identityKey(flow.identityId), RATE_LIMIT_WINDOW_MS).catch((cause: Error) => {
+        throw storeFailed(cause);
+      });
       if (count.current > settings.identity_max_per_minute) throw tooMany(count.ttl);
     });
   } else {
