@@ -62,27 +62,40 @@ export class RateLimitCounters {
   }
 
   private readonly leases = new Map<string, Lease>();
+  private readonly pendingLeases = new Map<string, Promise<void>>();
 
   /**
    * Adds a hit to `key`'s window (starting a new window of `windowMs` when the last one ended) and returns this
    * hit's position in the window; `max` (the limit the caller enforces) sizes the lease, see the file comment.
    */
   async increment(key: string, windowMs: number, max = 1): Promise<RateLimitCount> {
-    const nowMonotonicMs = performance.now();
-    const lease = this.leases.get(key);
-    if (lease && nowMonotonicMs < lease.endsAtMonotonicMs) {
-      if (lease.next <= lease.last) return { current: lease.next++, ttl: Math.ceil(lease.endsAtMonotonicMs - nowMonotonicMs) };
+    for (;;) {
+      const nowMonotonicMs = performance.now();
+      const lease = this.leases.get(key);
+      const live = lease !== undefined && nowMonotonicMs < lease.endsAtMonotonicMs;
+      if (live && lease.next <= lease.last) return { current: lease.next++, ttl: Math.ceil(lease.endsAtMonotonicMs - nowMonotonicMs) };
+      // Requests arriving while this instance is already taking a lease for the key wait for it instead of each
+      // sending an upsert of their own (50 concurrent requests of one client: one upsert, not 50).
+      const pending = this.pendingLeases.get(key);
+      if (pending) {
+        await pending;
+        continue;
+      }
+      const cap = Math.max(1, Math.min(LEASE_MAX_HITS, Math.floor(max / LEASE_FRACTION_OF_MAX)));
+      if (cap === 1) return this.add(key, windowMs, 1).then(({ hits, ttl }) => ({ current: hits, ttl }));
+      const size = live ? Math.min(cap, lease.size * 2) : 1;
+      const taking = this.add(key, windowMs, size).then(({ hits, ttl }) => {
+        this.leases.delete(key); // re-inserted at the end: the map's order is least recently leased first
+        this.leases.set(key, { next: hits - size + 1, last: hits, size, endsAtMonotonicMs: performance.now() + ttl });
+        if (this.leases.size > LEASES_KEPT) this.leases.delete(this.leases.keys().next().value!);
+      });
+      this.pendingLeases.set(key, taking);
+      try {
+        await taking;
+      } finally {
+        this.pendingLeases.delete(key);
+      }
     }
-    const cap = Math.max(1, Math.min(LEASE_MAX_HITS, Math.floor(max / LEASE_FRACTION_OF_MAX)));
-    const size = lease && nowMonotonicMs < lease.endsAtMonotonicMs ? Math.min(cap, lease.size * 2) : 1;
-    const { hits, ttl } = await this.add(key, windowMs, size);
-    const first = hits - size + 1;
-    this.leases.delete(key); // re-inserted at the end: the map's order is least recently leased first
-    if (size > 1 || cap > 1) {
-      this.leases.set(key, { next: first + 1, last: hits, size, endsAtMonotonicMs: performance.now() + ttl });
-      if (this.leases.size > LEASES_KEPT) this.leases.delete(this.leases.keys().next().value!);
-    }
-    return { current: first, ttl };
   }
 
   /**
