@@ -3,8 +3,8 @@
  * of very different strength, so rules name its channels, `email` and `sms`. Under a rule that allows one channel and
  * forbids the other, the forbidden channel's address is not offered on the second-factor page, is not sent a code,
  * a code sent to it before the rule changed does not lift the session's AAL, a session that used it stops counting
- * as aal2 at its next request, and a verified address of that channel is not an enrolled second factor; the allowed
- * channel works. Kratos's wire stays `authentication_methods: [{method: code}]`: Kairos keeps the channel in the
+ * as aal2 at its next request, a verified address of that channel is not an enrolled second factor, and a browser
+ * remembered after a code of that channel no longer skips the second factor; the allowed channel works. Kratos's wire stays `authentication_methods: [{method: code}]`: Kairos keeps the channel in the
  * stored AMR entry. Both directions, SQLite and PostgreSQL, mail from a real SMTP server and text messages from a
  * real local HTTP receiver standing in for the SMS provider.
  */
@@ -19,6 +19,7 @@ import { smsCode, TestSmsReceiver } from '../support/sms-receiver.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { runCli } from '../support/cli.js';
 import { writeConfig } from '../support/process.js';
+import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 
 const PASSWORD = 'a long enough passphrase';
 const SECRETS = { default: ['test-secret-default-0123456789'], cookie: ['test-secret-cookie-0123456789'], cipher: ['test-cipher-secret-0123456789abcdef0123'] };
@@ -50,10 +51,10 @@ const IDENTITY = { default_schema_id: 'phone', schemas: [{ id: 'phone', url: `ba
 /** `metadata_admin.codes` picks the rule: email codes only (SMS forbidden), SMS codes only (email forbidden), else both. */
 const MFA = {
   policies: [
-    { id: 'no-sms', match: { metadata_admin: { codes: 'email' } }, required: ['email'], allowed_methods: ['email'] },
-    { id: 'no-email', match: { metadata_admin: { codes: 'sms' } }, required: ['sms'], allowed_methods: ['sms'] },
+    { id: 'no-sms', match: { metadata_admin: { codes: 'email' } }, required: ['email'], allowed_methods: ['email'], remember_device: '720h' },
+    { id: 'no-email', match: { metadata_admin: { codes: 'sms' } }, required: ['sms'], allowed_methods: ['sms'], remember_device: '720h' },
   ],
-  default_policy: { required: 'any' },
+  default_policy: { required: 'any', remember_device: '720h' },
 };
 
 type Channel = 'email' | 'sms';
@@ -226,6 +227,33 @@ describe.each(DIALECTS)('MFA policy: codes by channel (%s)', (dialect) => {
       const after = (await (await fetch(`${k.adminUrl}/admin/identities/${only.id}/mfa`)).json()) as any;
       expect(after.mfa_policy).toMatchObject({ status: 'enrolled', enrolled_methods: [forbidden] });
     });
+  });
+
+  it.each(['email', 'sms'] as Channel[])('a browser remembered after a %s code is bound to that channel: it stops skipping once the rule forbids the channel', async (channel) => {
+    const who = await person(null);
+    const browser = new BrowserClient(k.publicUrl);
+    const asksSecondFactor = (response: Response) => response.status === 303 && /aal=aal2/.test(response.headers.get('location') ?? '');
+    const password = async () => {
+      browser.cookies.delete('ory_kratos_session');
+      const { id, flow } = await browser.startFlow('login');
+      return browser.postForm(`/self-service/login?flow=${id}`, { csrf_token: csrfTokenOf(flow), method: 'password', identifier: who.email, password: PASSWORD });
+    };
+    expect(asksSecondFactor(await password())).toBe(true);
+    const { id, flow } = await browser.startFlow('login', '?aal=aal2');
+    await browser.postForm(`/self-service/login?flow=${id}`, { csrf_token: csrfTokenOf(flow), method: 'code', address: who.address[channel] });
+    const done = await browser.postForm(`/self-service/login?flow=${id}`, { csrf_token: csrfTokenOf(flow), method: 'code', code: await received(who, channel), address: who.address[channel] });
+    expect(done.status).toBe(303);
+    expect(done.headers.getSetCookie().some((c) => c.startsWith('kairos_remembered_device='))).toBe(true);
+    const rows = await k.deps.db.selectFrom('mfa_remembered_devices').select('method').where('identity_id', '=', who.id).execute();
+    expect(rows.map((r) => r.method)).toEqual([channel]);
+
+    // Within the duration, under a rule that allows the channel, the browser skips the second factor.
+    expect(asksSecondFactor(await password())).toBe(false);
+    // The rule that forbids the channel (and remembers browsers too) refuses the skip: the factor it was bound to no
+    // longer counts for this identity.
+    await setCodes(who, other(channel));
+    expect(asksSecondFactor(await password())).toBe(true);
+    expect((await events(who.id, 'mfa_policy.device_refused')).map((e) => e.details.reason)).toEqual(['factor_gone']);
   });
 
   it('kairos policy explain names the channels: the forbidden one is listed as not counting', async () => {
