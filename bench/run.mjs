@@ -105,6 +105,14 @@ async function measure(target, scenario) {
       const after = await target.statements();
       result.statements_per_request = (after.total - before.total) / result.total;
       result.statements_by_kind = Object.fromEntries(Object.entries(after.by_kind).map(([kind, n]) => [kind, +((n - (before.by_kind[kind] ?? 0)) / result.total).toFixed(2)]).filter(([, n]) => n > 0));
+      // KAIROS_COUNT_STATEMENTS=time (development, SQLite): microseconds per request spent in each statement.
+      if (after.by_text && Object.keys(after.by_text).length > 0) {
+        const rows = Object.entries(after.by_text)
+          .map(([text, t]) => [text, (t.count - (before.by_text?.[text]?.count ?? 0)) / result.total, (t.micros - (before.by_text?.[text]?.micros ?? 0)) / result.total, (t.cpuMicros - (before.by_text?.[text]?.cpuMicros ?? 0)) / result.total])
+          .filter(([, n]) => n > 0.01)
+          .sort((a, b) => b[2] - a[2]);
+        for (const [text, n, micros, cpuMicros] of rows) log(`      ${micros.toFixed(1).padStart(7)} µs/req wall ${cpuMicros.toFixed(1).padStart(7)} µs/req CPU  ×${n.toFixed(2)}  ${text.replace(/\s+/g, ' ').slice(0, 140)}`);
+      }
     }
     return result;
   };
@@ -227,7 +235,7 @@ async function startKairos(config, tag) {
     args: [...nodeArgs, join(ROOT, 'dist/cli/bin.js'), 'serve', '-c', file, '--migrate'],
     cwd: ROOT,
     // The statement counter (storage/db.ts) is off in production; here it reports statements per request.
-    env: { NODE_ENV: 'production', KAIROS_COUNT_STATEMENTS: '1' },
+    env: { NODE_ENV: 'production', KAIROS_COUNT_STATEMENTS: process.env.KAIROS_COUNT_STATEMENTS === 'time' ? 'time' : '1' },
     logFile: join(WORK, `kairos-${tag}.log`),
     readyUrl: `http://127.0.0.1:${config.serve.public.port}/health/ready`,
   });

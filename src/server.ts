@@ -189,7 +189,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   }
 
   // Per-IP and per-identity limits on every endpoint that checks a secret, shared by all instances (http/plugins/rate-limit.ts).
-  const closeRateLimits = await registerRateLimits(publicApp, deps);
+  const closeRateLimits = await registerRateLimits(publicApp, deps, engine);
 
   // Every step's answer (flow submissions, and the links modules serve) waits for its commit.
   publicApp.addHook('onSend', holdStepAnswers);
@@ -222,7 +222,7 @@ export async function buildServer(deps: Deps, modules: KairosModule[]): Promise<
   await adminApp.register(adminAuditRoutes, { deps });
   if (statementCounter.enabled) {
     // Only with KAIROS_COUNT_STATEMENTS=1 (the bench): statements this process sent to the database so far.
-    adminApp.get('/debug/statements', async (_r, reply) => reply.send({ total: statementCounter.total, by_kind: statementCounter.byKind }));
+    adminApp.get('/debug/statements', async (_r, reply) => reply.send({ total: statementCounter.total, by_kind: statementCounter.byKind, by_text: statementCounter.byText }));
   }
   await adminApp.register(adminSessionRoutes, { deps, actorOf: adminActorOf });
   await adminApp.register(adminIdentityBatchRoutes);

@@ -110,6 +110,13 @@ export class FlowEngine {
    */
   readonly sessionGates: ((current: CurrentSession) => Promise<HttpError | null>)[] = [];
 
+  /**
+   * Limits charged inside a step's own transaction, once its flow is loaded and locked (http/plugins/rate-limit.ts:
+   * the per-identity limit, with the database store). A limit throws the HttpError to answer with (a 429); the
+   * charge commits with the step, so it costs no transaction of its own.
+   */
+  readonly stepLimits: ((trx: Db, flow: Flow, request: FlowRequest) => Promise<void>)[] = [];
+
   async sessionExtras(current: CurrentSession | string): Promise<Record<string, unknown>> {
     if (this.sessionExtraProviders.length === 0) return {};
     const kairos: Record<string, unknown> = {};
@@ -370,6 +377,7 @@ export class FlowEngine {
           let answered: { reply: FlowReply | null };
           try {
             flow = await this.loadFlow(kind, flowId, trx);
+            for (const limit of this.stepLimits) await limit(trx, flow, request);
             answered = { reply: await handle(trx, flow) };
           } catch (err) {
             if (err instanceof HookPause) {

@@ -126,6 +126,8 @@ export class SessionService {
     const key = facts.map((f) => f.name).join(',');
     let query = this.currentQueries.get(key);
     if (!query) {
+      // A fact declared twice (the engine's list and a strategy's) is selected once.
+      facts = facts.filter((fact, index) => facts.findIndex((other) => other.name === fact.name) === index);
       const names = this.secrets.map((_, i) => `h${i}`);
       query = prepareQuery(
         (db, p: Record<string, string>) =>

@@ -42,6 +42,16 @@ function loadPg(): typeof pg {
 }
 
 /**
+ * SQLite checkpoints the write-ahead log into the database file when it holds this many pages (SQLite's default is
+ * 1,000: https://www.sqlite.org/pragma.html#pragma_wal_autocheckpoint). The checkpoint runs inside the commit that
+ * crosses the mark, and copies each page once however often it changed since the last one; hot pages (index roots,
+ * the counters, recent flows) change on every step, so a longer log copies far fewer pages per step. Measured in
+ * the bench (issue 12): the commit's CPU per TOTP step fell by about 40% at 20,000 pages; 10,000 pages (about
+ * 40 MiB of log at 4 KiB pages) keeps most of that while bounding the log's size on disk.
+ */
+const SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000;
+
+/**
  * Statements sent to the database by this process, counted only when `KAIROS_COUNT_STATEMENTS=1` (`npm run bench`
  * sets it and prints statements per request for each scenario, so a regression in the hot path shows). Off, the
  * counting wrappers are not installed at all: the query path is the same code as without this feature.
@@ -49,15 +59,18 @@ function loadPg(): typeof pg {
  * statements (BEGIN, COMMIT) count like any other.
  */
 export const statementCounter = {
-  enabled: process.env.KAIROS_COUNT_STATEMENTS === '1' || process.env.KAIROS_COUNT_STATEMENTS === 'print',
+  enabled: ['1', 'print', 'time'].includes(process.env.KAIROS_COUNT_STATEMENTS ?? ''),
   total: 0,
   byKind: {} as Record<string, number>,
+  /** `KAIROS_COUNT_STATEMENTS=time` (SQLite): executions and microseconds spent in the driver per SQL text. */
+  byText: {} as Record<string, { count: number; micros: number; cpuMicros: number }>,
 };
+const timeStatements = process.env.KAIROS_COUNT_STATEMENTS === 'time';
 /** `KAIROS_COUNT_STATEMENTS=print`: each statement's SQL text (placeholders, never values) on stderr, for development. */
 const printStatements = process.env.KAIROS_COUNT_STATEMENTS === 'print';
 
 function countStatement(sqlText: string): void {
-  if (printStatements) process.stderr.write(`SQL ${sqlText.replace(/\s+/g, ' ').slice(0, 400)}\n`);
+  if (printStatements) process.stderr.write(`SQL ${sqlText.replace(/\s+/g, ' ').slice(0, 20000)}\n`);
   const kind = /^\s*(\w+)/.exec(sqlText)?.[1]?.toLowerCase() ?? 'other';
   statementCounter.total++;
   statementCounter.byKind[kind] = (statementCounter.byKind[kind] ?? 0) + 1;
@@ -88,6 +101,7 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
     database.pragma('foreign_keys = ON');
     database.pragma('busy_timeout = 5000');
     if (!options.readOnly) database.pragma('synchronous = NORMAL');
+    if (!options.readOnly) database.pragma(`wal_autocheckpoint = ${SQLITE_WAL_AUTOCHECKPOINT_PAGES}`);
     const db = new Kysely<Database>({
       dialect: new UnitOfWorkDialect(new SqliteDialect({ database: withStatementCache(database) }), { beginStatement: 'begin immediate' }),
     });
@@ -206,10 +220,38 @@ function withStatementCache(database: SQLite.Database): SQLite.Database {
   // Kysely prepares once per execution, so counting prepares counts statements.
   const counted = (source: string): SQLite.Statement => {
     countStatement(source);
-    return cachedPrepare(source);
+    return timeStatements ? timed(source, cachedPrepare(source)) : cachedPrepare(source);
   };
   database.prepare = (statementCounter.enabled ? counted : cachedPrepare) as SQLite.Database['prepare'];
   return database;
+}
+
+/** Development only (`KAIROS_COUNT_STATEMENTS=time`): the statement's run/all/get timed into `statementCounter.byText`. */
+function timed(source: string, statement: SQLite.Statement): SQLite.Statement {
+  const entry = (statementCounter.byText[source] ??= { count: 0, micros: 0, cpuMicros: 0 });
+  const wrap = <F extends (...args: never[]) => unknown>(fn: F): F =>
+    ((...args: Parameters<F>) => {
+      const started = process.hrtime.bigint();
+      const cpu = process.cpuUsage();
+      try {
+        return fn.apply(statement, args);
+      } finally {
+        const used = process.cpuUsage(cpu);
+        entry.count++;
+        entry.micros += Number(process.hrtime.bigint() - started) / 1000;
+        entry.cpuMicros += used.user + used.system;
+      }
+    }) as F;
+  return {
+    reader: statement.reader,
+    get busy() {
+      return statement.busy;
+    },
+    run: wrap(statement.run),
+    all: wrap(statement.all),
+    get: wrap(statement.get),
+    iterate: statement.iterate.bind(statement),
+  } as unknown as SQLite.Statement;
 }
 
 /** A unique-constraint violation, whatever the dialect. */

@@ -75,6 +75,13 @@ export class FlowRepository {
     return row ? rowToFlow(row) : null;
   }
 
+  /** The identity a flow names, if any (one column: the per-identity limit's key, http/plugins/rate-limit.ts). */
+  async identityOf(id: string): Promise<string | null> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+    const row = await this.db.selectFrom('selfservice_flows').select('identity_id').where('id', '=', id).executeTakeFirst();
+    return row?.identity_id ?? null;
+  }
+
   /**
    * The flow a submission works on, locked for the step's transaction (lock order, storage/unit-of-work.ts: the flow
    * row first), so concurrent submissions of one flow run one after the other.

@@ -15,6 +15,8 @@
  *
  * Rows are locked in one fixed order, so two steps never wait for each other in a cycle (no deadlock):
  *   1. the flow row (`SELECT … FOR UPDATE` when the submission loads it): concurrent submissions of one flow queue;
+ *   1b. the identity's per-identity rate-limit counter (`rate_limit_counters`, one upsert; flows/engine.ts
+ *      `stepLimits`): steps of one identity on different flows queue here until the first commits;
  *   2. the identity's lockout row (`mfa_lockouts`, charged or reset by one statement);
  *   3. the identity's credential rows (`identity_credentials`, `totp_credentials`, `lookup_secret_codes`): inserted
  *      (enrollment; a concurrent enrollment waits on the unique key, then fails with CredentialExistsError) or

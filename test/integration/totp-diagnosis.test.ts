@@ -404,5 +404,15 @@ describeWithTool('oathtool', 'oathtool', 'TOTP rejection diagnosis', () => {
       const metrics = await fetch(`${k.adminUrl}/metrics`).then((r) => r.text());
       expect(metrics).toMatch(/^kairos_totp_population_offset_seconds 30$/m);
     }, POPULATION_TIMEOUT_MS);
+
+    it('another instance starting on the same database knows the population: accepted codes are stored by the statement that consumes them', async () => {
+      const other = await startKairos({ dialect, clock: k.clock, database: { dsn: k.dsn, drop: async () => {} }, config: { ...TOTP_ON, serve: { public: { rate_limit: { enabled: false } } } } });
+      try {
+        const health = (await (await fetch(`${other.adminUrl}/health/ready`)).json()) as any;
+        expect(health.details.totp.population_drift).toMatchObject({ status: 'suspect', estimated_server_offset_seconds: 30, identities: 20 });
+      } finally {
+        await other.close();
+      }
+    }, POPULATION_TIMEOUT_MS);
   });
 });

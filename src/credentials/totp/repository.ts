@@ -20,30 +20,15 @@ export interface TotpCredentialRow {
   recentOffsets?: number[];
   /** Future steps a clock-skew diagnosis revealed; never accepted. */
   refusedSteps?: number[];
-  /**
-   * The identity's stored population-drift sample (totp_offset_samples), when the row was loaded with one (the
-   * session fact): an accepted code that repeats a recent sample's offset need not rewrite it (mfa/diagnosis).
-   */
-  storedSample?: { offsetSteps: number; observedAtMs: number } | null;
 }
 
 const numberList = (stored: string | null | undefined): number[] =>
   stored ? stored.split(',').map(Number).filter((n) => Number.isSafeInteger(n)) : [];
 
-type RowWithSample = Selectable<TotpCredentialsTable> & { sample_offset_steps?: number | null; sample_observed_at?: number | string | null };
-
-function fromRow(row: RowWithSample): TotpCredentialRow {
+function fromRow(row: Selectable<TotpCredentialsTable>): TotpCredentialRow {
   const parameters = totpParametersOfColumns(row);
   assertTotpParameters(parameters);
   return {
-    ...(row.sample_offset_steps !== undefined
-      ? {
-          storedSample:
-            row.sample_offset_steps === null || row.sample_observed_at === null || row.sample_observed_at === undefined
-              ? null
-              : { offsetSteps: Number(row.sample_offset_steps), observedAtMs: Number(row.sample_observed_at) },
-        }
-      : {}),
     credentialId: row.credential_id,
     identityId: row.identity_id,
     secretCiphertext: row.secret_ciphertext,
@@ -113,13 +98,13 @@ export class TotpRepository {
  */
 export function totpCredentialFact(dialect: 'sqlite' | 'postgres'): RawBuilder<unknown> {
   if (dialect === 'postgres') {
-    return sql`(select to_json(x) from (select t.*, s.offset_steps as sample_offset_steps, s.observed_at as sample_observed_at from totp_credentials t left join totp_offset_samples s on s.identity_id = t.identity_id where t.identity_id = i.id order by t.created_at limit 1) x)`;
+    return sql`(select to_json(t) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
   }
-  return sql`(select json_object('credential_id', t.credential_id, 'identity_id', t.identity_id, 'secret_ciphertext', t.secret_ciphertext, 'algorithm', t.algorithm, 'digits', t.digits, 'period_seconds', t.period_seconds, 'issuer', t.issuer, 'account_name', t.account_name, 'last_used_step', t.last_used_step, 'created_at', t.created_at, 'drift_steps', t.drift_steps, 'recent_offsets', t.recent_offsets, 'refused_steps', t.refused_steps, 'sample_offset_steps', s.offset_steps, 'sample_observed_at', s.observed_at) from totp_credentials t left join totp_offset_samples s on s.identity_id = t.identity_id where t.identity_id = i.id order by t.created_at limit 1)`;
+  return sql`(select json_object('credential_id', t.credential_id, 'identity_id', t.identity_id, 'secret_ciphertext', t.secret_ciphertext, 'algorithm', t.algorithm, 'digits', t.digits, 'period_seconds', t.period_seconds, 'issuer', t.issuer, 'account_name', t.account_name, 'last_used_step', t.last_used_step, 'created_at', t.created_at, 'drift_steps', t.drift_steps, 'recent_offsets', t.recent_offsets, 'refused_steps', t.refused_steps) from totp_credentials t where t.identity_id = i.id order by t.created_at limit 1)`;
 }
 
 /** The row a `totpCredentialFact` loaded, or null. */
 export function totpRowFromFact(value: unknown): TotpCredentialRow | null {
   if (value === null || value === undefined) return null;
-  return fromRow((typeof value === 'string' ? JSON.parse(value) : value) as RowWithSample);
+  return fromRow((typeof value === 'string' ? JSON.parse(value) : value) as Selectable<TotpCredentialsTable>);
 }

@@ -10,14 +10,14 @@ import type { RateLimitCounters } from '../../storage/rate-limit-counters.js';
 type Callback = (error: Error | null, result?: { current: number; ttl: number }) => void;
 
 export function databaseRateLimitStore(counters: RateLimitCounters): FastifyRateLimitStoreCtor {
-  const increment = (key: string, windowMs: number) => counters.increment(key, windowMs);
+  const increment = (key: string, windowMs: number, max: number) => counters.increment(key, windowMs, max);
   const read = (key: string) => counters.read(key);
 
   class DatabaseStore implements FastifyRateLimitStore {
     constructor(private readonly prefix = '') {}
 
-    incr(key: string, callback: Callback, timeWindow: number): void {
-      increment(this.prefix + key, timeWindow).then((r) => callback(null, r), (err: Error) => callback(err));
+    incr(key: string, callback: Callback, timeWindow: number, max: number): void {
+      increment(this.prefix + key, timeWindow, max).then((r) => callback(null, r), (err: Error) => callback(err));
     }
 
     read(key: string, callback: Callback): void {

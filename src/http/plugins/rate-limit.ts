@@ -9,7 +9,8 @@
  * - Keys: the client IP (`request.ip`: the socket's address, or `X-Forwarded-For` only from
  *   `serve.public.trusted_proxies`; IPv6 clients by their /64, since one host usually holds a whole /64), counted
  *   per route; and, for submissions to a flow that names its identity (second-factor login, re-authentication,
- *   settings), the identity, across routes and IPs.
+ *   settings), the identity, across routes and IPs (with the database store, charged inside the step's own
+ *   transaction; with Redis or memory, before the handler).
  * - Where the counters live: `serve.public.rate_limit.store`: `database` (default; rate-limit-store.ts), `redis`
  *   (the plugin's own Redis store, for deployments that have one), `memory` (this instance only; tests, single-node).
  */
@@ -22,6 +23,7 @@ import { RateLimitCounters } from '../../storage/rate-limit-counters.js';
 import { databaseRateLimitStore } from './rate-limit-store.js';
 import { MFA_RESET_CANCEL_PATH } from '../../recovery/mfa-reset.js';
 import { isUuid } from './input-guard.js';
+import type { FlowEngine } from '../../flows/engine.js';
 
 /** The fixed window of every limit (the config speaks of "per minute"). */
 export const RATE_LIMIT_WINDOW_MS = 60_000;
@@ -51,12 +53,17 @@ function tooMany(ttlMs: number) {
  * Registers the limits on `app` (call before any route is added). Returns a function that releases what it opened
  * (the Redis connection), for `close()`.
  */
-export async function registerRateLimits(app: FastifyInstance, deps: Pick<Deps, 'config' | 'storage' | 'flows' | 'logger'>): Promise<() => Promise<void>> {
+export async function registerRateLimits(
+  app: FastifyInstance,
+  deps: Pick<Deps, 'config' | 'storage' | 'flows' | 'logger'>,
+  engine: Pick<FlowEngine, 'stepLimits'>,
+): Promise<() => Promise<void>> {
   const settings = deps.config.serve.public.rate_limit;
   if (!settings.enabled) return async () => {};
   let redis: Redis | null = null;
   let store: FastifyRateLimitStoreCtor | undefined;
-  if (settings.store === 'database') store = databaseRateLimitStore(new RateLimitCounters(deps.storage));
+  const counters = settings.store === 'database' ? new RateLimitCounters(deps.storage) : null;
+  if (counters) store = databaseRateLimitStore(counters);
   if (settings.store === 'redis') {
     // Loaded only when configured: most deployments never need the client (and it costs start-up time).
     const { Redis: RedisClient } = await import('ioredis');
@@ -83,21 +90,32 @@ export async function registerRateLimits(app: FastifyInstance, deps: Pick<Deps, 
   });
 
   // Per identity: a flow that names its identity is limited across IPs too (a botnet cannot multiply the budget).
-  const perIdentity = app.createRateLimit({
-    max: settings.identity_max_per_minute,
-    timeWindow: RATE_LIMIT_WINDOW_MS,
-    keyGenerator: (request) => (request as FastifyRequest & { kairosLimitIdentity?: string }).kairosLimitIdentity ?? '',
-  });
-  app.addHook('preHandler', async (request) => {
-    if (request.method === 'GET' || request.method === 'HEAD' || !request.url.startsWith('/self-service/')) return;
-    const flowId = (request.query as Record<string, unknown> | undefined)?.flow;
-    if (typeof flowId !== 'string' || !isUuid(flowId)) return;
-    const flow = await deps.flows.get(flowId);
-    if (!flow?.identityId) return;
-    (request as FastifyRequest & { kairosLimitIdentity?: string }).kairosLimitIdentity = `identity:${flow.identityId}`;
-    const result = await perIdentity(request);
-    if (!result.isAllowed && result.isExceeded) throw tooMany(result.ttl);
-  });
+  const identityKey = (identityId: string) => `identity:${identityId}`;
+  if (counters) {
+    // Database store: charged in the step's own transaction once the flow is loaded (flows/engine.ts `stepLimits`),
+    // so the limit reads no flow and commits nothing of its own (issue 12: the TOTP step's statements).
+    engine.stepLimits.push(async (trx, flow, request) => {
+      if (!flow.identityId || request.method === 'GET' || request.method === 'HEAD') return;
+      const count = await counters.incrementIn(trx, identityKey(flow.identityId), RATE_LIMIT_WINDOW_MS);
+      if (count.current > settings.identity_max_per_minute) throw tooMany(count.ttl);
+    });
+  } else {
+    const perIdentity = app.createRateLimit({
+      max: settings.identity_max_per_minute,
+      timeWindow: RATE_LIMIT_WINDOW_MS,
+      keyGenerator: (request) => (request as FastifyRequest & { kairosLimitIdentity?: string }).kairosLimitIdentity ?? '',
+    });
+    app.addHook('preHandler', async (request) => {
+      if (request.method === 'GET' || request.method === 'HEAD' || !request.url.startsWith('/self-service/')) return;
+      const flowId = (request.query as Record<string, unknown> | undefined)?.flow;
+      if (typeof flowId !== 'string' || !isUuid(flowId)) return;
+      const identityId = await deps.flows.identityOf(flowId);
+      if (!identityId) return;
+      (request as FastifyRequest & { kairosLimitIdentity?: string }).kairosLimitIdentity = identityKey(identityId);
+      const result = await perIdentity(request);
+      if (!result.isAllowed && result.isExceeded) throw tooMany(result.ttl);
+    });
+  }
   return async () => {
     redis?.disconnect();
   };

@@ -154,6 +154,31 @@ describe('PopulationDriftEstimator', () => {
     expect(() => estimator.record({ ...sample(0, 1), identityId: '' })).toThrow(TypeError);
   });
 
+  it('property: the running median and count equal a sort of the samples inside the window', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ id: fc.integer({ min: 0, max: 40 }), offsetSteps: fc.integer({ min: -4, max: 4 }), period: fc.constantFrom(30, 60), advanceMs: fc.integer({ min: 0, max: 20 * MINUTE_MS }) }), { maxLength: 120 }),
+        (events) => {
+          const estimator = new PopulationDriftEstimator({ windowMs: 60 * MINUTE_MS, minIdentities: 1 });
+          const latest = new Map<string, DriftSample>();
+          let now = T0;
+          for (const e of events) {
+            now += e.advanceMs;
+            const sample = { identityId: `id-${e.id}`, offsetSteps: e.offsetSteps, periodSeconds: e.period, atMs: now };
+            estimator.record(sample);
+            latest.set(sample.identityId, sample);
+          }
+          const inside = [...latest.values()].filter((s) => s.atMs >= now - 60 * MINUTE_MS).map((s) => s.offsetSteps * s.periodSeconds).sort((a, b) => a - b);
+          const middle = inside.length >> 1;
+          const expected = inside.length === 0 ? 0 : inside.length % 2 === 1 ? inside[middle]! : (inside[middle - 1]! + inside[middle]!) / 2;
+          const estimate = estimator.estimate(now);
+          expect(estimate.identities).toBe(inside.length);
+          expect(estimate.medianOffsetSeconds).toBe(expected);
+        },
+      ),
+    );
+  });
+
   it('an empty window reports nothing', () => {
     expect(new PopulationDriftEstimator().estimate(T0)).toEqual({
       identities: 0,

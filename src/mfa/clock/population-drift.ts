@@ -64,6 +64,9 @@ export class PopulationDriftEstimator {
   readonly maxIdentities: number;
   /** Latest sample per identity, in the order recorded (Map keeps insertion order), so the first is the oldest. */
   private readonly latest = new Map<string, DriftSample>();
+  /** Samples in `latest` per offset in seconds, and per period: the median and shortest period without a sort. */
+  private readonly offsetCounts = new Map<number, number>();
+  private readonly periodCounts = new Map<number, number>();
 
   constructor(options: PopulationDriftOptions = {}) {
     this.windowMs = options.windowMs ?? DEFAULT_DRIFT_WINDOW_MS;
@@ -97,16 +100,17 @@ export class PopulationDriftEstimator {
     return valid.length;
   }
 
+  /**
+   * The estimate now. Cheap enough for every accepted code (issue 12: it runs on the TOTP step's hot path): stale
+   * samples are pruned from the oldest end, and the median and shortest period come from running counts per
+   * distinct value (a handful: offsets are whole steps), not from sorting every identity's sample.
+   */
   estimate(nowMs: number): PopulationDriftEstimate {
     this.dropOlderThan(nowMs - this.windowMs);
-    const offsetsSeconds: number[] = [];
+    const identities = this.latest.size;
+    const medianOffsetSeconds = medianOfCounts(this.offsetCounts, identities);
     let shortestPeriodSeconds = Infinity;
-    for (const sample of this.latest.values()) {
-      offsetsSeconds.push(sample.offsetSteps * sample.periodSeconds);
-      shortestPeriodSeconds = Math.min(shortestPeriodSeconds, sample.periodSeconds);
-    }
-    const identities = offsetsSeconds.length;
-    const medianOffsetSeconds = median(offsetsSeconds);
+    for (const periodSeconds of this.periodCounts.keys()) shortestPeriodSeconds = Math.min(shortestPeriodSeconds, periodSeconds);
     // "At least one step": the shortest period in use (30 s for almost everyone). Less than a step of common skew
     // is within what TOTP's ±1 window absorbs and within ordinary device and typing delay.
     const suspect = identities >= this.minIdentities && Math.abs(medianOffsetSeconds) >= shortestPeriodSeconds;
@@ -125,32 +129,64 @@ export class PopulationDriftEstimator {
 
   clear(): void {
     this.latest.clear();
+    this.offsetCounts.clear();
+    this.periodCounts.clear();
   }
 
   private put(sample: DriftSample): void {
     const existing = this.latest.get(sample.identityId);
     // Keep only the latest observation per identity, so one busy (or hostile) account counts once.
     if (existing && existing.atMs > sample.atMs) return;
-    this.latest.delete(sample.identityId); // re-insert at the end: most recent
-    this.latest.set(sample.identityId, {
-      identityId: sample.identityId,
-      offsetSteps: sample.offsetSteps,
-      periodSeconds: sample.periodSeconds,
-      atMs: sample.atMs,
-    });
-    // Cheap pruning from the oldest end while recording; estimate() does the full pass.
+    if (existing) this.remove(sample.identityId, existing); // re-inserted at the end: most recent
+    const kept = { identityId: sample.identityId, offsetSteps: sample.offsetSteps, periodSeconds: sample.periodSeconds, atMs: sample.atMs };
+    this.latest.set(sample.identityId, kept);
+    adjust(this.offsetCounts, kept.offsetSteps * kept.periodSeconds, 1);
+    adjust(this.periodCounts, kept.periodSeconds, 1);
+    // Cheap pruning from the oldest end while recording; estimate() prunes by time too.
     const horizonMs = sample.atMs - this.windowMs;
-    for (const [identityId, kept] of this.latest) {
-      if (kept.atMs >= horizonMs && this.latest.size <= this.maxIdentities) break;
-      this.latest.delete(identityId);
+    for (const [identityId, oldest] of this.latest) {
+      if (oldest.atMs >= horizonMs && this.latest.size <= this.maxIdentities) break;
+      this.remove(identityId, oldest);
     }
   }
 
+  private remove(identityId: string, sample: DriftSample): void {
+    this.latest.delete(identityId);
+    adjust(this.offsetCounts, sample.offsetSteps * sample.periodSeconds, -1);
+    adjust(this.periodCounts, sample.periodSeconds, -1);
+  }
+
+  /**
+   * Drops samples older than `horizonMs` from the oldest end. `latest` is in recording order, which is time order
+   * for a clock that does not go back (restore() sorts): the first sample inside the window ends the walk.
+   */
   private dropOlderThan(horizonMs: number): void {
     for (const [identityId, sample] of this.latest) {
-      if (sample.atMs < horizonMs) this.latest.delete(identityId);
+      if (sample.atMs >= horizonMs) break;
+      this.remove(identityId, sample);
     }
   }
+}
+
+function adjust(counts: Map<number, number>, key: number, by: number): void {
+  const next = (counts.get(key) ?? 0) + by;
+  if (next === 0) counts.delete(key);
+  else counts.set(key, next);
+}
+
+/** The median of `total` values given as counts per distinct value (0 when there are none). */
+function medianOfCounts(counts: Map<number, number>, total: number): number {
+  if (total === 0) return 0;
+  const lowerIndex = (total - 1) >> 1; // the middle element, or the lower of the two middle ones
+  const upperIndex = total >> 1;
+  let lower: number | undefined;
+  let seen = 0;
+  for (const value of [...counts.keys()].sort((a, b) => a - b)) {
+    seen += counts.get(value)!;
+    if (lower === undefined && seen > lowerIndex) lower = value;
+    if (seen > upperIndex) return (lower! + value) / 2;
+  }
+  return lower ?? 0;
 }
 
 function invalidSample(sample: DriftSample): string | null {
@@ -162,9 +198,3 @@ function invalidSample(sample: DriftSample): string | null {
   return null;
 }
 
-function median(values: number[]): number {
-  if (values.length === 0) return 0;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}

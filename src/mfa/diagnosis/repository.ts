@@ -81,7 +81,11 @@ export class DiagnosisRepository {
     await db.updateTable('totp_credentials').set({ refused_steps: refusedSteps }).where('credential_id', '=', credentialId).execute();
   }
 
-  /** The latest offset per identity (one row each, so one busy account counts once across instances). */
+  /**
+   * A sample from a REJECTED code the diagnosis put down to clock skew (one row per identity, the latest). Accepted
+   * codes need no row here: the statement that consumes the code stores its offset on the credential
+   * (`recent_offsets`, `last_used_step`), and `samplesSince` reads it from there.
+   */
   async upsertSample(sample: DriftSample, db: Db = this.db): Promise<void> {
     await db
       .insertInto('totp_offset_samples')
@@ -90,9 +94,27 @@ export class DiagnosisRepository {
       .execute();
   }
 
+  /**
+   * Samples observed since `sinceMs`: rejected codes' (totp_offset_samples) and each credential's last accepted code
+   * (its last offset, observed in the server's step `last_used_step − offset`, dated at that step's start). The
+   * estimator keeps the latest per identity.
+   */
   async samplesSince(sinceMs: number): Promise<DriftSample[]> {
-    const rows = await this.db.selectFrom('totp_offset_samples').selectAll().where('observed_at', '>=', sinceMs).execute();
-    return rows.map((r) => ({ identityId: r.identity_id, offsetSteps: Number(r.offset_steps), periodSeconds: Number(r.period_seconds), atMs: Number(r.observed_at) }));
+    const rejected = await this.db.selectFrom('totp_offset_samples').selectAll().where('observed_at', '>=', sinceMs).execute();
+    const samples: DriftSample[] = rejected.map((r) => ({ identityId: r.identity_id, offsetSteps: Number(r.offset_steps), periodSeconds: Number(r.period_seconds), atMs: Number(r.observed_at) }));
+    const accepted = await this.db
+      .selectFrom('totp_credentials')
+      .select(['identity_id', 'last_used_step', 'period_seconds', 'recent_offsets'])
+      .where('last_used_step', 'is not', null)
+      .where('recent_offsets', '!=', '')
+      .execute();
+    for (const row of accepted) {
+      const offsetSteps = Number(row.recent_offsets.split(',').at(-1));
+      const periodSeconds = Number(row.period_seconds);
+      const atMs = (Number(row.last_used_step) - offsetSteps) * periodSeconds * 1000;
+      if (Number.isSafeInteger(offsetSteps) && atMs >= sinceMs) samples.push({ identityId: row.identity_id, offsetSteps, periodSeconds, atMs });
+    }
+    return samples;
   }
 
   /** The identity's last TOTP rejections with their causes (audit events `second_factor.rejected`), newest first. */

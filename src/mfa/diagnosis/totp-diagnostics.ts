@@ -44,9 +44,6 @@ export interface ReportedRejection {
   hint: UiText | null;
 }
 
-/** A persisted drift sample is rewritten once older than this fraction of the population window (1 h → 15 min). */
-const SAMPLE_REWRITE_FRACTION_OF_WINDOW = 0.25;
-
 export class TotpDiagnostics {
   readonly repository: DiagnosisRepository;
   readonly population: PopulationDriftEstimator;
@@ -168,7 +165,9 @@ export class TotpDiagnostics {
     });
     if (diagnosis?.cause === 'clock_skew') {
       await this.refuseRevealedFutureStep(trx, row, diagnosis, nowMs);
-      await this.observe(trx, row.identityId, diagnosis.offsetSteps!, row.parameters.periodSeconds, nowMs);
+      const sample = { identityId: row.identityId, offsetSteps: diagnosis.offsetSteps!, periodSeconds: row.parameters.periodSeconds, atMs: nowMs };
+      await this.repository.upsertSample(sample, trx);
+      this.observe(sample.identityId, sample.offsetSteps, sample.periodSeconds, nowMs);
     }
     const hint =
       diagnosis && this.config.diagnostics.user_hints
@@ -211,7 +210,8 @@ export class TotpDiagnostics {
         'totp window re-centred on the device clock drift',
       );
     }
-    await this.observe(trx, row.identityId, offsetSteps, row.parameters.periodSeconds, nowMs, row.storedSample);
+    // Persisted already: the consuming statement stored the offset on the credential (repository.ts samplesSince).
+    this.observe(row.identityId, offsetSteps, row.parameters.periodSeconds, nowMs);
   }
 
   /** Deletes previous secrets past their retention (the maintenance job's task, credentials/totp/module.ts). */
@@ -221,22 +221,9 @@ export class TotpDiagnostics {
 
   // ---- population ------------------------------------------------------------------------------------------------
 
-  private async observe(
-    trx: Db,
-    identityId: string,
-    offsetSteps: number,
-    periodSeconds: number,
-    nowMs: number,
-    stored?: TotpCredentialRow['storedSample'],
-  ): Promise<void> {
-    const sample = { identityId, offsetSteps, periodSeconds, atMs: nowMs };
-    this.population.record(sample);
-    // Persisted for other instances and `kairos doctor clock`, in the step's transaction (an upsert on the
-    // identity's own row; it cannot fail on a conflict). A stored sample with the same offset that is still fresh
-    // (younger than a quarter of the estimate's window) says the same thing: not rewritten, one statement fewer
-    // on most TOTP steps (issue 12).
-    const fresh = stored && stored.offsetSteps === offsetSteps && nowMs - stored.observedAtMs < this.population.windowMs * SAMPLE_REWRITE_FRACTION_OF_WINDOW;
-    if (!fresh) await this.repository.upsertSample(sample, trx);
+  /** Counts a sample in this instance's population estimate (persisted by the caller, for other instances). */
+  private observe(identityId: string, offsetSteps: number, periodSeconds: number, nowMs: number): void {
+    this.population.record({ identityId, offsetSteps, periodSeconds, atMs: nowMs });
     this.updatePopulation(nowMs);
   }
 

@@ -14,6 +14,7 @@ import * as credentialIdentifierIndex from './20261204T1900_credential_identifie
 import * as mfaPolicy from './20261215T1000_mfa_policy.js';
 import * as courierSms from './20261210T1000_courier_sms.js';
 import * as console_ from './20261216T1000_console.js';
+import * as identityOrderIndexes from './20261220T1000_identity_order_indexes.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '20261210T1000_courier_sms': courierSms,
   '20261215T1000_mfa_policy': mfaPolicy,
   '20261216T1000_console': console_,
+  '20261220T1000_identity_order_indexes': identityOrderIndexes,
 };
