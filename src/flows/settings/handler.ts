@@ -82,11 +82,12 @@ export class SettingsFlows {
 
   /**
    * Audit of a refused settings submission (the friction report's failed enrollments): the method, whether it removed
-   * a factor (a `*_unlink`/`*_remove` field), and the message ids shown. Never a code, a password or a trait.
+   * a factor (a `*_unlink`, `*_remove` or `*_disable` field), and the message ids shown. Never a code, a password or a
+   * trait.
    */
   private async recordFailure(trx: Db, request: FlowRequest, flow: Flow, body: SubmittedBody, err: FlowValidationError): Promise<void> {
     const method = typeof body.method === 'string' ? body.method.slice(0, 32) : 'unknown';
-    const removal = Object.entries(body).some(([name, value]) => /_(unlink|remove)$/.test(name) && value !== undefined && value !== null && value !== '' && value !== false && value !== 'false');
+    const removal = Object.entries(body).some(([name, value]) => /_(unlink|remove|disable)$/.test(name) && value !== undefined && value !== null && value !== '' && value !== false && value !== 'false');
     const info = requestInfo(request);
     await this.engine.deps.audit.record(trx, {
       type: 'settings.failed',
