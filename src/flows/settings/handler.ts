@@ -181,7 +181,15 @@ export class SettingsFlows {
           );
           return { patches };
         },
-        (trx2, again, done) => this.attempt(trx2, request, reply, again, body, prepared, done),
+        async (trx2, again, done) => {
+          try {
+            return await this.attempt(trx2, request, reply, again, body, prepared, done);
+          } catch (err) {
+            // The resumed step's own refusal (a hook's patch the schema refuses…), as in the first unit of work.
+            if (err instanceof FlowValidationError) await this.recordFailure(trx2, request, again, body, err);
+            throw err;
+          }
+        },
       );
     }
     let session = current.session;
