@@ -1,6 +1,7 @@
 import type { Clock } from '../support/clock.js';
 import type { Random } from '../support/random.js';
 import type { Db } from '../storage/db.js';
+import { prepareQuery } from '../storage/prepared.js';
 import type { AuditEvent, AuditEventType } from './events.js';
 
 export interface StoredAuditEvent {
@@ -27,6 +28,11 @@ export interface AuditFilter {
 }
 
 /** Append-only: there is no update or delete here, on purpose. */
+/** The one INSERT every audited action runs, compiled once (storage/prepared.ts). */
+const AUDIT_COLUMNS = ['id', 'type', 'identity_id', 'session_id', 'flow_id', 'actor', 'ip_address', 'user_agent', 'details', 'created_at'] as const;
+type AuditRow = { [K in (typeof AUDIT_COLUMNS)[number]]: K extends 'created_at' ? number : K extends 'id' | 'type' | 'details' ? string : string | null };
+const insertEvent = prepareQuery((db, p: AuditRow) => db.insertInto('audit_events').values(p), AUDIT_COLUMNS);
+
 export class AuditLog {
   constructor(
     private readonly db: Db,
@@ -62,21 +68,18 @@ export class AuditLog {
 
   /** Records an event in `trx`, the action's transaction (a step's unit of work), so it commits with the action. */
   async record(trx: Db, event: AuditEvent): Promise<void> {
-    await trx
-      .insertInto('audit_events')
-      .values({
-        id: this.nextId(this.clock.nowMs()),
-        type: event.type,
-        identity_id: event.identityId ?? null,
-        session_id: event.sessionId ?? null,
-        flow_id: event.flowId ?? null,
-        actor: event.actor ?? null,
-        ip_address: event.ipAddress ?? null,
-        user_agent: event.userAgent ? event.userAgent.slice(0, 512) : null,
-        details: JSON.stringify(event.details ?? {}),
-        created_at: this.clock.nowMs(),
-      })
-      .execute();
+    await insertEvent.run(trx, {
+      id: this.nextId(this.clock.nowMs()),
+      type: event.type,
+      identity_id: event.identityId ?? null,
+      session_id: event.sessionId ?? null,
+      flow_id: event.flowId ?? null,
+      actor: event.actor ?? null,
+      ip_address: event.ipAddress ?? null,
+      user_agent: event.userAgent ? event.userAgent.slice(0, 512) : null,
+      details: JSON.stringify(event.details ?? {}),
+      created_at: this.clock.nowMs(),
+    });
     for (const subscriber of this.subscribers) await subscriber(trx, event);
   }
 

@@ -40,9 +40,8 @@ export const KRATOS_KEYS_NOT_HONOURED: NotHonouredKey[] = [
   refused('serve.admin.socket', empty, 'listening on a unix socket'),
   refused('serve.admin.tls', empty, 'TLS termination; put a TLS proxy in front'),
   // selfservice methods
-  // WebAuthn security keys (a second factor) and passkeys (passwordless) are supported (credentials/webauthn,
-  // credentials/passkey); Kratos's older passwordless WebAuthn is not (its passkey method supersedes it).
-  refused('selfservice.methods.webauthn.config.passwordless', off, 'WebAuthn as a first factor; enable selfservice.methods.passkey for passwordless sign-in'),
+  // WebAuthn security keys (a second factor, or passwordless with `webauthn.config.passwordless`) and passkeys are
+  // supported (credentials/webauthn, credentials/passkey).
   accepted('selfservice.methods.webauthn.config.rp.icon', 'deprecated by WebAuthn Level 2; browsers show no icon and Kairos sends none'),
   refused('selfservice.methods.passkey.config.authenticator_selection', empty, 'another authenticator selection (Kairos asks passkeys for a resident key and user verification, any attachment)'),
   refused('selfservice.methods.passkey.config.attestation', empty, 'passkey attestation (Kairos asks none)'),

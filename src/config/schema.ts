@@ -319,7 +319,7 @@ export const configSchema = {
                     passwordless: {
                       type: 'boolean',
                       default: false,
-                      description: 'Kratos: keys as a first factor. Kairos supports webauthn as a second factor only; use the passkey method for passwordless.',
+                      description: 'Kratos: security keys as a first factor (sign-up without a password, sign-in with the identifier then the key, aal1); webauthn is then no second factor.',
                     },
                     rp: webauthnRp,
                     attestation: {
@@ -332,7 +332,7 @@ export const configSchema = {
                       type: 'string',
                       enum: ['required', 'preferred', 'discouraged'],
                       default: 'discouraged',
-                      description: 'Kairos: user verification asked of a security key used as a second factor (the password is the first).',
+                      description: 'Kairos: user verification asked of a security key (Kratos asks none: discouraged). With passwordless, required makes the key a PIN- or biometrics-protected first factor.',
                     },
                     timeout: { ...duration, default: '5m', description: 'Kairos: how long the browser waits for the key (WebAuthn `timeout`).' },
                   },

@@ -175,6 +175,9 @@ export class FlowEngine {
 
   /** Schedules the `after` hooks that run once the step committed (web_hook with `response.ignore`). */
   runAfterCommitHooks(flow: Flow, method: string | null, request: FlowRequest, identity: Identity | null, session: Session | null): void {
+    // The flow is copied for the hooks (they run after the answer, the flow object may change meanwhile): only when
+    // there are any.
+    if (!this.hooks.hasAfterCommit(flow.kind, method)) return;
     this.hooks.runAfterCommit({ kind: flow.kind, method, flow: structuredClone(flow), request: this.hookRequest(request), json: this.hookJson, identity, session }, afterCommit);
   }
 

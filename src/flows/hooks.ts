@@ -202,8 +202,17 @@ export class HookRegistry {
 
   /** Schedules the after-commit hooks (`schedule`: the unit of work's `afterCommit`). */
   runAfterCommit(context: AfterCommitHookContext, schedule: (callback: () => void) => void): void {
-    const executors = context.method === null ? (this.afterHooks.get(`${context.kind}/${GLOBAL}`) ?? []) : this.after(context.kind, context.method);
+    const executors = this.afterCommitExecutors(context.kind, context.method);
     for (const executor of executors) if (executor.afterCommit) schedule(() => executor.afterCommit!(context));
+  }
+
+  /** Whether a step of `kind` completed by `method` has hooks to run after its commit (most steps have none). */
+  hasAfterCommit(kind: FlowKind, method: string | null): boolean {
+    return this.afterCommitExecutors(kind, method).some((executor) => executor.afterCommit);
+  }
+
+  private afterCommitExecutors(kind: FlowKind, method: string | null) {
+    return method === null ? (this.afterHooks.get(`${kind}/${GLOBAL}`) ?? []) : this.after(kind, method);
   }
 }
 

@@ -28,8 +28,10 @@ export class CredentialExistsError extends Error {
   }
 }
 
+type IdentifierFact = keyof Pick<TraitFacts, 'passwordIdentifiers' | 'codeIdentifiers' | 'webauthnIdentifiers'>;
+
 /** Credential types that identify a person (their identifiers follow the traits marked in the schema). */
-const IDENTIFIER_TYPES: Record<string, keyof Pick<TraitFacts, 'passwordIdentifiers' | 'codeIdentifiers'>> = {
+const IDENTIFIER_TYPES: Record<string, IdentifierFact> = {
   password: 'passwordIdentifiers',
   code: 'codeIdentifiers',
 };
@@ -43,6 +45,21 @@ export class IdentityService {
     /** Credential types that are second factors (from the registered aal2 strategies). */
     private readonly secondFactorTypes: () => string[],
   ) {}
+
+  /** Credential types whose identifiers follow the traits: Kratos's, plus those modules add (`followTraitIdentifiers`). */
+  private readonly identifierTypes: Record<string, IdentifierFact> = { ...IDENTIFIER_TYPES };
+
+  /**
+   * Makes a credential type's identifiers follow the traits marked for it, from now on (passwordless WebAuthn: the
+   * `webauthn` credential is found by `credentials.webauthn.identifier`, as in Kratos).
+   */
+  followTraitIdentifiers(type: string, fact: IdentifierFact): void {
+    this.identifierTypes[type] = fact;
+    this.identifiersOnly.add(type);
+  }
+
+  /** Types whose credential row owns rows of its module (webauthn keys): `update` rewrites only their identifiers. */
+  private readonly identifiersOnly = new Set<string>();
 
   get(id: string, db: Db = this.db): Promise<Identity | null> {
     return repo.findIdentity(db, id);
@@ -123,7 +140,7 @@ export class IdentityService {
     });
     identity.verifiableAddresses = verifiable;
     identity.recoveryAddresses = recovery;
-    for (const [type, key] of Object.entries(IDENTIFIER_TYPES)) {
+    for (const [type, key] of Object.entries(this.identifierTypes)) {
       const credential = identity.credentials[type];
       if (credential) credential.identifiers = facts[key];
     }
@@ -153,10 +170,13 @@ export class IdentityService {
     try {
       await this.inTransaction(db, async (trx) => {
         await repo.updateIdentityRow(trx, identity);
-        const types = options.credentialTypes ?? Object.keys(IDENTIFIER_TYPES);
+        const types = options.credentialTypes ?? Object.keys(this.identifierTypes);
         for (const type of types) {
           const credential = identity.credentials[type];
-          if (credential) await repo.upsertCredential(trx, identity.id, credential);
+          if (!credential) continue;
+          // Replacing the row would take the rows that refer to it along (ON DELETE CASCADE): only the identifiers move.
+          if (this.identifiersOnly.has(type)) await repo.replaceCredentialIdentifiers(trx, identity.id, credential);
+          else await repo.upsertCredential(trx, identity.id, credential);
         }
         await repo.replaceAddresses(trx, identity.id, identity.verifiableAddresses, identity.recoveryAddresses);
       });
@@ -192,6 +212,24 @@ export class IdentityService {
       if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
       throw err;
     }
+  }
+
+  /**
+   * Re-derives the identifiers of a credential whose identifiers follow the traits (`followTraitIdentifiers`) and
+   * stores them; the credential row and what refers to it stay. Returns the identifiers.
+   */
+  async refreshIdentifiers(identity: Identity, type: string, db: Db = this.db): Promise<string[]> {
+    const credential = identity.credentials[type];
+    const fact = this.identifierTypes[type];
+    if (!credential || !fact) return credential?.identifiers ?? [];
+    credential.identifiers = this.facts(identity)[fact];
+    try {
+      await withSavepoint(db, (trx) => repo.replaceCredentialIdentifiers(trx, identity.id, credential));
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new DuplicateIdentifierError();
+      throw err;
+    }
+    return credential.identifiers;
   }
 
   /**

@@ -128,16 +128,18 @@ export async function upsertCredential(db: Db, identityId: string, credential: C
   await insertCredential(db, identityId, credential);
 }
 
+/** An identifier row's id: deterministic per credential and position, and a valid 36-character id on every dialect. */
+function identifierIdOf(credentialId: string, index: number): string {
+  const hex = createHash('sha256').update(`${credentialId}/${index}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
 /**
  * Writes one credential that the identity must not have yet: the unique (identity, type) constraint makes a
  * concurrent second insert fail instead of replacing the first (callers map the unique violation).
  */
 export async function insertCredential(db: Db, identityId: string, credential: Credential): Promise<void> {
-  const identifierId = (index: number) => {
-    // Deterministic per credential and position, and a valid 36-character id on every dialect.
-    const hex = createHash('sha256').update(`${credential.id}/${index}`).digest('hex');
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
-  };
+  const identifierId = (index: number) => identifierIdOf(credential.id, index);
   await db
     .insertInto('identity_credentials')
     .values({
@@ -165,6 +167,25 @@ export async function insertCredential(db: Db, identityId: string, credential: C
       )
       .execute();
   }
+}
+
+/** Rewrites a stored credential's identifiers only (its row, and the rows referring to it, stay). */
+export async function replaceCredentialIdentifiers(db: Db, identityId: string, credential: Credential): Promise<void> {
+  await db.deleteFrom('identity_credential_identifiers').where('credential_id', '=', credential.id).execute();
+  if (credential.identifiers.length === 0) return;
+  await db
+    .insertInto('identity_credential_identifiers')
+    .values(
+      credential.identifiers.map((identifier, index) => ({
+        id: identifierIdOf(credential.id, index),
+        identity_id: identityId,
+        credential_id: credential.id,
+        type: credential.type,
+        identifier,
+        created_at: credential.updatedAtMs,
+      })),
+    )
+    .execute();
 }
 
 export async function deleteCredential(db: Db, identityId: string, type: string): Promise<number> {

@@ -43,6 +43,8 @@ interface AnnotatedTrait {
 export interface TraitFacts {
   passwordIdentifiers: string[];
   codeIdentifiers: string[];
+  /** Traits marked `credentials.webauthn.identifier`: what a passwordless security-key sign-in starts from (Kratos). */
+  webauthnIdentifiers: string[];
   /** The code identifiers with the channel a code goes out on (`credentials.code.via`: email, or sms for phone numbers). */
   codeAddresses: { value: string; via: string }[];
   totpAccountName: string | null;
@@ -122,6 +124,7 @@ export class IdentitySchema {
     const facts: TraitFacts = {
       passwordIdentifiers: [],
       codeIdentifiers: [],
+      webauthnIdentifiers: [],
       codeAddresses: [],
       totpAccountName: null,
       verificationAddresses: [],
@@ -135,6 +138,7 @@ export class IdentitySchema {
       const phone = trait.format === 'tel' || a.verification?.via === 'sms' || a.credentials?.code?.via === 'sms' || a.recovery?.via === 'sms';
       const normalised = values.map((v) => (trait.format === 'email' ? v.trim().toLowerCase() : phone ? normalizePhoneNumber(v) : v.trim()));
       if (a.credentials?.password?.identifier) facts.passwordIdentifiers.push(...normalised);
+      if (a.credentials?.webauthn?.identifier) facts.webauthnIdentifiers.push(...normalised);
       if (a.credentials?.code?.identifier) {
         facts.codeIdentifiers.push(...normalised);
         const via = a.credentials.code.via ?? (phone ? 'sms' : 'email');
@@ -147,6 +151,7 @@ export class IdentitySchema {
     const unique = <T>(items: T[], key: (t: T) => string) => [...new Map(items.map((i) => [key(i), i])).values()];
     facts.passwordIdentifiers = [...new Set(facts.passwordIdentifiers)];
     facts.codeIdentifiers = [...new Set(facts.codeIdentifiers)];
+    facts.webauthnIdentifiers = [...new Set(facts.webauthnIdentifiers)];
     facts.codeAddresses = unique(facts.codeAddresses, (a) => `${a.via}:${a.value}`);
     facts.verificationAddresses = unique(facts.verificationAddresses, (a) => `${a.via}:${a.value}`);
     facts.recoveryAddresses = unique(facts.recoveryAddresses, (a) => `${a.via}:${a.value}`);

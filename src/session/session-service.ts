@@ -201,20 +201,19 @@ export class SessionService {
    */
   async addAuthenticationMethods(db: Db, session: Session, entries: AmrEntry[]): Promise<Session> {
     const now = this.clock.nowMs();
-    const appended = amrJson(entries);
-    const amr =
-      this.dialect === 'postgres'
-        ? sql<string>`(coalesce(amr::jsonb, '[]'::jsonb) || ${appended}::jsonb)::text`
-        : sql<string>`(select json_group_array(json(value)) from (select 0 as part, key, value from json_each(amr) union all select 1, key, value from json_each(${appended}) order by part, key))`;
-    const row = await db
-      .updateTable('sessions')
-      .set({ amr, authenticated_at: now, updated_at: now })
-      .where('id', '=', session.id)
-      .returning('amr')
-      .executeTakeFirst();
+    const row = await this.appendAmr.takeFirst(db, { appended: amrJson(entries), now, id: session.id });
     const stored = row ? parseAmr(row.amr) : [...session.amr, ...entries];
     return { ...session, amr: stored, authenticatedAtMs: now };
   }
+
+  /** addAuthenticationMethods' statement, compiled once (storage/prepared.ts). */
+  private readonly appendAmr = prepareQuery((db, p: { appended: string; now: number; id: string }) => {
+    const amr =
+      this.dialect === 'postgres'
+        ? sql<string>`(coalesce(amr::jsonb, '[]'::jsonb) || ${p.appended}::jsonb)::text`
+        : sql<string>`(select json_group_array(json(value)) from (select 0 as part, key, value from json_each(amr) union all select 1, key, value from json_each(${p.appended}) order by part, key))`;
+    return db.updateTable('sessions').set({ amr, authenticated_at: p.now, updated_at: p.now }).where('id', '=', p.id).returning('amr');
+  }, ['appended', 'now', 'id']);
 
   async revoke(sessionId: string): Promise<boolean> {
     const result = await this.db

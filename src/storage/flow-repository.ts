@@ -6,6 +6,7 @@ import type { Selectable } from 'kysely';
 import type { Flow, FlowKind } from '../flows/flow.js';
 import type { Db } from './db.js';
 import type { FlowsTable } from './tables.js';
+import { prepareQuery } from './prepared.js';
 
 /** An error a browser is sent to the error page with (`GET /self-service/errors?id=`). */
 export interface StoredFlowError {
@@ -36,6 +37,20 @@ function rowToFlow(row: Selectable<FlowsTable>): Flow {
     failedAttempts: Number(row.failed_attempts ?? 0),
   };
 }
+
+/** The statements of every flow step, compiled once (storage/prepared.ts). */
+const selectForStep = prepareQuery((db, p: { id: string }) => db.selectFrom('selfservice_flows').selectAll().where('id', '=', p.id), ['id']);
+const selectForStepLocked = prepareQuery((db, p: { id: string }) => db.selectFrom('selfservice_flows').selectAll().where('id', '=', p.id).forUpdate(), ['id']);
+const FLOW_UPDATE_PARAMS = ['id', 'state', 'identity_id', 'session_id', 'active', 'ui', 'internal', 'updated_at'] as const;
+type FlowUpdate = Pick<Selectable<FlowsTable>, (typeof FLOW_UPDATE_PARAMS)[number]>;
+const updateFlow = prepareQuery(
+  (db, p: FlowUpdate) =>
+    db
+      .updateTable('selfservice_flows')
+      .set({ state: p.state, identity_id: p.identity_id, session_id: p.session_id, active: p.active, ui: p.ui, internal: p.internal, updated_at: p.updated_at })
+      .where('id', '=', p.id),
+  FLOW_UPDATE_PARAMS,
+);
 
 export class FlowRepository {
   constructor(
@@ -88,27 +103,22 @@ export class FlowRepository {
    */
   async getForStep(trx: Db, id: string): Promise<Flow | null> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
-    let query = trx.selectFrom('selfservice_flows').selectAll().where('id', '=', id);
-    if (this.rowLocks) query = query.forUpdate();
-    const row = await query.executeTakeFirst();
+    const row = await (this.rowLocks ? selectForStepLocked : selectForStep).takeFirst(trx, { id });
     return row ? rowToFlow(row) : null;
   }
 
   async update(flow: Flow, nowMs: number, db: Db = this.db): Promise<void> {
     flow.updatedAtMs = nowMs;
-    await db
-      .updateTable('selfservice_flows')
-      .set({
-        state: flow.state,
-        identity_id: flow.identityId,
-        session_id: flow.sessionId,
-        active: flow.active,
-        ui: JSON.stringify(flow.ui),
-        internal: JSON.stringify(flow.internal),
-        updated_at: nowMs,
-      })
-      .where('id', '=', flow.id)
-      .execute();
+    await updateFlow.run(db, {
+      id: flow.id,
+      state: flow.state,
+      identity_id: flow.identityId,
+      session_id: flow.sessionId,
+      active: flow.active,
+      ui: JSON.stringify(flow.ui),
+      internal: JSON.stringify(flow.internal),
+      updated_at: nowMs,
+    });
   }
 
   /**

@@ -20,6 +20,8 @@ const PLACEHOLDER_PREFIX = '\u0000kairos-param:';
 export interface PreparedQuery<P extends Record<string, unknown>, R> {
   execute(db: Db, params: P): Promise<R[]>;
   takeFirst(db: Db, params: P): Promise<R | undefined>;
+  /** For INSERT/UPDATE/DELETE: the rows changed (and the rows RETURNING gave). */
+  run(db: Db, params: P): Promise<{ rows: R[]; affectedRows: number }>;
 }
 
 export function prepareQuery<P extends Record<string, unknown>, R>(
@@ -46,11 +48,12 @@ export function prepareQuery<P extends Record<string, unknown>, R>(
     }
     return found;
   };
-  const execute = async (db: Db, params: P): Promise<R[]> => {
+  const run = async (db: Db, params: P) => {
     const t = template(db);
     const parameters = t.slots.map((slot) => params[slot]);
     const result = await db.executeQuery<R>(CompiledQuery.raw(t.sql, parameters));
-    return result.rows;
+    return { rows: result.rows, affectedRows: Number(result.numAffectedRows ?? 0n) };
   };
-  return { execute, takeFirst: async (db, params) => (await execute(db, params))[0] };
+  const execute = async (db: Db, params: P): Promise<R[]> => (await run(db, params)).rows;
+  return { execute, run, takeFirst: async (db, params) => (await execute(db, params))[0] };
 }

@@ -20,6 +20,7 @@
  */
 import { sql } from 'kysely';
 import type { Db, DialectName, Storage } from './db.js';
+import { prepareQuery } from './prepared.js';
 
 /** Windows are deleted once they ended more than this long ago (a late request still finds its window). */
 const CLEANUP_GRACE_MS = 60_000;
@@ -61,27 +62,40 @@ export class RateLimitCounters {
   }
 
   private readonly leases = new Map<string, Lease>();
+  private readonly pendingLeases = new Map<string, Promise<void>>();
 
   /**
    * Adds a hit to `key`'s window (starting a new window of `windowMs` when the last one ended) and returns this
    * hit's position in the window; `max` (the limit the caller enforces) sizes the lease, see the file comment.
    */
   async increment(key: string, windowMs: number, max = 1): Promise<RateLimitCount> {
-    const nowMonotonicMs = performance.now();
-    const lease = this.leases.get(key);
-    if (lease && nowMonotonicMs < lease.endsAtMonotonicMs) {
-      if (lease.next <= lease.last) return { current: lease.next++, ttl: Math.ceil(lease.endsAtMonotonicMs - nowMonotonicMs) };
+    for (;;) {
+      const nowMonotonicMs = performance.now();
+      const lease = this.leases.get(key);
+      const live = lease !== undefined && nowMonotonicMs < lease.endsAtMonotonicMs;
+      if (live && lease.next <= lease.last) return { current: lease.next++, ttl: Math.ceil(lease.endsAtMonotonicMs - nowMonotonicMs) };
+      // Requests arriving while this instance is already taking a lease for the key wait for it instead of each
+      // sending an upsert of their own (50 concurrent requests of one client: one upsert, not 50).
+      const pending = this.pendingLeases.get(key);
+      if (pending) {
+        await pending;
+        continue;
+      }
+      const cap = Math.max(1, Math.min(LEASE_MAX_HITS, Math.floor(max / LEASE_FRACTION_OF_MAX)));
+      if (cap === 1) return this.add(key, windowMs, 1).then(({ hits, ttl }) => ({ current: hits, ttl }));
+      const size = live ? Math.min(cap, lease.size * 2) : 1;
+      const taking = this.add(key, windowMs, size).then(({ hits, ttl }) => {
+        this.leases.delete(key); // re-inserted at the end: the map's order is least recently leased first
+        this.leases.set(key, { next: hits - size + 1, last: hits, size, endsAtMonotonicMs: performance.now() + ttl });
+        if (this.leases.size > LEASES_KEPT) this.leases.delete(this.leases.keys().next().value!);
+      });
+      this.pendingLeases.set(key, taking);
+      try {
+        await taking;
+      } finally {
+        this.pendingLeases.delete(key);
+      }
     }
-    const cap = Math.max(1, Math.min(LEASE_MAX_HITS, Math.floor(max / LEASE_FRACTION_OF_MAX)));
-    const size = lease && nowMonotonicMs < lease.endsAtMonotonicMs ? Math.min(cap, lease.size * 2) : 1;
-    const { hits, ttl } = await this.add(key, windowMs, size);
-    const first = hits - size + 1;
-    this.leases.delete(key); // re-inserted at the end: the map's order is least recently leased first
-    if (size > 1 || cap > 1) {
-      this.leases.set(key, { next: first + 1, last: hits, size, endsAtMonotonicMs: performance.now() + ttl });
-      if (this.leases.size > LEASES_KEPT) this.leases.delete(this.leases.keys().next().value!);
-    }
-    return { current: first, ttl };
   }
 
   /**
@@ -95,20 +109,24 @@ export class RateLimitCounters {
 
   /** One upsert: `hits` more in `key`'s window (a new window when the last one ended); the total and time left. */
   private async add(key: string, windowMs: number, hits: number, db: Db = this.storage.db): Promise<{ hits: number; ttl: number }> {
+    const row = await this.upsert.takeFirst(db, { key, hits, windowMs });
+    return { hits: Number(row!.hits), ttl: Math.max(0, Number(row!.ttl_ms)) };
+  }
+
+  /** The upsert, compiled once (storage/prepared.ts). */
+  private readonly upsert = prepareQuery((db, p: { key: string; hits: number; windowMs: number }) => {
     const now = this.now;
-    const row = await db
+    return db
       .insertInto('rate_limit_counters')
-      .values({ key, hits, window_ends_at: sql<number>`${now} + ${windowMs}` })
+      .values({ key: p.key, hits: p.hits, window_ends_at: sql<number>`${now} + ${p.windowMs}` })
       .onConflict((oc) =>
         oc.column('key').doUpdateSet({
-          hits: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${hits} else rate_limit_counters.hits + ${hits} end`,
-          window_ends_at: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${now} + ${windowMs} else rate_limit_counters.window_ends_at end`,
+          hits: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${p.hits} else rate_limit_counters.hits + ${p.hits} end`,
+          window_ends_at: sql<number>`case when rate_limit_counters.window_ends_at <= ${now} then ${now} + ${p.windowMs} else rate_limit_counters.window_ends_at end`,
         }),
       )
-      .returning(['hits', sql<number>`window_ends_at - ${now}`.as('ttl_ms')])
-      .executeTakeFirstOrThrow();
-    return { hits: Number(row.hits), ttl: Math.max(0, Number(row.ttl_ms)) };
-  }
+      .returning(['hits', sql<number>`window_ends_at - ${now}`.as('ttl_ms')]);
+  }, ['key', 'hits', 'windowMs']);
 
   /** Deletes windows that ended more than a minute ago, by the database's clock (maintenance job); returns how many. */
   async purgeExpired(): Promise<number> {

@@ -324,6 +324,8 @@ export interface WebAuthnKeysTable {
   display_name: string;
   created_at: number | string;
   last_used_at: number | string | null;
+  /** Kratos's `is_passwordless`: 1 for a key that signs in on its own (passwordless webauthn, passkeys). */
+  passwordless: Generated<number>;
 }
 
 /** Operator console sign-in hand-offs (console/): keyed hashes of the state and the one-time code only. */

@@ -86,20 +86,10 @@ describe("Kratos's quickstart configs (contrib/quickstart/kratos/*/kratos.yml, u
     expect(config.selfservice.flows.verification.after.default_browser_return_url).toBe('http://127.0.0.1:4455/welcome');
   });
 
-  it.each([
-    // Kratos's quickstarts enable the older passwordless WebAuthn (`webauthn.config.passwordless: true`), which
-    // Kairos replaces by the passkey method; security keys and passkeys themselves are supported.
-    ['webauthn', ['selfservice.methods.webauthn.config.passwordless']],
-    ['passkey', ['selfservice.methods.webauthn.config.passwordless']],
-    ['all-strategies', ['selfservice.methods.webauthn.config.passwordless']],
-  ])('%s is refused at startup, naming %j and saying Kairos does not support it yet', (variant, keys) => {
-    let message = '';
-    try {
-      loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: envFor(variant) });
-    } catch (err) {
-      message = (err as Error).message;
-    }
-    for (const key of keys) expect(message).toContain(`${key}: Kairos does not support it yet`);
+  it.each(['webauthn', 'passkey', 'all-strategies'])('%s (passwordless WebAuthn, `webauthn.config.passwordless: true`) loads as Kratos reads it', (variant) => {
+    const { config } = loadConfig({ file: fixture(`quickstart-${variant}.kratos.yml`), dev: true, devDirectory, env: envFor(variant) });
+    expect(config.selfservice.methods.webauthn.config.passwordless).toBe(true);
+    expect(config.selfservice.methods.webauthn.config.rp.id).toBeTruthy();
   });
 });
 
@@ -154,11 +144,11 @@ describe('refusals name the key; defaults and disabled values are accepted', () 
     expect(config.selfservice.methods.code.mfa_enabled).toBe(true);
   });
 
-  it('still refuses passwordless WebAuthn and passkey options Kairos does not honour, naming each key', () => {
+  it('accepts passwordless WebAuthn, and still refuses passkey options Kairos does not honour, naming each key', () => {
     const message = refusal({
       selfservice: { methods: { webauthn: { enabled: true, config: { passwordless: true } }, passkey: { enabled: true, config: { attestation: { preference: 'direct' } } } } },
     });
-    expect(message).toContain('selfservice.methods.webauthn.config.passwordless: Kairos does not support it yet');
+    expect(message).not.toContain('selfservice.methods.webauthn.config.passwordless');
     expect(message).toContain('selfservice.methods.passkey.config.attestation: Kairos does not support it yet');
     expect(message).not.toContain('selfservice.methods.webauthn: ');
     expect(message).not.toContain('selfservice.methods.passkey: ');

@@ -36,6 +36,14 @@ describe.each(DIALECTS)('rate-limit leases (%s)', (dialect) => {
     expect(await storedHits('ip:one')).toBe(255);
   });
 
+  it('concurrent requests of one client share the lease being taken: unique positions, a handful of upserts', async () => {
+    const counters = new RateLimitCounters(storage);
+    const positions = await Promise.all(Array.from({ length: 50 }, () => counters.increment('ip:burst', WINDOW_MS, 1_000_000).then((r) => r.current)));
+    expect([...positions].sort((x, y) => x - y)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    // Leases of 1, 2, 4, 8, 16, 32 cover 50 requests: 63 positions taken, in 6 upserts rather than 50.
+    expect(await storedHits('ip:burst')).toBe(63);
+  });
+
   it('a limit under 32 per window is charged one upsert per hit (no lease), so instances see each other at once', async () => {
     const counters = new RateLimitCounters(storage);
     for (let i = 0; i < 10; i++) await counters.increment('ip:small', WINDOW_MS, 20);

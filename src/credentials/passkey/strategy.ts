@@ -19,9 +19,8 @@ import {
   type SettingsStrategy,
   type SubmittedBody,
 } from '../../flows/strategy.js';
-import { CredentialExistsError, TraitsInvalidError } from '../../identity/identity-service.js';
+import { CredentialExistsError } from '../../identity/identity-service.js';
 import type { IdentitySchema } from '../../identity/schemas.js';
-import { coerceTraits, flattenTraits } from '../../identity/trait-nodes.js';
 import type { VerifiedRegistration } from '../webauthn/ceremony.js';
 import { inputNode, scriptNode, textNode, type UiNode } from '../../ui/nodes.js';
 import { kairosWarning, type UiText } from '../../ui/messages.js';
@@ -32,6 +31,7 @@ import { WebAuthnRejection } from '../webauthn/diagnosis.js';
 import { webauthnKratosMsg, webauthnMsg } from '../webauthn/messages.js';
 import { WebAuthnKeyRepository, type WebAuthnKey } from '../webauthn/repository.js';
 import { WEBAUTHN_SCRIPT_INTEGRITY, WEBAUTHN_SCRIPT_PATH } from '../webauthn/script.js';
+import { identityFromSignup, keyFromRegistration, reservedIdentityId } from '../webauthn/signup.js';
 
 export const PASSKEY = 'passkey';
 
@@ -169,8 +169,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
   async registrationNodes(flow: Flow, schema: IdentitySchema): Promise<UiNode[]> {
     const fields = passkeyDisplayNameFields(schema);
     if (fields.length === 0) return [];
-    const identityId = typeof flow.internal[SIGNUP_IDENTITY_KEY] === 'string' ? (flow.internal[SIGNUP_IDENTITY_KEY] as string) : this.deps.random.uuid();
-    flow.internal[SIGNUP_IDENTITY_KEY] = identityId;
+    const identityId = reservedIdentityId(flow, SIGNUP_IDENTITY_KEY, this.deps.random);
     const { options, pending } = await this.ceremonies.registrationOptions({
       userHandle: userHandleOf(identityId),
       userName: '',
@@ -200,18 +199,9 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
     const { flow, body } = input;
     const answer = str(body.passkey_register);
     if (!answer || answer === 'true') return NOT_RESPONSIBLE;
-    const schema = this.deps.identities.schemas.getDefault();
-    const traits = coerceTraits(schema, body.traits ?? {});
-    const keep = flattenTraits(traits);
+    const { identity, keep } = identityFromSignup(this.deps.identities, body);
     const pending = flow.internal[REGISTER_KEY] as PendingCeremony | undefined;
     const identityId = flow.internal[SIGNUP_IDENTITY_KEY];
-    let identity: Identity;
-    try {
-      identity = this.deps.identities.build({ schemaId: schema.id, traits: traits as Record<string, unknown> });
-    } catch (err) {
-      if (!(err instanceof TraitsInvalidError)) throw err;
-      throw new FlowValidationError(err.problems.map((p) => ({ field: p.field, message: p.message })), keep);
-    }
     if (typeof identityId !== 'string' || !pending) throw new FlowValidationError([{ field: null, message: webauthnMsg.rejected('challenge_mismatch') }], keep);
     let verified: VerifiedRegistration;
     try {
@@ -220,7 +210,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
     } catch (err) {
       if (!(err instanceof WebAuthnRejection)) throw err;
       // A new challenge for the next try (the answered one is spent).
-      this.replaceNodes(flow, await this.registrationNodes(flow, schema));
+      this.replaceNodes(flow, await this.registrationNodes(flow, this.deps.identities.schemas.getDefault()));
       const explained = await this.explain(input.trx, err, flow, null, 'registration');
       throw new FlowValidationError(explained.problems, keep);
     }
@@ -242,30 +232,8 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
   }
 
   private async storeKey(trx: Db, input: { identityId: string; credentialId: string; verified: VerifiedRegistration; userHandle: string; displayName: string }): Promise<void> {
-    const { verified } = input;
-    await this.keys.insert(
-      {
-        id: this.deps.random.uuid(),
-        credentialId: input.credentialId,
-        identityId: input.identityId,
-        method: PASSKEY,
-        keyId: verified.keyId,
-        publicKey: verified.publicKey,
-        signCount: verified.signCount,
-        transports: verified.transports,
-        aaguid: verified.aaguid,
-        attestationFormat: verified.attestationFormat,
-        userHandle: input.userHandle,
-        rpId: this.ceremonies.rp.id,
-        userVerified: verified.userVerified,
-        backupEligible: verified.backupEligible,
-        backedUp: verified.backedUp,
-        displayName: input.displayName,
-        createdAtMs: this.deps.clock.nowMs(),
-        lastUsedAtMs: null,
-      },
-      trx,
-    );
+    const key = keyFromRegistration({ ...input, id: this.deps.random.uuid(), method: PASSKEY, rpId: this.ceremonies.rp.id, nowMs: this.deps.clock.nowMs(), passwordless: true });
+    await this.keys.insert(key, trx);
   }
 
   // ---- settings -------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../../storage/db.js';
-import { affectedRows } from '../../storage/db.js';
+import { prepareQuery } from '../../storage/prepared.js';
 import type { TotpCredentialsTable } from '../../storage/tables.js';
 import { assertTotpParameters, totpParameterColumns, totpParametersOfColumns, type TotpParameters } from '../../otp/totp-parameters.js';
 
@@ -82,15 +82,32 @@ export class TotpRepository {
    */
   async consumeStep(step: number, credentialId: string, drift: { driftSteps: number; recentOffsets: string } | null, db: Db = this.db): Promise<boolean> {
     // The drift an accepted code teaches (mfa/diagnosis) is written by the same statement: one row update.
-    const result = await db
-      .updateTable('totp_credentials')
-      .set(drift ? { last_used_step: step, drift_steps: drift.driftSteps, recent_offsets: drift.recentOffsets } : { last_used_step: step })
-      .where('credential_id', '=', credentialId)
-      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', step)]))
-      .executeTakeFirst();
-    return affectedRows(result) === 1;
+    const result = drift
+      ? await consumeWithDrift.run(db, { step, credentialId, driftSteps: drift.driftSteps, recentOffsets: drift.recentOffsets })
+      : await consume.run(db, { step, credentialId });
+    return result.affectedRows === 1;
   }
 }
+
+/** RFC 6238 §5.2 single use: the step is consumed only if it is later than the last one used (compiled once). */
+const consume = prepareQuery(
+  (db, p: { step: number; credentialId: string }) =>
+    db
+      .updateTable('totp_credentials')
+      .set({ last_used_step: p.step })
+      .where('credential_id', '=', p.credentialId)
+      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', p.step)])),
+  ['step', 'credentialId'],
+);
+const consumeWithDrift = prepareQuery(
+  (db, p: { step: number; credentialId: string; driftSteps: number; recentOffsets: string }) =>
+    db
+      .updateTable('totp_credentials')
+      .set({ last_used_step: p.step, drift_steps: p.driftSteps, recent_offsets: p.recentOffsets })
+      .where('credential_id', '=', p.credentialId)
+      .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', p.step)])),
+  ['step', 'credentialId', 'driftSteps', 'recentOffsets'],
+);
 
 /**
  * The identity `i.id`'s TOTP row as one JSON scalar, for a statement that loads the session (a session fact): the

@@ -16,7 +16,12 @@ export const webauthnKratosMsg = {
   settingsRegisterDisplayName: () => info(1050013, 'Name of the security key'),
   settingsRemove: (name: string, addedAtMs: number) =>
     info(1050018, `Remove security key "${name}"`, { display_name: name, added_at: new Date(addedAtMs).toISOString(), added_at_unix: Math.floor(addedAtMs / 1000) }),
+  /** Passwordless: the identifier step passed; the key step follows. */
+  loginPasswordlessPrepare: () => info(1010012, 'Prepare your WebAuthn device (e.g. security key, biometrics scanner, ...) and press continue.'),
+  registration: () => info(1040004, 'Sign up with security key'),
   noWebAuthnDevice: () => error(4000013, 'You have no WebAuthn device set up.'),
+  /** Passwordless: no identity with this identifier, or none of its keys signs in on its own. */
+  noSuchWebAuthnUser: () => error(4000015, 'This account does not exist or has no security key set up.'),
   webAuthnVerifierWrong: () => error(4000043, 'The WebAuthn credential could not be verified. Please try again.'),
 } as const;
 

@@ -16,24 +16,24 @@ export interface WebAuthnModule extends KairosModule {
 }
 
 /**
- * WebAuthn as a Kairos module: the aal2 login and settings strategy, the `webauthn` admin adapter (key list, never
+ * WebAuthn as a Kairos module: the login and settings strategy (aal2; aal1 with registration when passwordless), the `webauthn` admin adapter (key list, never
  * usable material beyond public keys), the admin MFA report section, and `GET /.well-known/ory/webauthn.js`.
  */
 export function webauthnModule(deps: Deps, recoveryCodes: RecoveryCodesAtEnrollment | null = null): WebAuthnModule {
   const config = deps.config.selfservice.methods.webauthn.config;
-  if (config.passwordless) {
-    // Kratos's passwordless webauthn is superseded by its passkey method; Kairos implements that one.
-    throw new Error('selfservice.methods.webauthn.config.passwordless: not supported by Kairos; enable selfservice.methods.passkey for passwordless sign-in');
-  }
   const ceremonies = new WebAuthnCeremonies(deps, relyingPartyFrom(config.rp, deps.config), parseDurationMs(config.timeout));
   const strategy = new WebAuthnStrategy(deps, ceremonies, recoveryCodes);
+  // Passwordless (Kratos): the credential is found by the traits marked `credentials.webauthn.identifier`.
+  if (config.passwordless) deps.identities.followTraitIdentifiers(WEBAUTHN, 'webauthnIdentifiers');
 
   const adapter: CredentialAdapter = {
     type: WEBAUTHN,
     deletable: true,
+    /** Passwordless keys are a way to sign in: the admin may remove them only while another remains (Kratos). */
+    firstFactor: config.passwordless,
     /** Kratos's `CredentialsWebAuthnConfig` shape (credentials[], user_handle), with Kairos's dates. */
-    async adminConfig(credential: Credential) {
-      const keys = await strategy.keys.listByIdentity(credential.identifiers[0] ?? '', WEBAUTHN);
+    async adminConfig(_credential: Credential, identity: Identity) {
+      const keys = await strategy.keys.listByIdentity(identity.id, WEBAUTHN);
       return {
         credentials: keys.map((k) => ({
           id: Buffer.from(k.keyId, 'base64url').toString('base64'),
@@ -43,7 +43,7 @@ export function webauthnModule(deps: Deps, recoveryCodes: RecoveryCodesAtEnrollm
           display_name: k.displayName,
           added_at: iso(k.createdAtMs),
           last_used_at: iso(k.lastUsedAtMs),
-          is_passwordless: false,
+          is_passwordless: k.passwordless,
           rp_id: k.rpId,
         })),
         user_handle: keys[0] ? Buffer.from(keys[0].userHandle, 'base64url').toString('base64') : null,
@@ -54,9 +54,10 @@ export function webauthnModule(deps: Deps, recoveryCodes: RecoveryCodesAtEnrollm
   return {
     name: WEBAUTHN,
     strategy,
-    strategies: { login: [strategy], settings: [strategy] },
+    // Passwordless: a first factor with its own sign-up, and no second factor (Kratos offers it at aal1 only).
+    strategies: { login: [strategy], settings: [strategy], registration: config.passwordless ? [strategy] : [] },
     adapters: [adapter],
-    secondFactorTypes: [WEBAUTHN],
+    secondFactorTypes: config.passwordless ? [] : [WEBAUTHN],
     publicRoutes(app) {
       // Kratos's path; other methods (passkey) share the script.
       if (!app.hasRoute({ method: 'GET', url: WEBAUTHN_SCRIPT_PATH })) {

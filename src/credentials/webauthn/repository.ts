@@ -27,9 +27,11 @@ export interface WebAuthnKey {
   displayName: string;
   createdAtMs: number;
   lastUsedAtMs: number | null;
+  /** Kratos's `is_passwordless`: the key signs in on its own (passwordless webauthn, passkeys), not as a second factor. */
+  passwordless: boolean;
 }
 
-type Row = WebAuthnKeysTable;
+type Row = Omit<WebAuthnKeysTable, 'passwordless'> & { passwordless: number };
 
 function fromRow(row: Row): WebAuthnKey {
   return {
@@ -51,6 +53,7 @@ function fromRow(row: Row): WebAuthnKey {
     displayName: row.display_name,
     createdAtMs: Number(row.created_at),
     lastUsedAtMs: row.last_used_at === null ? null : Number(row.last_used_at),
+    passwordless: Number(row.passwordless) === 1,
   };
 }
 
@@ -80,6 +83,7 @@ export class WebAuthnKeyRepository {
         display_name: key.displayName,
         created_at: key.createdAtMs,
         last_used_at: key.lastUsedAtMs,
+        passwordless: key.passwordless ? 1 : 0,
       })
       .execute();
   }

@@ -206,6 +206,18 @@ export class SecondFactorGuard {
   }
 
   /**
+   * A wrong answer to a first factor that names its identity by a public identifier (a passwordless security key):
+   * counted for the flow only, so one pending login still allows at most MAX_WRONG_CODES_PER_FLOW answers. The
+   * identity's counter is left alone on purpose: anyone who knows an identifier could otherwise lock the account
+   * (the first factor's own limit is per client, as for passwords); a lock or delay set by second factors still
+   * refuses the submission at `check`.
+   */
+  async recordFlowFailure(trx: Db, attempt: SecondFactorAttempt): Promise<void> {
+    const taken = await this.deps.flowAttempts.recordFailedAttempt(attempt.flowId, MAX_WRONG_CODES_PER_FLOW, trx);
+    attempt.flowFailedAttempts = taken ?? MAX_WRONG_CODES_PER_FLOW;
+  }
+
+  /**
    * The submitted code is right: the identity's counter starts again from zero (one conditional statement, none
    * when it already is zero). Call before consuming the code; a refusal (a concurrent attempt locked or delayed the
    * identity first) means the code must not be consumed and the submission is answered as refused.

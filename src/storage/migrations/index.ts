@@ -15,6 +15,7 @@ import * as mfaPolicy from './20261215T1000_mfa_policy.js';
 import * as courierSms from './20261210T1000_courier_sms.js';
 import * as console_ from './20261216T1000_console.js';
 import * as identityOrderIndexes from './20261220T1000_identity_order_indexes.js';
+import * as webauthnPasswordless from './20261221T1000_webauthn_passwordless.js';
 
 /**
  * The one migration chain, shared by SQLite and PostgreSQL, applied in name order. Add a module's migration here
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '20261215T1000_mfa_policy': mfaPolicy,
   '20261216T1000_console': console_,
   '20261220T1000_identity_order_indexes': identityOrderIndexes,
+  '20261221T1000_webauthn_passwordless': webauthnPasswordless,
 };

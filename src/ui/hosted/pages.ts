@@ -245,8 +245,9 @@ export function renderFlowPage(kind: FlowKind, flow: Record<string, any>, brand:
     if (kinds.includes('recovery')) links.push(`<a href="/ui/logout?then=recovery" data-testid="ui/link/lost-second-factor">${escapeHtml(t.t('link.lostSecondFactor'))}</a>`);
     links.push(`<a href="/ui/logout">${escapeHtml(t.t('link.signOut'))}</a>`);
   } else {
-    // A passkey is an alternative to the whole identifier + password form: its button comes after it.
-    const ordered = [...ui.nodes.filter((n) => n.group !== 'passkey'), ...ui.nodes.filter((n) => n.group === 'passkey')];
+    // A passkey (and a passwordless security key) is an alternative to the password: its button comes after the form.
+    const alternative = (n: UiNode) => n.group === 'passkey' || n.group === 'webauthn';
+    const ordered = [...ui.nodes.filter((n) => !alternative(n)), ...ui.nodes.filter(alternative)];
     forms = `<div class="card"><form method="POST" action="${escapeHtml(ui.action)}">${ordered.map((n, i) => renderNode(n, i, context)).join('')}</form></div>`;
     if (kind === 'login') {
       if (kinds.includes('registration') && !refresh) links.push(`<a href="/ui/registration">${escapeHtml(t.t('link.createAccount'))}</a>`);

@@ -133,7 +133,8 @@ export function renderNode(node: UiNode, index: number, context: RenderContext =
     }
     if (a.type === 'submit' || a.type === 'button') {
       // "Send a new code" (Kratos 1070008) must work with the code field still empty: the browser skips validation.
-      const noValidate = node.meta.label?.id === RESEND_CODE_LABEL_ID ? ' formnovalidate' : '';
+      // A passwordless security key's first step needs only the identifier, not the password beside it.
+      const noValidate = node.meta.label?.id === RESEND_CODE_LABEL_ID || node.group === 'webauthn' ? ' formnovalidate' : '';
       return `<button type="submit" class="${buttonClass(a.name)}${node.meta.label?.id === RESEND_CODE_LABEL_ID ? ' secondary' : ''}" name="${escapeHtml(a.name)}" value="${escapeHtml(a.value)}"${a.disabled ? ' disabled' : ''}${noValidate} data-testid="node/input/${escapeHtml(a.name)}">${escapeHtml(label ?? a.value)}</button>${messages}`;
     }
     const common = [
