@@ -34,7 +34,7 @@ export function isPrivilegedRule(policy: Pick<ResolvedPolicy, 'requiresSecondFac
 export function createRuleOf(config: KairosConfig, clock: Clock): RuleLookup {
   // Validated at config load already (load.ts compiles them too); compiled once here.
   const policies = compilePolicies(config.selfservice.mfa, {
-    enabled: enabledPolicyMethods(config.selfservice.methods),
+    enabled: enabledPolicyMethods(config.selfservice.methods, config.courier.channels),
     recoveryCodesAtEnrollment: config.selfservice.methods.totp.config.require_recovery_codes,
   });
   const resolve = (identity: Identity) => resolvePolicy(identity, policies, clock);
