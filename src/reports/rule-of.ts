@@ -36,6 +36,7 @@ export function createRuleOf(config: KairosConfig, clock: Clock): RuleLookup {
   const policies = compilePolicies(config.selfservice.mfa, {
     enabled: enabledPolicyMethods(config.selfservice.methods, config.courier.channels),
     recoveryCodesAtEnrollment: config.selfservice.methods.totp.config.require_recovery_codes,
+    webauthnPasswordless: config.selfservice.methods.webauthn.config.passwordless === true,
   });
   const resolve = (identity: Identity) => resolvePolicy(identity, policies, clock);
   return { resolve, ruleOf: (identity) => resolve(identity).ruleId, privileged: (identity) => isPrivilegedRule(resolve(identity)) };

@@ -37,6 +37,7 @@ export function policiesOf(config: Deps['config']): MfaPolicies {
   return compilePolicies(config.selfservice.mfa, {
     enabled: enabledPolicyMethods(config.selfservice.methods, config.courier.channels),
     recoveryCodesAtEnrollment: config.selfservice.methods.totp.config.require_recovery_codes,
+    webauthnPasswordless: config.selfservice.methods.webauthn.config.passwordless === true,
   });
 }
 

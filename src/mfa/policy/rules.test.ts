@@ -176,6 +176,12 @@ describe('MFA policy rules: invalid configuration names the rule and the problem
     expect(problemsOf(() => compile({ policies: [{ id: 'keys', required: ['webauthn'], allowed_methods: ['webauthn', 'passkey'] }] }, ALL, false))).toEqual([]);
   });
 
+  it('with webauthn passwordless on, a security key is a first factor and a rule cannot require it', () => {
+    const problems = problemsOf(() => compilePolicies({ policies: [{ id: 'admins', required: ['webauthn'] }], default_policy: {} } as MfaConfig, { enabled: ALL, recoveryCodesAtEnrollment: false, webauthnPasswordless: true }));
+    expect(problems).toEqual([expect.stringMatching(/\(admins\): required: webauthn is a first factor while selfservice\.methods\.webauthn\.config\.passwordless is on/)]);
+    expect(problemsOf(() => compilePolicies({ policies: [{ id: 'admins', required: ['webauthn'] }], default_policy: {} } as MfaConfig, { enabled: ALL, recoveryCodesAtEnrollment: false }))).toEqual([]);
+  });
+
   it('codes are named by channel: code means both, and requiring code while forbidding a channel names the problem', () => {
     const problems = problemsOf(() => compile({ policies: [{ id: 'staff', required: ['code'], allowed_methods: ['email', 'totp', 'lookup_secret'] }] }));
     expect(problems).toEqual(['selfservice.mfa.policies[0] (staff): required: "code" includes sms codes, which allowed_methods forbids (name the allowed channel instead: email)']);

@@ -227,6 +227,8 @@ export interface CompileOptions {
   enabled: ReadonlySet<PolicyMethod>;
   /** `selfservice.methods.totp.config.require_recovery_codes`: the first second factor comes with recovery codes. */
   recoveryCodesAtEnrollment: boolean;
+  /** `selfservice.methods.webauthn.config.passwordless`: security keys then sign in as a first factor (aal1, as in Kratos). */
+  webauthnPasswordless?: boolean;
 }
 
 /**
@@ -372,6 +374,7 @@ function compileRule(
     if (list && list.length === 0) problems.push(`${where}: required: an empty list requires nothing (write none)`);
     for (const m of list ?? []) {
       if (m === 'passkey') problems.push(`${where}: required: passkey is a first factor (its sign-in is aal1, as in Kratos) and cannot be required as a second factor; require webauthn for security keys and allow passkey`);
+      else if (m === 'webauthn' && options.webauthnPasswordless) problems.push(`${where}: required: webauthn is a first factor while selfservice.methods.webauthn.config.passwordless is on (a key's sign-in is aal1, as in Kratos) and cannot be required as a second factor`);
       else if (allowed && !allowed.includes(m)) {
         problems.push(
           codeAsWritten.has('required') && (CODE_CHANNELS as readonly string[]).includes(m)
