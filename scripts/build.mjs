@@ -29,7 +29,7 @@ const EXTERNAL = [
 
 rmSync('dist', { recursive: true, force: true });
 await build({
-  entryPoints: { 'cli/bin': 'src/cli/bin.ts', 'build/config-validator': 'src/config/validator.ts' },
+  entryPoints: { 'cli/bin': 'src/cli/bin.ts', 'build/config-validator': 'src/config/validator.ts', 'build/meta-schema': 'src/identity/meta-schema.ts' },
   outdir: 'dist',
   bundle: true,
   splitting: true,
@@ -46,6 +46,8 @@ await build({
 });
 const { writeStandaloneValidator } = await import('../dist/build/config-validator.js');
 writeStandaloneValidator();
+const { writeStandaloneMetaSchemaValidator } = await import('../dist/build/meta-schema.js');
+writeStandaloneMetaSchemaValidator();
 copyFileSync('src/config/default-identity.schema.json', 'dist/default-identity.schema.json');
 // Written last: test/support/build.ts and the bench compare its time with the sources'.
 writeFileSync('dist/build-stamp', new Date().toISOString() + '\n');

@@ -11,6 +11,11 @@ export const AUDIT_EVENT_TYPES = [
   'login.failed',
   'session.revoked',
   'settings.succeeded',
+  /**
+   * A settings submission was refused (Kratos `SettingsFailed`): the method, whether it removed a factor, and the
+   * message ids shown; never anything submitted. The friction report counts failed enrollments from it.
+   */
+  'settings.failed',
   'password.changed',
   'credential.deleted',
   'second_factor.enrolled',

@@ -27,7 +27,7 @@ export interface PolicyExplanation {
   logins_under_rule: number;
   enrollment_deadline: string | null;
   logins_left: number | null;
-  /** The second factors the identity has, and which of them the rule counts. */
+  /** The second factors the identity has (codes by channel: `email`, `sms`), and which of them the rule counts. */
   second_factors: { method: string; allowed: boolean; accepted: boolean }[];
   remembered_devices: number;
 }
@@ -56,7 +56,7 @@ export async function explainPolicy(config: KairosConfig, needle: string, clock:
     const repository = new PolicyRepository(storage.db, storage.dialect);
     const enforcer = new PolicyEnforcer(deps, policies, repository);
     const policy = enforcer.resolve(identity);
-    const all = deps.identities.secondFactorMethods(identity, { all: true });
+    const all = deps.identities.secondFactorMethods(identity, { all: true, kinds: true });
     const allowed = all.filter((m) => enforcer.allows(identity, m));
     const state = (await repository.states(identity.id)).find((s) => s.ruleId === policy.ruleId) ?? null;
     const status = policyStatus(policy, allowed, state);

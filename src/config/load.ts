@@ -306,7 +306,7 @@ export function loadConfig(options: LoadOptions = {}): LoadedConfig {
   // MFA policies are checked here, with the rest of the configuration: an invalid rule stops every command (exit 2),
   // naming the rule and the problem.
   try {
-    compilePolicies(c.selfservice.mfa, { enabled: enabledPolicyMethods(c.selfservice.methods), recoveryCodesAtEnrollment: c.selfservice.methods.totp.config.require_recovery_codes });
+    compilePolicies(c.selfservice.mfa, { enabled: enabledPolicyMethods(c.selfservice.methods, c.courier.channels), recoveryCodesAtEnrollment: c.selfservice.methods.totp.config.require_recovery_codes, webauthnPasswordless: c.selfservice.methods.webauthn.config.passwordless === true });
   } catch (err) {
     if (err instanceof PolicyConfigError) throw new ConfigError(err.message);
     throw err;

@@ -207,7 +207,7 @@ export const configSchema = {
                     description: 'Every condition must hold: schema_id (one or a list), and dotted field paths of traits, metadata_public, metadata_admin mapped to a value or a list of values. No match: every identity.',
                   },
                   required: { description: 'none (default), any (any allowed second factor), or a list of methods (one of them).' },
-                  allowed_methods: { type: 'array', items: { type: 'string' }, description: 'Second factors and passkeys the identity may enroll and use (default: every enabled one): totp, lookup_secret, webauthn, passkey, code.' },
+                  allowed_methods: { type: 'array', items: { type: 'string' }, description: 'Second factors and passkeys the identity may enroll and use (default: every enabled one): totp, lookup_secret, webauthn, passkey, email (codes by email), sms (codes by text message), code (both).' },
                   enrollment_grace: { description: 'How long an identity that must enroll may still sign in without: a duration (168h, 7d) from when the rule first applied to it, {logins: n} sign-ins, or both (whichever ends first). None: enforced at once.' },
                   remember_device: { description: 'off (default), or how long a browser that completed the second factor may skip it (720h, 30d).' },
                 },

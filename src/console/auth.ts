@@ -28,7 +28,7 @@ import type { Identity } from '../identity/identity.js';
 import { parseDurationMs } from '../config/duration.js';
 import { keyedHash, constantTimeEqual } from '../support/crypto.js';
 import { randomString } from '../support/random.js';
-import { deriveAal } from '../session/session.js';
+import { deriveAal, type Aal, type Session } from '../session/session.js';
 import { ConsoleStore } from './store.js';
 import { consoleRolesOf, type ConsoleRole } from './roles.js';
 import { CONSOLE_PREFIX } from './layout.js';
@@ -84,6 +84,16 @@ export class ConsoleAuth {
     this.secure = consoleBase.startsWith('https:');
   }
 
+  /**
+   * The session's level for this operator: methods the operator's MFA rule forbids do not count (as for every other
+   * use of the session, flows/engine.ts `currentSession`), so a role change that forbids the factor used ends the
+   * console session at its next request.
+   */
+  private aalOf(identity: Identity, session: Session): Aal {
+    const policy = this.engine.policy;
+    return deriveAal(policy ? policy.countedAmr(identity, session.amr) : session.amr);
+  }
+
   private hash(purpose: 'state' | 'code' | 'session', value: string): string {
     return consoleHash(this.deps.config, purpose, value);
   }
@@ -137,11 +147,11 @@ export class ConsoleAuth {
     const row = await this.store.consumeCode(this.hash('code', code), this.hash('state', state), now);
     if (!row || !row.identity_id || !row.session_id) return fail(400, 'The sign-in could not be completed. Start again.');
     const session = await this.deps.sessions.findById(row.session_id);
-    if (!session || !session.active || session.expiresAtMs <= now || deriveAal(session.amr) !== 'aal2' || session.identityId !== row.identity_id) {
+    const identity = await this.deps.identities.get(row.identity_id);
+    if (!session || !session.active || session.expiresAtMs <= now || session.identityId !== row.identity_id || !identity || this.aalOf(identity, session) !== 'aal2') {
       return fail(403, 'Your Kairos session is not signed in with a second factor. Start again.');
     }
-    const identity = await this.deps.identities.get(row.identity_id);
-    if (!identity || identity.state !== 'active') return fail(403, 'This account is not active.');
+    if (identity.state !== 'active') return fail(403, 'This account is not active.');
     const roles = consoleRolesOf(identity);
     if (roles.length === 0) {
       await this.deps.audit.record(this.deps.db, { type: 'admin.action_performed', identityId: identity.id, actor: `console:${identity.id}`, ipAddress: request.ip, details: { action: 'console.sign_in_refused', cause: 'no_role' } });
@@ -165,9 +175,9 @@ export class ConsoleAuth {
     if (row.expires_at <= now || row.last_seen_at + this.idleMs <= now) return 'expired';
     const session = await this.deps.sessions.findById(row.kairos_session_id);
     if (!session || !session.active || session.expiresAtMs <= now) return 'kairos_session_ended';
-    if (deriveAal(session.amr) !== 'aal2') return 'not_aal2';
     const identity = await this.deps.identities.get(row.operator_id);
     if (!identity || identity.state !== 'active') return 'inactive';
+    if (this.aalOf(identity, session) !== 'aal2') return 'not_aal2';
     const roles = consoleRolesOf(identity);
     if (roles.length === 0) return 'no_role';
     if (now - row.last_seen_at >= TOUCH_EVERY_MS) await this.store.touchSession(row.id, now);

@@ -188,6 +188,7 @@ export function dashboardMetrics(t: FrictionCounts): [string, string, number][] 
     ['lockouts.identities', 'Identities locked out', t.lockouts.identities],
     ['enrollments.started', 'Enrollments started', t.enrollments.started],
     ['enrollments.finished', 'Enrollments finished', t.enrollments.finished],
+    ['enrollments.failed', 'Failed enrollment submissions', t.enrollments.failed],
     ['enrollments.abandoned.before_code', 'Abandoned before a code', t.enrollments.abandoned.before_code],
     ['enrollments.abandoned.after_wrong_code', 'Abandoned after a wrong code', t.enrollments.abandoned.after_wrong_code],
     ['enrollments.abandoned.at_recovery_codes', 'Abandoned at the recovery codes', t.enrollments.abandoned.at_recovery_codes],

@@ -279,22 +279,32 @@ export class IdentityService {
 
   /**
    * The second factors an identity has (credential types, and the methods modules check, such as `code`), without
-   * those its MFA policy forbids (`methodFilter`) unless `all` is set: a forbidden factor does not count.
+   * those its MFA policy forbids (`methodFilter`) unless `all` is set: a forbidden factor does not count. A checked
+   * method with kinds (`code`: its channels `email`, `sms`) counts when one of the kinds it has is allowed; `kinds`
+   * lists the kinds instead of the method (the MFA policy's names).
    */
-  secondFactorMethods(identity: Identity, options: { all?: boolean } = {}): string[] {
-    const found = [
-      ...this.secondFactorTypes().filter((type) => type in identity.credentials),
-      ...this.secondFactorChecks.filter((check) => check.has(identity)).map((check) => check.method),
-    ];
-    const filter = this.methodFilter;
-    return options.all || !filter ? found : found.filter((method) => filter(identity, method));
+  secondFactorMethods(identity: Identity, options: { all?: boolean; kinds?: boolean } = {}): string[] {
+    const filter = options.all ? null : this.methodFilter;
+    const allowed = (method: string) => !filter || filter(identity, method);
+    const found = this.secondFactorTypes().filter((type) => type in identity.credentials && allowed(type));
+    for (const check of this.secondFactorChecks) {
+      if (!check.kinds) {
+        if (check.has(identity) && allowed(check.method)) found.push(check.method);
+        continue;
+      }
+      const kinds = check.kinds(identity).filter(allowed);
+      if (options.kinds) found.push(...kinds);
+      else if (kinds.length > 0) found.push(check.method);
+    }
+    return found;
   }
 
   /**
-   * Second factors an identity has without a credential row of their own (an email code to a verified address,
-   * Kratos's `code` with `mfa_enabled`). Modules add theirs.
+   * Second factors an identity has without a credential row of their own (a code to a verified address, Kratos's
+   * `code` with `mfa_enabled`). Modules add theirs; `kinds` tells apart what the MFA policy names separately (the
+   * channels of `code`), and then decides alone whether the identity has the method.
    */
-  readonly secondFactorChecks: { method: string; has(identity: Identity): boolean }[] = [];
+  readonly secondFactorChecks: { method: string; has(identity: Identity): boolean; kinds?(identity: Identity): string[] }[] = [];
 
   /** Set by the MFA policy (mfa/policy): whether the identity's rule allows a method. Null: every method counts. */
   methodFilter: ((identity: Identity, method: string) => boolean) | null = null;

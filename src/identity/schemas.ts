@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { createRequire } from 'node:module';
+import { DRAFT_07, draft07MetaSchemaValidator } from './meta-schema.js';
 
 /**
  * libphonenumber (awesome-phonenumber, ~350 kB of metadata) is loaded on first use, synchronously (a JSON Schema
@@ -236,6 +237,17 @@ export function loadSchemaDocument(url: string): Record<string, unknown> {
   }
 }
 
+/** Throws ajv's own "schema is invalid: …" error for a document that its declared JSON Schema draft rejects. */
+function checkAgainstMetaSchema(ajv: Ajv, document: Record<string, unknown>): void {
+  const declared = typeof document.$schema === 'string' ? document.$schema.replace(/#$/, '') : DRAFT_07;
+  if (declared !== DRAFT_07) {
+    ajv.validateSchema(document, true);
+    return;
+  }
+  const validate = draft07MetaSchemaValidator();
+  if (!validate(document)) throw new Error(`schema is invalid: ${ajv.errorsText(validate.errors)}`);
+}
+
 export class IdentitySchemas {
   private readonly byId = new Map<string, IdentitySchema>();
 
@@ -244,12 +256,15 @@ export class IdentitySchemas {
     readonly defaultId: string,
     readonly publicBaseUrl: string,
   ) {
-    const ajv = new Ajv({ allErrors: true, strict: false });
+    // The schema documents are checked against draft-07 by a validator compiled at build time (meta-schema.ts), so
+    // ajv need not compile its meta-schema at every start; a document declaring another draft is checked by ajv.
+    const ajv = new Ajv({ allErrors: true, strict: false, validateSchema: false });
     addFormats(ajv);
     ajv.addFormat('tel', { type: 'string', validate: isPhoneNumber });
     for (const entry of entries) {
       const document = loadSchemaDocument(entry.url);
       delete document.$id;
+      checkAgainstMetaSchema(ajv, document);
       this.byId.set(entry.id, new IdentitySchema(entry.id, entry.url, document, ajv));
     }
   }

@@ -11,7 +11,9 @@
  * - enrollments: started (a settings flow that offered the TOTP set-up, or any finished enrollment), finished
  *   (`second_factor.enrolled`, any method, by method), still in progress (flow not expired), and abandoned, by the
  *   step where people stopped: `before_code` (never sent a right code), `after_wrong_code` (their last answer was
- *   a wrong code, Kratos 4000008) and `at_recovery_codes` (a right code, but the codes were never confirmed);
+ *   a wrong code, Kratos 4000008) and `at_recovery_codes` (a right code, but the codes were never confirmed); and
+ *   failed: refused enrollment submissions (`settings.failed` of a second factor or passkey that did not remove one:
+ *   a wrong code, a refused key, recovery codes not acknowledged, a method the rule forbids);
  * - recovery codes: uses (`recovery_codes.used`), rejections (`login.failed` with method `lookup_secret`: 4000012
  *   already used, 4000016 not valid), and uses that left the identity with `lowCodes` or fewer;
  * - recoveries by tier: `backup_code` (a sign-in with a recovery code), `recovery_address` (`recovery.completed`
@@ -39,6 +41,8 @@ export const WEEK_MS = 7 * DAY_MS;
 const LOOKUP_ALREADY_USED = 4000012;
 const LOOKUP_INVALID = 4000016;
 const TOTP_WRONG = 4000008;
+/** Settings methods that enroll a second factor or passkey (a failed submission of one is a failed enrollment). */
+const ENROLLABLE = new Set(['totp', 'webauthn', 'passkey', 'lookup_secret']);
 
 export interface FrictionCounts {
   lockouts: { delay: number; locked: number; identities: number };
@@ -46,6 +50,8 @@ export interface FrictionCounts {
     started: number;
     finished: number;
     finished_by_method: Record<string, number>;
+    /** Refused enrollment submissions (each wrong code, refused key, forbidden method…), not people. */
+    failed: number;
     in_progress: number;
     abandoned: { before_code: number; after_wrong_code: number; at_recovery_codes: number };
   };
@@ -93,7 +99,7 @@ export interface FrictionOptions {
 export function emptyCounts(): FrictionCounts {
   return {
     lockouts: { delay: 0, locked: 0, identities: 0 },
-    enrollments: { started: 0, finished: 0, finished_by_method: {}, in_progress: 0, abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 } },
+    enrollments: { started: 0, finished: 0, finished_by_method: {}, failed: 0, in_progress: 0, abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 } },
     recovery_codes: { used: 0, rejected: { already_used: 0, invalid: 0 }, left_low: 0 },
     recoveries: { backup_code: 0, recovery_address: 0, helpdesk: 0 },
     mfa_resets: { requested: 0, completed: { password: 0, delay: 0, admin: 0 }, cancelled: 0 },
@@ -138,6 +144,7 @@ const parse = (text: string | null | undefined): Record<string, unknown> => {
 const REPORTED_TYPES = [
   'lockout.started',
   'second_factor.enrolled',
+  'settings.failed',
   'recovery_codes.used',
   'login.failed',
   'recovery.completed',
@@ -162,6 +169,7 @@ export function addCounts(a: FrictionCounts, b: FrictionCounts): void {
   a.enrollments.started += b.enrollments.started;
   a.enrollments.finished += b.enrollments.finished;
   addMap(a.enrollments.finished_by_method, b.enrollments.finished_by_method);
+  a.enrollments.failed += b.enrollments.failed;
   a.enrollments.in_progress += b.enrollments.in_progress;
   a.enrollments.abandoned.before_code += b.enrollments.abandoned.before_code;
   a.enrollments.abandoned.after_wrong_code += b.enrollments.abandoned.after_wrong_code;
@@ -298,6 +306,9 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
         r.enrollments.started++;
         r.enrollments.finished++;
         inc(r.enrollments.finished_by_method, String(d.method ?? 'unknown'));
+        break;
+      case 'settings.failed':
+        if (ENROLLABLE.has(String(d.method)) && d.removal !== true) r.enrollments.failed++;
         break;
       case 'recovery_codes.used':
         r.recovery_codes.used++;
@@ -442,7 +453,7 @@ export function frictionText(report: FrictionReport): string {
   const lines = [
     `friction ${report.since} .. ${report.until}`,
     `lockouts          ${t.lockouts.delay} delays, ${t.lockouts.locked} hard locks, ${t.lockouts.identities} identities`,
-    `enrollments       ${t.enrollments.started} started, ${t.enrollments.finished} finished, ${t.enrollments.in_progress} in progress; abandoned: ${t.enrollments.abandoned.before_code} before a code, ${t.enrollments.abandoned.after_wrong_code} after a wrong code, ${t.enrollments.abandoned.at_recovery_codes} at the recovery codes`,
+    `enrollments       ${t.enrollments.started} started, ${t.enrollments.finished} finished, ${t.enrollments.failed} failed submissions, ${t.enrollments.in_progress} in progress; abandoned: ${t.enrollments.abandoned.before_code} before a code, ${t.enrollments.abandoned.after_wrong_code} after a wrong code, ${t.enrollments.abandoned.at_recovery_codes} at the recovery codes`,
     `recovery codes    ${t.recovery_codes.used} used (${t.recovery_codes.left_low} left ${report.low_codes_threshold} or fewer), rejected: ${t.recovery_codes.rejected.already_used} already used, ${t.recovery_codes.rejected.invalid} invalid`,
     `recoveries        ${t.recoveries.backup_code} backup code, ${t.recoveries.recovery_address} recovery address, ${t.recoveries.helpdesk} helpdesk`,
     `mfa resets        ${t.mfa_resets.requested} requested; completed ${t.mfa_resets.completed.password} with password, ${t.mfa_resets.completed.delay} after the delay, ${t.mfa_resets.completed.admin} by an operator; ${t.mfa_resets.cancelled} cancelled`,

@@ -34,8 +34,9 @@ export function isPrivilegedRule(policy: Pick<ResolvedPolicy, 'requiresSecondFac
 export function createRuleOf(config: KairosConfig, clock: Clock): RuleLookup {
   // Validated at config load already (load.ts compiles them too); compiled once here.
   const policies = compilePolicies(config.selfservice.mfa, {
-    enabled: enabledPolicyMethods(config.selfservice.methods),
+    enabled: enabledPolicyMethods(config.selfservice.methods, config.courier.channels),
     recoveryCodesAtEnrollment: config.selfservice.methods.totp.config.require_recovery_codes,
+    webauthnPasswordless: config.selfservice.methods.webauthn.config.passwordless === true,
   });
   const resolve = (identity: Identity) => resolvePolicy(identity, policies, clock);
   return { resolve, ruleOf: (identity) => resolve(identity).ruleId, privileged: (identity) => isPrivilegedRule(resolve(identity)) };

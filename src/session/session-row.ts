@@ -17,9 +17,7 @@ export function rowToSession(row: SessionsTable): Session {
 }
 
 export function parseAmr(text: string): AmrEntry[] {
-  return (JSON.parse(text) as { method: string; aal: 'aal1' | 'aal2'; completed_at: number }[]).map((e) => ({
-    method: e.method,
-    aal: e.aal,
-    completedAtMs: e.completed_at,
-  }));
+  return (JSON.parse(text) as { method: string; aal: 'aal1' | 'aal2'; completed_at: number; channel?: 'email' | 'sms' }[]).map((e) =>
+    e.channel ? { method: e.method, aal: e.aal, completedAtMs: e.completed_at, channel: e.channel } : { method: e.method, aal: e.aal, completedAtMs: e.completed_at },
+  );
 }

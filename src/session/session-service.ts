@@ -27,7 +27,7 @@ export interface SessionFact {
 }
 
 const amrJson = (amr: AmrEntry[]) =>
-  JSON.stringify(amr.map((e) => ({ method: e.method, aal: e.aal, completed_at: e.completedAtMs })));
+  JSON.stringify(amr.map((e) => (e.channel ? { method: e.method, aal: e.aal, completed_at: e.completedAtMs, channel: e.channel } : { method: e.method, aal: e.aal, completed_at: e.completedAtMs })));
 
 /**
  * Session tokens are stored only as keyed hashes (HMAC-SHA256 under `secrets.default`); the first secret hashes new

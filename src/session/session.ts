@@ -9,6 +9,12 @@ export interface AmrEntry {
   method: string;
   aal: 'aal1' | 'aal2';
   completedAtMs: number;
+  /**
+   * Kairos: how a `code` reached the person (`email` or `sms`), so the MFA policy can forbid SMS alone. Stored with the
+   * session only: Kratos's `authentication_methods` entries have no such field (session/session.go
+   * AuthenticationMethod: method, aal, completed_at, provider, organization, upstream_*), and the wire keeps `code`.
+   */
+  channel?: 'email' | 'sms';
 }
 
 export interface Session {

@@ -67,7 +67,7 @@ export interface SessionsTable {
   issued_at: number;
   expires_at: number;
   authenticated_at: number;
-  /** JSON array of AMR entries: {method, aal, completed_at}. */
+  /** JSON array of AMR entries: {method, aal, completed_at}, and `channel` (email, sms) for a code. */
   amr: string;
   ip_address: string | null;
   user_agent: string | null;

@@ -212,6 +212,7 @@ describe.each(DIALECTS)('console actions (%s)', (dialect) => {
     expect(metric('lockouts.delay')).toBeGreaterThan(0);
     expect(metric('enrollments.started')).toBe(t.enrollments.started);
     expect(metric('enrollments.finished')).toBe(t.enrollments.finished);
+    expect(metric('enrollments.failed')).toBe(t.enrollments.failed);
     expect(metric('recoveries.helpdesk')).toBe(t.recoveries.helpdesk);
     expect(metric('rejected_codes.total')).toBe(Object.values(t.rejected_codes as Record<string, number>).reduce((a, b) => a + b, 0));
     expect(metric('helpdesk_actions.total')).toBe(Object.values(t.helpdesk_actions as Record<string, number>).reduce((a, b) => a + b, 0));

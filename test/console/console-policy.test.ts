@@ -16,6 +16,7 @@ const POLICY_CONFIG = deepMerge(CONSOLE_CONFIG as Record<string, unknown>, {
       policies: [
         { id: 'admins', match: { metadata_public: { tier: 'admin' } }, required: ['webauthn'], allowed_methods: ['webauthn', 'totp', 'lookup_secret'], enrollment_grace: '30d' },
         { id: 'staff', match: { metadata_public: { tier: 'staff' } }, required: 'any' },
+        { id: 'keys-only', match: { metadata_public: { tier: 'keys-only' } }, required: ['webauthn'], allowed_methods: ['webauthn', 'lookup_secret'], enrollment_grace: '30d' },
       ],
     },
   },
@@ -73,8 +74,23 @@ describe.each(DIALECTS)('console and friction report under MFA policies (%s)', (
     expect(resultText(done.html)).toContain('MFA reset done');
 
     const configuration = await page(helpdesk.client, '/console/configuration');
+    expect(configuration.status).toBe(200);
     expect(configuration.html).toContain('MFA policy rule &quot;admins&quot; (1.)');
     expect(configuration.html).toContain('selfservice.mfa.policies[1]');
     expect(configuration.html).toContain('selfservice.mfa.default_policy');
+  });
+
+  it('threat: a console session stops at its next request once the operator\'s rule no longer counts the second factor it was signed in with', async () => {
+    const operator = await signedIn(k, 'helpdesk');
+    expect((await page(operator.client, '/console/configuration')).status).toBe(200);
+    // The operator's rule now forbids TOTP (security keys only): the TOTP step of the Kairos session behind the
+    // console session no longer makes it aal2 for this identity.
+    await tier(operator.identityId, 'keys-only');
+    const refused = await page(operator.client, '/console/configuration');
+    expect(refused.status).toBe(401);
+    expect(refused.html).toContain('Your console session has ended');
+    // Counted per request, not revoked: under a rule that counts TOTP again, the same console session works.
+    await tier(operator.identityId, 'none');
+    expect((await page(operator.client, '/console/configuration')).status).toBe(200);
   });
 });

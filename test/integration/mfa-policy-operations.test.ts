@@ -60,7 +60,8 @@ describe('MFA policy configuration errors', () => {
       ),
     );
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain('selfservice.mfa.policies[0] (ops): required: unknown method "sms"');
+    // SMS codes need code.mfa_enabled and the courier's sms channel; the line says so.
+    expect(run.stderr).toContain('selfservice.mfa.policies[0] (ops): required: method "sms" is not enabled (selfservice.methods.code.mfa_enabled and a courier.channels entry with id sms)');
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * The friction report (issue 16 point 4) against a seeded history with known counts, on both dialects: enrollments
- * abandoned at each step and finished (real settings flows), lockouts (real wrong codes), recovery codes used and
+ * abandoned at each step, failed and finished (real settings flows), lockouts (real wrong codes), recovery codes used and
  * rejected (real logins), and the recorded outcomes of recoveries, MFA resets and helpdesk actions (audit events as
  * their modules record them). The endpoint, the CLI (JSON and CSV) and the weeks are checked number by number.
  */
@@ -122,6 +122,11 @@ describe.each(DIALECTS)('friction report from a seeded history (%s)', (dialect) 
     await k.deps.audit.record(k.deps.db, { type: 'mfa_reset.completed', identityId: b.identityId, actor: 'console:op', details: { via: 'admin', removed: ['totp'] } });
     await k.deps.audit.record(k.deps.db, { type: 'admin.action_performed', identityId: b.identityId, actor: 'console:op', details: { action: 'mfa.reset', reason: 'lost phone' } });
     await k.deps.audit.record(k.deps.db, { type: 'mfa_reset.cancelled', identityId: a.identityId, actor: 'self', details: { via: 'notification_link' } });
+    // Refused settings submissions as the settings flow records them: a refused security key is a failed
+    // enrollment; a wrong code when removing TOTP, and a refused password change, are not.
+    await k.deps.audit.record(k.deps.db, { type: 'settings.failed', identityId: a.identityId, actor: 'self', details: { method: 'webauthn', removal: false, message_ids: [4000033] } });
+    await k.deps.audit.record(k.deps.db, { type: 'settings.failed', identityId: b.identityId, actor: 'self', details: { method: 'totp', removal: true, message_ids: [4000008] } });
+    await k.deps.audit.record(k.deps.db, { type: 'settings.failed', identityId: b.identityId, actor: 'self', details: { method: 'password', removal: false, message_ids: [4000005] } });
   }
 
   async function submitLookup(token: string, code: string) {
@@ -137,6 +142,7 @@ describe.each(DIALECTS)('friction report from a seeded history (%s)', (dialect) 
       started: 6,
       finished: 2,
       finished_by_method: { totp: 2 },
+      failed: 2,
       in_progress: 0,
       abandoned: { before_code: 2, after_wrong_code: 1, at_recovery_codes: 1 },
     });
@@ -153,6 +159,9 @@ describe.each(DIALECTS)('friction report from a seeded history (%s)', (dialect) 
     ]);
     const [w1, w2, w3] = report.rows;
     expect(w1.enrollments.started).toBe(6);
+    // The wrong code at a real TOTP enrollment (settings.failed recorded by the flow), and the refused key.
+    expect(w1.enrollments.failed).toBe(1);
+    expect(w3.enrollments.failed).toBe(1);
     expect(w1.lockouts.delay).toBe(1);
     expect(w1.rejected_codes).toEqual({ no_match: 5 });
     expect(w2.recovery_codes.used).toBe(1);
@@ -182,7 +191,8 @@ describe.each(DIALECTS)('friction report from a seeded history (%s)', (dialect) 
     const first = Object.fromEntries(columns.map((c, i) => [c, lines[0]!.split(',')[i]]));
     expect(first).toMatchObject({ week: '2026-09-07', rule: 'default', 'enrollments.started': '6', 'enrollments.abandoned.after_wrong_code': '1', 'lockouts.delay': '1' });
     const text = await runCli(['report', 'friction', '--dsn', k.dsn, '--since', SINCE, '--until', UNTIL]);
-    expect(text.stdout).toContain('6 started, 2 finished');
+    expect(text.stdout).toContain('6 started, 2 finished, 2 failed submissions');
+    expect(first['enrollments.failed']).toBe('1');
     const bad = await runCli(['report', 'friction', '--dsn', k.dsn, '--since', 'yesterday']);
     expect(bad.code).toBe(2);
     for (const query of ['since=soon', `since=${UNTIL}&until=${SINCE}`, 'format=xml', 'since=9999d']) {

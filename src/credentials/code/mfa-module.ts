@@ -3,7 +3,7 @@ import type { KairosModule } from '../../module.js';
 import { CODE, CodeMfaStrategy } from './mfa.js';
 
 /**
- * Email codes as a second factor (Kratos `selfservice.methods.code.mfa_enabled`): the aal2 login strategy, and the
+ * Email and SMS codes as a second factor (Kratos `selfservice.methods.code.mfa_enabled`): the aal2 login strategy, and the
  * identity's second factor when it has a verified code address (Kratos counts code addresses as a multi-factor
  * credential, `CountActiveMultiFactorCredentials`; Kairos counts only verified ones).
  */
@@ -12,7 +12,13 @@ export function codeMfaModule(deps: Deps): KairosModule {
     throw new Error('selfservice.methods.code.passwordless_enabled: not supported by Kairos (codes are a second factor here)');
   }
   const strategy = new CodeMfaStrategy(deps);
-  deps.identities.secondFactorChecks.push({ method: CODE, has: (identity) => strategy.addresses(identity).length > 0 });
+  // The MFA policy names the channels (`email`, `sms`): a rule may forbid one, and an address of a forbidden channel
+  // then makes no second factor.
+  deps.identities.secondFactorChecks.push({
+    method: CODE,
+    has: (identity) => strategy.addresses(identity).length > 0,
+    kinds: (identity) => [...new Set(strategy.addresses(identity).map((a) => a.channel))],
+  });
   return {
     name: `${CODE}_mfa`,
     strategies: { login: [strategy] },

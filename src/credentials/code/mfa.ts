@@ -7,7 +7,10 @@
  * - only a VERIFIED address of a trait marked `credentials.code.identifier` receives codes: a code sent to an address
  *   nobody proved to own proves nothing. Email addresses go by email; phone numbers (`via: sms`, E.164) by the `sms`
  *   courier channel, and only when one is configured. SMS is the weakest factor (SIM swap, SS7 interception, no
- *   phishing resistance): the README says so, and MFA policy can forbid it per role;
+ *   phishing resistance): the README says so, and MFA policy can forbid it per role. The policy names the channels
+ *   (`email`, `sms`): an address of a channel the identity's rule forbids is not offered, is not sent a code, and a
+ *   code sent to it before the rule changed is refused; the session records the channel with `code`
+ *   (`AmrEntry.channel`), so a code of a forbidden channel does not count toward the AAL either (mfa/policy);
  * - codes are the one-time codes of credentials/code/one-time-codes.ts: keyed hash at rest, expiring (method
  *   lifespan, never past the flow), single use by a conditional UPDATE, five tries per code;
  * - every code checked goes through the second-factor guard (src/mfa/attempts) like a TOTP code;
@@ -128,8 +131,19 @@ export class CodeMfaStrategy implements LoginStrategy {
     return out;
   }
 
-  private amr(): AmrEntry {
-    return { method: CODE, aal: 'aal2', completedAtMs: this.deps.clock.nowMs() };
+  /**
+   * The addresses this identity may use now: those of `addresses` whose channel its MFA rule allows (`methodFilter`,
+   * set by mfa/policy; none set: all).
+   */
+  offered(identity: Identity): CodeAddress[] {
+    const filter = this.deps.identities.methodFilter;
+    const all = this.addresses(identity);
+    return filter ? all.filter((a) => filter(identity, a.channel)) : all;
+  }
+
+  /** The completed step, with the channel the code went by (Kratos's wire shows `code`; the policy reads the channel). */
+  private amr(channel: CodeChannel): AmrEntry {
+    return { method: CODE, aal: 'aal2', completedAtMs: this.deps.clock.nowMs(), channel };
   }
 
   /** The lockout state, loaded with the session of an aal2 step (the guard's check needs no statement of its own). */
@@ -166,7 +180,7 @@ export class CodeMfaStrategy implements LoginStrategy {
     if (flow.requestedAal !== 'aal2' || !identity) return [];
     const sent = str(flow.internal[SENT_KEY]);
     if (sent) return this.codeNodes(sent);
-    return this.chooseNodes(this.addresses(identity));
+    return this.chooseNodes(this.offered(identity));
   }
 
   async login(input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult | NotResponsible> {
@@ -174,7 +188,7 @@ export class CodeMfaStrategy implements LoginStrategy {
     const resend = body.resend === CODE;
     if (body.method !== CODE && !resend) return NOT_RESPONSIBLE;
     if (flow.requestedAal !== 'aal2') return NOT_RESPONSIBLE;
-    const addresses = identity ? this.addresses(identity) : [];
+    const addresses = identity ? this.offered(identity) : [];
     if (!identity || addresses.length === 0) throw FlowValidationError.global(codeMfaKratosMsg.noCodeUser());
     const code = str(body.code)?.trim() ?? '';
     const sentTo = str(flow.internal[SENT_KEY]);
@@ -182,7 +196,7 @@ export class CodeMfaStrategy implements LoginStrategy {
       const address = resend ? sentTo ?? normalizeAddress(body.address) : normalizeAddress(body.address);
       return this.send(input.trx, flow, identity, address, addresses, input.request);
     }
-    return this.check(flow, identity, code, input);
+    return this.check(flow, identity, code, addresses, input);
   }
 
   /** Sends a code (Kratos answers this step with the flow, state `sent_email`, and the code form). */
@@ -252,8 +266,16 @@ export class CodeMfaStrategy implements LoginStrategy {
     this.deps.metrics.counter('kairos_code_mfa_rejections_total', 'Rejected second-factor email codes by cause', ['cause', 'step']).inc({ cause, step });
   }
 
-  private async check(flow: Flow, identity: Identity, code: string, input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult> {
+  private async check(flow: Flow, identity: Identity, code: string, addresses: CodeAddress[], input: Parameters<LoginStrategy['login']>[0]): Promise<LoginResult> {
     const { trx } = input;
+    // The code went to an address this identity may no longer use (its rule now forbids the channel, or the address
+    // is gone or unverified): refused before it is checked, so it is neither spent nor counted.
+    const sentTo = str(flow.internal[SENT_KEY]);
+    if (sentTo !== null && !addresses.some((a) => a.value === sentTo)) {
+      this.count('other_address', 'check');
+      await this.deps.audit.record(trx, { type: 'second_factor.rejected', identityId: identity.id, sessionId: input.session?.id ?? null, flowId: flow.id, actor: 'self', ipAddress: input.request.ip, userAgent: input.request.userAgent, details: { method: CODE, cause: 'other_address' } });
+      throw new FlowValidationError([{ field: null, message: codeMfaMsg.rejected('other_address') }]);
+    }
     // The guard decides whether this submission may be checked at all (brute-force limits live in mfa/attempts).
     const attempt: SecondFactorAttempt = { flowId: flow.id, flowFailedAttempts: flow.failedAttempts, identityId: identity.id, method: CODE, request: input.request };
     this.refuseIf(await this.deps.secondFactorGuard.check(trx, attempt, this.deps.secondFactorGuard.stateFromFacts(identity.id, input.facts)));
@@ -271,6 +293,8 @@ export class CodeMfaStrategy implements LoginStrategy {
     }
     this.refuseIf(await this.deps.secondFactorGuard.recordSuccess(trx, attempt));
     delete flow.internal[SENT_KEY];
-    return { identity, amr: this.amr() };
+    // The channel of the address the code was issued for (stored with the code), not of anything the client sent.
+    const channel = this.addresses(identity).find((a) => a.value === result.code.address)?.channel ?? (result.code.address.includes('@') ? 'email' : 'sms');
+    return { identity, amr: this.amr(channel) };
   }
 }

@@ -64,7 +64,31 @@ export class SettingsFlows {
   }
 
   async submit(request: FlowRequest, reply: FlowReply): Promise<FlowReply> {
-    return this.engine.runSubmit('settings', request, reply, (trx, flow, body, prepared) => this.attempt(trx, request, reply, flow, body, prepared), this.engine.strategies.settings);
+    return this.engine.runSubmit(
+      'settings',
+      request,
+      reply,
+      async (trx, flow, body, prepared) => {
+        try {
+          return await this.attempt(trx, request, reply, flow, body, prepared);
+        } catch (err) {
+          if (err instanceof FlowValidationError) await this.recordFailure(trx, request, flow, body, err);
+          throw err;
+        }
+      },
+      this.engine.strategies.settings,
+    );
+  }
+
+  /**
+   * Audit of a refused settings submission (the friction report's failed enrollments): the method, whether it removed
+   * a factor (a `*_unlink`, `*_remove` or `*_disable` field), and the message ids shown. Never a code, a password or a
+   * trait.
+   */
+  private async recordFailure(trx: Db, request: FlowRequest, flow: Flow, body: SubmittedBody, err: FlowValidationError): Promise<void> {
+    const method = typeof body.method === 'string' ? body.method.slice(0, 32) : 'unknown';
+    const removal = Object.entries(body).some(([name, value]) => /_(unlink|remove|disable)$/.test(name) && value !== undefined && value !== null && value !== '' && value !== false && value !== 'false');
+    await this.engine.auditSubmission(trx, request, flow, 'settings.failed', { method, removal, message_ids: err.problems.map((p) => p.message.id) });
   }
 
   /**
@@ -147,7 +171,15 @@ export class SettingsFlows {
           );
           return { patches };
         },
-        (trx2, again, done) => this.attempt(trx2, request, reply, again, body, prepared, done),
+        async (trx2, again, done) => {
+          try {
+            return await this.attempt(trx2, request, reply, again, body, prepared, done);
+          } catch (err) {
+            // The resumed step's own refusal (a hook's patch the schema refuses…), as in the first unit of work.
+            if (err instanceof FlowValidationError) await this.recordFailure(trx2, request, again, body, err);
+            throw err;
+          }
+        },
       );
     }
     let session = current.session;

@@ -24,7 +24,7 @@ import type { UiText } from '../../ui/messages.js';
 import type { LoginDecision } from './index.js';
 import { policyMsg } from './messages.js';
 import { PolicyRepository, type RememberedDevice, type RevocationReason, type StoredPolicyState } from './repository.js';
-import { enabledPolicyMethods, POLICY_METHODS, policyStatus, resolvePolicy, type MfaPolicies, type PolicyStatus, type ResolvedPolicy } from './rules.js';
+import { CODE_METHOD, enabledPolicyMethods, methodAllowed, policyMethodOf, policyStatus, resolvePolicy, type MfaPolicies, type PolicyStatus, type ResolvedPolicy } from './rules.js';
 
 /** The AMR entry a remembered browser adds in place of the second factor (aal2). */
 export const REMEMBERED_DEVICE_METHOD = 'remembered_device';
@@ -73,7 +73,7 @@ export class PolicyEnforcer implements AuthenticationPolicy {
     readonly policies: MfaPolicies,
     readonly repository: PolicyRepository,
   ) {
-    this.enabled = enabledPolicyMethods(deps.config.selfservice.methods);
+    this.enabled = enabledPolicyMethods(deps.config.selfservice.methods, deps.config.courier.channels);
   }
 
   resolve(identity: Identity): ResolvedPolicy {
@@ -88,7 +88,8 @@ export class PolicyEnforcer implements AuthenticationPolicy {
     return amr.filter((entry) => {
       // A remembered browser's skip counts only while the rule in force still remembers browsers for that long.
       if (entry.method === REMEMBERED_DEVICE_METHOD) return policy.rememberDeviceMs !== null && now - entry.completedAtMs < policy.rememberDeviceMs;
-      return !(POLICY_METHODS as readonly string[]).includes(entry.method) || (policy.allowedMethods as readonly string[]).includes(entry.method);
+      // A code counts by its channel (`email`, `sms`); one recorded without it counts only where both are allowed.
+      return methodAllowed(policy.allowedMethods, policyMethodOf(entry), 'all');
     });
   }
 
@@ -96,14 +97,14 @@ export class PolicyEnforcer implements AuthenticationPolicy {
     return this.resolve(identity).requiresSecondFactor ? 'highest_available' : configured;
   }
 
+  /** `code` is allowed when one of its channels is (the strategy then offers only the allowed channels' addresses). */
   allows(identity: Identity, method: string): boolean {
-    if (!(POLICY_METHODS as readonly string[]).includes(method)) return true;
-    return (this.resolve(identity).allowedMethods as readonly string[]).includes(method);
+    return methodAllowed(this.resolve(identity).allowedMethods, method, 'any');
   }
 
-  /** The second factors the identity has that its rule allows. */
+  /** The second factors the identity has that its rule allows, by their policy names (`email`, `sms` for codes). */
   enrolledMethods(identity: Identity): string[] {
-    return this.deps.identities.secondFactorMethods(identity);
+    return this.deps.identities.secondFactorMethods(identity, { kinds: true });
   }
 
   // ---- refusals --------------------------------------------------------------------------------------------------
@@ -111,7 +112,16 @@ export class PolicyEnforcer implements AuthenticationPolicy {
   private forbiddenIn(identity: Identity, body: SubmittedBody, at: 'login' | 'settings'): string | null {
     if (at === 'login') {
       const method = typeof body.method === 'string' ? body.method : null;
-      return method && !this.allows(identity, method) ? method : null;
+      if (method && !this.allows(identity, method)) return method;
+      // A code step names its address (the "Send code to …" button, the code form's hidden field): its channel must be
+      // allowed. (The strategy also refuses a code sent to an address whose channel is no longer allowed, whatever the
+      // body says, and a code's AMR entry counts by the channel it really went by.)
+      const codeStep = method === CODE_METHOD || body.resend === CODE_METHOD;
+      if (codeStep && typeof body.address === 'string' && body.address !== '') {
+        const channel = body.address.includes('@') ? 'email' : 'sms';
+        if (!this.allows(identity, channel)) return channel;
+      }
+      return null;
     }
     for (const [method, enrolls] of Object.entries(ENROLLS)) if (enrolls(body) && !this.allows(identity, method)) return method;
     return null;
@@ -258,18 +268,21 @@ export class PolicyEnforcer implements AuthenticationPolicy {
     const token = DEVICE_TOKEN_PREFIX + randomString(this.deps.random, DEVICE_TOKEN_CHARS);
     const id = this.deps.random.uuid();
     const expiresAtMs = now + policy.rememberDeviceMs!;
+    // Bound to the factor by its policy name: a code by its channel, so forbidding SMS later ends an SMS-bound skip.
+    const completed = [...input.session.amr].reverse().find((e) => e.method === input.method);
+    const method = policyMethodOf(completed ?? { method: input.method });
     await this.repository.insertDevice(trx, {
       id,
       identityId: identity.id,
       tokenHash: this.tokenHashes(token)[0]!,
-      method: input.method,
+      method,
       ruleId: policy.ruleId,
       userAgent: input.request.userAgent,
       ipAddress: input.request.ip,
       createdAtMs: now,
       expiresAtMs,
     });
-    await this.audit(trx, 'mfa_policy.device_remembered', identity.id, policy, { device_id: id, method: input.method, expires_at: new Date(expiresAtMs).toISOString(), ...(previous ? { replaced_device_id: previous.id } : {}) }, context);
+    await this.audit(trx, 'mfa_policy.device_remembered', identity.id, policy, { device_id: id, method, expires_at: new Date(expiresAtMs).toISOString(), ...(previous ? { replaced_device_id: previous.id } : {}) }, context);
     messages.push(policyMsg.deviceRemembered(expiresAtMs));
     return { name: DEVICE_COOKIE, value: token, expiresAtMs };
   }
@@ -345,7 +358,9 @@ export class PolicyEnforcer implements AuthenticationPolicy {
 
   settingsNodes(identity: Identity, nodes: UiNode[]): UiNode[] {
     const policy = this.resolve(identity);
-    const forbidden = [...this.enabled].filter((m) => !(policy.allowedMethods as readonly string[]).includes(m));
+    // Node groups are methods; the code method's group goes only when every channel is forbidden.
+    const forbidden: string[] = [...this.enabled].filter((m) => !(policy.allowedMethods as readonly string[]).includes(m));
+    if (!methodAllowed(policy.allowedMethods, CODE_METHOD, 'any')) forbidden.push(CODE_METHOD);
     if (forbidden.length === 0) return nodes;
     return nodes.filter((n) => !forbidden.includes(n.group) || (n.attributes.node_type === 'input' && REMOVAL_NODE.test(String(n.attributes.name))));
   }

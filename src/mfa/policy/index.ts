@@ -11,13 +11,18 @@
  */
 export {
   compilePolicies,
+  CODE_CHANNELS,
+  CODE_METHOD,
   enabledPolicyMethods,
   explainMatch,
+  methodAllowed,
   parsePolicyDurationMs,
   policyJson,
+  policyMethodOf,
   policyStatus,
   resolvePolicy,
   PolicyConfigError,
+  POLICY_METHOD_NAMES,
   POLICY_METHODS,
   SECOND_FACTOR_METHODS,
   type IdentityFacts,

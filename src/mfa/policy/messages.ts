@@ -9,7 +9,9 @@ const NAMES: Record<string, string> = {
   lookup_secret: 'backup codes',
   webauthn: 'security key',
   passkey: 'passkey',
-  code: 'email code',
+  email: 'email code',
+  sms: 'text message code',
+  code: 'email or text message code',
 };
 const nameOf = (method: string) => NAMES[method] ?? method;
 const iso = (ms: number) => new Date(ms).toISOString();

@@ -35,8 +35,9 @@ const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOStrin
 /** The compiled `selfservice.mfa` of a loaded configuration (validated already by config/load.ts). */
 export function policiesOf(config: Deps['config']): MfaPolicies {
   return compilePolicies(config.selfservice.mfa, {
-    enabled: enabledPolicyMethods(config.selfservice.methods),
+    enabled: enabledPolicyMethods(config.selfservice.methods, config.courier.channels),
     recoveryCodesAtEnrollment: config.selfservice.methods.totp.config.require_recovery_codes,
+    webauthnPasswordless: config.selfservice.methods.webauthn.config.passwordless === true,
   });
 }
 

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../support/clock.js';
 import { AUDIT_EVENT_TYPES } from '../../audit/events.js';
 import { LOGIN_DECISIONS, POLICY_AUDIT_EVENTS } from './index.js';
-import { compilePolicies, parsePolicyDurationMs, PolicyConfigError, policyStatus, resolvePolicy, type MfaConfig, type PolicyMethod } from './rules.js';
+import { compilePolicies, enabledPolicyMethods, methodAllowed, parsePolicyDurationMs, PolicyConfigError, policyMethodOf, policyStatus, resolvePolicy, type MfaConfig, type PolicyMethod } from './rules.js';
 
-const ALL: Set<PolicyMethod> = new Set(['totp', 'lookup_secret', 'webauthn', 'passkey', 'code']);
+const ALL: Set<PolicyMethod> = new Set(['totp', 'lookup_secret', 'webauthn', 'passkey', 'email', 'sms']);
 const compile = (mfa: Partial<MfaConfig>, enabled: Set<PolicyMethod> = ALL, recoveryCodesAtEnrollment = true) =>
   compilePolicies({ policies: [], default_policy: {}, ...mfa } as MfaConfig, { enabled, recoveryCodesAtEnrollment });
 const identity = (over: Partial<{ schemaId: string; traits: Record<string, unknown>; metadataPublic: unknown; metadataAdmin: unknown }> = {}) => ({
@@ -61,7 +61,7 @@ describe('MFA policy rules: matching', () => {
 
   it('required any accepts every allowed second factor, never a passkey', () => {
     const p = compile({ policies: [{ id: 'all', required: 'any' }] });
-    expect(resolvePolicy(identity(), p, clock).acceptedMethods).toEqual(['totp', 'lookup_secret', 'webauthn', 'code']);
+    expect(resolvePolicy(identity(), p, clock).acceptedMethods).toEqual(['totp', 'lookup_secret', 'webauthn', 'email', 'sms']);
   });
 
   it('without policies the configuration is inert (the server behaves as before)', () => {
@@ -131,7 +131,7 @@ describe('MFA policy rules: invalid configuration names the rule and the problem
         {
           policies: [
             { id: 'admins', required: ['webauthn'], allowed_methods: ['totp', 'lookup_secret'] },
-            { id: 'ops', match: { traits: { team: 'ops' } }, required: ['sms'], allowed_methods: ['password'] },
+            { id: 'ops', match: { traits: { team: 'ops' } }, required: ['sms'], allowed_methods: ['password', 'code_sms'] },
           ],
         },
         new Set(['totp', 'lookup_secret']),
@@ -140,7 +140,8 @@ describe('MFA policy rules: invalid configuration names the rule and the problem
     expect(problems).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^selfservice\.mfa\.policies\[0\] \(admins\): required: method "webauthn" is not enabled \(selfservice\.methods\.webauthn\.enabled\)/),
-        expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(ops\): required: unknown method "sms"/),
+        'selfservice.mfa.policies[1] (ops): required: method "sms" is not enabled (selfservice.methods.code.mfa_enabled and a courier.channels entry with id sms)',
+        expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(ops\): allowed_methods: unknown method "code_sms" \(codes by text message are "sms"\)/),
         expect.stringMatching(/^selfservice\.mfa\.policies\[1\] \(ops\): allowed_methods: password is the first factor/),
       ]),
     );
@@ -175,11 +176,62 @@ describe('MFA policy rules: invalid configuration names the rule and the problem
     expect(problemsOf(() => compile({ policies: [{ id: 'keys', required: ['webauthn'], allowed_methods: ['webauthn', 'passkey'] }] }, ALL, false))).toEqual([]);
   });
 
+  it('with webauthn passwordless on, a security key is a first factor and a rule cannot require it', () => {
+    const problems = problemsOf(() => compilePolicies({ policies: [{ id: 'admins', required: ['webauthn'] }], default_policy: {} } as MfaConfig, { enabled: ALL, recoveryCodesAtEnrollment: false, webauthnPasswordless: true }));
+    expect(problems).toEqual([expect.stringMatching(/\(admins\): required: webauthn is a first factor while selfservice\.methods\.webauthn\.config\.passwordless is on/)]);
+    expect(problemsOf(() => compilePolicies({ policies: [{ id: 'admins', required: ['webauthn'] }], default_policy: {} } as MfaConfig, { enabled: ALL, recoveryCodesAtEnrollment: false }))).toEqual([]);
+  });
+
+  it('codes are named by channel: code means both, and requiring code while forbidding a channel names the problem', () => {
+    const problems = problemsOf(() => compile({ policies: [{ id: 'staff', required: ['code'], allowed_methods: ['email', 'totp', 'lookup_secret'] }] }));
+    expect(problems).toEqual(['selfservice.mfa.policies[0] (staff): required: "code" includes sms codes, which allowed_methods forbids (name the allowed channel instead: email)']);
+    // Without an SMS channel, `code` is email codes only, and naming sms is a configuration error.
+    const emailOnly = new Set<PolicyMethod>(['totp', 'lookup_secret', 'email']);
+    expect(compile({ policies: [{ id: 'staff', required: ['code'], allowed_methods: ['code', 'totp', 'lookup_secret'] }] }, emailOnly).rules[0]).toMatchObject({ required: ['email'], allowedMethods: ['email', 'totp', 'lookup_secret'] });
+    expect(problemsOf(() => compile({ policies: [{ id: 'staff', allowed_methods: ['sms'] }] }, emailOnly))).toEqual([
+      'selfservice.mfa.policies[0] (staff): allowed_methods: method "sms" is not enabled (selfservice.methods.code.mfa_enabled and a courier.channels entry with id sms)',
+    ]);
+  });
+
   it('the default rule is checked too and cannot match', () => {
     expect(problemsOf(() => compile({ default_policy: { required: 'some', match: {} } as never }))).toEqual([
       expect.stringMatching(/^selfservice\.mfa\.default_policy: match:/),
       expect.stringMatching(/^selfservice\.mfa\.default_policy \(default\): required: must be none, any, or a list/),
     ]);
+  });
+});
+
+describe('MFA policy rules: codes by channel', () => {
+  const methods = (mfa: boolean) => ({ totp: { enabled: true }, lookup_secret: { enabled: true }, webauthn: { enabled: false }, passkey: { enabled: false }, code: { mfa_enabled: mfa } });
+
+  it('email codes are enabled by code.mfa_enabled; SMS codes also need the courier\'s sms channel', () => {
+    expect([...enabledPolicyMethods(methods(true), [])]).toEqual(['totp', 'lookup_secret', 'email']);
+    expect([...enabledPolicyMethods(methods(true), [{ id: 'sms' }])]).toEqual(['totp', 'lookup_secret', 'email', 'sms']);
+    expect([...enabledPolicyMethods(methods(false), [{ id: 'sms' }])]).toEqual(['totp', 'lookup_secret']);
+  });
+
+  it('a completed code counts by the channel it went by; one recorded without its channel only where both are allowed', () => {
+    const noSms = ['totp', 'email'];
+    expect(methodAllowed(noSms, policyMethodOf({ method: 'code', channel: 'email' }), 'all')).toBe(true);
+    expect(methodAllowed(noSms, policyMethodOf({ method: 'code', channel: 'sms' }), 'all')).toBe(false);
+    expect(methodAllowed(noSms, policyMethodOf({ method: 'code' }), 'all')).toBe(false);
+    expect(methodAllowed(['email', 'sms'], policyMethodOf({ method: 'code' }), 'all')).toBe(true);
+    // Offering: the code method is offered while one channel is allowed; the first factor is never the policy's.
+    expect(methodAllowed(noSms, 'code', 'any')).toBe(true);
+    expect(methodAllowed(['totp'], 'code', 'any')).toBe(false);
+    expect(methodAllowed(['totp'], 'password')).toBe(true);
+  });
+
+  it('a rule that requires email codes is not satisfied by a verified phone number (sms), and the reverse', () => {
+    const p = compile({ policies: [{ id: 'text', match: { metadata_admin: { text: true } }, required: ['sms'] }, { id: 'mail', required: ['email'], allowed_methods: ['email', 'sms'] }] });
+    const mail = resolvePolicy(identity(), p, clock);
+    expect(mail.acceptedMethods).toEqual(['email']);
+    expect(policyStatus(mail, ['sms'], null).status).toBe('overdue');
+    expect(policyStatus(mail, ['email'], null).status).toBe('enrolled');
+    const text = resolvePolicy(identity({ metadataAdmin: { text: true } }), p, clock);
+    expect(text.acceptedMethods).toEqual(['sms']);
+    expect(policyStatus(text, ['email', 'totp'], null).status).toBe('overdue');
+    expect(policyStatus(text, ['sms'], null).status).toBe('enrolled');
   });
 });
 

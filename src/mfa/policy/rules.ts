@@ -5,7 +5,8 @@
  * whose `match` holds wins, and `default_policy` applies to everyone no rule matches. A rule says
  * - `required`: `none`, `any` (any second factor the rule allows), or a list of methods (one of them);
  * - `allowed_methods`: the second factors (and passkeys) the identity may enroll and use; a method not listed cannot
- *   be enrolled, is not offered at sign-in, and does not count toward the session's AAL;
+ *   be enrolled, is not offered at sign-in, and does not count toward the session's AAL. Codes are named by channel,
+ *   `email` and `sms` (`code` names both), so a rule can forbid SMS alone;
  * - `enrollment_grace`: how long an identity that must enroll may still sign in without a second factor, as a
  *   duration from when the rule first applied to it (`168h`, `7d`), a number of sign-ins (`{logins: 5}`), or both
  *   (whichever ends first); none means enrollment is enforced at once;
@@ -18,16 +19,49 @@
 import type { Identity } from '../../identity/identity.js';
 import type { Clock } from '../../support/clock.js';
 
-/** Methods a rule may name. `password` is the first factor and is governed by `selfservice.methods.password`. */
-export const POLICY_METHODS = ['totp', 'lookup_secret', 'webauthn', 'passkey', 'code'] as const;
+/**
+ * The methods a rule governs. `password` is the first factor and is governed by `selfservice.methods.password`.
+ * Kratos's `code` method (`mfa_enabled`) is two factors of very different strength, so the policy names its channels:
+ * `email` (a code by email) and `sms` (a code by text message: SIM swap, SS7, no phishing resistance). The wire format
+ * is Kratos's either way (`authentication_methods[].method` is `code`); Kairos records the channel beside it.
+ */
+export const POLICY_METHODS = ['totp', 'lookup_secret', 'webauthn', 'passkey', 'email', 'sms'] as const;
 export type PolicyMethod = (typeof POLICY_METHODS)[number];
+
+/** The code method's channels, as rules name them. */
+export const CODE_CHANNELS = ['email', 'sms'] as const satisfies readonly PolicyMethod[];
+/** What a rule may write for "both channels" (Kratos's method name); compiled into the enabled channels. */
+export const CODE_METHOD = 'code';
+/** Every name a rule may write in `allowed_methods` and `required`. */
+export const POLICY_METHOD_NAMES: readonly string[] = [...POLICY_METHODS, CODE_METHOD];
 
 /**
  * The methods that complete the second step (aal2). `passkey` is a first factor in Kairos as in Kratos (its sign-in
  * is aal1), so a rule may allow or forbid passkeys, but `required` never names one: having a passkey does not make a
  * session aal2.
  */
-export const SECOND_FACTOR_METHODS: readonly PolicyMethod[] = ['totp', 'lookup_secret', 'webauthn', 'code'];
+export const SECOND_FACTOR_METHODS: readonly PolicyMethod[] = ['totp', 'lookup_secret', 'webauthn', 'email', 'sms'];
+
+/**
+ * The policy's name for a completed method (an AMR entry) or an offered one: a code by its channel, anything else by
+ * its method. A code recorded without its channel stays `code` (see `methodAllowed`).
+ */
+export function policyMethodOf(entry: { method: string; channel?: string | null }): string {
+  if (entry.method === CODE_METHOD && (entry.channel === 'email' || entry.channel === 'sms')) return entry.channel;
+  return entry.method;
+}
+
+/**
+ * Whether a list of allowed methods (a compiled rule's) allows a method by its policy name. Methods the policy does
+ * not govern (password, a remembered device) are allowed. `code` asks about the code method as a whole: with `use:
+ * 'any'` (is the method offered at all?) one allowed channel is enough; with `use: 'all'` (does a code of unknown
+ * channel count?) both must be, so a code whose channel is unknown never counts where SMS is forbidden (fail closed).
+ */
+export function methodAllowed(allowed: readonly string[], method: string, use: 'any' | 'all' = 'any'): boolean {
+  if (method === CODE_METHOD) return use === 'any' ? CODE_CHANNELS.some((c) => allowed.includes(c)) : CODE_CHANNELS.every((c) => allowed.includes(c));
+  if (!(POLICY_METHODS as readonly string[]).includes(method)) return true;
+  return allowed.includes(method);
+}
 
 /** A value a `match` condition accepts: one scalar, or a list of scalars (any of them). */
 type Scalar = string | number | boolean;
@@ -154,28 +188,37 @@ const isScalar = (v: unknown): v is Scalar => typeof v === 'string' || typeof v 
 const RULE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const DEFAULT_RULE_ID = 'default';
 
-/** The methods a rule may name under this configuration, and what enables each. */
-export function enabledPolicyMethods(methods: {
-  totp: { enabled: boolean };
-  lookup_secret: { enabled: boolean };
-  webauthn: { enabled: boolean };
-  passkey: { enabled: boolean };
-  code: { mfa_enabled: boolean };
-}): Set<PolicyMethod> {
+/**
+ * The methods a rule may name under this configuration, and what enables each. Codes by SMS need, besides
+ * `code.mfa_enabled`, the courier's `sms` channel (without one, phone numbers are neither offered nor counted).
+ */
+export function enabledPolicyMethods(
+  methods: {
+    totp: { enabled: boolean };
+    lookup_secret: { enabled: boolean };
+    webauthn: { enabled: boolean };
+    passkey: { enabled: boolean };
+    code: { mfa_enabled: boolean };
+  },
+  courierChannels: readonly { id: string }[],
+): Set<PolicyMethod> {
   const enabled = new Set<PolicyMethod>();
   if (methods.totp.enabled) enabled.add('totp');
   if (methods.lookup_secret.enabled) enabled.add('lookup_secret');
   if (methods.webauthn.enabled) enabled.add('webauthn');
   if (methods.passkey.enabled) enabled.add('passkey');
-  if (methods.code.mfa_enabled) enabled.add('code');
+  if (methods.code.mfa_enabled) enabled.add('email');
+  if (methods.code.mfa_enabled && courierChannels.some((c) => c.id === 'sms')) enabled.add('sms');
   return enabled;
 }
 
-const ENABLING_KEY: Record<PolicyMethod, string> = {
+const ENABLING_KEY: Record<PolicyMethod | typeof CODE_METHOD, string> = {
   totp: 'selfservice.methods.totp.enabled',
   lookup_secret: 'selfservice.methods.lookup_secret.enabled',
   webauthn: 'selfservice.methods.webauthn.enabled',
   passkey: 'selfservice.methods.passkey.enabled',
+  email: 'selfservice.methods.code.mfa_enabled',
+  sms: 'selfservice.methods.code.mfa_enabled and a courier.channels entry with id sms',
   code: 'selfservice.methods.code.mfa_enabled',
 };
 
@@ -184,6 +227,8 @@ export interface CompileOptions {
   enabled: ReadonlySet<PolicyMethod>;
   /** `selfservice.methods.totp.config.require_recovery_codes`: the first second factor comes with recovery codes. */
   recoveryCodesAtEnrollment: boolean;
+  /** `selfservice.methods.webauthn.config.passwordless`: security keys then sign in as a first factor (aal1, as in Kratos). */
+  webauthnPasswordless?: boolean;
 }
 
 /**
@@ -291,17 +336,30 @@ function compileRule(
   const known = new Set(['id', 'match', 'required', 'allowed_methods', 'enrollment_grace', 'remember_device']);
   for (const key of Object.keys(raw)) if (!known.has(key)) problems.push(`${where}: ${key}: unknown key (a rule has id, match, required, allowed_methods, enrollment_grace, remember_device)`);
 
+  const knownNames = POLICY_METHOD_NAMES.join(', ');
+  /** The listed methods, `code` compiled into its enabled channels (`codeAsWritten` remembers where it stood). */
+  const codeAsWritten = new Set<string>();
   const methodList = (key: string, value: unknown): PolicyMethod[] | null => {
     if (!Array.isArray(value) || !value.every((m) => typeof m === 'string')) {
-      problems.push(`${where}: ${key}: must be a list of methods (${POLICY_METHODS.join(', ')})`);
+      problems.push(`${where}: ${key}: must be a list of methods (${knownNames})`);
       return null;
     }
     const out: PolicyMethod[] = [];
+    const add = (m: PolicyMethod) => {
+      if (!out.includes(m)) out.push(m);
+    };
     for (const m of value as string[]) {
-      if (m === 'password') problems.push(`${where}: ${key}: password is the first factor; a rule names second factors and passkeys (${POLICY_METHODS.join(', ')})`);
-      else if (!(POLICY_METHODS as readonly string[]).includes(m)) problems.push(`${where}: ${key}: unknown method "${m}" (known: ${POLICY_METHODS.join(', ')})`);
-      else if (!options.enabled.has(m as PolicyMethod)) problems.push(`${where}: ${key}: method "${m}" is not enabled (${ENABLING_KEY[m as PolicyMethod]})`);
-      else if (!out.includes(m as PolicyMethod)) out.push(m as PolicyMethod);
+      if (m === 'password') problems.push(`${where}: ${key}: password is the first factor; a rule names second factors and passkeys (${knownNames})`);
+      else if (m === CODE_METHOD) {
+        const channels = CODE_CHANNELS.filter((c) => options.enabled.has(c));
+        if (channels.length === 0) problems.push(`${where}: ${key}: method "code" is not enabled (${ENABLING_KEY.code})`);
+        channels.forEach(add);
+        codeAsWritten.add(key);
+      } else if (!(POLICY_METHODS as readonly string[]).includes(m)) {
+        const hint = m === 'code_sms' || m === 'sms_code' ? ' (codes by text message are "sms")' : m === 'code_email' || m === 'email_code' ? ' (codes by email are "email")' : '';
+        problems.push(`${where}: ${key}: unknown method "${m}"${hint} (known: ${knownNames})`);
+      } else if (!options.enabled.has(m as PolicyMethod)) problems.push(`${where}: ${key}: method "${m}" is not enabled (${ENABLING_KEY[m as PolicyMethod]})`);
+      else add(m as PolicyMethod);
     }
     return out;
   };
@@ -316,7 +374,14 @@ function compileRule(
     if (list && list.length === 0) problems.push(`${where}: required: an empty list requires nothing (write none)`);
     for (const m of list ?? []) {
       if (m === 'passkey') problems.push(`${where}: required: passkey is a first factor (its sign-in is aal1, as in Kratos) and cannot be required as a second factor; require webauthn for security keys and allow passkey`);
-      else if (allowed && !allowed.includes(m)) problems.push(`${where}: required: "${m}" is not in allowed_methods (a rule cannot require a method it forbids)`);
+      else if (m === 'webauthn' && options.webauthnPasswordless) problems.push(`${where}: required: webauthn is a first factor while selfservice.methods.webauthn.config.passwordless is on (a key's sign-in is aal1, as in Kratos) and cannot be required as a second factor`);
+      else if (allowed && !allowed.includes(m)) {
+        problems.push(
+          codeAsWritten.has('required') && (CODE_CHANNELS as readonly string[]).includes(m)
+            ? `${where}: required: "code" includes ${m} codes, which allowed_methods forbids (name the allowed channel instead: ${CODE_CHANNELS.filter((c) => allowed.includes(c)).join(', ') || 'none is allowed'})`
+            : `${where}: required: "${m}" is not in allowed_methods (a rule cannot require a method it forbids)`,
+        );
+      }
     }
     if (list) required = list;
   } else problems.push(`${where}: required: must be none, any, or a list of methods`);
@@ -461,8 +526,9 @@ export function resolvePolicy(identity: IdentityFacts, policies: MfaPolicies, cl
  * `grace` (not enrolled, still inside the grace period, or the rule never applied to it yet so its grace has not
  * started); `overdue` (not enrolled and the grace period is over, or the rule has none).
  *
- * `enrolledMethods` are the second factors the identity has (credential types, and `code` for a verified code
- * address); `state` is the stored first application of the rule (null if it never applied).
+ * `enrolledMethods` are the second factors the identity has by their policy names (credential types, and `email` or
+ * `sms` for a verified code address of that channel); `state` is the stored first application of the rule (null if
+ * it never applied).
  */
 export function policyStatus(policy: ResolvedPolicy, enrolledMethods: readonly string[], state: PolicyState | null): PolicyStatus {
   if (!policy.requiresSecondFactor) return { status: 'not_required', graceDeadlineMs: null, loginsLeft: null };

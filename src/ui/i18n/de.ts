@@ -292,6 +292,8 @@ export const de: Record<MessageKey, string> = {
   'factor.webauthn': 'Sicherheitsschlüssel',
   'factor.passkey': 'Passkey',
   'factor.code': 'Code per E-Mail',
+  'factor.email': 'Code per E-Mail',
+  'factor.sms': 'Code per SMS',
   'factor.remembered_device': 'Gespeicherter Browser',
   'factor.on': 'An',
   'factor.off': 'Nicht eingerichtet',

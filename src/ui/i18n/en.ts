@@ -299,6 +299,8 @@ export const en = {
   'factor.webauthn': 'Security key',
   'factor.passkey': 'Passkey',
   'factor.code': 'Email code',
+  'factor.email': 'Email code',
+  'factor.sms': 'Text message code',
   'factor.remembered_device': 'Remembered browser',
   'factor.on': 'On',
   'factor.off': 'Not set up',
