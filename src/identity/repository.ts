@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'kysely';
+import { PostgresAdapter, sql } from 'kysely';
 import type { Db } from '../storage/db.js';
+import { prepareQuery } from '../storage/prepared.js';
 import type { Credential, Identity, RecoveryAddress, VerifiableAddress } from './identity.js';
 
 export type { Db };
@@ -73,9 +74,42 @@ export async function loadIdentities(db: Db, ids: string[]): Promise<Identity[]>
   return ids.map((id) => byId.get(id)).filter((i): i is Identity => i !== undefined);
 }
 
+/** The identity `id` with its credentials and addresses, in one statement (`joinedIdentityColumns`). */
 export async function findIdentity(db: Db, id: string): Promise<Identity | null> {
-  return (await loadIdentities(db, [id]))[0] ?? null;
+  const row = await identityById.takeFirst(db, { id });
+  return row ? identityFromJoinedRow(row as Record<string, unknown>) : null;
 }
+
+/**
+ * The identity that a credential of `type` names by `identifier` (exact match), whole, in one statement: a sign-in
+ * reads the person it checks with a single round trip.
+ */
+export async function findIdentityByIdentifier(db: Db, type: string, identifier: string): Promise<Identity | null> {
+  const row = await identityByIdentifier.takeFirst(db, { type, identifier });
+  return row ? identityFromJoinedRow(row as Record<string, unknown>) : null;
+}
+
+const dialectOfDb = (db: Db): 'sqlite' | 'postgres' => (db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite');
+
+const identityById = prepareQuery(
+  (db, p: { id: string }) =>
+    db
+      .selectFrom('identities as i')
+      .select([...JOINED_IDENTITY_ROW_COLUMNS])
+      .select(joinedIdentityColumns(dialectOfDb(db)))
+      .where('i.id', '=', p.id),
+  ['id'],
+);
+
+const identityByIdentifier = prepareQuery(
+  (db, p: { type: string; identifier: string }) =>
+    db
+      .selectFrom('identities as i')
+      .select([...JOINED_IDENTITY_ROW_COLUMNS])
+      .select(joinedIdentityColumns(dialectOfDb(db)))
+      .where('i.id', 'in', (eb) => eb.selectFrom('identity_credential_identifiers').select('identity_id').where('type', '=', p.type).where('identifier', '=', p.identifier)),
+  ['type', 'identifier'],
+);
 
 export async function findIdentityIdByIdentifier(db: Db, type: string, identifier: string): Promise<string | null> {
   const row = await db

@@ -1,7 +1,7 @@
 import type { Deps } from '../../deps.js';
 import type { Identity } from '../../identity/identity.js';
 import type { Db } from '../../storage/db.js';
-import { findIdentityIdByIdentifier } from '../../identity/repository.js';
+import { findIdentityByIdentifier } from '../../identity/repository.js';
 import { TraitsInvalidError } from '../../identity/identity-service.js';
 import { BCRYPT_MAX_PASSWORD_BYTES } from './hasher.js';
 import { coerceTraits, flattenTraits, traitNodes } from '../../identity/trait-nodes.js';
@@ -83,10 +83,7 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     const newHash = () => this.deps.hasher.hash(password);
     if (!identifierRaw) return { password, hashed: null, verified: false, newHash: await newHash() };
     const identifier = identifierRaw.trim();
-    const identityId =
-      (await findIdentityIdByIdentifier(this.deps.db, PASSWORD, identifier)) ??
-      (await findIdentityIdByIdentifier(this.deps.db, PASSWORD, identifier.toLowerCase()));
-    const credential = identityId ? (await this.deps.identities.get(identityId))?.credentials[PASSWORD] : undefined;
+    const credential = (await this.identityByIdentifier(this.deps.db, identifier))?.credentials[PASSWORD];
     const hashed = typeof credential?.config.hashed_password === 'string' ? credential.config.hashed_password : null;
     if (!hashed) {
       await this.deps.hasher.dummyVerify(password);
@@ -94,6 +91,11 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     }
     const verified = await this.deps.hasher.verify(hashed, password);
     return { password, hashed, verified, newHash: verified && this.deps.hasher.needsRehash(hashed) ? await newHash() : null };
+  }
+
+  /** The identity whose password credential is named by `identifier`, as typed or in lower case (one statement each). */
+  private async identityByIdentifier(db: Db, identifier: string): Promise<Identity | null> {
+    return (await findIdentityByIdentifier(db, PASSWORD, identifier)) ?? (identifier === identifier.toLowerCase() ? null : await findIdentityByIdentifier(db, PASSWORD, identifier.toLowerCase()));
   }
 
   /** `password` verified against `hashed` (prepared), or verified now when the stored hash changed since. */
@@ -123,10 +125,7 @@ export class PasswordStrategy implements LoginStrategy, RegistrationStrategy, Se
     const identifier = identifierRaw!.trim();
     if (password!.length > this.policy.maxLength * 4) throw new FlowValidationError([{ field: null, message: msg.invalidCredentials() }], { identifier });
 
-    const identityId =
-      (await findIdentityIdByIdentifier(trx, PASSWORD, identifier)) ??
-      (await findIdentityIdByIdentifier(trx, PASSWORD, identifier.toLowerCase()));
-    const identity = identityId ? await this.deps.identities.get(identityId, trx) : null;
+    const identity = await this.identityByIdentifier(trx, identifier);
     const credential = identity?.credentials[PASSWORD];
     const hashed = typeof credential?.config.hashed_password === 'string' ? credential.config.hashed_password : null;
     if (!identity || !hashed) {
