@@ -236,7 +236,11 @@ describe.each(DIALECTS)('friction report: key enrollments (%s)', (dialect) => {
   const ORIGIN = 'https://app.example.test';
   const rp = { id: 'example.test', display_name: 'Kairos Test', origins: [ORIGIN] };
   const KEYS = {
-    selfservice: { methods: { lookup_secret: { enabled: true }, webauthn: { enabled: true, config: { rp } }, passkey: { enabled: true, config: { rp } } } },
+    selfservice: {
+      methods: { lookup_secret: { enabled: true }, webauthn: { enabled: true, config: { rp } }, passkey: { enabled: true, config: { rp } } },
+      // Identities marked `passkeys: off` are never shown the passkey set-up (the seeded identities are not marked).
+      mfa: { policies: [{ id: 'no-passkeys', match: { metadata_admin: { passkeys: 'off' } }, allowed_methods: ['webauthn', 'lookup_secret'] }] },
+    },
     serve: { public: { rate_limit: { enabled: false } } },
     session: { lifespan: '2000h' },
   };
@@ -378,5 +382,20 @@ describe.each(DIALECTS)('friction report: key enrollments (%s)', (dialect) => {
     expect(closed.totals.enrollments.by_method.webauthn).toEqual({ started: 1, finished: 0, in_progress: 0, abandoned: { before_answer: 0, after_browser_error: 0, after_refused_key: 1, at_recovery_codes: 0 } });
     expect(closed.totals.enrollments.by_method.passkey.abandoned.before_answer).toBe(1);
     expect(closed.identities.abandoned_enrollment).toHaveLength(1);
+  });
+
+  it('a method the identity\'s MFA rule hides is not counted as offered', async () => {
+    k.clock.set(Date.UTC(2026, 9, 12, 9));
+    const user = await registerWithPassword(k, `keys-nopasskey-${dialect}@example.com`, PASSWORD);
+    const patched = await fetch(`${k.adminUrl}/admin/identities/${user.identityId}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify([{ op: 'add', path: '/metadata_admin', value: { passkeys: 'off' } }]) });
+    expect(patched.status).toBe(200);
+    const flow = await k.frontend.createNativeSettingsFlow({ xSessionToken: user.token });
+    expect(node(flow, 'passkey_register_trigger')).toBeUndefined();
+    expect(node(flow, 'webauthn_register_trigger')).toBeDefined();
+    k.clock.advanceSeconds(2 * 3600);
+    const r = await report('2026-10-12T00:00:00.000Z', '2026-10-19T00:00:00.000Z');
+    expect(Object.keys(r.by_rule)).toEqual(['no-passkeys']);
+    expect(r.totals.enrollments.by_method.webauthn).toMatchObject({ started: 1, abandoned: { before_answer: 1 } });
+    expect(r.totals.enrollments.by_method.passkey.started).toBe(0);
   });
 });
