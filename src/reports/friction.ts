@@ -368,6 +368,8 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
 
   for (const e of events) {
     const d = parse(e.details);
+    // A key made at sign-up is no settings enrollment: no row for it.
+    if (e.type === 'identity.updated' && !keyAdded(e.type, d)) continue;
     const r = row(Number(e.created_at), e.identity_id);
     switch (e.type) {
       case 'lockout.started': {

@@ -308,6 +308,12 @@ describe.each(DIALECTS)('friction report: key enrollments (%s)', (dialect) => {
     // security key is still offered (webauthn before_answer).
     await k.frontend.createNativeSettingsFlow({ xSessionToken: pkDone.token });
     abandoned.push(pkDone.identityId);
+    // A passkey made at sign-up is not a settings enrollment: not counted.
+    const signup = await k.frontend.createNativeRegistrationFlow();
+    const data = JSON.parse(node(signup, 'passkey_create_data').attributes.value);
+    const signedUp = await k.frontend.updateRegistrationFlow({ flow: signup.id, updateRegistrationFlowBody: { method: 'passkey', traits: { email: `keys-signup-${dialect}@example.com` }, passkey_register: authenticator.create(data.credentialOptions) } as never });
+    const signupEvent = await k.deps.db.selectFrom('audit_events').select('details').where('identity_id', '=', signedUp.identity.id).where('type', '=', 'identity.updated').executeTakeFirstOrThrow();
+    expect(JSON.parse(signupEvent.details ?? '{}')).toMatchObject({ method: 'passkey', change: 'passkey_added', via: 'registration' });
     // 10. Still open when the report is made (both in progress).
     k.clock.set(Date.UTC(2026, 8, 30, 12));
     await settingsFlow();
