@@ -10,7 +10,8 @@ import { deriveAal, type Session } from '../session/session.js';
 import type { SessionFact } from '../session/session-service.js';
 import { inputNode, type UiNode } from '../ui/nodes.js';
 import { FLOW_EXPIRED_MESSAGE } from '../ui/messages.js';
-import { isJsonRequest, queryOf, sessionTokenOf, submittedBody, type CsrfCheck, type FlowReply, type FlowRequest } from './request.js';
+import { isJsonRequest, queryOf, requestInfo, sessionTokenOf, submittedBody, type CsrfCheck, type FlowReply, type FlowRequest } from './request.js';
+import type { AuditEventType } from '../audit/events.js';
 import { applyProblems, FlowValidationError, INITIAL_STATE, type Flow, type FlowKind, type FlowType } from './flow.js';
 import { prepareSubmission, type PreparesSubmission, type Strategies, type SubmittedBody } from './strategy.js';
 import { parseDurationMs } from '../config/duration.js';
@@ -453,6 +454,24 @@ export class FlowEngine {
   /** Browser: 303 to the flow's UI page. */
   redirectToUi(reply: FlowReply, flow: Flow): FlowReply {
     return reply.redirect(this.deps.urls.flowUi(flow.kind, flow.id), 303);
+  }
+
+  /**
+   * An audit event about a submission to `flow` by its own user (`actor: self`, the flow's identity and session, the
+   * request's address and agent), in the step's transaction. `details` must never hold what was typed.
+   */
+  async auditSubmission(trx: Db, request: FlowRequest, flow: Flow, type: AuditEventType, details: Record<string, unknown>): Promise<void> {
+    const info = requestInfo(request);
+    await this.deps.audit.record(trx, {
+      type,
+      identityId: flow.identityId,
+      sessionId: flow.sessionId,
+      flowId: flow.id,
+      actor: 'self',
+      ipAddress: info.ip,
+      userAgent: info.userAgent,
+      details,
+    });
   }
 
   /** The flow of a request; with `trx` (a submission), locked for the step. */

@@ -139,7 +139,6 @@ function identifierIdOf(credentialId: string, index: number): string {
  * concurrent second insert fail instead of replacing the first (callers map the unique violation).
  */
 export async function insertCredential(db: Db, identityId: string, credential: Credential): Promise<void> {
-  const identifierId = (index: number) => identifierIdOf(credential.id, index);
   await db
     .insertInto('identity_credentials')
     .values({
@@ -152,26 +151,17 @@ export async function insertCredential(db: Db, identityId: string, credential: C
       updated_at: credential.updatedAtMs,
     })
     .execute();
-  if (credential.identifiers.length > 0) {
-    await db
-      .insertInto('identity_credential_identifiers')
-      .values(
-        credential.identifiers.map((identifier, index) => ({
-          id: identifierId(index),
-          identity_id: identityId,
-          credential_id: credential.id,
-          type: credential.type,
-          identifier,
-          created_at: credential.updatedAtMs,
-        })),
-      )
-      .execute();
-  }
+  await insertIdentifiers(db, identityId, credential);
 }
 
 /** Rewrites a stored credential's identifiers only (its row, and the rows referring to it, stay). */
 export async function replaceCredentialIdentifiers(db: Db, identityId: string, credential: Credential): Promise<void> {
   await db.deleteFrom('identity_credential_identifiers').where('credential_id', '=', credential.id).execute();
+  await insertIdentifiers(db, identityId, credential);
+}
+
+/** The credential's identifier rows (ids derived from the credential and position: `identifierIdOf`). */
+async function insertIdentifiers(db: Db, identityId: string, credential: Credential): Promise<void> {
   if (credential.identifiers.length === 0) return;
   await db
     .insertInto('identity_credential_identifiers')

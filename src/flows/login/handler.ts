@@ -105,17 +105,7 @@ export class LoginFlows {
     const method = String(body.method ?? 'unknown').slice(0, 32);
     deps.metrics.counter('kairos_login_failures_total', 'Rejected login submissions by method', ['method']).inc({ method });
     // Never the identifier or anything submitted: the method, the level asked for, and the message ids shown.
-    const info = requestInfo(request);
-    await deps.audit.record(trx, {
-      type: 'login.failed',
-      identityId: flow.identityId,
-      sessionId: flow.sessionId,
-      flowId: flow.id,
-      actor: 'self',
-      ipAddress: info.ip,
-      userAgent: info.userAgent,
-      details: { method, requested_aal: flow.requestedAal ?? 'aal1', message_ids: err.problems.map((p) => p.message.id) },
-    });
+    await this.engine.auditSubmission(trx, request, flow, 'login.failed', { method, requested_aal: flow.requestedAal ?? 'aal1', message_ids: err.problems.map((p) => p.message.id) });
   }
 
   private async attempt(trx: Db, request: FlowRequest, reply: FlowReply, flow: Flow, body: SubmittedBody, prepared: Map<string, unknown>): Promise<FlowReply> {

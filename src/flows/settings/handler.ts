@@ -88,17 +88,7 @@ export class SettingsFlows {
   private async recordFailure(trx: Db, request: FlowRequest, flow: Flow, body: SubmittedBody, err: FlowValidationError): Promise<void> {
     const method = typeof body.method === 'string' ? body.method.slice(0, 32) : 'unknown';
     const removal = Object.entries(body).some(([name, value]) => /_(unlink|remove|disable)$/.test(name) && value !== undefined && value !== null && value !== '' && value !== false && value !== 'false');
-    const info = requestInfo(request);
-    await this.engine.deps.audit.record(trx, {
-      type: 'settings.failed',
-      identityId: flow.identityId,
-      sessionId: flow.sessionId,
-      flowId: flow.id,
-      actor: 'self',
-      ipAddress: info.ip,
-      userAgent: info.userAgent,
-      details: { method, removal, message_ids: err.problems.map((p) => p.message.id) },
-    });
+    await this.engine.auditSubmission(trx, request, flow, 'settings.failed', { method, removal, message_ids: err.problems.map((p) => p.message.id) });
   }
 
   /**
