@@ -11,7 +11,7 @@ import { loginWithPassword, registerWithPassword } from '../support/users.js';
 import { errorBody, messageIds, secretOf } from '../support/flows.js';
 import { SoftwareAuthenticator } from '../support/software-authenticator.js';
 import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
-import { dashboardMetrics } from '../../src/console/views.js';
+import { dashboardMetrics, dashboardPage } from '../../src/console/views.js';
 
 import { runCli } from '../support/cli.js';
 import { ManualClock } from '../../src/support/clock.js';
@@ -363,6 +363,14 @@ describe.each(DIALECTS)('friction report: key enrollments (%s)', (dialect) => {
     const metrics = new Map(dashboardMetrics((await report()).totals).map(([key, , value]) => [key, value]));
     expect(metrics.get('enrollments.by_method.webauthn.abandoned.after_refused_key')).toBe(1);
     expect(metrics.get('enrollments.by_method.passkey.abandoned.before_answer')).toBe(4);
+    // The enrollments chart sums every method: week of 2026-09-07, started 8 + 7, finished 1 + 1, abandoned 7 + 6.
+    const page = dashboardPage({ report: await report(), period: '4w', population: {}, names: new Map() });
+    const chart = JSON.parse(/id="chart-enrollments" data-chart="([^"]*)"/.exec(page)![1]!.replaceAll('&quot;', '"'));
+    expect(chart.series.map((x: any) => [x.label, x.values[1]])).toEqual([
+      ['Started', 15],
+      ['Finished', 2],
+      ['Abandoned', 13],
+    ]);
   });
 
   it('a security key enrollment started and abandoned in a browser (SPA) settings flow is counted where it stopped', async () => {
