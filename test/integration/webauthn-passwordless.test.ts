@@ -331,3 +331,33 @@ describe.each(DIALECTS)('passwordless security keys (%s)', (dialect) => {
     expect(done.session.authentication_methods?.map((m) => [m.method, m.aal])).toEqual([['webauthn', 'aal1']]);
   });
 });
+
+describe.each(DIALECTS)('passkeys beside passwordless security keys (%s)', (dialect) => {
+  let k: TestKairos;
+  beforeAll(async () => {
+    k = await startKairos({ dialect, config: deepMerge(PASSWORDLESS, { selfservice: { methods: { passkey: { enabled: true, config: { rp: RP } } } } }) });
+  });
+  afterAll(async () => k?.close());
+
+  it('a passkey is not the last way in while a passwordless security key remains (Kratos counts both): it can be removed', async () => {
+    const key = new SoftwareAuthenticator(ORIGIN);
+    const registration = await k.frontend.createNativeRegistrationFlow();
+    const email = `both-${Math.random().toString(36).slice(2, 8)}@example.com`;
+    const done = await k.frontend.updateRegistrationFlow({
+      flow: registration.id,
+      updateRegistrationFlowBody: { method: 'webauthn', traits: { email }, webauthn_register: key.create(optionsOf(registration, 'webauthn_register_trigger')), webauthn_register_displayname: 'Drawer key' } as never,
+    });
+    const token = done.session_token!;
+    const phone = new SoftwareAuthenticator(ORIGIN);
+    const settings = await k.frontend.createNativeSettingsFlow({ xSessionToken: token });
+    const added = await k.frontend.updateSettingsFlow({ flow: settings.id, xSessionToken: token, updateSettingsFlowBody: { method: 'passkey', passkey_settings_register: phone.create(JSON.parse(node(settings, 'passkey_create_data').attributes.value)) } });
+    expect(added.state).toBe('success');
+    const remove = node(added, 'passkey_remove');
+    expect(remove.attributes.disabled).toBe(false);
+    const removed = await k.frontend.updateSettingsFlow({ flow: added.id, xSessionToken: token, updateSettingsFlowBody: { method: 'passkey', passkey_remove: remove.attributes.value } });
+    expect(removed.state).toBe('success');
+    expect(nodes(removed, 'passkey_remove')).toHaveLength(0);
+    // The security key is now the only way in again: shown disabled.
+    expect(node(removed, 'webauthn_remove').attributes.disabled).toBe(true);
+  });
+});

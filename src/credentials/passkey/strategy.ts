@@ -239,6 +239,17 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
 
   // ---- settings -------------------------------------------------------------------------------------------------
 
+  /**
+   * The identity's ways to sign in besides its passkeys (Kratos `CountActiveFirstFactorCredentials`): a password, and
+   * each security key registered for passwordless sign-in (webauthn with `passwordless: true`).
+   */
+  private async otherWaysIn(identity: Identity, db?: Db): Promise<number> {
+    const password = identity.credentials.password ? 1 : 0;
+    if (!identity.credentials.webauthn) return password;
+    const keys = await this.keys.listByIdentity(identity.id, 'webauthn', db);
+    return password + keys.filter((key) => key.passwordless).length;
+  }
+
   keysOf(identity: Identity, db?: Db): Promise<WebAuthnKey[]> {
     if (!identity.credentials[PASSKEY]) return Promise.resolve([]);
     return this.keys.listByIdentity(identity.id, PASSKEY, db);
@@ -249,7 +260,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
     const nodes: UiNode[] = [];
     if (keys.length) {
       nodes.push(textNode(PASSKEY, 'passkey_keys', webauthnMsg.keyList(keys.map((k) => ({ name: k.displayName, createdAtMs: k.createdAtMs, lastUsedAtMs: k.lastUsedAtMs })))));
-      const removable = keys.length > 1 || identity.credentials.password !== undefined;
+      const removable = keys.length + (await this.otherWaysIn(identity)) > 1;
       for (const key of keys) nodes.push(inputNode(PASSKEY, 'passkey_remove', 'submit', { value: hexOf(key.keyId), disabled: !removable, label: passkeyKratosMsg.settingsRemove(key.displayName, key.createdAtMs) }));
     }
     const name = this.deps.identities.facts(identity).passwordIdentifiers[0] ?? this.deps.identities.facts(identity).totpAccountName ?? identity.id;
@@ -286,7 +297,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
       const key = keys.find((k) => hexOf(k.keyId) === remove.toLowerCase());
       if (!key) throw FlowValidationError.global(webauthnMsg.keyNotFound());
       // Kratos: the last way to sign in cannot be removed.
-      if (keys.length === 1 && !identity.credentials.password) throw FlowValidationError.global(passkeyMsg.lastSignInMethod());
+      if (keys.length + (await this.otherWaysIn(identity, input.trx)) < 2) throw FlowValidationError.global(passkeyMsg.lastSignInMethod());
       await this.deps.identities.inTransaction(input.trx, async (trx) => {
         await this.keys.delete(key.id, trx);
         if ((await this.keys.count(identity.id, PASSKEY, trx)) === 0) await this.deps.identities.deleteCredential(identity.id, PASSKEY, trx);
