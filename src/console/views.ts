@@ -1,6 +1,6 @@
 /** The console's pages as HTML strings (server-rendered, no inline script or style; escaped everywhere). */
 import type { Identity } from '../identity/identity.js';
-import { weekOf, WEEK_MS, type FrictionReport, type FrictionCounts } from '../reports/friction.js';
+import { weekOf, WEEK_MS, type FrictionReport, type FrictionCounts, type MethodEnrollments } from '../reports/friction.js';
 import { can, type Permission } from './roles.js';
 import { deviceName } from '../ui/hosted/settings.js';
 import { translator } from '../ui/i18n/catalogue.js';
@@ -180,6 +180,11 @@ export function approvalsPage(input: { approvals: (ConsoleApprovalRow & { identi
   return `${flashBox(input.flash)}<h1>Approvals (four eyes)</h1><p class="lead">MFA resets of privileged identities wait here until a second operator approves them.</p>${items ? `<ul class="factors">${items}</ul>` : '<p class="card" data-testid="console/no-approvals">Nothing is waiting for approval.</p>'}`;
 }
 
+/** A number summed over every method with an enrollment step (`enrollments.by_method`). */
+function sumMethods(r: FrictionCounts, pick: (m: MethodEnrollments<object>) => number): number {
+  return Object.values(r.enrollments.by_method).reduce((sum, m) => sum + pick(m), 0);
+}
+
 /** The numbers of the dashboard, each with a stable test id (and the same wording as the report). */
 export function dashboardMetrics(t: FrictionCounts): [string, string, number][] {
   return [
@@ -192,6 +197,15 @@ export function dashboardMetrics(t: FrictionCounts): [string, string, number][] 
     ['enrollments.abandoned.before_code', 'Abandoned before a code', t.enrollments.abandoned.before_code],
     ['enrollments.abandoned.after_wrong_code', 'Abandoned after a wrong code', t.enrollments.abandoned.after_wrong_code],
     ['enrollments.abandoned.at_recovery_codes', 'Abandoned at the recovery codes', t.enrollments.abandoned.at_recovery_codes],
+    ['enrollments.by_method.webauthn.started', 'Security key enrollments started', t.enrollments.by_method.webauthn.started],
+    ['enrollments.by_method.webauthn.abandoned.before_answer', 'Security keys abandoned before the browser answered', t.enrollments.by_method.webauthn.abandoned.before_answer],
+    ['enrollments.by_method.webauthn.abandoned.after_browser_error', "Security keys abandoned after the browser's refusal", t.enrollments.by_method.webauthn.abandoned.after_browser_error],
+    ['enrollments.by_method.webauthn.abandoned.after_refused_key', 'Security keys abandoned after a refused key', t.enrollments.by_method.webauthn.abandoned.after_refused_key],
+    ['enrollments.by_method.webauthn.abandoned.at_recovery_codes', 'Security keys abandoned at the recovery codes', t.enrollments.by_method.webauthn.abandoned.at_recovery_codes],
+    ['enrollments.by_method.passkey.started', 'Passkey enrollments started', t.enrollments.by_method.passkey.started],
+    ['enrollments.by_method.passkey.abandoned.before_answer', 'Passkeys abandoned before the browser answered', t.enrollments.by_method.passkey.abandoned.before_answer],
+    ['enrollments.by_method.passkey.abandoned.after_browser_error', "Passkeys abandoned after the browser's refusal", t.enrollments.by_method.passkey.abandoned.after_browser_error],
+    ['enrollments.by_method.passkey.abandoned.after_refused_key', 'Passkeys abandoned after a refused key', t.enrollments.by_method.passkey.abandoned.after_refused_key],
     ['recovery_codes.used', 'Recovery codes used', t.recovery_codes.used],
     ['recovery_codes.left_low', 'Uses that left few codes', t.recovery_codes.left_low],
     ['recovery_codes.rejected.already_used', 'Recovery codes rejected: already used', t.recovery_codes.rejected.already_used],
@@ -242,7 +256,7 @@ export function dashboardPage(input: { report: FrictionReport; period: string; p
   return `<h1>Rollout friction</h1><form class="inline card" method="get" action="${P}/dashboard"><div><label for="period">Period</label><select id="period" name="period">${periodOptions}</select></div><button type="submit">Show</button><p class="muted">${e(report.since.slice(0, 10))} to ${e(report.until.slice(0, 10))}; same numbers as <code>kairos report friction</code> and <code>GET /admin/reports/friction</code>.</p></form>
 <div class="stats">${stats}</div>
 <div class="grid">${chart('chart-lockouts', 'Lockouts', [['Delays', (r) => r.lockouts.delay], ['Hard locks', (r) => r.lockouts.locked]])}
-${chart('chart-enrollments', 'Enrollments', [['Started', (r) => r.enrollments.started], ['Finished', (r) => r.enrollments.finished], ['Abandoned', (r) => r.enrollments.abandoned.before_code + r.enrollments.abandoned.after_wrong_code + r.enrollments.abandoned.at_recovery_codes]])}
+${chart('chart-enrollments', 'Enrollments (TOTP, security keys, passkeys)', [['Started', (r) => sumMethods(r, (m) => m.started)], ['Finished', (r) => sumMethods(r, (m) => m.finished)], ['Abandoned', (r) => sumMethods(r, (m) => (Object.values(m.abandoned) as number[]).reduce((a, b) => a + b, 0))]])}
 ${chart('chart-codes', 'Recovery codes', [['Used', (r) => r.recovery_codes.used], ['Rejected', (r) => r.recovery_codes.rejected.already_used + r.recovery_codes.rejected.invalid]])}
 ${chart('chart-recoveries', 'Recoveries by tier', [['Backup code', (r) => r.recoveries.backup_code], ['Recovery address', (r) => r.recoveries.recovery_address], ['Helpdesk', (r) => r.recoveries.helpdesk]])}
 ${listTable('Rejected-code causes', causes, 'console/causes')}

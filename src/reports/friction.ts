@@ -13,7 +13,23 @@
  *   step where people stopped: `before_code` (never sent a right code), `after_wrong_code` (their last answer was
  *   a wrong code, Kratos 4000008) and `at_recovery_codes` (a right code, but the codes were never confirmed); and
  *   failed: refused enrollment submissions (`settings.failed` of a second factor or passkey that did not remove one:
- *   a wrong code, a refused key, recovery codes not acknowledged, a method the rule forbids);
+ *   a wrong code, a refused key, recovery codes not acknowledged, a method the rule forbids). These fields keep
+ *   their first meaning (TOTP set-ups; second factors finished), so dashboards built on them read the same;
+ * - enrollments by method (`enrollments.by_method`), for every factor with an enrollment step, each with
+ *   started = finished + in progress + abandoned:
+ *   - `totp`: as above (`abandoned` is the same numbers; `finished` only TOTP's);
+ *   - `webauthn` (security keys) and `passkey`: a settings flow that offered a key to an identity without one of that
+ *     method, or in which someone answered (credentials/webauthn/enrollment-progress.ts, `internal.<method>_enrollment`,
+ *     and the trigger node in the flow's UI: a method the MFA rule forbids is not shown, so not offered), finished by
+ *     `second_factor.enrolled` (a second-factor key) or `identity.updated` with `security_key_added` / `passkey_added`
+ *     (passwordless keys, passkeys; not those made at sign-up). Abandoned by where people stopped: `before_answer`
+ *     (the browser never answered the challenge: the server cannot tell a person who never clicked from one who
+ *     closed the prompt), `after_browser_error` (the last answer was the browser's refusal: cancelled, timed out,
+ *     wrong domain), `after_refused_key` (the last answer was a key Kairos refused: the attestation did not verify,
+ *     or the key was already registered), and, for security keys as a first second factor, `at_recovery_codes`;
+ *   - email and SMS codes have no enrollment step: a code factor is "enrolled" by having a verified address of a
+ *     trait marked `credentials.code.identifier` (credentials/code/mfa.ts), which the verification flow proves, so
+ *     nothing can be started and left here. Recovery codes are counted within the factor they come with.
  * - recovery codes: uses (`recovery_codes.used`), rejections (`login.failed` with method `lookup_secret`: 4000012
  *   already used, 4000016 not valid), and uses that left the identity with `lowCodes` or fewer;
  * - recoveries by tier: `backup_code` (a sign-in with a recovery code), `recovery_address` (`recovery.completed`
@@ -33,6 +49,7 @@ import type { Identity } from '../identity/identity.js';
 import { loadIdentities } from '../identity/repository.js';
 import { LOW_REMAINING_CODES } from '../credentials/lookup-secret/messages.js';
 import { DEFAULT_RULE, type RuleOf } from './rule-of.js';
+import { keyEnrollmentInternal, keyRegisterTrigger, WEBAUTHN_PENDING_KEY, type KeyEnrollmentProgress, type KeyMethod } from '../credentials/webauthn/enrollment-progress.js';
 
 export const DAY_MS = 86_400_000;
 export const WEEK_MS = 7 * DAY_MS;
@@ -43,6 +60,32 @@ const LOOKUP_INVALID = 4000016;
 const TOTP_WRONG = 4000008;
 /** Settings methods that enroll a second factor or passkey (a failed submission of one is a failed enrollment). */
 const ENROLLABLE = new Set(['totp', 'webauthn', 'passkey', 'lookup_secret']);
+/** Methods whose enrollment is a WebAuthn registration (credentials/webauthn/enrollment-progress.ts). */
+const KEY_METHODS: readonly KeyMethod[] = ['webauthn', 'passkey'];
+
+export interface TotpAbandonment {
+  before_code: number;
+  after_wrong_code: number;
+  at_recovery_codes: number;
+}
+
+export interface PasskeyAbandonment {
+  before_answer: number;
+  after_browser_error: number;
+  after_refused_key: number;
+}
+
+export interface KeyAbandonment extends PasskeyAbandonment {
+  at_recovery_codes: number;
+}
+
+/** One method's enrollments: `started` = `finished` + `in_progress` + the abandoned (within one period). */
+export interface MethodEnrollments<A> {
+  started: number;
+  finished: number;
+  in_progress: number;
+  abandoned: A;
+}
 
 export interface FrictionCounts {
   lockouts: { delay: number; locked: number; identities: number };
@@ -53,7 +96,9 @@ export interface FrictionCounts {
     /** Refused enrollment submissions (each wrong code, refused key, forbidden method…), not people. */
     failed: number;
     in_progress: number;
-    abandoned: { before_code: number; after_wrong_code: number; at_recovery_codes: number };
+    abandoned: TotpAbandonment;
+    /** Every factor with an enrollment step (email and SMS codes have none: see the header). */
+    by_method: { totp: MethodEnrollments<TotpAbandonment>; webauthn: MethodEnrollments<KeyAbandonment>; passkey: MethodEnrollments<PasskeyAbandonment> };
   };
   recovery_codes: { used: number; rejected: { already_used: number; invalid: number }; left_low: number };
   recoveries: { backup_code: number; recovery_address: number; helpdesk: number };
@@ -99,7 +144,19 @@ export interface FrictionOptions {
 export function emptyCounts(): FrictionCounts {
   return {
     lockouts: { delay: 0, locked: 0, identities: 0 },
-    enrollments: { started: 0, finished: 0, finished_by_method: {}, failed: 0, in_progress: 0, abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 } },
+    enrollments: {
+      started: 0,
+      finished: 0,
+      finished_by_method: {},
+      failed: 0,
+      in_progress: 0,
+      abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 },
+      by_method: {
+        totp: { started: 0, finished: 0, in_progress: 0, abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 } },
+        webauthn: { started: 0, finished: 0, in_progress: 0, abandoned: { before_answer: 0, after_browser_error: 0, after_refused_key: 0, at_recovery_codes: 0 } },
+        passkey: { started: 0, finished: 0, in_progress: 0, abandoned: { before_answer: 0, after_browser_error: 0, after_refused_key: 0 } },
+      },
+    },
     recovery_codes: { used: 0, rejected: { already_used: 0, invalid: 0 }, left_low: 0 },
     recoveries: { backup_code: 0, recovery_address: 0, helpdesk: 0 },
     mfa_resets: { requested: 0, completed: { password: 0, delay: 0, admin: 0 }, cancelled: 0 },
@@ -174,6 +231,14 @@ export function addCounts(a: FrictionCounts, b: FrictionCounts): void {
   a.enrollments.abandoned.before_code += b.enrollments.abandoned.before_code;
   a.enrollments.abandoned.after_wrong_code += b.enrollments.abandoned.after_wrong_code;
   a.enrollments.abandoned.at_recovery_codes += b.enrollments.abandoned.at_recovery_codes;
+  for (const method of ['totp', 'webauthn', 'passkey'] as const) {
+    const x = a.enrollments.by_method[method];
+    const y = b.enrollments.by_method[method];
+    x.started += y.started;
+    x.finished += y.finished;
+    x.in_progress += y.in_progress;
+    addMap(x.abandoned as unknown as Record<string, number>, y.abandoned as unknown as Record<string, number>);
+  }
   a.recovery_codes.used += b.recovery_codes.used;
   a.recovery_codes.rejected.already_used += b.recovery_codes.rejected.already_used;
   a.recovery_codes.rejected.invalid += b.recovery_codes.rejected.invalid;
@@ -216,23 +281,41 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
     .select(['type', 'identity_id', 'flow_id', 'details', 'created_at'])
     .where('created_at', '>=', sinceMs)
     .where('created_at', '<', untilMs)
-    .where('type', 'in', [...REPORTED_TYPES])
+    .where((eb) =>
+      eb.or([
+        eb('type', 'in', [...REPORTED_TYPES]),
+        // Passwordless keys and passkeys added in settings (a second-factor key is `second_factor.enrolled`).
+        eb.and([eb('type', '=', 'identity.updated'), eb.or([eb('details', 'like', '%"security_key_added"%'), eb('details', 'like', '%"passkey_added"%')])]),
+      ]),
+    )
     .orderBy('created_at')
     .orderBy('id')
     .execute();
 
   // Settings flows that offered a TOTP enrollment (credentials/totp: `internal.totp_offer` until a right code,
   // then `internal.totp_pending` with `verified_step` while the recovery codes wait for confirmation; both are gone
-  // once committed, which its `second_factor.enrolled` event (same flow id) tells).
+  // once committed, which its `second_factor.enrolled` event (same flow id) tells), or a key (enrollment-progress.ts).
   const flows = await db
     .selectFrom('selfservice_flows')
     .select(['id', 'identity_id', 'internal', 'ui', 'expires_at', 'created_at'])
     .where('kind', '=', 'settings')
     .where('created_at', '>=', sinceMs)
     .where('created_at', '<', untilMs)
-    .where((eb) => eb.or([eb('internal', 'like', '%"totp_offer"%'), eb('internal', 'like', '%"totp_pending"%')]))
+    .where((eb) =>
+      eb.or([
+        eb('internal', 'like', '%"totp_offer"%'),
+        eb('internal', 'like', '%"totp_pending"%'),
+        ...KEY_METHODS.map((m) => eb('internal', 'like', `%"${keyEnrollmentInternal(m)}"%`)),
+      ]),
+    )
     .execute();
   const enrolledFlows = new Set(events.filter((e) => e.type === 'second_factor.enrolled' && e.flow_id).map((e) => e.flow_id!));
+  /** Flows in which a key of each method was added (`method|flow id`). */
+  const keyAddedIn = new Set<string>();
+  for (const e of events) {
+    const method = keyAdded(e.type, parse(e.details));
+    if (method && e.flow_id) keyAddedIn.add(`${method}|${e.flow_id}`);
+  }
 
   const lowRows = await db
     .selectFrom('lookup_secret_codes')
@@ -285,6 +368,8 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
 
   for (const e of events) {
     const d = parse(e.details);
+    // A key made at sign-up is no settings enrollment: no row for it.
+    if (e.type === 'identity.updated' && !keyAdded(e.type, d)) continue;
     const r = row(Number(e.created_at), e.identity_id);
     switch (e.type) {
       case 'lockout.started': {
@@ -302,11 +387,25 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
         }
         break;
       }
-      case 'second_factor.enrolled':
+      case 'second_factor.enrolled': {
         r.enrollments.started++;
         r.enrollments.finished++;
         inc(r.enrollments.finished_by_method, String(d.method ?? 'unknown'));
+        const method = d.method === 'totp' ? 'totp' : keyAdded(e.type, d);
+        if (method) {
+          r.enrollments.by_method[method].started++;
+          r.enrollments.by_method[method].finished++;
+        }
         break;
+      }
+      case 'identity.updated': {
+        const method = keyAdded(e.type, d);
+        if (method) {
+          r.enrollments.by_method[method].started++;
+          r.enrollments.by_method[method].finished++;
+        }
+        break;
+      }
       case 'settings.failed':
         if (ENROLLABLE.has(String(d.method)) && d.removal !== true) r.enrollments.failed++;
         break;
@@ -362,22 +461,43 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
   }
 
   for (const f of flows) {
+    const internal = parse(f.internal);
+    const expired = Number(f.expires_at) <= nowMs;
+    const enrolledHere = enrolledFlows.has(f.id) || KEY_METHODS.some((m) => keyAddedIn.has(`${m}|${f.id}`));
+    for (const method of KEY_METHODS) {
+      // A key added in this flow was counted (started and finished) with its event.
+      if (keyAddedIn.has(`${method}|${f.id}`)) continue;
+      const stop = keyStop(method, internal, f.ui, enrolledHere);
+      if (!stop) continue;
+      const r = row(Number(f.created_at), f.identity_id);
+      const counts = r.enrollments.by_method[method];
+      counts.started++;
+      if (!expired) counts.in_progress++;
+      else {
+        inc(counts.abandoned as unknown as Record<string, number>, stop);
+        if (f.identity_id) abandonedIds.add(f.identity_id);
+      }
+    }
+    // TOTP (the flows the query found by their TOTP entries; a flow that only offered keys is not one).
+    if (!f.internal.includes('"totp_offer"') && !f.internal.includes('"totp_pending"')) continue;
     // A finished enrollment was counted (started and finished) with its event.
     if (enrolledFlows.has(f.id)) continue;
     const r = row(Number(f.created_at), f.identity_id);
+    const totp = r.enrollments.by_method.totp;
     r.enrollments.started++;
-    const internal = parse(f.internal);
+    totp.started++;
     const pending = (internal.totp_pending ?? {}) as { verified_step?: unknown };
     // A flow with neither an offer nor a pending secret was committed (its event may lie outside the period).
     if (!internal.totp_pending && !internal.totp_offer) continue;
-    if (Number(f.expires_at) > nowMs) {
+    if (!expired) {
       r.enrollments.in_progress++;
+      totp.in_progress++;
       continue;
     }
     if (f.identity_id) abandonedIds.add(f.identity_id);
-    if (typeof pending.verified_step === 'number') r.enrollments.abandoned.at_recovery_codes++;
-    else if (lastCodeWasWrong(f.ui)) r.enrollments.abandoned.after_wrong_code++;
-    else r.enrollments.abandoned.before_code++;
+    const stop: keyof TotpAbandonment = typeof pending.verified_step === 'number' ? 'at_recovery_codes' : lastCodeWasWrong(f.ui) ? 'after_wrong_code' : 'before_code';
+    r.enrollments.abandoned[stop]++;
+    totp.abandoned[stop]++;
   }
 
   const sorted = [...rows.values()].sort((a, b) => a.week.localeCompare(b.week) || a.rule.localeCompare(b.rule));
@@ -416,6 +536,40 @@ export async function frictionReport(db: Db, options: FrictionOptions): Promise<
   };
 }
 
+/** The key method a `second_factor.enrolled` or `identity.updated` event added a key of, if any. */
+function keyAdded(type: string, d: Record<string, unknown>): KeyMethod | null {
+  if (type === 'second_factor.enrolled') return d.method === 'webauthn' ? 'webauthn' : null;
+  if (type !== 'identity.updated' || d.via === 'registration') return null;
+  if (d.method === 'webauthn' && d.change === 'security_key_added') return 'webauthn';
+  if (d.method === 'passkey' && d.change === 'passkey_added') return 'passkey';
+  return null;
+}
+
+/**
+ * Where a key enrollment of `method` in a settings flow stopped, or null when the flow did not start one: it
+ * started when the flow showed the method's trigger to an identity without a key of it (and nothing else was
+ * enrolled in the flow), or when someone answered the challenge.
+ */
+function keyStop(method: KeyMethod, internal: Record<string, unknown>, uiText: string, enrolledOtherFactor: boolean): keyof KeyAbandonment | null {
+  const progress = internal[keyEnrollmentInternal(method)] as Partial<KeyEnrollmentProgress> | undefined;
+  const pendingKey = method === 'webauthn' && internal[WEBAUTHN_PENDING_KEY] !== undefined;
+  if (!progress && !pendingKey) return null;
+  const refused = typeof progress?.refused === 'number' ? progress.refused : 0;
+  if (!pendingKey && refused === 0) {
+    if (!progress?.first_key || enrolledOtherFactor || !showedTrigger(uiText, method)) return null;
+  }
+  if (pendingKey) return 'at_recovery_codes';
+  if (refused > 0) return progress?.last_refusal === 'browser' ? 'after_browser_error' : 'after_refused_key';
+  return 'before_answer';
+}
+
+/** The persisted flow UI shows the method's registration trigger (the MFA rule may have hidden it). */
+function showedTrigger(uiText: string, method: KeyMethod): boolean {
+  const ui = parse(uiText) as { nodes?: { attributes?: { name?: string } }[] };
+  const trigger = keyRegisterTrigger(method);
+  return (ui.nodes ?? []).some((n) => n.attributes?.name === trigger);
+}
+
 /** The persisted flow UI: did its last answer put "wrong code" (4000008) on the TOTP code field? */
 function lastCodeWasWrong(uiText: string): boolean {
   const ui = parse(uiText) as { nodes?: { attributes?: { name?: string }; messages?: { id?: number }[] }[] };
@@ -447,6 +601,21 @@ export function frictionCsv(report: FrictionReport): string {
   return [header.join(','), ...lines.map((l) => header.map((h) => cell(l[h] ?? '')).join(','))].join('\n') + '\n';
 }
 
+const STOP_WORDS: Record<string, string> = {
+  before_code: 'before a code',
+  after_wrong_code: 'after a wrong code',
+  at_recovery_codes: 'at the recovery codes',
+  before_answer: 'before the browser answered',
+  after_browser_error: "after the browser's refusal",
+  after_refused_key: 'after a refused key',
+};
+
+/** One method's enrollments, as a line of the text report. */
+function methodText(m: MethodEnrollments<object>): string {
+  const stops = Object.entries(m.abandoned as Record<string, number>).map(([k, v]) => `${v} ${STOP_WORDS[k] ?? k}`);
+  return `${m.started} started, ${m.finished} finished, ${m.in_progress} in progress; abandoned: ${stops.join(', ')}`;
+}
+
 /** A short text table for people (`kairos report friction` without --json/--csv). */
 export function frictionText(report: FrictionReport): string {
   const t = report.totals;
@@ -454,6 +623,9 @@ export function frictionText(report: FrictionReport): string {
     `friction ${report.since} .. ${report.until}`,
     `lockouts          ${t.lockouts.delay} delays, ${t.lockouts.locked} hard locks, ${t.lockouts.identities} identities`,
     `enrollments       ${t.enrollments.started} started, ${t.enrollments.finished} finished, ${t.enrollments.failed} failed submissions, ${t.enrollments.in_progress} in progress; abandoned: ${t.enrollments.abandoned.before_code} before a code, ${t.enrollments.abandoned.after_wrong_code} after a wrong code, ${t.enrollments.abandoned.at_recovery_codes} at the recovery codes`,
+    `  totp            ${methodText(t.enrollments.by_method.totp)}`,
+    `  security keys   ${methodText(t.enrollments.by_method.webauthn)}`,
+    `  passkeys        ${methodText(t.enrollments.by_method.passkey)}`,
     `recovery codes    ${t.recovery_codes.used} used (${t.recovery_codes.left_low} left ${report.low_codes_threshold} or fewer), rejected: ${t.recovery_codes.rejected.already_used} already used, ${t.recovery_codes.rejected.invalid} invalid`,
     `recoveries        ${t.recoveries.backup_code} backup code, ${t.recoveries.recovery_address} recovery address, ${t.recoveries.helpdesk} helpdesk`,
     `mfa resets        ${t.mfa_resets.requested} requested; completed ${t.mfa_resets.completed.password} with password, ${t.mfa_resets.completed.delay} after the delay, ${t.mfa_resets.completed.admin} by an operator; ${t.mfa_resets.cancelled} cancelled`,

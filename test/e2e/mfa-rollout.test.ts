@@ -166,7 +166,20 @@ describe.runIf(DIALECTS.includes('sqlite'))('MFA rollout in Chromium: a 7-day gr
     expect(theirs.policy).toEqual({ grace_reminders: 2, enrollments_enforced: 1, methods_refused: 0 });
     // Step 4 opened settings twice (the sign-in's redirect, then /ui/welcome's), each flow offering the set-up: both
     // count as started; one finished, the other is still open (not expired, so not abandoned).
-    expect(theirs.enrollments).toEqual({ started: 2, finished: 1, finished_by_method: { totp: 1 }, failed: 0, in_progress: 1, abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 } });
+    expect(theirs.enrollments).toEqual({
+      started: 2,
+      finished: 1,
+      finished_by_method: { totp: 1 },
+      failed: 0,
+      in_progress: 1,
+      abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 },
+      // Per method: TOTP's own (no key method is enabled here).
+      by_method: {
+        totp: { started: 2, finished: 1, in_progress: 1, abandoned: { before_code: 0, after_wrong_code: 0, at_recovery_codes: 0 } },
+        webauthn: { started: 0, finished: 0, in_progress: 0, abandoned: { before_answer: 0, after_browser_error: 0, after_refused_key: 0, at_recovery_codes: 0 } },
+        passkey: { started: 0, finished: 0, in_progress: 0, abandoned: { before_answer: 0, after_browser_error: 0, after_refused_key: 0 } },
+      },
+    });
     expect(theirs.lockouts).toEqual({ delay: 0, locked: 0, identities: 0 });
     expect(theirs.rejected_codes).toEqual({});
     expect(report.identities.abandoned_enrollment).toEqual([]);

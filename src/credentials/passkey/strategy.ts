@@ -32,6 +32,7 @@ import { webauthnKratosMsg, webauthnMsg } from '../webauthn/messages.js';
 import { WebAuthnKeyRepository, type WebAuthnKey } from '../webauthn/repository.js';
 import { WEBAUTHN_SCRIPT_INTEGRITY, WEBAUTHN_SCRIPT_PATH } from '../webauthn/script.js';
 import { identityFromSignup, keyFromRegistration, reservedIdentityId } from '../webauthn/signup.js';
+import { keyRefused, offerKey } from '../webauthn/enrollment-progress.js';
 
 export const PASSKEY = 'passkey';
 
@@ -273,6 +274,7 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
       attestation: 'none',
     });
     flow.internal[REGISTER_KEY] = pending;
+    offerKey(flow, PASSKEY, keys.length > 0);
     const fn = 'oryPasskeySettingsRegistration';
     nodes.push(
       this.script(),
@@ -306,14 +308,19 @@ export class PasskeyStrategy implements LoginStrategy, SettingsStrategy, Registr
     const pending = flow.internal[REGISTER_KEY] as PendingCeremony | undefined;
     delete flow.internal[REGISTER_KEY];
     let verified;
+    const refusedInBrowser = register!.includes('client_error');
     try {
-      if (register!.includes('client_error')) throw new WebAuthnRejection('not_allowed', { reported_by: 'browser' });
+      if (refusedInBrowser) throw new WebAuthnRejection('not_allowed', { reported_by: 'browser' });
       verified = await this.ceremonies.verifyRegistration(register, pending, true);
     } catch (err) {
       if (!(err instanceof WebAuthnRejection)) throw err;
+      keyRefused(flow, PASSKEY, refusedInBrowser ? 'browser' : 'server');
       throw await this.explain(input.trx, err, flow, identity.id, 'registration');
     }
-    if (keys.some((k) => k.keyId === verified.keyId)) throw FlowValidationError.global(webauthnMsg.alreadyRegistered());
+    if (keys.some((k) => k.keyId === verified.keyId)) {
+      keyRefused(flow, PASSKEY, 'server');
+      throw FlowValidationError.global(webauthnMsg.alreadyRegistered());
+    }
     const displayName = `Passkey ${keys.length + 1}`;
     await this.deps.identities.inTransaction(input.trx, async (trx) => {
       const fresh = await this.deps.identities.get(identity.id, trx);

@@ -31,6 +31,7 @@ import { webauthnKratosMsg, webauthnMsg } from './messages.js';
 import { WebAuthnKeyRepository, type WebAuthnKey } from './repository.js';
 import { WEBAUTHN_SCRIPT_INTEGRITY, WEBAUTHN_SCRIPT_PATH } from './script.js';
 import { identityFromSignup, keyFromRegistration, reservedIdentityId } from './signup.js';
+import { keyRefused, offerKey, WEBAUTHN_PENDING_KEY } from './enrollment-progress.js';
 
 export const WEBAUTHN = 'webauthn';
 
@@ -40,7 +41,7 @@ export const MAX_KEY_NAME_LENGTH = 64;
 const LOGIN_KEY = 'webauthn_login_ceremony';
 const REGISTER_KEY = 'webauthn_register_ceremony';
 /** A verified key waiting for the recovery codes' confirmation (first second factor of the identity). */
-const PENDING_KEY = 'webauthn_pending_key';
+const PENDING_KEY = WEBAUTHN_PENDING_KEY;
 /** Passwordless registration: the id the new identity will get (the key is created for that user handle). */
 const SIGNUP_IDENTITY_KEY = 'webauthn_signup_identity_id';
 
@@ -452,6 +453,7 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, Regist
       attestation: this.config.attestation,
     });
     flow.internal[REGISTER_KEY] = pending;
+    offerKey(flow, WEBAUTHN, keys.length > 0);
     nodes.push(
       this.scriptNode(),
       inputNode(WEBAUTHN, 'webauthn_register_displayname', 'text', { label: webauthnKratosMsg.settingsRegisterDisplayName(), maxlength: MAX_KEY_NAME_LENGTH }),
@@ -495,9 +497,13 @@ export class WebAuthnStrategy implements LoginStrategy, SettingsStrategy, Regist
       verified = await this.ceremonies.verifyRegistration(register, pending, this.requireUserVerification);
     } catch (err) {
       if (!(err instanceof WebAuthnRejection)) throw err;
+      keyRefused(flow, WEBAUTHN, refusedInBrowser ? 'browser' : 'server');
       throw await this.explain(input.trx, err, context);
     }
-    if (keys.some((k) => k.keyId === verified.keyId)) throw FlowValidationError.global(webauthnMsg.alreadyRegistered());
+    if (keys.some((k) => k.keyId === verified.keyId)) {
+      keyRefused(flow, WEBAUTHN, 'server');
+      throw FlowValidationError.global(webauthnMsg.alreadyRegistered());
+    }
     const pendingKey: PendingKey = { key: verified, display_name: displayName, user_handle: pending?.user_handle ?? '' };
     // Recovery codes come with the first SECOND factor; a passwordless key is a first factor.
     if (!this.passwordless && this.recoveryCodes && this.deps.config.selfservice.methods.totp.config.require_recovery_codes && (await this.recoveryCodes.required(identity, input.trx))) {
