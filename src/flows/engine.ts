@@ -81,6 +81,9 @@ export function stepOutcome(reply: object): Promise<boolean> | null {
   return stepOutcomes.get(reply) ?? null;
 }
 
+/** Thrown through a step's transaction to roll it back when one of its `stepLimits` refused it. */
+const LIMIT_REFUSED = Symbol('step refused by a limit');
+
 export class FlowEngine {
   /**
    * Modules add fields to the `kairos` member of session JSON (e.g. remaining recovery codes), from the session's
@@ -375,15 +378,24 @@ export class FlowEngine {
     let boxed: { reply: FlowReply | null };
     try {
       let pause: HookPause | null = null;
+      // A limit that refuses the step (or cannot be checked) rolls the step back and is answered outside it: on
+      // PostgreSQL a failed charge has aborted the transaction, where not even the error page's row can be written.
+      let limitRefusal: { flow: Flow; error: unknown } | null = null;
       boxed = await this.deps.storage
         .transaction(async (trx) => {
           let flow: Flow | null = null;
           let answered: { reply: FlowReply | null };
           try {
             flow = await this.loadFlow(kind, flowId, trx);
-            for (const limit of this.stepLimits) await limit(trx, flow, request);
+            for (const limit of this.stepLimits) {
+              await limit(trx, flow, request).catch((error: unknown) => {
+                limitRefusal = { flow: flow!, error };
+                throw LIMIT_REFUSED;
+              });
+            }
             answered = { reply: await handle(trx, flow) };
           } catch (err) {
+            if (err === LIMIT_REFUSED) throw err;
             if (err instanceof HookPause) {
               pause = err;
               if (err.commit) return { reply: null };
@@ -394,8 +406,10 @@ export class FlowEngine {
           await testPause(`${kind}.before_commit`);
           return answered;
         })
-        .catch((err: unknown) => {
+        .catch(async (err: unknown) => {
           if (err !== null && err === pause) return { reply: null };
+          const refused = limitRefusal as { flow: Flow; error: unknown } | null;
+          if (err === LIMIT_REFUSED && refused) return { reply: await this.fail(request, reply, refused.flow, refused.error) };
           throw err;
         });
       const paused = pause as HookPause | null;

@@ -12,6 +12,7 @@ import { RateLimitCounters } from '../../src/storage/rate-limit-counters.js';
 import { createTestDatabase, DIALECTS, freePort, startKairos, type TestDatabase, type TestKairos } from '../support/harness.js';
 import { registerWithPassword } from '../support/users.js';
 import { secretOf } from '../support/flows.js';
+import { BrowserClient, csrfTokenOf } from '../support/browser-client.js';
 import { totpCodeNow } from '../support/totp.js';
 import { submitTotpEnrollment } from '../support/enroll.js';
 import { MAX_CODES_PER_ADDRESS, OWNER_RESERVE_PER_ADDRESS } from '../../src/credentials/code/one-time-codes.js';
@@ -355,6 +356,34 @@ describe.each(DIALECTS)('hardening (%s)', (dialect) => {
     expect(await b.deps.db.selectFrom('selfservice_flows').selectAll().where('id', '=', settings.json().id).executeTakeFirstOrThrow()).toEqual(before);
     const identity = await a.identityApi.getIdentity({ id: registered.json().identity.id });
     expect((identity.traits as { email: string }).email).toBe(registered.json().identity.traits.email);
+  });
+
+  it('a browser form whose per-identity charge fails inside the step is sent to the error page with the 503, not a 500', async () => {
+    const ip = newIp();
+    const browser = new BrowserClient(b.publicUrl);
+    const post = (path: string, form: Record<string, string>) => browser.request(path, { method: 'POST', form, headers: { accept: 'text/html', 'x-forwarded-for': ip } });
+    const registration = await browser.startFlow('registration');
+    const address = email();
+    const registered = await post(`/self-service/registration?flow=${registration.id}`, { csrf_token: csrfTokenOf(registration.flow), method: 'password', 'traits.email': address, password: PASSWORD });
+    expect(registered.status).toBe(303);
+    const settings = await browser.startFlow('settings');
+    const before = await b.deps.db.selectFrom('selfservice_flows').selectAll().where('id', '=', settings.id).executeTakeFirstOrThrow();
+    const incrementIn = RateLimitCounters.prototype.incrementIn;
+    RateLimitCounters.prototype.incrementIn = async (trx) => {
+      await sql`select * from rate_limit_counters_missing`.execute(trx);
+      throw new Error('unreachable');
+    };
+    let answer: Response;
+    try {
+      answer = await post(`/self-service/settings?flow=${settings.id}`, { csrf_token: csrfTokenOf(settings.flow), method: 'profile', 'traits.email': `changed-${randomUUID().slice(0, 8)}@example.com` });
+    } finally {
+      RateLimitCounters.prototype.incrementIn = incrementIn;
+    }
+    expect(answer.status).toBe(303);
+    const errorId = new URL(answer.headers.get('location')!).searchParams.get('id');
+    const shown = await (await browser.get(`/self-service/errors?id=${errorId}`, { accept: 'application/json' })).json();
+    expect(shown.error).toMatchObject({ code: 503, reason: STORE_DOWN.error.reason });
+    expect(await b.deps.db.selectFrom('selfservice_flows').selectAll().where('id', '=', settings.id).executeTakeFirstOrThrow()).toEqual(before);
   });
 
   it('a settings flow created while its identity is deleted answers 404 in Kratos’s shape, not 500', async () => {
