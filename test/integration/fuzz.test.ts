@@ -16,7 +16,7 @@ import { DIALECTS, startKairos, type TestKairos } from '../support/harness.js';
 import { registerWithPassword } from '../support/users.js';
 import { MFA_RESET_CANCEL_PATH } from '../../src/recovery/mfa-reset.js';
 
-const FUZZ_RUNS_DEFAULT = 2000;
+const FUZZ_RUNS_DEFAULT = 3000;
 const RUNS = Number(process.env.KAIROS_FUZZ_RUNS ?? FUZZ_RUNS_DEFAULT);
 const SEED = process.env.KAIROS_FUZZ_SEED ? Number(process.env.KAIROS_FUZZ_SEED) : undefined;
 /** A request that takes longer than this (in-process, on a loaded 2-core machine) counts as hung. */
