@@ -134,12 +134,20 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
   // (PgBouncer in transaction mode).
   const preparedStatements = url.searchParams.get('prepared_statements') !== 'false';
   url.searchParams.delete('prepared_statements');
+  // Session settings sent when connecting. jit=off: Kairos sends short statements, and PostgreSQL (JIT on by default
+  // since 12) compiles every execution of a statement whose estimated cost passes jit_above_cost, which the session
+  // lookup's correlated subqueries reach while statistics are stale (measured in the bench right after a bulk import
+  // of 90,000 identities: 1.3 s per lookup, nearly all of it JIT). Poolers in transaction mode
+  // (?prepared_statements=false) may refuse startup options: there, set it on the role (`ALTER ROLE … SET jit = off`).
+  const sessionSettings = [
+    searchPath ? `-c search_path=${searchPath}` : '',
+    options.readOnly ? '-c default_transaction_read_only=on' : '',
+    preparedStatements ? '-c jit=off' : '',
+  ].filter(Boolean);
   const pool = new (loadPg().Pool)({
     connectionString: url.toString(),
     max: options.poolSize ?? 10,
-    ...(searchPath || options.readOnly
-      ? { options: [searchPath ? `-c search_path=${searchPath}` : '', options.readOnly ? '-c default_transaction_read_only=on' : ''].filter(Boolean).join(' ') }
-      : {}),
+    ...(sessionSettings.length ? { options: sessionSettings.join(' ') } : {}),
   });
   if (preparedStatements) pool.on('connect', (client) => useNamedStatements(client));
   if (statementCounter.enabled) {
