@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { PostgresAdapter, sql } from 'kysely';
-import type { Db } from '../storage/db.js';
+import { sql } from 'kysely';
+import { dialectOfDb, type Db } from '../storage/db.js';
 import { prepareQuery } from '../storage/prepared.js';
 import type { Credential, Identity, RecoveryAddress, VerifiableAddress } from './identity.js';
 
@@ -88,8 +88,6 @@ export async function findIdentityByIdentifier(db: Db, type: string, identifier:
   const row = await identityByIdentifier.takeFirst(db, { type, identifier });
   return row ? identityFromJoinedRow(row as Record<string, unknown>) : null;
 }
-
-const dialectOfDb = (db: Db): 'sqlite' | 'postgres' => (db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite');
 
 const identityById = prepareQuery(
   (db, p: { id: string }) =>

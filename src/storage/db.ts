@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import SQLite from 'better-sqlite3';
 import type pg from 'pg';
 import type { Database } from './tables.js';
@@ -88,6 +88,11 @@ export function dialectOf(dsn: string): DialectName {
   if (/^postgres(ql)?:\/\//.test(dsn)) return 'postgres';
   if (dsn === 'memory' || dsn.startsWith('sqlite:') || dsn.startsWith('file:')) return 'sqlite';
   throw new TypeError(`dsn: unsupported scheme in "${dsn.replace(/\/\/[^@]*@/, '//***@')}" (use sqlite://… or postgres://…)`);
+}
+
+/** The dialect a Kysely instance (or a step's transaction) speaks, for SQL that differs by dialect. */
+export function dialectOfDb(db: Db): DialectName {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
 }
 
 /** `sqlite:///abs/path.db`, `sqlite://./relative.db?_fk=true`, `sqlite://file::memory:`, `memory`. */
