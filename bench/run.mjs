@@ -229,7 +229,9 @@ async function kairosConfig(dsn) {
 async function startKairos(config, tag) {
   const file = join(WORK, `kairos-${tag}.yml`);
   writeFileSync(file, JSON.stringify(config, null, 2)); // JSON is YAML
-  const nodeArgs = PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${join(BENCH, "profiles", tag)}`] : [];
+  // KAIROS_BENCH_NODE_ARGS (development): extra flags for the server's node, e.g. --trace-gc or V8 heap sizes.
+  const extraArgs = (process.env.KAIROS_BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...extraArgs, ...(PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${join(BENCH, 'profiles', tag)}`] : [])];
   const proc = startProcess({
     command: process.execPath,
     args: [...nodeArgs, join(ROOT, 'dist/cli/bin.js'), 'serve', '-c', file, '--migrate'],
@@ -622,5 +624,7 @@ writeFileSync(join(BENCH, RESULTS_JSON), JSON.stringify(results, null, 2) + '\n'
 const analysisFile = join(BENCH, 'analysis.md');
 writeFileSync(join(BENCH, RESULTS_MD), renderMarkdown(results, QUICK ? '' : existsSync(analysisFile) ? readFileSync(analysisFile, 'utf8') : ''));
 log(`\nwrote bench/${RESULTS_JSON} and bench/${RESULTS_MD}`);
-rmSync(WORK, { recursive: true, force: true });
+// KAIROS_BENCH_KEEP=1 (development): keep the work directory (server logs, configs) for reading after the run.
+if (process.env.KAIROS_BENCH_KEEP === '1') log(`kept ${WORK}`);
+else rmSync(WORK, { recursive: true, force: true });
 process.exit(0);

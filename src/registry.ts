@@ -108,7 +108,9 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
   const clock = options.clock ?? systemClock;
   const random = options.random ?? cryptoRandom;
   const logger = options.logger ?? createLogger(config);
-  const storage = options.storage ?? openStorage(config.dsn);
+  const storage =
+    options.storage ??
+    openStorage(config.dsn, { backgroundCheckpoint: { onError: (message) => logger.warn({ error: message }, 'SQLite background checkpoint failed') } });
   const db = storage.db;
   const schemas = new IdentitySchemas(config.identity.schemas, config.identity.default_schema_id, config.serve.public.base_url);
   const secondFactorTypes: string[] = [];

@@ -6,6 +6,7 @@ import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'ky
 import SQLite from 'better-sqlite3';
 import type pg from 'pg';
 import type { Database } from './tables.js';
+import { startSqliteCheckpointer } from './sqlite-checkpointer.js';
 import { runStep, UnitOfWorkDialect } from './unit-of-work.js';
 
 /** A database handle: the root Kysely instance or a step's transaction (a Kysely `Transaction` is one). */
@@ -55,7 +56,9 @@ function loadPg(): typeof pg {
  * crosses the mark, and copies each page once however often it changed since the last one; hot pages (index roots,
  * the counters, recent flows) change on every step, so a longer log copies far fewer pages per step. Measured in
  * the bench (issue 12): the commit's CPU per TOTP step fell by about 40% at 20,000 pages; 10,000 pages (about
- * 40 MiB of log at 4 KiB pages) keeps most of that while bounding the log's size on disk.
+ * 40 MiB of log at 4 KiB pages) keeps most of that while bounding the log's size on disk. The server checkpoints
+ * from a worker thread (storage/sqlite-checkpointer.ts), well before this mark: the automatic checkpoint is then a
+ * backstop for a worker that fell behind or failed.
  */
 const SQLITE_WAL_AUTOCHECKPOINT_PAGES = 10_000;
 
@@ -103,7 +106,17 @@ export function sqlitePath(dsn: string): string {
   return resolve(path);
 }
 
-export function openStorage(dsn: string, options: { poolSize?: number; readOnly?: boolean } = {}): Storage {
+export interface OpenStorageOptions {
+  poolSize?: number;
+  readOnly?: boolean;
+  /**
+   * SQLite file (the server, registry.ts): checkpoint the write-ahead log from a worker thread instead of inside the
+   * commit that crosses the mark (storage/sqlite-checkpointer.ts); `onError` hears a checkpoint that failed.
+   */
+  backgroundCheckpoint?: { onError?: (message: string) => void };
+}
+
+export function openStorage(dsn: string, options: OpenStorageOptions = {}): Storage {
   const dialect = dialectOf(dsn);
   if (dialect === 'sqlite') {
     const path = sqlitePath(dsn);
@@ -118,6 +131,10 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
     const db = new Kysely<Database>({
       dialect: new UnitOfWorkDialect(new SqliteDialect({ database: withStatementCache(database) }), { beginStatement: 'begin immediate' }),
     });
+    const checkpointer =
+      options.backgroundCheckpoint && !options.readOnly && path !== ':memory:'
+        ? startSqliteCheckpointer(path, { onError: options.backgroundCheckpoint.onError })
+        : null;
     return {
       db,
       dialect,
@@ -126,7 +143,10 @@ export function openStorage(dsn: string, options: { poolSize?: number; readOnly?
       ping: async () => {
         await sql`select 1`.execute(db);
       },
-      close: () => db.destroy(),
+      close: async () => {
+        await checkpointer?.stop();
+        await db.destroy();
+      },
       transaction: (fn) => runStep(db, fn),
       lockUntilCommit: async () => {},
     };
