@@ -123,7 +123,7 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
     logger,
     schemas,
     identities: new IdentityService(db, clock, random, schemas, () => secondFactorTypes),
-    sessions: new SessionService(db, clock, random, config.secrets.default, parseDurationMs(config.session.lifespan), storage.dialect),
+    sessions: new SessionService(db, clock, random, config.secrets.default, parseDurationMs(config.session.lifespan), storage.dialect, storage.changeStamp),
     flows: new FlowRepository(db, storage.dialect === 'postgres'),
     audit: new AuditLog(db, clock, random),
     metrics: new Metrics({ defaultMetrics: options.processMetrics ?? false }),

@@ -9,12 +9,22 @@ import type { Db } from '../storage/db.js';
 import type { SessionsTable } from '../storage/tables.js';
 import { isSessionActive, type AmrEntry, type Session } from './session.js';
 import { parseAmr, rowToSession } from './session-row.js';
+import { StampedCache } from '../support/stamped-cache.js';
 import { extendSession, listOtherActiveSessions, listSessions, revokeOwnSession, type SessionCursor } from './session-listing.js';
 
 /** Kratos's session token prefix (`x/token_prefixes.go`); 32 base62 characters ≈ 190 bits (Copenhagen Book: ≥ 112). */
 export const SESSION_TOKEN_PREFIX = 'ory_st_';
 const TOKEN_RANDOM_CHARS = 32;
 const LOGOUT_TOKEN_PREFIX = 'ory_lo_';
+
+/** findCurrent's joined row (session columns, identity columns, facts). */
+type CurrentRow = SessionsTable & Record<string, unknown>;
+
+/**
+ * Session lookups kept per process (SQLite). A row is a few KiB (credentials included); a thousand bounds the cache
+ * to a few MiB, and any write empties it in effect, so only read-mostly traffic (whoami) ever fills it.
+ */
+const CURRENT_ROWS_CACHED = 1_000;
 
 
 /**
@@ -42,6 +52,8 @@ export class SessionService {
     private readonly lifespanMs: number,
     /** The SQL dialect (the atomic AMR append is written per dialect). */
     private readonly dialect: 'sqlite' | 'postgres' = 'sqlite',
+    /** Storage.changeStamp (SQLite): when given, findCurrent's rows are cached for as long as the stamp holds. */
+    private readonly changeStamp?: () => string,
   ) {}
 
   /** Every session, a page at a time (admin `GET /admin/sessions`). */
@@ -119,6 +131,9 @@ export class SessionService {
     return isSessionActive(session, this.clock.nowMs()) ? session : null;
   }
 
+  /** findCurrent's rows by token hash and facts, valid while the storage's change stamp holds (SQLite only). */
+  private readonly currentRows = new StampedCache<CurrentRow>(CURRENT_ROWS_CACHED);
+
   /** findCurrent's statement, built and compiled once per set of facts (storage/prepared.ts). */
   private readonly currentQueries = new Map<string, PreparedQuery<Record<string, string>, unknown>>();
 
@@ -150,7 +165,13 @@ export class SessionService {
    * The active session for a token joined with its identity (credentials and addresses included) and the
    * `facts` modules declared (scalar subqueries correlated on the identity `i.id`), in ONE statement: whoami and
    * every flow step that needs the current session pay one round trip. Null for an unknown, expired or revoked
-   * token. Nothing is cached, so a revocation is seen by every instance at once.
+   * token.
+   *
+   * On SQLite the row is kept per process while the storage's change stamp holds (`Storage.changeStamp`: no
+   * statement but a SELECT ran on this connection and no other connection or process committed), and the session's
+   * expiry is checked against the clock on every use; the facts are SQL over stored rows only, never the time. Any
+   * write anywhere, a revocation included, ends every cached row at once, in this process and in every other one
+   * sharing the file. On PostgreSQL nothing is cached: another instance can commit unseen.
    */
   async findCurrent(
     token: string,
@@ -159,9 +180,17 @@ export class SessionService {
   ): Promise<{ session: Session; identity: Identity; facts: Record<string, unknown> } | null> {
     if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
     const hashes = this.hashes(token);
-    const params = Object.fromEntries(hashes.map((h, i) => [`h${i}`, h]));
-    const row = (await this.currentQuery(facts).takeFirst(db, params)) as (SessionsTable & Record<string, unknown>) | undefined;
-    if (!row) return null;
+    const query = this.currentQuery(facts);
+    // Read before the statement: a row read after a later change then sits under an older stamp and is never used.
+    const stamp = this.changeStamp?.();
+    const cacheKey = stamp === undefined ? '' : `${hashes[0]}|${facts.map((f) => f.name).join(',')}`;
+    let row = stamp === undefined ? undefined : this.currentRows.get(cacheKey, stamp);
+    if (!row) {
+      const params = Object.fromEntries(hashes.map((h, i) => [`h${i}`, h]));
+      row = (await query.takeFirst(db, params)) as CurrentRow | undefined;
+      if (!row) return null;
+      if (stamp !== undefined) this.currentRows.set(cacheKey, stamp, row);
+    }
     const session = rowToSession(row);
     if (!isSessionActive(session, this.clock.nowMs())) return null;
     const found: Record<string, unknown> = {};

@@ -36,6 +36,15 @@ export interface Storage {
    * transaction it protects nothing.
    */
   lockUntilCommit(trx: Db, key: string): Promise<void>;
+  /**
+   * SQLite: a stamp that differs from every earlier one whenever the database may have changed in between, whether
+   * this connection wrote (any statement but a SELECT counts, BEGIN, COMMIT and ROLLBACK included) or another
+   * connection or process committed (`PRAGMA data_version`, https://www.sqlite.org/pragma.html#pragma_data_version).
+   * Costs one statement that reads no page. A value read from the database while the stamp was S is still the
+   * database's value while the stamp is S (session/session-service.ts caches the session lookup on it).
+   * PostgreSQL: absent; nothing may be cached (another instance can commit at any time, unseen).
+   */
+  changeStamp?(): string;
 }
 
 /** The PostgreSQL driver, loaded on first use: a server on SQLite never loads it (startup time and memory). */
@@ -128,8 +137,10 @@ export function openStorage(dsn: string, options: OpenStorageOptions = {}): Stor
     database.pragma('busy_timeout = 5000');
     if (!options.readOnly) database.pragma('synchronous = NORMAL');
     if (!options.readOnly) database.pragma(`wal_autocheckpoint = ${SQLITE_WAL_AUTOCHECKPOINT_PAGES}`);
+    const writes = { count: 0 };
+    const dataVersion = database.prepare('PRAGMA data_version').pluck();
     const db = new Kysely<Database>({
-      dialect: new UnitOfWorkDialect(new SqliteDialect({ database: withStatementCache(database) }), { beginStatement: 'begin immediate' }),
+      dialect: new UnitOfWorkDialect(new SqliteDialect({ database: withStatementCache(database, writes) }), { beginStatement: 'begin immediate' }),
     });
     const checkpointer =
       options.backgroundCheckpoint && !options.readOnly && path !== ':memory:'
@@ -149,6 +160,10 @@ export function openStorage(dsn: string, options: OpenStorageOptions = {}): Stor
       },
       transaction: (fn) => runStep(db, fn),
       lockUntilCommit: async () => {},
+      changeStamp: () => {
+        if (statementCounter.enabled) countStatement('pragma data_version');
+        return `${dataVersion.get() as number}.${writes.count}`;
+      },
     };
   }
   const url = new URL(dsn);
@@ -240,6 +255,9 @@ function useNamedStatements(client: pg.PoolClient): void {
   };
 }
 
+/** A statement that cannot change data: a plain SELECT (a WITH … might hold an INSERT and counts as a write). */
+const READ_ONLY_STATEMENT = /^\s*select\s/i;
+
 /** Statements kept compiled per SQLite connection; the SQL texts Kairos issues are a few hundred at most. */
 const STATEMENT_CACHE_SIZE = 1000;
 
@@ -249,10 +267,13 @@ const STATEMENT_CACHE_SIZE = 1000;
  * they are cached by SQL text. The one exception is a statement being iterated (Kysely's `.stream()`, which Kairos
  * does not use): a busy statement is never handed out, a fresh one is prepared instead.
  */
-function withStatementCache(database: SQLite.Database): SQLite.Database {
+function withStatementCache(database: SQLite.Database, writes: { count: number }): SQLite.Database {
   const cache = new Map<string, SQLite.Statement>();
   const prepare = database.prepare.bind(database);
   const cachedPrepare = (source: string): SQLite.Statement => {
+    // Every statement but a SELECT may change data (Storage.changeStamp); counted per execution, as Kysely prepares
+    // once per execution.
+    if (!READ_ONLY_STATEMENT.test(source)) writes.count++;
     const cached = cache.get(source);
     if (cached && !cached.busy) return cached;
     const statement = prepare(source);
