@@ -3,6 +3,7 @@
  * browsers with redirects and SPAs/API clients with JSON, turn validation problems into UI messages). Each flow
  * kind (flows/<kind>/handler.ts) adds only its own decisions.
  */
+import { toIso } from '../support/clock.js';
 import type { Deps } from '../deps.js';
 import { HttpError, errors } from '../errors/http-error.js';
 import { identityToJson, type Identity } from '../identity/identity.js';
@@ -268,7 +269,7 @@ export class FlowEngine {
   }
 
   private async flowDocument(flow: Flow, csrfValue: string): Promise<Record<string, unknown>> {
-    const iso = (ms: number) => new Date(ms).toISOString();
+    const iso = toIso;
     let nodes = flow.ui.nodes.filter((n) => !(n.attributes.node_type === 'input' && n.attributes.name === 'csrf_token'));
     for (const reveal of this.nodeRevealers) nodes = await reveal(flow, nodes);
     const csrfNode = inputNode('default', 'csrf_token', 'hidden', { value: csrfValue, required: true });

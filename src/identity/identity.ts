@@ -1,4 +1,5 @@
 /** The identity model and its Kratos JSON shape (`spec/api.json identity`). */
+import { toIso } from '../support/clock.js';
 export type IdentityState = 'active' | 'inactive';
 
 export interface Credential {
@@ -46,7 +47,7 @@ export interface Identity {
   recoveryAddresses: RecoveryAddress[];
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
+const iso = toIso;
 
 export interface IdentityJsonOptions {
   schemaUrl: string;

@@ -3,6 +3,7 @@
  * (Kratos `session/session.go SetAuthenticatorAssuranceLevel`): aal2 iff at least one aal1 method and one aal2
  * method were completed; aal0 without any.
  */
+import { toIso } from '../support/clock.js';
 export type Aal = 'aal0' | 'aal1' | 'aal2';
 
 export interface AmrEntry {
@@ -46,7 +47,7 @@ export function sessionToJson(
   identityJson: Record<string, unknown> | null,
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  const iso = (ms: number) => new Date(ms).toISOString();
+  const iso = toIso;
   return {
     id: session.id,
     active: isSessionActive(session, nowMs),
