@@ -181,8 +181,10 @@ export class SessionService {
     if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
     const hashes = this.hashes(token);
     const query = this.currentQuery(facts);
-    // Read before the statement: a row read after a later change then sits under an older stamp and is never used.
-    const stamp = this.changeStamp?.();
+    // Only lookups outside a step are cached (whoami, pages): a step's transaction writes anyway, and the stamp would
+    // cost it a statement. Read before the statement: a row read after a later change then sits under an older
+    // stamp and is never used.
+    const stamp = db === this.db ? this.changeStamp?.() : undefined;
     const cacheKey = stamp === undefined ? '' : `${hashes[0]}|${facts.map((f) => f.name).join(',')}`;
     let row = stamp === undefined ? undefined : this.currentRows.get(cacheKey, stamp);
     if (!row) {

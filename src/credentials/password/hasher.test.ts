@@ -37,3 +37,22 @@ describe('hashers.algorithm', () => {
     expect(hasher.needsRehash(argonHash, 'short enough')).toBe(true);
   });
 });
+
+describe('password hashing concurrency', () => {
+  it('a burst of sign-ins never holds more argon2id hashes in memory than the limit, and every one is answered', async () => {
+    const hasher = new PasswordHasher(argon2, 2);
+    const stored = await hasher.hash('correct horse battery');
+    let maxRunning = 0;
+    let sampling = true;
+    const sample = () => {
+      maxRunning = Math.max(maxRunning, hasher.load.running);
+      if (sampling) setImmediate(sample);
+    };
+    sample();
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => hasher.verify(stored, i % 2 ? 'correct horse battery' : 'wrong')));
+    sampling = false;
+    expect(results).toEqual([false, true, false, true, false, true, false, true]);
+    expect(maxRunning).toBe(2);
+    expect(hasher.load).toEqual({ running: 0, waiting: 0 });
+  });
+});

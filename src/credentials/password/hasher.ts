@@ -1,5 +1,7 @@
+import { availableParallelism } from 'node:os';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import bcrypt from 'bcryptjs';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { isImportedHash, verifyImportedHash } from './imported-hashes.js';
 
 /** `Algorithm.Argon2id` of @node-rs/argon2 (a const enum, which isolated modules cannot import). */
@@ -25,10 +27,31 @@ export interface Argon2Parameters {
  */
 export class PasswordHasher {
   private dummyHash: Promise<string> | null = null;
+  /**
+   * Hashes and verifications in flight at once: one per core (`os.availableParallelism()`). Each argon2id call holds
+   * its `memoryKib` (19 MiB by default) on a libuv thread, and libuv runs four; on a two-core machine the extra two
+   * add no throughput (the work is CPU-bound) but 38 MiB of peak memory, and they hold the thread pool that file and
+   * DNS work also need. The others wait their turn in order.
+   */
+  private readonly inFlight: LimitFunction;
 
-  constructor(private readonly parameters: Argon2Parameters) {}
+  constructor(
+    private readonly parameters: Argon2Parameters,
+    concurrency: number = availableParallelism(),
+  ) {
+    this.inFlight = pLimit(Math.max(1, concurrency));
+  }
+
+  /** Hashes and verifications running now (at most the concurrency) and waiting for a turn. */
+  get load(): { running: number; waiting: number } {
+    return { running: this.inFlight.activeCount, waiting: this.inFlight.pendingCount };
+  }
 
   hash(password: string): Promise<string> {
+    return this.inFlight(() => this.hashNow(password));
+  }
+
+  private hashNow(password: string): Promise<string> {
     if (this.parameters.algorithm === 'bcrypt') {
       if (Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_PASSWORD_BYTES) return Promise.reject(new PasswordTooLongForBcryptError());
       return bcrypt.hash(password, this.parameters.bcryptCost ?? 12);
@@ -45,7 +68,11 @@ export class PasswordHasher {
     return /^\$argon2(id|i|d)\$/.test(hashed) || /^\$2[aby]\$\d{2}\$/.test(hashed) || isImportedHash(hashed);
   }
 
-  async verify(hashed: string, password: string): Promise<boolean> {
+  verify(hashed: string, password: string): Promise<boolean> {
+    return this.inFlight(() => this.verifyNow(hashed, password));
+  }
+
+  private async verifyNow(hashed: string, password: string): Promise<boolean> {
     try {
       if (hashed.startsWith('$argon2')) return await argon2Verify(hashed, password);
       if (/^\$2[aby]\$/.test(hashed)) return await bcrypt.compare(password, hashed);

@@ -1,0 +1,10 @@
+import { startKairos } from '/work/main/test/support/harness.ts';
+import { observeStatements } from '/work/main/src/storage/unit-of-work.ts';
+const k = await startKairos({ dialect: 'sqlite' });
+const flow = await k.frontend.createNativeRegistrationFlow();
+const texts: string[] = [];
+observeStatements((t) => texts.push(t.replace(/\s+/g, ' ').slice(0, 230)));
+await k.frontend.updateRegistrationFlow({ flow: flow.id, updateRegistrationFlowBody: { method: 'password', password: 'a long enough passphrase 123', traits: { email: 'x@example.com' } } as any });
+observeStatements(null);
+texts.forEach((t, i) => console.log(i + 1, t));
+await k.close();
