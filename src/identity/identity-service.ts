@@ -151,9 +151,10 @@ export class IdentityService {
     this.deriveAddresses(identity);
     try {
       await this.inTransaction(db, async (trx) => {
+        // A new identity has nothing stored to replace: plain inserts (three DELETEs fewer per registration).
         await repo.insertIdentityRow(trx, identity);
-        for (const credential of Object.values(identity.credentials)) await repo.upsertCredential(trx, identity.id, credential);
-        await repo.replaceAddresses(trx, identity.id, identity.verifiableAddresses, identity.recoveryAddresses);
+        for (const credential of Object.values(identity.credentials)) await repo.insertCredential(trx, identity.id, credential);
+        await repo.insertAddresses(trx, identity.id, identity.verifiableAddresses, identity.recoveryAddresses);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw new DuplicateIdentifierError();

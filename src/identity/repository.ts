@@ -227,6 +227,11 @@ export async function replaceAddresses(
 ): Promise<void> {
   await db.deleteFrom('identity_verifiable_addresses').where('identity_id', '=', identityId).execute();
   await db.deleteFrom('identity_recovery_addresses').where('identity_id', '=', identityId).execute();
+  await insertAddresses(db, identityId, verifiable, recovery);
+}
+
+/** Writes the addresses of an identity that has none stored yet (a new one). */
+export async function insertAddresses(db: Db, identityId: string, verifiable: VerifiableAddress[], recovery: RecoveryAddress[]): Promise<void> {
   if (verifiable.length > 0) {
     await db
       .insertInto('identity_verifiable_addresses')
