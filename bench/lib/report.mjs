@@ -75,7 +75,10 @@ export function renderMarkdown(r, analysis) {
     def(`TOTP step, Kairos ÷ Better Auth ${peer.version} verify-totp (Better Auth on SQLite)`, times, pv('totp'), '≥ 12× (SQLite), ≥ 6× (PostgreSQL), CPU', (v, d) => v >= (d === 'sqlite' ? 12 : 6));
     def('password login, Kairos ÷ Better Auth sign-in (argon2id vs scrypt, see notes)', times, pv('login'), 'for information');
   }
-  def('registration / argon2id verify (one hash of the same cost)', pct, vs('registration', 'argon2'), '≥ 85% (overhead ≤ 15%)', (v) => v >= 0.85);
+  // A registration hashes (a new salt, then encoding), which costs more than a verification; results from before
+  // the hash floor existed fall back to the verify floor.
+  const regFloor = r.floors.argon2_hash ? 'argon2_hash' : 'argon2';
+  def(`registration / argon2id ${r.floors.argon2_hash ? 'hash' : 'verify'} (the one hash a registration does)`, pct, vs('registration', regFloor), '≥ 85% (overhead ≤ 15%)', (v) => v >= 0.85);
   if (dialects.some((d) => r.kairos[d].scale?.totp)) {
     const ids = r.kairos[dialects[0]].scale.identities;
     const growth = (s, field) => (d) => {
@@ -91,7 +94,8 @@ export function renderMarkdown(r, analysis) {
   }
   const peakOf = (d) => Math.max(...Object.values(r.kairos[d].scenarios).map((s) => s.peak_rss_mib), ...Object.values(r.kairos[d].scale ?? {}).filter((s) => s?.peak_rss_mib).map((s) => s.peak_rss_mib));
   def('peak RSS over all scenarios (MiB)', f1, peakOf, '< 150 MiB', (v) => v < 150);
-  def('idle RSS after start (MiB)', f1, (d) => r.kairos[d].idle_rss_mib, '< 90 MiB', (v) => v < 90);
+  def(r.kairos[dialects[0]].started_rss_mib ? 'idle RSS, 30 s after start with no requests (MiB)' : 'idle RSS after start (MiB)', f1, (d) => r.kairos[d].idle_rss_mib, '< 90 MiB', (v) => v < 90);
+  if (r.kairos[dialects[0]].started_rss_mib) def('RSS 1 s after start (MiB)', f1, (d) => r.kairos[d].started_rss_mib, 'for information (young generation not yet shrunk)');
   def('process start → /health/ready 200 (ms)', f0, (d) => r.kairos[d].ready_ms.base, '< 500 ms (SQLite)', (v, d) => (d === 'sqlite' ? v < 500 : null));
   // SQL statements the server sends per request (counted in the server: KAIROS_COUNT_STATEMENTS=1), so a
   // regression in the hot path is visible in every run. BEGIN/COMMIT count as statements.
@@ -116,6 +120,7 @@ export function renderMarkdown(r, analysis) {
   row(['bare Fastify route', `${range(fl.rps)} req/s; CPU ${f3(fl.cpu_ms_per_request?.median)} ms/request`, `p50 ${fl.p50_ms.median} ms, p99 ${fl.p99_ms.median} ms; unloaded p50 ${fl.unloaded.p50_ms} ms`, 'same Fastify, own process, ~1 KB JSON, autocannon as for Kairos']);
   if (r.floors.fastify_end) row(['bare Fastify route, again at the end', `${range(r.floors.fastify_end.rps)} req/s`, `p99 ${r.floors.fastify_end.p99_ms.median} ms`, 'drift of the shared machine during the run']);
   row(['argon2id verify', `${f1(argon2)} ops/s; CPU ${f1(r.floors.argon2.cpu_ms_per_op ?? NaN)} ms/op`, `${f1(r.floors.argon2.single_ms)} ms alone`, `@node-rs/argon2, m=${r.argon2.memory_kib} KiB t=${r.argon2.iterations} p=${r.argon2.parallelism}, ${r.connections} in flight, own process`]);
+  if (r.floors.argon2_hash) row(['argon2id hash', `${f1(r.floors.argon2_hash.ops_per_s)} ops/s; CPU ${f1(r.floors.argon2_hash.cpu_ms_per_op ?? NaN)} ms/op`, `${f1(r.floors.argon2_hash.single_ms)} ms alone`, 'the same, a new hash (fresh salt) each: the registration floor']);
   row(['HOTP (HMAC-SHA1)', `${f0(hmac)} ops/s; CPU ${f1((r.floors.hmac_sha1.cpu_ms_per_op ?? NaN) * 1000)} µs/op`, `${(r.floors.hmac_sha1.single_ms * 1000).toFixed(2)} µs`, 'node:crypto, one thread, own process']);
   lines.push('');
 
@@ -146,7 +151,7 @@ export function renderMarkdown(r, analysis) {
     for (const n of r.not_yet_available) row([n.scenario, 'not yet available', '', '', '', '', '', n.reason]);
     lines.push('');
     lines.push(
-      `Idle RSS ${f1(kd.idle_rss_mib)} MiB; start → ready ${f0(kd.ready_ms.base)} ms (${f0(r.mode.baseIds)} identities)` +
+      `Idle RSS ${f1(kd.idle_rss_mib)} MiB${kd.started_rss_mib ? ` (${f1(kd.started_rss_mib)} MiB 1 s after start)` : ''}; start → ready ${f0(kd.ready_ms.base)} ms (${f0(r.mode.baseIds)} identities)` +
         (kd.ready_ms.scale ? `, ${f0(kd.ready_ms.scale)} ms (${f0(kd.scale.identities)} identities)` : '') +
         `. Seeding: ${f0(kd.seed_base?.per_second)} identities/s` +
         (kd.seed_scale ? `, ${f0(kd.seed_scale.per_second)} identities/s to ${f0(kd.scale.identities)}` : '') +
