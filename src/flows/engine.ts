@@ -235,11 +235,16 @@ export class FlowEngine {
     return resolved;
   }
 
-  async currentSession(request: FlowRequest, db?: Db, extraFacts: readonly SessionFact[] = []): Promise<CurrentSession | null> {
+  /**
+   * The request's session, with its identity and the modules' facts. `shared` (whoami, which only reads): the
+   * identity and session may be the same frozen objects other requests get (session/session-service.ts findCurrent),
+   * so they are parsed once while nothing in the database changed.
+   */
+  async currentSession(request: FlowRequest, db?: Db, extraFacts: readonly SessionFact[] = [], options: { shared?: boolean } = {}): Promise<CurrentSession | null> {
     const found = sessionTokenOf(request, this.deps.config.session.cookie.name);
     if (!found) return null;
     const facts = extraFacts.length ? [...this.sessionFacts, ...extraFacts.filter((f) => !this.sessionFacts.some((g) => g.name === f.name))] : this.sessionFacts;
-    const current = await this.deps.sessions.findCurrent(found.token, facts, db);
+    const current = await this.deps.sessions.findCurrent(found.token, facts, db, options);
     if (!current || current.identity.state !== 'active') return null;
     // Methods the identity's MFA rule forbids do not count (a role change applies at the next request).
     if (this.policy) current.session = { ...current.session, amr: this.policy.countedAmr(current.identity, current.session.amr) };
@@ -260,8 +265,16 @@ export class FlowEngine {
   }
 
   identityJson(identity: Identity): Record<string, unknown> {
+    // A frozen identity (a shared one, see currentSession) cannot change: its JSON is made once.
+    if (Object.isFrozen(identity)) {
+      let json = this.frozenIdentityJson.get(identity);
+      if (!json) this.frozenIdentityJson.set(identity, (json = identityToJson(identity, { schemaUrl: this.deps.schemas.urlFor(identity.schemaId) })));
+      return json;
+    }
     return identityToJson(identity, { schemaUrl: this.deps.schemas.urlFor(identity.schemaId) });
   }
+
+  private readonly frozenIdentityJson = new WeakMap<Identity, Record<string, unknown>>();
 
   /** Kratos's flow JSON. Browser flows get their CSRF node with this browser's token. */
   async flowJson(flow: Flow, request: FlowRequest, reply: FlowReply): Promise<Record<string, unknown>> {

@@ -20,6 +20,28 @@ const LOGOUT_TOKEN_PREFIX = 'ory_lo_';
 /** findCurrent's joined row (session columns, identity columns, facts). */
 type CurrentRow = SessionsTable & Record<string, unknown>;
 
+/** The active session for a token with its identity and the facts modules asked for. */
+export interface CurrentSessionRow {
+  session: Session;
+  identity: Identity;
+  facts: Record<string, unknown>;
+}
+
+/** A cached lookup: the row, and its parsed form once a read-only caller asked for it (`findCurrent` `shared`). */
+interface CachedCurrent {
+  row: CurrentRow;
+  shared: CurrentSessionRow | null;
+}
+
+/** Freezes a parsed value and everything in it (plain objects and arrays only, as parsed rows are). */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
 /**
  * Session lookups kept per process (SQLite). A row is a few KiB (credentials included); a thousand bounds the cache
  * to a few MiB, and any write empties it in effect, so only read-mostly traffic (whoami) ever fills it.
@@ -132,7 +154,7 @@ export class SessionService {
   }
 
   /** findCurrent's rows by token hash and facts, valid while the storage's change stamp holds (SQLite only). */
-  private readonly currentRows = new StampedCache<CurrentRow>(CURRENT_ROWS_CACHED);
+  private readonly currentRows = new StampedCache<CachedCurrent>(CURRENT_ROWS_CACHED);
 
   /** findCurrent's statement, built and compiled once per set of facts (storage/prepared.ts). */
   private readonly currentQueries = new Map<string, PreparedQuery<Record<string, string>, unknown>>();
@@ -177,7 +199,8 @@ export class SessionService {
     token: string,
     facts: readonly SessionFact[],
     db: Db = this.db,
-  ): Promise<{ session: Session; identity: Identity; facts: Record<string, unknown> } | null> {
+    options: { shared?: boolean } = {},
+  ): Promise<CurrentSessionRow | null> {
     if (!token.startsWith(SESSION_TOKEN_PREFIX) || token.length > 128) return null;
     const hashes = this.hashes(token);
     const query = this.currentQuery(facts);
@@ -186,18 +209,27 @@ export class SessionService {
     // stamp and is never used.
     const stamp = db === this.db ? this.changeStamp?.() : undefined;
     const cacheKey = stamp === undefined ? '' : `${hashes[0]}|${facts.map((f) => f.name).join(',')}`;
-    let row = stamp === undefined ? undefined : this.currentRows.get(cacheKey, stamp);
-    if (!row) {
+    let entry = stamp === undefined ? undefined : this.currentRows.get(cacheKey, stamp);
+    if (!entry) {
       const params = Object.fromEntries(hashes.map((h, i) => [`h${i}`, h]));
-      row = (await query.takeFirst(db, params)) as CurrentRow | undefined;
+      const row = (await query.takeFirst(db, params)) as CurrentRow | undefined;
       if (!row) return null;
-      if (stamp !== undefined) this.currentRows.set(cacheKey, stamp, row);
+      entry = { row, shared: null };
+      if (stamp !== undefined) this.currentRows.set(cacheKey, stamp, entry);
     }
-    const session = rowToSession(row);
-    if (!isSessionActive(session, this.clock.nowMs())) return null;
+    // A shared answer is parsed once per cached row and frozen: a reader that tried to change it would throw.
+    if (options.shared && stamp !== undefined) {
+      entry.shared ??= deepFreeze(this.parseCurrent(entry.row, facts));
+      return isSessionActive(entry.shared.session, this.clock.nowMs()) ? { ...entry.shared } : null;
+    }
+    const parsed = this.parseCurrent(entry.row, facts);
+    return isSessionActive(parsed.session, this.clock.nowMs()) ? parsed : null;
+  }
+
+  private parseCurrent(row: CurrentRow, facts: readonly SessionFact[]): CurrentSessionRow {
     const found: Record<string, unknown> = {};
     for (const f of facts) found[f.name] = row[`fact_${f.name}`];
-    return { session, identity: identityFromJoinedRow(row), facts: found };
+    return { session: rowToSession(row), identity: identityFromJoinedRow(row), facts: found };
   }
 
   async findById(id: string): Promise<Session | null> {

@@ -108,4 +108,20 @@ describe('session lookup cache (SQLite)', () => {
     const session = await k.frontend.toSession({ xSessionToken: token });
     expect(session.identity?.metadata_public).toEqual({ plan: 'gold' });
   });
+
+  it('read-only lookups share one frozen parse per cached row, and every other caller gets objects of its own to change', async () => {
+    const k = await startKairos({ dialect: 'sqlite' });
+    servers.push(k);
+    const { token } = await signIn(k, 'shared-parse@example.com');
+    const first = await k.deps.sessions.findCurrent(token, [], undefined, { shared: true });
+    const second = await k.deps.sessions.findCurrent(token, [], undefined, { shared: true });
+    expect(second!.identity).toBe(first!.identity);
+    expect(Object.isFrozen(first!.identity.traits)).toBe(true);
+    expect(() => {
+      (first!.identity.traits as Record<string, unknown>).email = 'changed@example.com';
+    }).toThrow(TypeError);
+    const own = await k.deps.sessions.findCurrent(token, []);
+    expect(own!.identity).not.toBe(first!.identity);
+    expect(Object.isFrozen(own!.identity)).toBe(false);
+  });
 });

@@ -56,7 +56,8 @@ export async function selfServiceRoutes(app: FastifyInstance, options: { engine:
     url: '/sessions/whoami',
     handler: async (request, reply) => {
       noStore(reply);
-      const current = await engine.currentSession(request);
+      // Read only: the session and identity may be shared with other whoami requests (engine.currentSession).
+      const current = await engine.currentSession(request, undefined, [], { shared: true });
       if (!current) throw errors.sessionInactive();
       if (!engine.satisfiesAal(current, deps.config.session.whoami.required_aal)) {
         throw errors.sessionAal2Required(deps.urls.browserInit('login', { aal: 'aal2' }));
