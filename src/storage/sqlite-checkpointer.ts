@@ -82,9 +82,11 @@ export function startSqliteCheckpointer(
     async stop() {
       if (stopped) return;
       stopped = true;
+      // Referenced while it stops: a process with nothing else to do (a CLI command closing its storage) must wait
+      // for the worker to end instead of leaving this promise unsettled with an empty event loop.
+      worker.ref();
       worker.postMessage('stop');
       const timeout = setTimeout(() => void worker.terminate(), 1_000);
-      timeout.unref();
       await exited;
       clearTimeout(timeout);
     },

@@ -2,9 +2,10 @@
  * SQLite's write-ahead log is checkpointed by a worker thread, not by the commit of a request
  * (storage/sqlite-checkpointer.ts; issue 12, TOTP p99).
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -94,5 +95,23 @@ describe('SQLite background checkpoint', () => {
     await eventually(() => errors.length > 0);
     expect(errors[0]).toMatch(/unable to open|directory does not exist|no such file/i);
     await checkpointer.stop();
+  });
+
+  it('a process with nothing else to do (a CLI command) waits for the worker when it closes its storage, and goes on', () => {
+    const path = tempDb();
+    const script = join(path, '..', 'close.mts');
+    const dbModule = resolve('src/storage/db.ts');
+    writeFileSync(
+      script,
+      `import { openStorage } from ${JSON.stringify(dbModule)};
+const storage = openStorage('sqlite://${path}', { backgroundCheckpoint: {} });
+await storage.ping();
+await storage.close();
+console.log('after close');
+`,
+    );
+    const run = spawnSync(process.execPath, ['--import', 'tsx', script], { encoding: 'utf8', timeout: 60_000 });
+    // Node exits with 13 when a top-level await never settles because the event loop emptied.
+    expect({ status: run.status, stdout: run.stdout.trim() }).toEqual({ status: 0, stdout: 'after close' });
   });
 });
