@@ -6,14 +6,27 @@
  * when the instance answered that token from its cache a moment earlier.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { createTestDatabase, startKairos, type TestKairos } from '../support/harness.js';
+import { createTestDatabase, startKairos, type TestDatabase, type TestKairos } from '../support/harness.js';
 import { observeStatements } from '../../src/storage/unit-of-work.js';
 
 const PASSWORD = 'a long enough passphrase';
 const servers: TestKairos[] = [];
+const databases: TestDatabase[] = [];
 afterEach(async () => {
   for (const k of servers.splice(0).reverse()) await k.close();
+  for (const database of databases.splice(0)) await database.drop();
 });
+
+/** Two instances sharing one SQLite file, as two processes would. */
+async function twoInstances(): Promise<[TestKairos, TestKairos]> {
+  const database = await createTestDatabase('sqlite');
+  databases.push(database);
+  const a = await startKairos({ dialect: 'sqlite', database });
+  servers.push(a);
+  const b = await startKairos({ dialect: 'sqlite', database });
+  servers.push(b);
+  return [a, b];
+}
 
 async function signIn(k: TestKairos, email: string): Promise<{ token: string; sessionId: string; identityId: string }> {
   const identity = await k.identityApi.createIdentity({
@@ -63,29 +76,21 @@ describe('session lookup cache (SQLite)', () => {
   });
 
   it('a session revoked by another instance sharing the SQLite file is refused at once by an instance that had it cached', async () => {
-    const database = await createTestDatabase('sqlite');
-    const a = await startKairos({ dialect: 'sqlite', database });
-    const b = await startKairos({ dialect: 'sqlite', database });
-    servers.push(a, b);
+    const [a, b] = await twoInstances();
     const { token, sessionId } = await signIn(a, 'revoked-elsewhere@example.com');
     expect(await whoami(a, token)).toBe(200);
     expect(await selectsDuring(() => whoami(a, token))).toBe(0); // cached on a
     await b.identityApi.disableSession({ id: sessionId });
     expect(await whoami(a, token)).toBe(401);
-    await database.drop();
   });
 
   it('an identity deactivated by another instance loses its cached session at once', async () => {
-    const database = await createTestDatabase('sqlite');
-    const a = await startKairos({ dialect: 'sqlite', database });
-    const b = await startKairos({ dialect: 'sqlite', database });
-    servers.push(a, b);
+    const [a, b] = await twoInstances();
     const { token, identityId } = await signIn(a, 'deactivated@example.com');
     expect(await whoami(a, token)).toBe(200);
     expect(await whoami(a, token)).toBe(200);
     await b.identityApi.patchIdentity({ id: identityId, jsonPatch: [{ op: 'replace', path: '/state', value: 'inactive' }] });
     expect(await whoami(a, token)).toBe(401);
-    await database.drop();
   });
 
   it('a cached session that reaches its expiry is refused, with no write to end the cache', async () => {
