@@ -122,7 +122,7 @@ export interface OpenStorageOptions {
    * SQLite file (the server, registry.ts): checkpoint the write-ahead log from a worker thread instead of inside the
    * commit that crosses the mark (storage/sqlite-checkpointer.ts); `onError` hears a checkpoint that failed.
    */
-  backgroundCheckpoint?: { onError?: (message: string) => void };
+  backgroundCheckpoint?: { onError?: (message: string) => void; intervalMs?: number; idleChecks?: number };
 }
 
 export function openStorage(dsn: string, options: OpenStorageOptions = {}): Storage {
@@ -137,15 +137,15 @@ export function openStorage(dsn: string, options: OpenStorageOptions = {}): Stor
     database.pragma('busy_timeout = 5000');
     if (!options.readOnly) database.pragma('synchronous = NORMAL');
     if (!options.readOnly) database.pragma(`wal_autocheckpoint = ${SQLITE_WAL_AUTOCHECKPOINT_PAGES}`);
-    const writes = { count: 0 };
+    const checkpointer =
+      options.backgroundCheckpoint && !options.readOnly && path !== ':memory:'
+        ? startSqliteCheckpointer(path, options.backgroundCheckpoint)
+        : null;
+    const writes = { count: 0, noted: checkpointer ? () => checkpointer.noteWrite() : null };
     const dataVersion = database.prepare('PRAGMA data_version').pluck();
     const db = new Kysely<Database>({
       dialect: new UnitOfWorkDialect(new SqliteDialect({ database: withStatementCache(database, writes) }), { beginStatement: 'begin immediate' }),
     });
-    const checkpointer =
-      options.backgroundCheckpoint && !options.readOnly && path !== ':memory:'
-        ? startSqliteCheckpointer(path, { onError: options.backgroundCheckpoint.onError })
-        : null;
     return {
       db,
       dialect,
@@ -267,13 +267,16 @@ const STATEMENT_CACHE_SIZE = 1000;
  * they are cached by SQL text. The one exception is a statement being iterated (Kysely's `.stream()`, which Kairos
  * does not use): a busy statement is never handed out, a fresh one is prepared instead.
  */
-function withStatementCache(database: SQLite.Database, writes: { count: number }): SQLite.Database {
+function withStatementCache(database: SQLite.Database, writes: { count: number; noted: (() => void) | null }): SQLite.Database {
   const cache = new Map<string, SQLite.Statement>();
   const prepare = database.prepare.bind(database);
   const cachedPrepare = (source: string): SQLite.Statement => {
-    // Every statement but a SELECT may change data (Storage.changeStamp); counted per execution, as Kysely prepares
-    // once per execution.
-    if (!READ_ONLY_STATEMENT.test(source)) writes.count++;
+    // Every statement but a SELECT may change data (Storage.changeStamp), and may give a retired background
+    // checkpoint work (storage/sqlite-checkpointer.ts); counted per execution, as Kysely prepares once per execution.
+    if (!READ_ONLY_STATEMENT.test(source)) {
+      writes.count++;
+      writes.noted?.();
+    }
     const cached = cache.get(source);
     if (cached && !cached.busy) return cached;
     const statement = prepare(source);

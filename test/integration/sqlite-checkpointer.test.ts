@@ -3,7 +3,7 @@
  * (storage/sqlite-checkpointer.ts; issue 12, TOTP p99).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import SQLite from 'better-sqlite3';
@@ -48,7 +48,7 @@ describe('SQLite background checkpoint', () => {
     const checkpointer = startSqliteCheckpointer(path, { intervalMs: 20 });
     try {
       await eventually(() => statSync(path).size > 900_000);
-      expect(await checkpointer.checkpoints()).toBeGreaterThan(0);
+      expect(checkpointer.checkpoints()).toBeGreaterThan(0);
       // The log was copied whole, so the next write transaction rewinds it: the log holds only the new frames.
       db.prepare('insert into t (payload) values (?)').run(Buffer.alloc(10));
       const [state] = db.pragma('wal_checkpoint(NOOP)') as { log: number }[];
@@ -70,7 +70,7 @@ describe('SQLite background checkpoint', () => {
     const version = db.pragma('data_version', { simple: true });
     const checkpointer = startSqliteCheckpointer(path, { intervalMs: 20 });
     try {
-      await eventually(async () => (await checkpointer.checkpoints()) >= 3);
+      await eventually(() => checkpointer.checkpoints() >= 3);
       expect(db.pragma('data_version', { simple: true })).toBe(version);
     } finally {
       await checkpointer.stop();
@@ -87,6 +87,24 @@ describe('SQLite background checkpoint', () => {
     await eventually(() => statSync(path).size > 300_000);
     await storage.close(); // resolves: the worker ended
     expect(errors).toEqual([]);
+  });
+
+  it('an idle worker ends itself (an idle server carries no second thread), and the next write starts a new one', async () => {
+    const path = tempDb();
+    const storage = openStorage(`sqlite://${path}`, { backgroundCheckpoint: { intervalMs: 10, idleChecks: 5 } });
+    try {
+      await sql`create table t (id integer primary key, payload blob)`.execute(storage.db);
+      const threads = () => readdirSync('/proc/self/task').length;
+      const withWorker = threads();
+      // Five checkpoints in a row with nothing new in the log: the worker's thread is gone.
+      await eventually(() => threads() < withWorker);
+      for (let i = 0; i < 20; i++) await sql`insert into t (payload) values (${Buffer.alloc(20_000)})`.execute(storage.db);
+      expect(threads()).toBe(withWorker);
+      // The new worker copies the new rows into the database file.
+      await eventually(() => statSync(path).size > 300_000);
+    } finally {
+      await storage.close();
+    }
   });
 
   it('a database file that does not exist is reported, and the server connection keeps its own checkpoint', async () => {
