@@ -110,7 +110,12 @@ export function createDeps(config: KairosConfig, options: RegistryOptions = {}):
   const logger = options.logger ?? createLogger(config);
   const storage =
     options.storage ??
-    openStorage(config.dsn, { backgroundCheckpoint: { onError: (message) => logger.warn({ error: message }, 'SQLite background checkpoint failed') } });
+    openStorage(config.dsn, {
+      backgroundCheckpoint: {
+        onError: (message) => logger.warn({ error: message }, 'SQLite background checkpoint failed'),
+        onWorker: (event) => logger.debug({ event }, 'SQLite background checkpoint worker'),
+      },
+    });
   const db = storage.db;
   const schemas = new IdentitySchemas(config.identity.schemas, config.identity.default_schema_id, config.serve.public.base_url);
   const secondFactorTypes: string[] = [];

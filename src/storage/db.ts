@@ -6,7 +6,7 @@ import { Kysely, PostgresAdapter, PostgresDialect, SqliteDialect, sql } from 'ky
 import SQLite from 'better-sqlite3';
 import type pg from 'pg';
 import type { Database } from './tables.js';
-import { startSqliteCheckpointer } from './sqlite-checkpointer.js';
+import { startSqliteCheckpointer, type CheckpointerOptions } from './sqlite-checkpointer.js';
 import { runStep, UnitOfWorkDialect } from './unit-of-work.js';
 
 /** A database handle: the root Kysely instance or a step's transaction (a Kysely `Transaction` is one). */
@@ -122,7 +122,7 @@ export interface OpenStorageOptions {
    * SQLite file (the server, registry.ts): checkpoint the write-ahead log from a worker thread instead of inside the
    * commit that crosses the mark (storage/sqlite-checkpointer.ts); `onError` hears a checkpoint that failed.
    */
-  backgroundCheckpoint?: { onError?: (message: string) => void; intervalMs?: number; idleChecks?: number };
+  backgroundCheckpoint?: CheckpointerOptions;
 }
 
 export function openStorage(dsn: string, options: OpenStorageOptions = {}): Storage {

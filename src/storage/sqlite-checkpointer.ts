@@ -67,9 +67,18 @@ export interface SqliteCheckpointer {
   stop(): Promise<void>;
 }
 
+export interface CheckpointerOptions {
+  intervalMs?: number;
+  idleChecks?: number;
+  /** A checkpoint or the worker failed (the connection's own checkpoint stays in charge). */
+  onError?: (message: string) => void;
+  /** A worker thread started (at open, or on a write after one retired) or ended (idle, stopped, failed). */
+  onWorker?: (event: 'started' | 'ended') => void;
+}
+
 export function startSqliteCheckpointer(
   path: string,
-  options: { intervalMs?: number; idleChecks?: number; onError?: (message: string) => void } = {},
+  options: CheckpointerOptions = {},
 ): SqliteCheckpointer {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   let worker: Worker | null = null;
@@ -87,9 +96,11 @@ export function startSqliteCheckpointer(
     });
     current.unref();
     worker = current;
+    options.onWorker?.('started');
     exited = new Promise<void>((resolve) =>
       current.once('exit', () => {
         if (worker === current) worker = null;
+        options.onWorker?.('ended');
         resolve();
       }),
     );
